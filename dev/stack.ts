@@ -1,0 +1,131 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { createRequire } from "node:module";
+import { createServer } from "node:net";
+import { type FakeWaveline, startFakeWaveline } from "./fake-waveline";
+
+/** The proxy under `wrangler dev` and, where the vars point at this machine, the fake Waveline. */
+export interface DevStack {
+  proxyUrl: string;
+  fake: FakeWaveline | undefined;
+  /** The last lines wrangler printed, for error messages. */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+export interface DevStackOptions {
+  /** The Worker's vars and secrets, as `.dev.vars` would give them. */
+  vars: Record<string, string>;
+  /** File wrangler reads them from; without it, wrangler reads `.dev.vars` itself. */
+  envFile?: string;
+  proxyPort?: number;
+  /** Where local KV/D1 live; defaults to wrangler's own `.wrangler/state`. */
+  persistTo?: string;
+  /** Stream wrangler's output to this terminal (`npm run dev`) instead of only keeping it. */
+  inheritOutput?: boolean;
+  fakeLatencyMs?: number;
+}
+
+const require = createRequire(import.meta.url);
+const WRANGLER = require.resolve("wrangler/bin/wrangler.js");
+
+export const OFFLINE_ENV = {
+  // Offline and quiet: no Request.cf download, no telemetry.
+  CLOUDFLARE_CF_FETCH_ENABLED: "false",
+  WRANGLER_SEND_METRICS: "false",
+};
+
+export async function startDevStack(options: DevStackOptions): Promise<DevStack> {
+  const fake = await startLocalFake(options);
+  const proxyPort = options.proxyPort ?? (await freePort());
+  const args = [
+    WRANGLER,
+    "dev",
+    "--ip",
+    "127.0.0.1",
+    "--port",
+    String(proxyPort),
+    "--inspector-port",
+    String(await freePort()),
+    "--show-interactive-dev-session=false",
+  ];
+  if (options.envFile) args.push("--env-file", options.envFile);
+  if (options.persistTo) args.push("--persist-to", options.persistTo);
+
+  const wrangler = spawn(process.execPath, args, {
+    env: { ...process.env, ...OFFLINE_ENV },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const lines: string[] = [];
+  for (const stream of [wrangler.stdout, wrangler.stderr]) {
+    stream?.setEncoding("utf8").on("data", (chunk: string) => {
+      if (options.inheritOutput) process.stdout.write(chunk);
+      lines.push(...chunk.split("\n"));
+      lines.splice(0, Math.max(0, lines.length - 200));
+    });
+  }
+  const output = () => lines.join("\n");
+  const stop = async () => {
+    await stopProcess(wrangler);
+    await fake?.close();
+  };
+
+  const proxyUrl = `http://127.0.0.1:${proxyPort}`;
+  try {
+    await waitUntilHealthy(`${proxyUrl}/health`, wrangler);
+  } catch (err) {
+    await stop();
+    throw new Error(`wrangler dev did not start: ${(err as Error).message}\n${output()}`);
+  }
+  return { proxyUrl, fake, output, stop };
+}
+
+/** Starts the fake only when WAVELINE_API_URL points at this machine: a real URL is left alone. */
+async function startLocalFake(options: DevStackOptions): Promise<FakeWaveline | undefined> {
+  const url = new URL(options.vars.WAVELINE_API_URL ?? "https://waveline.ai/api/v1");
+  if (!["127.0.0.1", "localhost"].includes(url.hostname)) return undefined;
+  return startFakeWaveline({
+    apiKey: options.vars.WAVELINE_API_KEY ?? "",
+    port: Number(url.port || 80),
+    latencyMs: options.fakeLatencyMs,
+    quiet: !options.inheritOutput,
+  });
+}
+
+async function waitUntilHealthy(url: string, child: ChildProcess, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`wrangler exited with code ${child.exitCode}`);
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      // Any answer of the Worker's own (even a 503 for a broken config) means it is up.
+      if (response.headers.has("X-Request-Id")) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`no answer from ${url} within ${timeoutMs} ms`);
+}
+
+function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const force = setTimeout(() => child.kill("SIGKILL"), 5000);
+    child.once("exit", () => {
+      clearTimeout(force);
+      resolve();
+    });
+    child.kill("SIGTERM");
+  });
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
+    });
+  });
+}

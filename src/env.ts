@@ -1,0 +1,120 @@
+import * as z from "zod/mini";
+import type { Logger } from "./http/logger";
+import type { Principal } from "./tenancy/access";
+import type { JobStore, TenantStore } from "./tenancy/store";
+import type { SigningKey } from "./tenancy/tokens";
+import type { WavelineClient } from "./waveline/client";
+
+/** The proxy's settings, read from the Worker's vars and secrets once per environment object. */
+export interface Config {
+  wavelineApiUrl: string;
+  /** Undefined when the secret is missing or empty: proxied routes then answer 503. */
+  wavelineApiKey: string | undefined;
+  upstreamTimeoutMs: number;
+  adminToken: string | undefined;
+  /** Undefined when TOKEN_SIGNING_KEYS is unset: no browser token is minted or accepted. */
+  signingKeys: SigningKey[] | undefined;
+  maxBodyBytes: number;
+}
+
+export type Variables = {
+  requestId: string;
+  config: Config;
+  log: Logger;
+  waveline: WavelineClient;
+  tenantStore: TenantStore;
+  jobStore: JobStore;
+  principal: Principal;
+};
+
+export type HonoEnv = { Bindings: Env; Variables: Variables };
+
+export const DEFAULT_WAVELINE_API_URL = "https://waveline.ai/api/v1";
+
+const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" });
+
+const signingKeysSchema = z
+  .array(
+    z.object({
+      kid: z.string().check(z.minLength(1), z.maxLength(64)),
+      secret: z.string().check(z.minLength(32, { error: "secrets must be at least 32 characters" })),
+    }),
+  )
+  .check(z.minLength(1, { error: "must list at least one key" }));
+
+/** TOKEN_SIGNING_KEYS: a JSON array `[{"kid": "2026-11", "secret": "<32+ characters>"}]`, signer first. */
+const signingKeysJson = z.pipe(
+  z.string(),
+  z.transform((text, ctx) => {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      ctx.issues.push({ code: "custom", message: "must be a JSON array of {kid, secret}", input: text });
+      return z.NEVER;
+    }
+  }),
+);
+
+const configSchema = z.object({
+  WAVELINE_API_URL: z._default(httpUrl, DEFAULT_WAVELINE_API_URL),
+  WAVELINE_API_KEY: z.optional(z.string()),
+  ADMIN_TOKEN: z.optional(z.string()),
+  UPSTREAM_TIMEOUT_MS: z._default(
+    z.coerce
+      .number({ error: "must be a number of milliseconds" })
+      .check(
+        z.int({ error: "must be a whole number of milliseconds" }),
+        z.minimum(100, { error: "must be at least 100" }),
+        z.maximum(120_000, { error: "must be at most 120000" }),
+      ),
+    10_000,
+  ),
+  TOKEN_SIGNING_KEYS: z.optional(z.pipe(signingKeysJson, signingKeysSchema)),
+  MAX_BODY_BYTES: z._default(
+    z.coerce
+      .number({ error: "must be a number of bytes" })
+      .check(z.int({ error: "must be a whole number of bytes" }), z.minimum(1), z.maximum(100 * 1024 * 1024)),
+    10 * 1024 * 1024,
+  ),
+});
+
+export type ConfigResult = { ok: true; config: Config } | { ok: false; problem: string };
+
+const parsed = new WeakMap<object, ConfigResult>();
+
+/** Validates the bindings once per env object; an empty string counts as unset. */
+export function readConfig(env: Env): ConfigResult {
+  const cached = parsed.get(env);
+  if (cached) return cached;
+  const result = parseConfig(env);
+  parsed.set(env, result);
+  return result;
+}
+
+function parseConfig(env: Env): ConfigResult {
+  const raw: Record<string, unknown> = {};
+  for (const key of Object.keys(configSchema.shape)) {
+    const value = (env as unknown as Record<string, unknown>)[key];
+    raw[key] = value === "" ? undefined : value;
+  }
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    return { ok: false, problem: `${String(issue?.path[0])} ${issue?.message}` };
+  }
+  const vars = result.data;
+  return {
+    ok: true,
+    config: {
+      wavelineApiUrl: vars.WAVELINE_API_URL.replace(/\/+$/, ""),
+      wavelineApiKey: vars.WAVELINE_API_KEY,
+      upstreamTimeoutMs: vars.UPSTREAM_TIMEOUT_MS,
+      adminToken: vars.ADMIN_TOKEN,
+      signingKeys: vars.TOKEN_SIGNING_KEYS?.map(({ kid, secret }) => ({
+        kid,
+        secret: new TextEncoder().encode(secret),
+      })),
+      maxBodyBytes: vars.MAX_BODY_BYTES,
+    },
+  };
+}

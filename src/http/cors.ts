@@ -1,0 +1,30 @@
+import { except } from "hono/combine";
+import { cors } from "hono/cors";
+import type { MiddlewareHandler } from "hono";
+import type { HonoEnv } from "../env";
+
+/**
+ * CORS for the tenant API. A preflight carries no credential, so it is answered from the origin
+ * alone: allowed when any enabled tenant lists it. The real request is then held to its own
+ * tenant's list by `authenticate`. No credentials mode: browsers send tokens, not cookies.
+ */
+export function browserCors(): MiddlewareHandler<HonoEnv> {
+  return except(
+    "/admin/*",
+    cors({
+      origin: async (origin, c) => {
+        if (!origin) return null;
+        try {
+          return (await c.var.tenantStore.originIsKnown(origin)) ? origin : null;
+        } catch {
+          // Storage down: no CORS headers; the request itself then fails closed.
+          return null;
+        }
+      },
+      allowMethods: ["GET", "HEAD", "POST", "OPTIONS"],
+      allowHeaders: ["Authorization", "Content-Type", "If-None-Match", "X-Request-Id"],
+      exposeHeaders: ["X-Request-Id", "Retry-After", "ETag", "X-Cache", "Location"],
+      maxAge: 600,
+    }),
+  );
+}

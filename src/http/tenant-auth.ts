@@ -1,0 +1,53 @@
+import type { MiddlewareHandler } from "hono";
+import type { HonoEnv } from "../env";
+import { ALL_SCOPES, type Principal } from "../tenancy/access";
+import { hashApiKey, looksLikeApiKey } from "../tenancy/keys";
+import { type Scope, verifyBrowserToken } from "../tenancy/tokens";
+import { bearerToken } from "./credentials";
+import { fail } from "./errors";
+
+const UNAUTHORISED = "missing or invalid credentials";
+
+/**
+ * Tenant routes: `Authorization: Bearer <API key | browser token>` becomes `c.var.principal`.
+ * Every refusal says as little as possible: 401 for a credential that is not good, 403 for a good
+ * one that may not do this. A browser's Origin must be one its tenant lists.
+ */
+export function authenticate(options: { scope?: Scope; apiKeyOnly?: boolean } = {}): MiddlewareHandler<HonoEnv> {
+  return async (c, next) => {
+    const credential = bearerToken(c.req.header("Authorization"));
+    const principal = credential ? await resolve(c.var, credential) : null;
+    if (!principal) fail(401, UNAUTHORISED, { "WWW-Authenticate": "Bearer" });
+    c.set("principal", principal);
+
+    const origin = c.req.header("Origin");
+    if (
+      principal.tenant.disabled ||
+      (options.apiKeyOnly && principal.credential !== "api-key") ||
+      (options.scope && !principal.scopes.has(options.scope)) ||
+      (origin !== undefined && !principal.tenant.allowedOrigins.includes(origin))
+    ) {
+      fail(403, "forbidden");
+    }
+    c.var.log.annotate({ tenantId: principal.tenant.id, credential: principal.credential });
+    await next();
+  };
+}
+
+async function resolve(vars: HonoEnv["Variables"], credential: string): Promise<Principal | null> {
+  if (looksLikeApiKey(credential)) {
+    const found = await vars.tenantStore.tenantByKeyHash(await hashApiKey(credential));
+    return found && { tenant: found.tenant, credential: "api-key", scopes: ALL_SCOPES };
+  }
+  const claims = await verifyBrowserToken(vars.config.signingKeys ?? [], credential);
+  if (!claims) return null;
+  const tenant = await vars.tenantStore.getTenant(claims.tenantId);
+  if (!tenant) return null;
+  return {
+    tenant,
+    credential: "browser-token",
+    scopes: new Set(claims.scopes),
+    subject: claims.subject,
+    jobIds: claims.jobIds ? new Set(claims.jobIds) : undefined,
+  };
+}

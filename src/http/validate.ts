@@ -1,0 +1,17 @@
+import { zValidator } from "@hono/zod-validator";
+import type { ValidationTargets } from "hono";
+import type * as z from "zod/mini";
+import { errorResponse } from "./errors";
+
+/** zValidator whose failures answer 400 `{ "error": "<field> <problem>" }` like every other error. */
+export function validate<Target extends keyof ValidationTargets, Schema extends z.ZodMiniType>(
+  target: Target,
+  schema: Schema,
+) {
+  return zValidator(target, schema, (result, c) => {
+    if (result.success) return;
+    const issue = result.error.issues[0];
+    const where = issue?.path.length ? `${issue.path.join(".")} ` : "";
+    return errorResponse(c, 400, `${where}${issue?.message ?? "is invalid"}`);
+  });
+}

@@ -1,0 +1,112 @@
+import { Hono } from "hono";
+import * as z from "zod/mini";
+import type { HonoEnv } from "../../env";
+import { fail } from "../../http/errors";
+import { validate } from "../../http/validate";
+import { generateApiKey } from "../../tenancy/keys";
+
+/** Operators manage tenants, their browser origins and their API keys. */
+export const adminTenants = new Hono<HonoEnv>();
+
+/** `scheme://host[:port]`, exactly as a browser sends it in `Origin`. */
+const originSchema = z.string().check(
+  z.refine((value) => {
+    try {
+      const url = new URL(value);
+      return ["http:", "https:"].includes(url.protocol) && url.origin === value;
+    } catch {
+      return false;
+    }
+  }, "must be origins like https://app.example.com (scheme, host, optional port; no path)"),
+);
+const originsSchema = z.array(originSchema).check(z.maxLength(50, { error: "must list at most 50 origins" }));
+const nameSchema = z.string().check(z.trim(), z.minLength(1, { error: "must not be empty" }), z.maxLength(100));
+const tenantIdParam = z.object({ id: z.string().check(z.maxLength(64)) });
+
+adminTenants.post(
+  "/tenants",
+  validate("json", z.object({ name: nameSchema, allowedOrigins: z._default(originsSchema, []) })),
+  async (c) => {
+    const tenant = await c.var.tenantStore.createTenant(c.req.valid("json"));
+    return c.json(tenant, 201);
+  },
+);
+
+adminTenants.get("/tenants", async (c) => c.json({ items: await c.var.tenantStore.listTenants() }));
+
+adminTenants.get("/tenants/:id", validate("param", tenantIdParam), async (c) => {
+  const tenant = await c.var.tenantStore.getTenant(c.req.valid("param").id);
+  if (!tenant) fail(404, "tenant not found");
+  return c.json(tenant);
+});
+
+adminTenants.patch(
+  "/tenants/:id",
+  validate("param", tenantIdParam),
+  validate(
+    "json",
+    z.object({
+      name: z.optional(nameSchema),
+      allowedOrigins: z.optional(originsSchema),
+      disabled: z.optional(z.boolean()),
+    }),
+  ),
+  async (c) => {
+    const tenant = await c.var.tenantStore.updateTenant(c.req.valid("param").id, c.req.valid("json"));
+    if (!tenant) fail(404, "tenant not found");
+    return c.json(tenant);
+  },
+);
+
+adminTenants.post(
+  "/tenants/:id/keys",
+  validate("param", tenantIdParam),
+  validate("json", z.object({ name: nameSchema })),
+  async (c) => {
+    const tenantId = c.req.valid("param").id;
+    if (!(await c.var.tenantStore.getTenant(tenantId))) fail(404, "tenant not found");
+    const { key, prefix, hash } = await generateApiKey();
+    const record = await c.var.tenantStore.addKey({ tenantId, name: c.req.valid("json").name, prefix, hash });
+    // The only time the key is ever shown: only its hash is stored.
+    return c.json({ ...record, key }, 201, { "Cache-Control": "no-store" });
+  },
+);
+
+adminTenants.get("/tenants/:id/keys", validate("param", tenantIdParam), async (c) => {
+  const tenantId = c.req.valid("param").id;
+  if (!(await c.var.tenantStore.getTenant(tenantId))) fail(404, "tenant not found");
+  return c.json({ items: await c.var.tenantStore.listKeys(tenantId) });
+});
+
+adminTenants.delete(
+  "/tenants/:id/keys/:keyId",
+  validate("param", z.object({ id: z.string(), keyId: z.string() })),
+  async (c) => {
+    const { id, keyId } = c.req.valid("param");
+    if (!(await c.var.tenantStore.revokeKey(id, keyId))) fail(404, "key not found");
+    return c.body(null, 204);
+  },
+);
+
+const usageQuery = z.object({
+  from: z.optional(z.iso.datetime({ offset: true, error: "must be an ISO 8601 date-time" })),
+  to: z.optional(z.iso.datetime({ offset: true, error: "must be an ISO 8601 date-time" })),
+});
+
+adminTenants.get(
+  "/tenants/:id/usage",
+  validate("param", tenantIdParam),
+  validate("query", usageQuery),
+  async (c) => {
+    const tenantId = c.req.valid("param").id;
+    if (!(await c.var.tenantStore.getTenant(tenantId))) fail(404, "tenant not found");
+    const query = c.req.valid("query");
+    const now = new Date();
+    // Default: this calendar month so far (UTC), the usual billing period.
+    const from = new Date(query.from ?? Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1)).toISOString();
+    const to = new Date(query.to ?? now).toISOString();
+    if (from >= to) fail(400, "from must be before to");
+    const usage = await c.var.jobStore.usage(tenantId, from, to);
+    return c.json({ tenantId, from, to, ...usage });
+  },
+);

@@ -1,0 +1,149 @@
+import { type Context, Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { basePath } from "hono/route";
+import * as z from "zod/mini";
+import type { HonoEnv } from "../env";
+import { withWaveline } from "../http/config";
+import { fail } from "../http/errors";
+import { authenticate } from "../http/tenant-auth";
+import { validate } from "../http/validate";
+import { mayReadJob } from "../tenancy/access";
+import type { OwnedJob } from "../tenancy/store";
+import type { JobKind } from "../waveline/client";
+import { JOB_STATUSES, type JobStatus, jobIdSchema } from "../waveline/schema";
+
+/** The tenant's view of Waveline's jobs: its own and no one else's. */
+export const jobs = new Hono<HonoEnv>();
+
+/** The same answer for "no such job" and "not yours": ids must not reveal other tenants' jobs. */
+const JOB_NOT_FOUND = "job not found";
+
+jobs.get(
+  // `{.*}` so that empty ids and ids with slashes reach the validator and get a 400.
+  "/jobs/:id{.*}",
+  authenticate({ scope: "jobs:read" }),
+  validate("param", z.object({ id: jobIdSchema })),
+  withWaveline(),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const owner = await c.var.jobStore.ownerOf(id);
+    if (!owner || !mayReadJob(c.var.principal, id, owner)) fail(404, JOB_NOT_FOUND);
+    const job = await c.var.waveline.getJob(id);
+    if ((owner.status !== job.status || owner.pages !== job.pages)) {
+      c.executionCtx.waitUntil(
+        c.var.jobStore.recordProgress(id, job.status, job.pages).catch((err: unknown) => {
+          c.var.log.warn("could not record job progress", { jobId: id, error: String(err) });
+        }),
+      );
+    }
+    return c.json(throughProxy(c, job));
+  },
+);
+
+const pageSchema = z.object({
+  count: z._default(
+    z.coerce.number().check(z.int(), z.minimum(1), z.maximum(100, { error: "must be 1 to 100" })),
+    10,
+  ),
+  offset: z._default(z.coerce.number().check(z.int(), z.minimum(0, { error: "must be 0 or more" })), 0),
+});
+
+jobs.get("/jobs", authenticate({ scope: "jobs:read" }), validate("query", pageSchema), async (c) => {
+  const { count, offset } = c.req.valid("query");
+  const { tenant, subject, jobIds } = c.var.principal;
+  const { items, total } = await c.var.jobStore.list(
+    { tenantId: tenant.id, subject, jobIds: jobIds && [...jobIds] },
+    { count, offset },
+  );
+  // Waveline's own list shape, built from D1: its account-wide list is never exposed.
+  return c.json({ items: items.map((job) => listItem(c, job)), offset, count, total });
+});
+
+for (const kind of ["extract-document", "guess-shape"] satisfies JobKind[]) {
+  jobs.post(
+    `/${kind}`,
+    authenticate({ scope: "jobs:create" }),
+    (c, next) =>
+      bodyLimit({
+        maxSize: c.var.config.maxBodyBytes,
+        onError: () => fail(413, `request body is larger than ${c.var.config.maxBodyBytes} bytes`),
+      })(c, next),
+    withWaveline(),
+    async (c) => {
+      const body = await c.req.text();
+      const fileName = fileNameOf(body);
+      const created = await c.var.waveline.createJob(kind, body);
+      const { tenant, subject } = c.var.principal;
+      const job: OwnedJob = {
+        id: created.id,
+        tenantId: tenant.id,
+        subject: subject ?? null,
+        type: typeof created.type === "string" ? created.type : kind,
+        fileName: typeof created.fileName === "string" ? created.fileName : fileName,
+        createdAt: isoDate(created.createdAt) ?? new Date().toISOString(),
+        status: statusOf(created.status),
+        pages: typeof created.pages === "number" ? created.pages : 0,
+      };
+      try {
+        await c.var.jobStore.record(job);
+      } catch (err) {
+        // The job exists upstream but nobody can read it through the proxy: an operator can
+        // still give it to its tenant with PUT /admin/jobs/{id}/owner.
+        c.var.log.alert("job created but not recorded", { jobId: job.id, tenantId: tenant.id });
+        throw err;
+      }
+      const proxied = throughProxy(c, created);
+      return c.json(proxied, 201, { Location: proxied.urls.get });
+    },
+  );
+}
+
+/** The job as Waveline sent it, but `urls.get` points back at this proxy, so pollers stay on it. */
+export function throughProxy<T extends { id: string; urls?: object }>(
+  c: Context<HonoEnv>,
+  job: T,
+): T & { urls: { get: string } } {
+  return { ...job, urls: { ...job.urls, get: proxyJobUrl(c, job.id) } };
+}
+
+function proxyJobUrl(c: Context<HonoEnv>, id: string): string {
+  const mount = basePath(c).replace(/\/$/, "");
+  return `${new URL(c.req.url).origin}${mount}/jobs/${encodeURIComponent(id)}`;
+}
+
+function listItem(c: Context<HonoEnv>, job: OwnedJob) {
+  return {
+    id: job.id,
+    createdAt: job.createdAt,
+    status: job.status,
+    type: job.type,
+    pages: job.pages,
+    fileName: job.fileName,
+    urls: { get: proxyJobUrl(c, job.id) },
+  };
+}
+
+/** The body must be a JSON object; its fileName is kept for listings. */
+function fileNameOf(body: string): string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    fail(400, "request body must be JSON");
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    fail(400, "request body must be a JSON object");
+  }
+  const { fileName } = parsed as { fileName?: unknown };
+  return typeof fileName === "string" ? fileName : "";
+}
+
+function isoDate(value: unknown): string | undefined {
+  if (typeof value !== "string") return undefined;
+  const time = Date.parse(value);
+  return Number.isNaN(time) ? undefined : new Date(time).toISOString();
+}
+
+function statusOf(value: unknown): JobStatus {
+  return JOB_STATUSES.includes(value as JobStatus) ? (value as JobStatus) : "CREATED";
+}

@@ -1,0 +1,31 @@
+import type { Tenant } from "./store";
+import type { Scope } from "./tokens";
+
+/**
+ * Who is calling, once authenticated. An API key is a tenant's backend: every scope, every job
+ * of the tenant. A browser token narrows that to its scopes, its subject and its job list.
+ */
+export interface Principal {
+  tenant: Tenant;
+  credential: "api-key" | "browser-token";
+  scopes: ReadonlySet<Scope>;
+  /** Only this end user's jobs (browser tokens with a `sub`). */
+  subject?: string;
+  /** Only these jobs (browser tokens with a job list). */
+  jobIds?: ReadonlySet<string>;
+}
+
+export const ALL_SCOPES: ReadonlySet<Scope> = new Set(["jobs:read", "jobs:create"]);
+
+export function mayReadJob(
+  principal: Principal,
+  jobId: string,
+  owner: { tenantId: string; subject: string | null } | null,
+): boolean {
+  return (
+    owner !== null &&
+    owner.tenantId === principal.tenant.id &&
+    (principal.subject === undefined || owner.subject === principal.subject) &&
+    (principal.jobIds === undefined || principal.jobIds.has(jobId))
+  );
+}

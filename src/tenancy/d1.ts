@@ -1,0 +1,264 @@
+import type { JobStatus } from "../waveline/schema";
+import type { ApiKeyRecord, JobFilter, JobStore, OwnedJob, Tenant, TenantStore, Usage } from "./store";
+
+/** Prefixed random ids (`tnt_…`, `key_…`): readable in logs, unguessable. */
+export function newId(prefix: string): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return `${prefix}_${[...bytes].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
+
+interface TenantRow {
+  id: string;
+  name: string;
+  disabled: number;
+  created_at: string;
+  updated_at: string;
+  origins: string | null;
+}
+
+interface KeyRow {
+  id: string;
+  tenant_id: string;
+  name: string;
+  prefix: string;
+  created_at: string;
+  revoked_at: string | null;
+}
+
+interface JobRow {
+  id: string;
+  tenant_id: string;
+  subject: string | null;
+  type: string;
+  file_name: string;
+  created_at: string;
+  status: JobStatus;
+  pages: number;
+}
+
+// Origins ride along as a JSON array so one query answers a whole tenant.
+const TENANT_SELECT = `
+  SELECT t.id, t.name, t.disabled, t.created_at, t.updated_at,
+    (SELECT json_group_array(origin) FROM tenant_origins o WHERE o.tenant_id = t.id) AS origins
+  FROM tenants t`;
+
+function toTenant(row: TenantRow): Tenant {
+  return {
+    id: row.id,
+    name: row.name,
+    allowedOrigins: row.origins ? (JSON.parse(row.origins) as string[]).sort() : [],
+    disabled: row.disabled === 1,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function toKey(row: KeyRow): ApiKeyRecord {
+  return {
+    id: row.id,
+    tenantId: row.tenant_id,
+    name: row.name,
+    prefix: row.prefix,
+    createdAt: row.created_at,
+    revokedAt: row.revoked_at,
+  };
+}
+
+function toJob(row: JobRow): OwnedJob {
+  return {
+    id: row.id,
+    tenantId: row.tenant_id,
+    subject: row.subject,
+    type: row.type,
+    fileName: row.file_name,
+    createdAt: row.created_at,
+    status: row.status,
+    pages: row.pages,
+  };
+}
+
+export function d1TenantStore(db: D1Database, now = () => new Date().toISOString()): TenantStore {
+  const getTenant = async (id: string) => {
+    const row = await db.prepare(`${TENANT_SELECT} WHERE t.id = ?`).bind(id).first<TenantRow>();
+    return row ? toTenant(row) : null;
+  };
+  const originInserts = (tenantId: string, origins: string[]) =>
+    origins.map((origin) =>
+      db
+        .prepare("INSERT OR IGNORE INTO tenant_origins (tenant_id, origin) VALUES (?, ?)")
+        .bind(tenantId, origin),
+    );
+
+  return {
+    async createTenant({ name, allowedOrigins }) {
+      const id = newId("tnt");
+      const at = now();
+      await db.batch([
+        db
+          .prepare("INSERT INTO tenants (id, name, created_at, updated_at) VALUES (?, ?, ?, ?)")
+          .bind(id, name, at, at),
+        ...originInserts(id, allowedOrigins),
+      ]);
+      return { id, name, allowedOrigins: [...new Set(allowedOrigins)].sort(), disabled: false, createdAt: at, updatedAt: at };
+    },
+
+    async listTenants() {
+      const { results } = await db.prepare(`${TENANT_SELECT} ORDER BY t.created_at, t.id`).all<TenantRow>();
+      return results.map(toTenant);
+    },
+
+    getTenant,
+
+    async updateTenant(id, patch) {
+      const statements = [
+        db
+          .prepare(
+            `UPDATE tenants SET name = COALESCE(?, name), disabled = COALESCE(?, disabled), updated_at = ?
+             WHERE id = ?`,
+          )
+          .bind(patch.name ?? null, patch.disabled === undefined ? null : Number(patch.disabled), now(), id),
+      ];
+      if (patch.allowedOrigins) {
+        statements.push(db.prepare("DELETE FROM tenant_origins WHERE tenant_id = ?").bind(id));
+        statements.push(...originInserts(id, patch.allowedOrigins));
+      }
+      const [update] = await db.batch(statements);
+      if (!update?.meta.changes) return null;
+      return getTenant(id);
+    },
+
+    async addKey({ tenantId, name, prefix, hash }) {
+      const id = newId("key");
+      const at = now();
+      await db
+        .prepare(
+          "INSERT INTO api_keys (id, tenant_id, name, prefix, hash, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id, tenantId, name, prefix, hash, at)
+        .run();
+      return { id, tenantId, name, prefix, createdAt: at, revokedAt: null };
+    },
+
+    async listKeys(tenantId) {
+      const { results } = await db
+        .prepare("SELECT * FROM api_keys WHERE tenant_id = ? ORDER BY created_at, id")
+        .bind(tenantId)
+        .all<KeyRow>();
+      return results.map(toKey);
+    },
+
+    async revokeKey(tenantId, keyId) {
+      const result = await db
+        .prepare(
+          "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND tenant_id = ? AND revoked_at IS NULL",
+        )
+        .bind(now(), keyId, tenantId)
+        .run();
+      return result.meta.changes > 0;
+    },
+
+    async tenantByKeyHash(hash) {
+      const row = await db
+        .prepare(
+          `SELECT t.*, k.id AS key_id,
+             (SELECT json_group_array(origin) FROM tenant_origins o WHERE o.tenant_id = t.id) AS origins
+           FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
+           WHERE k.hash = ? AND k.revoked_at IS NULL`,
+        )
+        .bind(hash)
+        .first<TenantRow & { key_id: string }>();
+      return row ? { tenant: toTenant(row), keyId: row.key_id } : null;
+    },
+
+    async originIsKnown(origin) {
+      const row = await db
+        .prepare(
+          `SELECT 1 FROM tenant_origins o JOIN tenants t ON t.id = o.tenant_id
+           WHERE o.origin = ? AND t.disabled = 0 LIMIT 1`,
+        )
+        .bind(origin)
+        .first();
+      return row !== null;
+    },
+  };
+}
+
+export function d1JobStore(db: D1Database, now = () => new Date().toISOString()): JobStore {
+  const where = (filter: JobFilter) => {
+    const clauses = ["tenant_id = ?"];
+    const params: unknown[] = [filter.tenantId];
+    if (filter.subject !== undefined) {
+      clauses.push("subject = ?");
+      params.push(filter.subject);
+    }
+    if (filter.jobIds) {
+      clauses.push(`id IN (SELECT value FROM json_each(?))`);
+      params.push(JSON.stringify(filter.jobIds));
+    }
+    return { sql: clauses.join(" AND "), params };
+  };
+
+  return {
+    async record(job) {
+      await db
+        .prepare(
+          `INSERT OR IGNORE INTO jobs (id, tenant_id, subject, type, file_name, created_at, status, pages, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .bind(job.id, job.tenantId, job.subject, job.type, job.fileName, job.createdAt, job.status, job.pages, now())
+        .run();
+    },
+
+    async ownerOf(jobId) {
+      const row = await db.prepare("SELECT * FROM jobs WHERE id = ?").bind(jobId).first<JobRow>();
+      return row ? toJob(row) : null;
+    },
+
+    async list(filter, { count, offset }) {
+      const { sql, params } = where(filter);
+      const [rows, total] = await db.batch<JobRow | { total: number }>([
+        db
+          .prepare(`SELECT * FROM jobs WHERE ${sql} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`)
+          .bind(...params, count, offset),
+        db.prepare(`SELECT COUNT(*) AS total FROM jobs WHERE ${sql}`).bind(...params),
+      ]);
+      return {
+        items: (rows?.results as JobRow[]).map(toJob),
+        total: (total?.results[0] as { total: number } | undefined)?.total ?? 0,
+      };
+    },
+
+    async assign(job) {
+      await db
+        .prepare(
+          `INSERT INTO jobs (id, tenant_id, subject, type, file_name, created_at, status, pages, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, subject = excluded.subject,
+             status = excluded.status, pages = excluded.pages, updated_at = excluded.updated_at`,
+        )
+        .bind(job.id, job.tenantId, job.subject, job.type, job.fileName, job.createdAt, job.status, job.pages, now())
+        .run();
+    },
+
+    async recordProgress(jobId, status, pages) {
+      await db
+        .prepare("UPDATE jobs SET status = ?, pages = ?, updated_at = ? WHERE id = ?")
+        .bind(status, pages, now(), jobId)
+        .run();
+    },
+
+    async usage(tenantId, from, to): Promise<Usage> {
+      const row = await db
+        .prepare(
+          `SELECT COUNT(*) AS jobsCreated,
+             COALESCE(SUM(status = 'COMPLETED'), 0) AS jobsCompleted,
+             COALESCE(SUM(status = 'FAILED'), 0) AS jobsFailed,
+             COALESCE(SUM(pages), 0) AS pagesBilled
+           FROM jobs WHERE tenant_id = ? AND created_at >= ? AND created_at < ?`,
+        )
+        .bind(tenantId, from, to)
+        .first<Usage>();
+      return row ?? { jobsCreated: 0, jobsCompleted: 0, jobsFailed: 0, pagesBilled: 0 };
+    },
+  };
+}

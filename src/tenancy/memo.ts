@@ -1,0 +1,34 @@
+/**
+ * A small per-isolate memo with a hard age limit. Only positive answers go in: a new key or job
+ * must work at once, and a revoked key must stop within `ttlMs` everywhere.
+ */
+export interface Memo<V> {
+  get(key: string): V | undefined;
+  set(key: string, value: V): void;
+  delete(key: string): void;
+  clear(): void;
+}
+
+export function createMemo<V>(options: { ttlMs: number; maxEntries: number; now?: () => number }): Memo<V> {
+  const now = options.now ?? Date.now;
+  const entries = new Map<string, { value: V; expires: number }>();
+  return {
+    get(key) {
+      const entry = entries.get(key);
+      if (!entry) return undefined;
+      if (entry.expires <= now()) {
+        entries.delete(key);
+        return undefined;
+      }
+      return entry.value;
+    },
+    set(key, value) {
+      entries.delete(key);
+      // Maps iterate in insertion order: the first entry is the oldest.
+      if (entries.size >= options.maxEntries) entries.delete(entries.keys().next().value as string);
+      entries.set(key, { value, expires: now() + options.ttlMs });
+    },
+    delete: (key) => entries.delete(key),
+    clear: () => entries.clear(),
+  };
+}

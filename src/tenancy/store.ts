@@ -1,0 +1,78 @@
+import type { JobStatus } from "../waveline/schema";
+
+/** The storage behind tenancy, as the rest of the proxy sees it (D1 in production). */
+
+export interface Tenant {
+  id: string;
+  name: string;
+  allowedOrigins: string[];
+  disabled: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ApiKeyRecord {
+  id: string;
+  tenantId: string;
+  name: string;
+  prefix: string;
+  createdAt: string;
+  revokedAt: string | null;
+}
+
+export interface TenantStore {
+  createTenant(input: { name: string; allowedOrigins: string[] }): Promise<Tenant>;
+  listTenants(): Promise<Tenant[]>;
+  getTenant(id: string): Promise<Tenant | null>;
+  updateTenant(
+    id: string,
+    patch: { name?: string; allowedOrigins?: string[]; disabled?: boolean },
+  ): Promise<Tenant | null>;
+  /** Stores a key by its hash; the caller generated the key and shows it once. */
+  addKey(input: { tenantId: string; name: string; prefix: string; hash: string }): Promise<ApiKeyRecord>;
+  listKeys(tenantId: string): Promise<ApiKeyRecord[]>;
+  /** False when the tenant has no live key with that id. */
+  revokeKey(tenantId: string, keyId: string): Promise<boolean>;
+  /** The tenant of a live (not revoked) key with this hash. */
+  tenantByKeyHash(hash: string): Promise<{ tenant: Tenant; keyId: string } | null>;
+  /** Whether any enabled tenant lists this browser origin. */
+  originIsKnown(origin: string): Promise<boolean>;
+}
+
+/** A job as the proxy recorded it: who owns it, and what the proxy last saw of it. */
+export interface OwnedJob {
+  id: string;
+  tenantId: string;
+  subject: string | null;
+  type: string;
+  fileName: string;
+  createdAt: string;
+  status: JobStatus;
+  pages: number;
+}
+
+export interface JobFilter {
+  tenantId: string;
+  subject?: string;
+  jobIds?: readonly string[];
+}
+
+export interface Usage {
+  jobsCreated: number;
+  jobsCompleted: number;
+  jobsFailed: number;
+  pagesBilled: number;
+}
+
+export interface JobStore {
+  /** Records a job the proxy created; recording the same id twice keeps the first owner. */
+  record(job: OwnedJob): Promise<void>;
+  ownerOf(jobId: string): Promise<OwnedJob | null>;
+  list(filter: JobFilter, page: { count: number; offset: number }): Promise<{ items: OwnedJob[]; total: number }>;
+  /** Gives a job (e.g. one created outside the proxy) to a tenant, replacing any owner. */
+  assign(job: OwnedJob): Promise<void>;
+  /** What the proxy last saw of a job's progress. */
+  recordProgress(jobId: string, status: JobStatus, pages: number): Promise<void>;
+  /** Jobs created in [from, to) and the pages they billed. */
+  usage(tenantId: string, from: string, to: string): Promise<Usage>;
+}

@@ -1,0 +1,156 @@
+import type * as z from "zod/mini";
+import { fail } from "../http/errors";
+import type { Logger } from "../http/logger";
+import { type CreatedJob, createdJobSchema, type Job, jobSchema, upstreamErrorSchema } from "./schema";
+
+/** The calls this proxy makes to Waveline; every failure is already mapped to the proxy's answer. */
+export interface WavelineClient {
+  getJob(id: string): Promise<Job>;
+  /** Creates a job; `body` is the client's JSON, passed through as it is. Never retried. */
+  createJob(kind: JobKind, body: string): Promise<CreatedJob>;
+}
+
+export type JobKind = "extract-document" | "guess-shape";
+
+export interface WavelineClientOptions {
+  baseUrl: string;
+  apiKey: string;
+  /** Budget for the whole call, retry and body included. */
+  timeoutMs: number;
+  log: Logger;
+  random?: () => number;
+}
+
+interface UpstreamAnswer {
+  status: number;
+  headers: Headers;
+  body: string;
+}
+
+/** Statuses that mean "try again" rather than "this is the answer". */
+const RETRYABLE_STATUSES = new Set([502, 503, 504]);
+const RETRY_JITTER_MS = { min: 50, spread: 200 };
+/** A retry that would have less than this left to run is not worth starting. */
+const MIN_ATTEMPT_MS = 250;
+const DEFAULT_RETRY_AFTER_S = 10;
+
+export function createWavelineClient(options: WavelineClientOptions): WavelineClient {
+  const random = options.random ?? Math.random;
+
+  async function send(method: "GET" | "POST", path: string, body?: string): Promise<UpstreamAnswer> {
+    const deadline = Date.now() + options.timeoutMs;
+    const started = Date.now();
+    let attempts = 0;
+    for (;;) {
+      attempts++;
+      const retryDelay = RETRY_JITTER_MS.min + random() * RETRY_JITTER_MS.spread;
+      // A POST that failed may still have created a job: retrying could bill it twice.
+      const canRetry = method === "GET" && attempts === 1 && deadline - Date.now() - retryDelay >= MIN_ATTEMPT_MS;
+      const signal = AbortSignal.timeout(Math.max(1, deadline - Date.now()));
+      let answer: UpstreamAnswer | undefined;
+      try {
+        const response = await fetch(`${options.baseUrl}${path}`, {
+          method,
+          headers: {
+            Authorization: `Bearer ${options.apiKey}`,
+            Accept: "application/json",
+            ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+          },
+          body,
+          signal,
+          redirect: "manual",
+        });
+        answer = {
+          status: response.status,
+          headers: response.headers,
+          body: await response.text(),
+        };
+      } catch (err) {
+        options.log.annotate({ upstreamAttempts: attempts, upstreamMs: Date.now() - started });
+        if (signal.aborted) fail(504, "upstream did not answer in time");
+        options.log.warn("upstream unreachable", { attempt: attempts, error: errorName(err) });
+        if (!canRetry) fail(502, "upstream unreachable");
+      }
+      if (answer) {
+        options.log.annotate({
+          upstreamStatus: answer.status,
+          upstreamAttempts: attempts,
+          upstreamMs: Date.now() - started,
+        });
+        if (!(RETRYABLE_STATUSES.has(answer.status) && canRetry)) return answer;
+      }
+      await new Promise((resolve) => setTimeout(resolve, retryDelay));
+    }
+  }
+
+  function failOnError(answer: UpstreamAnswer, notFound: string): void {
+    const { status } = answer;
+    if (status >= 200 && status < 300) return;
+    if (status === 400) fail(400, upstreamMessage(answer) ?? "bad request");
+    if (status === 401 || status === 403) {
+      options.log.alert("upstream rejected the proxy's credentials: check WAVELINE_API_KEY", {
+        upstreamStatus: status,
+      });
+      fail(502, "upstream rejected the proxy's credentials");
+    }
+    if (status === 404) fail(404, notFound);
+    if (status === 429) {
+      fail(503, "upstream is busy, retry later", {
+        "Retry-After": String(retryAfterSeconds(answer.headers.get("Retry-After"))),
+      });
+    }
+    if (status >= 500) fail(502, "upstream error");
+    fail(502, "upstream sent an unexpected answer");
+  }
+
+  /** Waveline's own words for a 400, minus anything that looks like our key. */
+  function upstreamMessage(answer: UpstreamAnswer): string | undefined {
+    const parsed = upstreamErrorSchema.safeParse(parseJson(answer.body));
+    if (!parsed.success) return undefined;
+    return parsed.data.error.split(options.apiKey).join("[redacted]").slice(0, 500);
+  }
+
+  function parseAnswer<T>(answer: UpstreamAnswer, schema: z.ZodMiniType<T>): T {
+    const parsed = schema.safeParse(parseJson(answer.body));
+    if (!parsed.success) {
+      options.log.warn("upstream sent an invalid job", { issue: parsed.error.issues[0]?.message });
+      fail(502, "upstream sent an invalid answer");
+    }
+    return parsed.data;
+  }
+
+  return {
+    async getJob(id) {
+      const answer = await send("GET", `/jobs/${encodeURIComponent(id)}`);
+      failOnError(answer, "job not found");
+      return parseAnswer(answer, jobSchema);
+    },
+    async createJob(kind, body) {
+      const answer = await send("POST", `/${kind}`, body);
+      failOnError(answer, "not found");
+      return parseAnswer(answer, createdJobSchema);
+    },
+  };
+}
+
+function parseJson(body: string): unknown {
+  try {
+    return JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Seconds to wait, from a Retry-After of seconds or an HTTP date; bounded to stay sensible. */
+export function retryAfterSeconds(header: string | null, now = Date.now()): number {
+  if (!header) return DEFAULT_RETRY_AFTER_S;
+  const seconds = /^\d+$/.test(header.trim())
+    ? Number(header.trim())
+    : Math.ceil((Date.parse(header) - now) / 1000);
+  if (!Number.isFinite(seconds)) return DEFAULT_RETRY_AFTER_S;
+  return Math.min(Math.max(seconds, 1), 3600);
+}
+
+function errorName(err: unknown): string {
+  return err instanceof Error ? err.name : "unknown";
+}

@@ -1,0 +1,87 @@
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../../dev/stack";
+
+const run = promisify(execFile);
+
+/**
+ * The README's promise, kept by a test: `npm run dev` starts the proxy and the fake Waveline as real
+ * processes and prints a curl line that returns a seeded job through the proxy.
+ */
+describe("npm run dev", () => {
+  let dev: ChildProcess;
+  let printed = "";
+  let workDir: string;
+
+  beforeAll(async () => {
+    workDir = mkdtempSync(join(tmpdir(), "waveline-dev-"));
+    const fakePort = await freePort();
+    const varsFile = join(workDir, "dev.vars");
+    writeFileSync(
+      varsFile,
+      readFileSync(".dev.vars.example", "utf8").replace("127.0.0.1:8788", `127.0.0.1:${fakePort}`),
+    );
+    dev = spawn(process.execPath, ["--import", "tsx", "dev/run.ts"], {
+      env: {
+        ...process.env,
+        PORT: String(await freePort()),
+        DEV_VARS_FILE: varsFile,
+        DEV_PERSIST_TO: join(workDir, "state"),
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    dev.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
+      printed += chunk;
+    });
+    dev.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
+      printed += chunk;
+    });
+    await waitFor(
+      () => /Ctrl-C stops both/.test(printed),
+      60_000,
+      () => printed,
+    );
+  });
+
+  afterAll(async () => {
+    if (dev.exitCode === null) {
+      const exited = new Promise((resolve) => dev.once("exit", resolve));
+      dev.kill("SIGINT");
+      await exited;
+    }
+    rmSync(workDir, { recursive: true, force: true });
+  });
+
+  it("prints a curl line that returns a seeded job through the proxy", async () => {
+    const curlLine = printed.split("\n").find((line) => line.trim().startsWith("curl "));
+    expect(curlLine).toBeDefined();
+
+    const { stdout } = await run("sh", ["-c", `${curlLine} --silent --show-error --fail`]);
+    const job = JSON.parse(stdout);
+
+    expect(job).toMatchObject({ status: "COMPLETED", result: { invoiceNumber: "INV-0001" } });
+    const proxyOrigin = curlLine?.match(/http:\/\/127\.0\.0\.1:\d+/)?.[0];
+    expect(job.urls.get).toBe(`${proxyOrigin}/jobs/${job.id}`);
+  });
+
+  it("refuses a request without credentials, over real HTTP", async () => {
+    const proxyOrigin = printed.match(/Waveline proxy on (http:\/\/127\.0\.0\.1:\d+)/)?.[1];
+
+    const response = await fetch(`${proxyOrigin}/jobs/00000000-0000-4000-8000-000000000001`);
+
+    expect(response.status).toBe(401);
+    expect(await response.json()).toEqual({ error: "missing or invalid credentials" });
+  });
+});
+
+async function waitFor(done: () => boolean, timeoutMs: number, context: () => string) {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`timed out; output so far:\n${context()}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

@@ -1,0 +1,142 @@
+import { env, exports } from "cloudflare:workers";
+import { inject } from "vitest";
+import { TEST_ADMIN_TOKEN } from "../constants";
+
+export const PROXY_ORIGIN = "https://proxy.example";
+
+/** A request to the Worker under test, through its real fetch handler. */
+export function proxyFetch(path: string, init?: RequestInit): Promise<Response> {
+  return exports.default.fetch(new Request(`${PROXY_ORIGIN}${path}`, init));
+}
+
+export function withBearer(credential: string, init: RequestInit = {}): RequestInit {
+  const headers = new Headers(init.headers);
+  headers.set("Authorization", `Bearer ${credential}`);
+  return { ...init, headers };
+}
+
+export function asAdmin(init: RequestInit = {}): RequestInit {
+  return withBearer(TEST_ADMIN_TOKEN, init);
+}
+
+export function jsonBody(body: unknown, init: RequestInit = {}): RequestInit {
+  const headers = new Headers(init.headers);
+  headers.set("Content-Type", "application/json");
+  return { method: "POST", ...init, headers, body: JSON.stringify(body) };
+}
+
+export interface TestTenant {
+  id: string;
+  key: string;
+  keyId: string;
+  /** RequestInit with this tenant's API key. */
+  auth(init?: RequestInit): RequestInit;
+}
+
+/** A tenant and one API key, made through the admin API as an operator would. */
+export async function createTenant(
+  name: string,
+  allowedOrigins: string[] = [],
+): Promise<TestTenant> {
+  const tenantResponse = await proxyFetch(
+    "/admin/tenants",
+    asAdmin(jsonBody({ name, allowedOrigins })),
+  );
+  if (tenantResponse.status !== 201)
+    throw new Error(`tenant not created: ${tenantResponse.status}`);
+  const tenant = (await tenantResponse.json()) as { id: string };
+  const keyResponse = await proxyFetch(
+    `/admin/tenants/${tenant.id}/keys`,
+    asAdmin(jsonBody({ name: "test" })),
+  );
+  const key = (await keyResponse.json()) as { id: string; key: string };
+  return { id: tenant.id, key: key.key, keyId: key.id, auth: (init) => withBearer(key.key, init) };
+}
+
+/** Gives a job to a tenant directly in D1, as the proxy records the jobs it creates. */
+export async function ownJob(
+  tenantId: string,
+  jobId: string,
+  subject: string | null = null,
+): Promise<void> {
+  await env.DB.prepare(
+    `INSERT INTO jobs (id, tenant_id, subject, type, file_name, created_at, status, pages, updated_at)
+     VALUES (?, ?, ?, 'extract-document', 'test.pdf', ?, 'RUNNING', 0, ?)`,
+  )
+    .bind(jobId, tenantId, subject, new Date().toISOString(), new Date().toISOString())
+    .run();
+}
+
+/** A browser token minted by the tenant's backend through POST /tokens. */
+export async function mintToken(
+  tenant: TestTenant,
+  claims: Record<string, unknown> = {},
+): Promise<string> {
+  const response = await proxyFetch("/tokens", tenant.auth(jsonBody(claims)));
+  if (response.status !== 201)
+    throw new Error(`token not minted: ${response.status} ${await response.text()}`);
+  return ((await response.json()) as { token: string }).token;
+}
+
+/** A job id nobody else uses, so faults and call counts of parallel tests never mix. */
+export function uniqueJobId(label: string): string {
+  return `virtual-${label}-${crypto.randomUUID()}`;
+}
+
+export type FaultRule = {
+  match: string;
+  mode: "status" | "delay" | "hang" | "drop" | "truncate" | "malformed" | "offschema" | "huge";
+  status?: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+  delayMs?: number;
+  times?: number;
+  bytes?: number;
+};
+
+export interface RecordedCall {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+}
+
+/** The fake Waveline's control API (dev/fake-waveline.ts), reached over real HTTP. */
+export const fakeWaveline = {
+  origin: inject("wavelineOrigin"),
+  async fault(rule: FaultRule): Promise<void> {
+    const response = await fetch(`${this.origin}/__control/faults`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(rule),
+    });
+    if (response.status !== 201) throw new Error(`fault not set: ${response.status}`);
+  },
+  async calls(match: string): Promise<RecordedCall[]> {
+    const response = await fetch(
+      `${this.origin}/__control/calls?match=${encodeURIComponent(match)}`,
+    );
+    const body = (await response.json()) as { calls: RecordedCall[] };
+    return body.calls;
+  },
+};
+
+export const SEEDED = {
+  completed: "00000000-0000-4000-8000-000000000001",
+  running: "00000000-0000-4000-8000-000000000002",
+  failed: "00000000-0000-4000-8000-000000000003",
+  created: "00000000-0000-4000-8000-000000000004",
+} as const;
+
+/** A fresh job id already owned by the tenant (the fake answers it as a RUNNING job). */
+export async function ownedJobId(tenant: TestTenant, label: string): Promise<string> {
+  const id = uniqueJobId(label);
+  await ownJob(tenant.id, id);
+  return id;
+}
+
+/** A tenant that owns the fake Waveline's seeded jobs. */
+export async function tenantOwningSeededJobs(name = "acme"): Promise<TestTenant> {
+  const tenant = await createTenant(name);
+  for (const id of Object.values(SEEDED)) await ownJob(tenant.id, id);
+  return tenant;
+}

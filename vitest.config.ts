@@ -1,0 +1,49 @@
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
+import { defineConfig } from "vitest/config";
+import { TEST_ADMIN_TOKEN, TEST_SIGNING_KEYS, TEST_WAVELINE_KEY } from "./test/constants";
+
+const migrations = await readD1Migrations("./migrations");
+
+export default defineConfig({
+  test: {
+    // The Worker logs a JSON line per request: show them only for tests that fail.
+    silent: "passed-only",
+    projects: [
+      {
+        // Integration tests inside workerd, the runtime the proxy runs on in production.
+        plugins: [
+          cloudflareTest(({ inject }) => ({
+            main: "./src/index.ts",
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: {
+              bindings: {
+                WAVELINE_API_URL: inject("wavelineBaseUrl"),
+                WAVELINE_API_KEY: TEST_WAVELINE_KEY,
+                ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+                UPSTREAM_TIMEOUT_MS: "1500",
+                TOKEN_SIGNING_KEYS: JSON.stringify(TEST_SIGNING_KEYS),
+                TEST_MIGRATIONS: migrations,
+              },
+            },
+          })),
+        ],
+        test: {
+          name: "workers",
+          include: ["test/integration/**/*.test.ts"],
+          setupFiles: ["./test/integration/apply-migrations.ts"],
+          globalSetup: ["./test/global-setup.ts"],
+        },
+      },
+      {
+        // Real processes over real HTTP: the fake Waveline itself and `wrangler dev` end to end.
+        test: {
+          name: "node",
+          environment: "node",
+          include: ["dev/**/*.test.ts", "test/e2e/**/*.test.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+    ],
+  },
+});
