@@ -5,6 +5,7 @@
 import { copyFileSync, existsSync, readFileSync } from "node:fs";
 import { parseEnv } from "node:util";
 import { SEEDED_JOB_IDS } from "./fake-waveline";
+import { DEV_API_KEY, DEV_ORIGINS } from "./seed";
 import { startDevStack } from "./stack";
 
 // The end-to-end test points these elsewhere, so that it never touches a developer's own setup.
@@ -32,11 +33,34 @@ const shutdown = async () => {
 process.once("SIGINT", shutdown);
 process.once("SIGTERM", shutdown);
 
+const url = stack.proxyUrl;
+const key = `-H "Authorization: Bearer ${DEV_API_KEY}"`;
+const json = `-H "Content-Type: application/json"`;
+const document = JSON.stringify({
+  fileName: "invoice.txt",
+  contentType: "text/plain",
+  content: "Invoice INV-7 from Acme, total 42.50 EUR",
+  shape: [
+    { name: "invoiceNumber", type: "string" },
+    { name: "total", type: "number" },
+  ],
+});
+
 console.log(`
-Waveline proxy on ${stack.proxyUrl}${stack.fake ? ` (fake Waveline on ${stack.fake.baseUrl})` : ""}
-Try it:
+Waveline proxy on ${url}${stack.fake ? ` (fake Waveline on ${stack.fake.baseUrl})` : ""}
+Demo tenant "demo": API key ${DEV_API_KEY}, browser origins ${DEV_ORIGINS.join(", ")}
 
-  curl -H "Authorization: Bearer ${vars.ADMIN_TOKEN}" ${stack.proxyUrl}/jobs/${SEEDED_JOB_IDS.completed}
+Read a finished job:
+  curl ${key} ${url}/jobs/${SEEDED_JOB_IDS.completed}
 
-Ctrl-C stops both.
+Create a job, then poll the urls.get it answers (the fake finishes jobs in about 3 s):
+  curl ${key} ${json} -d '${document}' ${url}/extract-document
+
+Mint a browser token (15 minutes, read-only):
+  curl ${key} ${json} -d '{"scopes":["jobs:read"]}' ${url}/tokens
+
+List the tenant's jobs:
+  curl ${key} ${url}/jobs
+
+Operators: npm run admin -- --help    Ctrl-C stops everything.
 `);

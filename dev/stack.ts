@@ -1,7 +1,12 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
 import { type FakeWaveline, startFakeWaveline } from "./fake-waveline";
+import { devSeedSql } from "./seed";
 
 /** The proxy under `wrangler dev` and, where the vars point at this machine, the fake Waveline. */
 export interface DevStack {
@@ -35,6 +40,7 @@ export const OFFLINE_ENV = {
 };
 
 export async function startDevStack(options: DevStackOptions): Promise<DevStack> {
+  await prepareLocalDatabase(options.persistTo);
   const fake = await startLocalFake(options);
   const proxyPort = options.proxyPort ?? (await freePort());
   const args = [
@@ -77,6 +83,24 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     throw new Error(`wrangler dev did not start: ${(err as Error).message}\n${output()}`);
   }
   return { proxyUrl, fake, output, stop };
+}
+
+/** Applies D1 migrations to the local database, then the demo seed (both idempotent). */
+export async function prepareLocalDatabase(persistTo?: string): Promise<void> {
+  const persist = persistTo ? ["--persist-to", persistTo] : [];
+  const run = (...args: string[]) =>
+    promisify(execFile)(process.execPath, [WRANGLER, "d1", ...args, "--local", ...persist], {
+      env: { ...process.env, ...OFFLINE_ENV, CI: "true" },
+    });
+  await run("migrations", "apply", "DB");
+  const dir = mkdtempSync(join(tmpdir(), "waveline-seed-"));
+  try {
+    const file = join(dir, "seed.sql");
+    writeFileSync(file, devSeedSql());
+    await run("execute", "DB", "--file", file);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Starts the fake only when WAVELINE_API_URL points at this machine: a real URL is left alone. */

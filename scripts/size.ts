@@ -14,10 +14,14 @@ const wrangler = createRequire(import.meta.url).resolve("wrangler/bin/wrangler.j
 const outdir = mkdtempSync(join(tmpdir(), "waveline-size-"));
 
 try {
-  execFileSync(process.execPath, [wrangler, "deploy", "--dry-run", "--minify", "--outdir", outdir], {
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
+  execFileSync(
+    process.execPath,
+    [wrangler, "deploy", "--dry-run", "--minify", "--outdir", outdir],
+    {
+      env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+      stdio: ["ignore", "ignore", "inherit"],
+    },
+  );
   const script = readdirSync(outdir).find((name) => name.endsWith(".js"));
   if (!script) throw new Error(`no bundle in ${outdir}`);
   const bytes = readFileSync(join(outdir, script));

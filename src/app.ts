@@ -33,7 +33,10 @@ app.use(browserCors());
 
 app.route("/", health);
 
-const admin = new Hono<HonoEnv>().use(requireAdmin()).route("/", adminTenants).route("/", adminJobs);
+const admin = new Hono<HonoEnv>()
+  .use(requireAdmin())
+  .route("/", adminTenants)
+  .route("/", adminJobs);
 app.route("/admin", admin);
 
 // What a Waveline client knows is served at the root and under /api/v1: swap the base URL, done.

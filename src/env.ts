@@ -37,7 +37,9 @@ const signingKeysSchema = z
   .array(
     z.object({
       kid: z.string().check(z.minLength(1), z.maxLength(64)),
-      secret: z.string().check(z.minLength(32, { error: "secrets must be at least 32 characters" })),
+      secret: z
+        .string()
+        .check(z.minLength(32, { error: "secrets must be at least 32 characters" })),
     }),
   )
   .check(z.minLength(1, { error: "must list at least one key" }));
@@ -49,7 +51,11 @@ const signingKeysJson = z.pipe(
     try {
       return JSON.parse(text) as unknown;
     } catch {
-      ctx.issues.push({ code: "custom", message: "must be a JSON array of {kid, secret}", input: text });
+      ctx.issues.push({
+        code: "custom",
+        message: "must be a JSON array of {kid, secret}",
+        input: text,
+      });
       return z.NEVER;
     }
   }),
@@ -73,7 +79,11 @@ const configSchema = z.object({
   MAX_BODY_BYTES: z._default(
     z.coerce
       .number({ error: "must be a number of bytes" })
-      .check(z.int({ error: "must be a whole number of bytes" }), z.minimum(1), z.maximum(100 * 1024 * 1024)),
+      .check(
+        z.int({ error: "must be a whole number of bytes" }),
+        z.minimum(1),
+        z.maximum(100 * 1024 * 1024),
+      ),
     10 * 1024 * 1024,
   ),
 });

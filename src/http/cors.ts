@@ -1,6 +1,6 @@
+import type { MiddlewareHandler } from "hono";
 import { except } from "hono/combine";
 import { cors } from "hono/cors";
-import type { MiddlewareHandler } from "hono";
 import type { HonoEnv } from "../env";
 
 /**

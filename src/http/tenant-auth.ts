@@ -13,7 +13,9 @@ const UNAUTHORISED = "missing or invalid credentials";
  * Every refusal says as little as possible: 401 for a credential that is not good, 403 for a good
  * one that may not do this. A browser's Origin must be one its tenant lists.
  */
-export function authenticate(options: { scope?: Scope; apiKeyOnly?: boolean } = {}): MiddlewareHandler<HonoEnv> {
+export function authenticate(
+  options: { scope?: Scope; apiKeyOnly?: boolean } = {},
+): MiddlewareHandler<HonoEnv> {
   return async (c, next) => {
     const credential = bearerToken(c.req.header("Authorization"));
     const principal = credential ? await resolve(c.var, credential) : null;

@@ -29,7 +29,7 @@ jobs.get(
     const owner = await c.var.jobStore.ownerOf(id);
     if (!owner || !mayReadJob(c.var.principal, id, owner)) fail(404, JOB_NOT_FOUND);
     const job = await c.var.waveline.getJob(id);
-    if ((owner.status !== job.status || owner.pages !== job.pages)) {
+    if (owner.status !== job.status || owner.pages !== job.pages) {
       c.executionCtx.waitUntil(
         c.var.jobStore.recordProgress(id, job.status, job.pages).catch((err: unknown) => {
           c.var.log.warn("could not record job progress", { jobId: id, error: String(err) });
@@ -45,19 +45,27 @@ const pageSchema = z.object({
     z.coerce.number().check(z.int(), z.minimum(1), z.maximum(100, { error: "must be 1 to 100" })),
     10,
   ),
-  offset: z._default(z.coerce.number().check(z.int(), z.minimum(0, { error: "must be 0 or more" })), 0),
+  offset: z._default(
+    z.coerce.number().check(z.int(), z.minimum(0, { error: "must be 0 or more" })),
+    0,
+  ),
 });
 
-jobs.get("/jobs", authenticate({ scope: "jobs:read" }), validate("query", pageSchema), async (c) => {
-  const { count, offset } = c.req.valid("query");
-  const { tenant, subject, jobIds } = c.var.principal;
-  const { items, total } = await c.var.jobStore.list(
-    { tenantId: tenant.id, subject, jobIds: jobIds && [...jobIds] },
-    { count, offset },
-  );
-  // Waveline's own list shape, built from D1: its account-wide list is never exposed.
-  return c.json({ items: items.map((job) => listItem(c, job)), offset, count, total });
-});
+jobs.get(
+  "/jobs",
+  authenticate({ scope: "jobs:read" }),
+  validate("query", pageSchema),
+  async (c) => {
+    const { count, offset } = c.req.valid("query");
+    const { tenant, subject, jobIds } = c.var.principal;
+    const { items, total } = await c.var.jobStore.list(
+      { tenantId: tenant.id, subject, jobIds: jobIds && [...jobIds] },
+      { count, offset },
+    );
+    // Waveline's own list shape, built from D1: its account-wide list is never exposed.
+    return c.json({ items: items.map((job) => listItem(c, job)), offset, count, total });
+  },
+);
 
 for (const kind of ["extract-document", "guess-shape"] satisfies JobKind[]) {
   jobs.post(

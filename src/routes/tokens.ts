@@ -16,13 +16,17 @@ const mintSchema = z.object({
     z.array(z.enum(SCOPES)).check(z.minLength(1, { error: "must name at least one scope" })),
     ["jobs:read"],
   ),
-  jobs: z.optional(z.array(jobIdSchema).check(z.maxLength(100, { error: "must list at most 100 jobs" }))),
+  jobs: z.optional(
+    z.array(jobIdSchema).check(z.maxLength(100, { error: "must list at most 100 jobs" })),
+  ),
   ttlSeconds: z._default(
-    z.number().check(
-      z.int(),
-      z.minimum(1),
-      z.maximum(TOKEN_TTL_S.max, { error: `must be at most ${TOKEN_TTL_S.max}` }),
-    ),
+    z
+      .number()
+      .check(
+        z.int(),
+        z.minimum(1),
+        z.maximum(TOKEN_TTL_S.max, { error: `must be at most ${TOKEN_TTL_S.max}` }),
+      ),
     TOKEN_TTL_S.default,
   ),
 });
@@ -41,10 +45,8 @@ tokens.post(
       { tenantId: c.var.principal.tenant.id, subject: sub, scopes: uniqueScopes, jobIds: jobs },
       ttlSeconds,
     );
-    return c.json(
-      { token, tokenType: "Bearer", expiresAt, scopes: uniqueScopes, sub, jobs },
-      201,
-      { "Cache-Control": "no-store" },
-    );
+    return c.json({ token, tokenType: "Bearer", expiresAt, scopes: uniqueScopes, sub, jobs }, 201, {
+      "Cache-Control": "no-store",
+    });
   },
 );

@@ -6,7 +6,10 @@ export const MEMO_TTL_MS = 10_000;
 const MAX_ENTRIES = 5_000;
 
 // One set per isolate: every request of this isolate shares them.
-const keyMemo = createMemo<{ tenant: Tenant; keyId: string }>({ ttlMs: MEMO_TTL_MS, maxEntries: MAX_ENTRIES });
+const keyMemo = createMemo<{ tenant: Tenant; keyId: string }>({
+  ttlMs: MEMO_TTL_MS,
+  maxEntries: MAX_ENTRIES,
+});
 const tenantMemo = createMemo<Tenant>({ ttlMs: MEMO_TTL_MS, maxEntries: MAX_ENTRIES });
 const originMemo = createMemo<true>({ ttlMs: MEMO_TTL_MS, maxEntries: MAX_ENTRIES });
 const ownerMemo = createMemo<OwnedJob>({ ttlMs: MEMO_TTL_MS, maxEntries: MAX_ENTRIES });

@@ -1,5 +1,13 @@
 import type { JobStatus } from "../waveline/schema";
-import type { ApiKeyRecord, JobFilter, JobStore, OwnedJob, Tenant, TenantStore, Usage } from "./store";
+import type {
+  ApiKeyRecord,
+  JobFilter,
+  JobStore,
+  OwnedJob,
+  Tenant,
+  TenantStore,
+  Usage,
+} from "./store";
 
 /** Prefixed random ids (`tnt_…`, `key_…`): readable in logs, unguessable. */
 export function newId(prefix: string): string {
@@ -99,11 +107,20 @@ export function d1TenantStore(db: D1Database, now = () => new Date().toISOString
           .bind(id, name, at, at),
         ...originInserts(id, allowedOrigins),
       ]);
-      return { id, name, allowedOrigins: [...new Set(allowedOrigins)].sort(), disabled: false, createdAt: at, updatedAt: at };
+      return {
+        id,
+        name,
+        allowedOrigins: [...new Set(allowedOrigins)].sort(),
+        disabled: false,
+        createdAt: at,
+        updatedAt: at,
+      };
     },
 
     async listTenants() {
-      const { results } = await db.prepare(`${TENANT_SELECT} ORDER BY t.created_at, t.id`).all<TenantRow>();
+      const { results } = await db
+        .prepare(`${TENANT_SELECT} ORDER BY t.created_at, t.id`)
+        .all<TenantRow>();
       return results.map(toTenant);
     },
 
@@ -116,7 +133,12 @@ export function d1TenantStore(db: D1Database, now = () => new Date().toISOString
             `UPDATE tenants SET name = COALESCE(?, name), disabled = COALESCE(?, disabled), updated_at = ?
              WHERE id = ?`,
           )
-          .bind(patch.name ?? null, patch.disabled === undefined ? null : Number(patch.disabled), now(), id),
+          .bind(
+            patch.name ?? null,
+            patch.disabled === undefined ? null : Number(patch.disabled),
+            now(),
+            id,
+          ),
       ];
       if (patch.allowedOrigins) {
         statements.push(db.prepare("DELETE FROM tenant_origins WHERE tenant_id = ?").bind(id));
@@ -205,7 +227,17 @@ export function d1JobStore(db: D1Database, now = () => new Date().toISOString())
           `INSERT OR IGNORE INTO jobs (id, tenant_id, subject, type, file_name, created_at, status, pages, updated_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
-        .bind(job.id, job.tenantId, job.subject, job.type, job.fileName, job.createdAt, job.status, job.pages, now())
+        .bind(
+          job.id,
+          job.tenantId,
+          job.subject,
+          job.type,
+          job.fileName,
+          job.createdAt,
+          job.status,
+          job.pages,
+          now(),
+        )
         .run();
     },
 
@@ -218,12 +250,14 @@ export function d1JobStore(db: D1Database, now = () => new Date().toISOString())
       const { sql, params } = where(filter);
       const [rows, total] = await db.batch<JobRow | { total: number }>([
         db
-          .prepare(`SELECT * FROM jobs WHERE ${sql} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`)
+          .prepare(
+            `SELECT * FROM jobs WHERE ${sql} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`,
+          )
           .bind(...params, count, offset),
         db.prepare(`SELECT COUNT(*) AS total FROM jobs WHERE ${sql}`).bind(...params),
       ]);
       return {
-        items: (rows?.results as JobRow[]).map(toJob),
+        items: ((rows?.results ?? []) as JobRow[]).map(toJob),
         total: (total?.results[0] as { total: number } | undefined)?.total ?? 0,
       };
     },
@@ -236,7 +270,17 @@ export function d1JobStore(db: D1Database, now = () => new Date().toISOString())
            ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, subject = excluded.subject,
              status = excluded.status, pages = excluded.pages, updated_at = excluded.updated_at`,
         )
-        .bind(job.id, job.tenantId, job.subject, job.type, job.fileName, job.createdAt, job.status, job.pages, now())
+        .bind(
+          job.id,
+          job.tenantId,
+          job.subject,
+          job.type,
+          job.fileName,
+          job.createdAt,
+          job.status,
+          job.pages,
+          now(),
+        )
         .run();
     },
 

@@ -9,7 +9,11 @@ export interface Memo<V> {
   clear(): void;
 }
 
-export function createMemo<V>(options: { ttlMs: number; maxEntries: number; now?: () => number }): Memo<V> {
+export function createMemo<V>(options: {
+  ttlMs: number;
+  maxEntries: number;
+  now?: () => number;
+}): Memo<V> {
   const now = options.now ?? Date.now;
   const entries = new Map<string, { value: V; expires: number }>();
   return {

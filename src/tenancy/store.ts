@@ -29,7 +29,12 @@ export interface TenantStore {
     patch: { name?: string; allowedOrigins?: string[]; disabled?: boolean },
   ): Promise<Tenant | null>;
   /** Stores a key by its hash; the caller generated the key and shows it once. */
-  addKey(input: { tenantId: string; name: string; prefix: string; hash: string }): Promise<ApiKeyRecord>;
+  addKey(input: {
+    tenantId: string;
+    name: string;
+    prefix: string;
+    hash: string;
+  }): Promise<ApiKeyRecord>;
   listKeys(tenantId: string): Promise<ApiKeyRecord[]>;
   /** False when the tenant has no live key with that id. */
   revokeKey(tenantId: string, keyId: string): Promise<boolean>;
@@ -68,7 +73,10 @@ export interface JobStore {
   /** Records a job the proxy created; recording the same id twice keeps the first owner. */
   record(job: OwnedJob): Promise<void>;
   ownerOf(jobId: string): Promise<OwnedJob | null>;
-  list(filter: JobFilter, page: { count: number; offset: number }): Promise<{ items: OwnedJob[]; total: number }>;
+  list(
+    filter: JobFilter,
+    page: { count: number; offset: number },
+  ): Promise<{ items: OwnedJob[]; total: number }>;
   /** Gives a job (e.g. one created outside the proxy) to a tenant, replacing any owner. */
   assign(job: OwnedJob): Promise<void>;
   /** What the proxy last saw of a job's progress. */

@@ -55,7 +55,10 @@ export async function mintBrowserToken(
     .setIssuedAt(issuedAt)
     .setExpirationTime(expires);
   if (claims.subject !== undefined) jwt.setSubject(claims.subject);
-  return { token: await jwt.sign(signing.secret), expiresAt: new Date(expires * 1000).toISOString() };
+  return {
+    token: await jwt.sign(signing.secret),
+    expiresAt: new Date(expires * 1000).toISOString(),
+  };
 }
 
 /** The claims of a valid token of ours, or null for anything else (expired, forged, unknown kid). */
@@ -83,7 +86,9 @@ export async function verifyBrowserToken(
     );
     const claims = payloadSchema.safeParse(payload);
     if (!claims.success) return null;
-    const scopes = claims.data.scope.split(" ").filter((s): s is Scope => SCOPES.includes(s as Scope));
+    const scopes = claims.data.scope
+      .split(" ")
+      .filter((s): s is Scope => SCOPES.includes(s as Scope));
     return {
       tenantId: claims.data.tid,
       subject: claims.data.sub,

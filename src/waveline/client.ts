@@ -1,7 +1,13 @@
 import type * as z from "zod/mini";
 import { fail } from "../http/errors";
 import type { Logger } from "../http/logger";
-import { type CreatedJob, createdJobSchema, type Job, jobSchema, upstreamErrorSchema } from "./schema";
+import {
+  type CreatedJob,
+  createdJobSchema,
+  type Job,
+  jobSchema,
+  upstreamErrorSchema,
+} from "./schema";
 
 /** The calls this proxy makes to Waveline; every failure is already mapped to the proxy's answer. */
 export interface WavelineClient {
@@ -37,7 +43,11 @@ const DEFAULT_RETRY_AFTER_S = 10;
 export function createWavelineClient(options: WavelineClientOptions): WavelineClient {
   const random = options.random ?? Math.random;
 
-  async function send(method: "GET" | "POST", path: string, body?: string): Promise<UpstreamAnswer> {
+  async function send(
+    method: "GET" | "POST",
+    path: string,
+    body?: string,
+  ): Promise<UpstreamAnswer> {
     const deadline = Date.now() + options.timeoutMs;
     const started = Date.now();
     let attempts = 0;
@@ -45,7 +55,8 @@ export function createWavelineClient(options: WavelineClientOptions): WavelineCl
       attempts++;
       const retryDelay = RETRY_JITTER_MS.min + random() * RETRY_JITTER_MS.spread;
       // A POST that failed may still have created a job: retrying could bill it twice.
-      const canRetry = method === "GET" && attempts === 1 && deadline - Date.now() - retryDelay >= MIN_ATTEMPT_MS;
+      const canRetry =
+        method === "GET" && attempts === 1 && deadline - Date.now() - retryDelay >= MIN_ATTEMPT_MS;
       const signal = AbortSignal.timeout(Math.max(1, deadline - Date.now()));
       let answer: UpstreamAnswer | undefined;
       try {

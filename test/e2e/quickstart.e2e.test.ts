@@ -41,7 +41,7 @@ describe("npm run dev", () => {
       printed += chunk;
     });
     await waitFor(
-      () => /Ctrl-C stops both/.test(printed),
+      () => /Ctrl-C stops everything/.test(printed),
       60_000,
       () => printed,
     );
@@ -57,7 +57,9 @@ describe("npm run dev", () => {
   });
 
   it("prints a curl line that returns a seeded job through the proxy", async () => {
-    const curlLine = printed.split("\n").find((line) => line.trim().startsWith("curl "));
+    const curlLine = printed
+      .split("\n")
+      .find((line) => line.trim().startsWith("curl ") && line.includes("/jobs/00000000-"));
     expect(curlLine).toBeDefined();
 
     const { stdout } = await run("sh", ["-c", `${curlLine} --silent --show-error --fail`]);

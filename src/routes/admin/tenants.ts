@@ -19,8 +19,12 @@ const originSchema = z.string().check(
     }
   }, "must be origins like https://app.example.com (scheme, host, optional port; no path)"),
 );
-const originsSchema = z.array(originSchema).check(z.maxLength(50, { error: "must list at most 50 origins" }));
-const nameSchema = z.string().check(z.trim(), z.minLength(1, { error: "must not be empty" }), z.maxLength(100));
+const originsSchema = z
+  .array(originSchema)
+  .check(z.maxLength(50, { error: "must list at most 50 origins" }));
+const nameSchema = z
+  .string()
+  .check(z.trim(), z.minLength(1, { error: "must not be empty" }), z.maxLength(100));
 const tenantIdParam = z.object({ id: z.string().check(z.maxLength(64)) });
 
 adminTenants.post(
@@ -52,7 +56,10 @@ adminTenants.patch(
     }),
   ),
   async (c) => {
-    const tenant = await c.var.tenantStore.updateTenant(c.req.valid("param").id, c.req.valid("json"));
+    const tenant = await c.var.tenantStore.updateTenant(
+      c.req.valid("param").id,
+      c.req.valid("json"),
+    );
     if (!tenant) fail(404, "tenant not found");
     return c.json(tenant);
   },
@@ -66,7 +73,12 @@ adminTenants.post(
     const tenantId = c.req.valid("param").id;
     if (!(await c.var.tenantStore.getTenant(tenantId))) fail(404, "tenant not found");
     const { key, prefix, hash } = await generateApiKey();
-    const record = await c.var.tenantStore.addKey({ tenantId, name: c.req.valid("json").name, prefix, hash });
+    const record = await c.var.tenantStore.addKey({
+      tenantId,
+      name: c.req.valid("json").name,
+      prefix,
+      hash,
+    });
     // The only time the key is ever shown: only its hash is stored.
     return c.json({ ...record, key }, 201, { "Cache-Control": "no-store" });
   },
@@ -103,7 +115,9 @@ adminTenants.get(
     const query = c.req.valid("query");
     const now = new Date();
     // Default: this calendar month so far (UTC), the usual billing period.
-    const from = new Date(query.from ?? Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1)).toISOString();
+    const from = new Date(
+      query.from ?? Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1),
+    ).toISOString();
     const to = new Date(query.to ?? now).toISOString();
     if (from >= to) fail(400, "from must be before to");
     const usage = await c.var.jobStore.usage(tenantId, from, to);

@@ -1,0 +1,38 @@
+/**
+ * The local database's demo data: a tenant with a fixed API key, the origins front-end dev servers
+ * use, and the fake Waveline's seeded jobs. Idempotent: what a developer changed stays changed.
+ */
+import { createHash } from "node:crypto";
+import { SEEDED_JOB_IDS } from "./fake-waveline";
+
+/** Local only: never a key of any deployed proxy. */
+export const DEV_API_KEY = "wlp_dev_local_only_0123456789abcdefghijklmnopqrstuv";
+export const DEV_TENANT_ID = "tnt_demo";
+export const DEV_ORIGINS = [
+  "http://localhost:5173",
+  "http://127.0.0.1:5173",
+  "http://localhost:3000",
+];
+
+const quote = (value: string) => `'${value.replaceAll("'", "''")}'`;
+
+export function devSeedSql(now = new Date().toISOString()): string {
+  const hash = createHash("sha256").update(DEV_API_KEY).digest("hex");
+  const at = quote(now);
+  const statements = [
+    `INSERT OR IGNORE INTO tenants (id, name, disabled, created_at, updated_at)
+     VALUES (${quote(DEV_TENANT_ID)}, 'demo', 0, ${at}, ${at});`,
+    ...DEV_ORIGINS.map(
+      (origin) =>
+        `INSERT OR IGNORE INTO tenant_origins (tenant_id, origin) VALUES (${quote(DEV_TENANT_ID)}, ${quote(origin)});`,
+    ),
+    `INSERT OR IGNORE INTO api_keys (id, tenant_id, name, prefix, hash, created_at)
+     VALUES ('key_demo', ${quote(DEV_TENANT_ID)}, 'dev', ${quote(DEV_API_KEY.slice(0, 10))}, ${quote(hash)}, ${at});`,
+    ...Object.values(SEEDED_JOB_IDS).map(
+      (id) =>
+        `INSERT OR IGNORE INTO jobs (id, tenant_id, subject, type, file_name, created_at, status, pages, updated_at)
+         VALUES (${quote(id)}, ${quote(DEV_TENANT_ID)}, NULL, 'extract-document', '', ${at}, 'CREATED', 0, ${at});`,
+    ),
+  ];
+  return statements.join("\n");
+}
