@@ -14,7 +14,7 @@ export function createMemo<V>(options: {
   maxEntries: number;
   now?: () => number;
 }): Memo<V> {
-  const now = options.now ?? Date.now;
+  const now = options.now ?? (() => Date.now());
   const entries = new Map<string, { value: V; expires: number }>();
   return {
     get(key) {

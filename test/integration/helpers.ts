@@ -111,6 +111,15 @@ export const fakeWaveline = {
     });
     if (response.status !== 201) throw new Error(`fault not set: ${response.status}`);
   },
+  /** Moves a job the fake knows (seeded, created or control-made) to another status. */
+  async updateJob(id: string, patch: { status?: string; pages?: number; result?: unknown }): Promise<void> {
+    const response = await fetch(`${this.origin}/__control/jobs/${encodeURIComponent(id)}`, {
+      method: "PATCH",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(patch),
+    });
+    if (response.status !== 200) throw new Error(`job not updated: ${response.status}`);
+  },
   async calls(match: string): Promise<RecordedCall[]> {
     const response = await fetch(
       `${this.origin}/__control/calls?match=${encodeURIComponent(match)}`,
