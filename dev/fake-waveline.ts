@@ -155,7 +155,7 @@ const GUESSED_SHAPE: Shape = [
   },
 ];
 
-interface SeedJob {
+export interface SeedJob {
   id: string;
   createdAt: string;
   status: JobStatus;
@@ -165,7 +165,7 @@ interface SeedJob {
   result: unknown;
 }
 
-const SEED_JOBS: readonly SeedJob[] = [
+export const SEED_JOBS: readonly SeedJob[] = [
   {
     id: SEEDED_JOB_IDS.completed,
     createdAt: "2025-01-15T09:00:00.000Z",

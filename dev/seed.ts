@@ -3,7 +3,7 @@
  * use, and the fake Waveline's seeded jobs. Idempotent: what a developer changed stays changed.
  */
 import { createHash } from "node:crypto";
-import { SEEDED_JOB_IDS } from "./fake-waveline";
+import { SEED_JOBS } from "./fake-waveline";
 
 /** Local only: never a key of any deployed proxy. */
 export const DEV_API_KEY = "wlp_dev_local_only_0123456789abcdefghijklmnopqrstuv";
@@ -28,10 +28,11 @@ export function devSeedSql(now = new Date().toISOString()): string {
     ),
     `INSERT OR IGNORE INTO api_keys (id, tenant_id, name, prefix, hash, created_at)
      VALUES ('key_demo', ${quote(DEV_TENANT_ID)}, 'dev', ${quote(DEV_API_KEY.slice(0, 10))}, ${quote(hash)}, ${at});`,
-    ...Object.values(SEEDED_JOB_IDS).map(
-      (id) =>
+    ...SEED_JOBS.map(
+      (job) =>
         `INSERT OR IGNORE INTO jobs (id, tenant_id, subject, type, file_name, created_at, status, pages, updated_at)
-         VALUES (${quote(id)}, ${quote(DEV_TENANT_ID)}, NULL, 'extract-document', '', ${at}, 'CREATED', 0, ${at});`,
+         VALUES (${quote(job.id)}, ${quote(DEV_TENANT_ID)}, NULL, ${quote(job.type)}, ${quote(job.fileName)},
+           ${quote(job.createdAt)}, ${quote(job.status)}, ${job.pages}, ${at});`,
     ),
   ];
   return statements.join("\n");

@@ -127,6 +127,8 @@ export function d1TenantStore(db: D1Database, now = () => new Date().toISOString
     getTenant,
 
     async updateTenant(id, patch) {
+      // Checked first: origin rows for a tenant that does not exist would break a foreign key.
+      if (!(await getTenant(id))) return null;
       const statements = [
         db
           .prepare(
@@ -144,8 +146,7 @@ export function d1TenantStore(db: D1Database, now = () => new Date().toISOString
         statements.push(db.prepare("DELETE FROM tenant_origins WHERE tenant_id = ?").bind(id));
         statements.push(...originInserts(id, patch.allowedOrigins));
       }
-      const [update] = await db.batch(statements);
-      if (!update?.meta.changes) return null;
+      await db.batch(statements);
       return getTenant(id);
     },
 
@@ -268,6 +269,7 @@ export function d1JobStore(db: D1Database, now = () => new Date().toISOString())
           `INSERT INTO jobs (id, tenant_id, subject, type, file_name, created_at, status, pages, updated_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, subject = excluded.subject,
+             type = excluded.type, file_name = excluded.file_name, created_at = excluded.created_at,
              status = excluded.status, pages = excluded.pages, updated_at = excluded.updated_at`,
         )
         .bind(

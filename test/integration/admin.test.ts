@@ -106,6 +106,10 @@ describe("tenants", () => {
 
   it("answers 404 for a tenant that does not exist", async () => {
     for (const response of [
+      await proxyFetch(
+        "/admin/tenants/tnt_missing",
+        asAdmin(jsonBody({ allowedOrigins: ["https://a.example"] }, { method: "PATCH" })),
+      ),
       await proxyFetch("/admin/tenants/tnt_missing", asAdmin()),
       await proxyFetch(
         "/admin/tenants/tnt_missing",
@@ -258,7 +262,15 @@ describe("GET /admin/tenants/{id}/usage", () => {
     expect(backwards.status).toBe(400);
     const garbage = await proxyFetch(`/admin/tenants/${tenant.id}/usage?from=yesterday`, asAdmin());
     expect(garbage.status).toBe(400);
-    expect(await garbage.json()).toEqual({ error: "from must be an ISO 8601 date-time" });
+    expect(await garbage.json()).toEqual({ error: "from must be an ISO 8601 date or date-time" });
+    const dateOnly = await proxyFetch(
+      `/admin/tenants/${tenant.id}/usage?from=2020-01-01&to=2020-02-01`,
+      asAdmin(),
+    );
+    expect(await dateOnly.json()).toMatchObject({
+      from: "2020-01-01T00:00:00.000Z",
+      to: "2020-02-01T00:00:00.000Z",
+    });
   });
 });
 

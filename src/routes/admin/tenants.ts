@@ -92,7 +92,10 @@ adminTenants.get("/tenants/:id/keys", validate("param", tenantIdParam), async (c
 
 adminTenants.delete(
   "/tenants/:id/keys/:keyId",
-  validate("param", z.object({ id: z.string(), keyId: z.string() })),
+  validate(
+    "param",
+    z.object({ id: z.string().check(z.maxLength(64)), keyId: z.string().check(z.maxLength(64)) }),
+  ),
   async (c) => {
     const { id, keyId } = c.req.valid("param");
     if (!(await c.var.tenantStore.revokeKey(id, keyId))) fail(404, "key not found");
@@ -100,10 +103,11 @@ adminTenants.delete(
   },
 );
 
-const usageQuery = z.object({
-  from: z.optional(z.iso.datetime({ offset: true, error: "must be an ISO 8601 date-time" })),
-  to: z.optional(z.iso.datetime({ offset: true, error: "must be an ISO 8601 date-time" })),
+/** `2026-11-01` (midnight UTC) or a full date-time with its zone. */
+const instant = z.union([z.iso.date(), z.iso.datetime({ offset: true })], {
+  error: "must be an ISO 8601 date or date-time",
 });
+const usageQuery = z.object({ from: z.optional(instant), to: z.optional(instant) });
 
 adminTenants.get(
   "/tenants/:id/usage",
