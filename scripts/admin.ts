@@ -1,0 +1,544 @@
+/**
+ * `npm run admin -- <command>`: the operator's CLI over the proxy's admin API (`/admin/*`), for a
+ * local `npm run dev` or a deployed proxy. `npm run admin -- --help` lists the commands.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { parseArgs, parseEnv } from "node:util";
+
+const DEFAULT_URL = "http://127.0.0.1:8787";
+const TIMEOUT_MS = 30_000;
+
+const USAGE = `Operator CLI for the Waveline edge proxy's admin API.
+
+Usage: npm run admin -- <command> [arguments] [--url URL] [--json]
+
+Tenants
+  tenants list                                      all tenants
+  tenants create <name> [--origin URL]...           new tenant; --origin once per browser origin
+  tenants show <tenantId>                           one tenant
+  tenants update <tenantId> [--name N] [--origin URL]... [--clear-origins]
+                                                    rename; --origin/--clear-origins replace the origins
+  tenants disable <tenantId>                        every key and browser token of it answers 403
+  tenants enable <tenantId>                         undo disable
+
+API keys
+  keys list <tenantId>                              its keys (prefixes only, never the keys)
+  keys create <tenantId> [--name N]                 new key (name "default"); shown once, copy it then
+  keys revoke <tenantId> <keyId>                    the key answers 401 from then on
+
+Jobs and usage
+  jobs adopt <jobId> --tenant <tenantId> [--subject S]
+                                                    give a Waveline job to a tenant (and end user)
+  usage <tenantId> [--from ISO] [--to ISO]          jobs and pages in [from, to); default: this
+                                                    calendar month (UTC) so far
+
+Options
+  --url URL    the proxy; default $PROXY_URL, else ${DEFAULT_URL} (npm run dev)
+  --json       print the proxy's JSON answer instead of the human format
+  -h, --help   this text
+
+The admin token comes from the environment variable ADMIN_TOKEN or, when that is unset, from
+ADMIN_TOKEN in ./.dev.vars (what npm run dev uses). There is deliberately no flag for it: a
+token on the command line lands in shell history and process listings. It is never printed.
+
+Examples
+  npm run admin -- tenants create "Acme Corp" --origin https://app.acme.com
+  npm run admin -- keys create tnt_0123abcd --name backend
+  npm run admin -- keys revoke tnt_0123abcd key_4567ef01
+  npm run admin -- tenants update tnt_0123abcd --origin https://app.acme.com --origin https://staging.acme.com
+  npm run admin -- jobs adopt 3f2b9c1e-8d4a-4e2b-9f1a-0c5d6e7f8a9b --tenant tnt_0123abcd --subject user-42
+  npm run admin -- usage tnt_0123abcd --from 2026-06-01T00:00:00Z --to 2026-07-01T00:00:00Z
+  ADMIN_TOKEN=… npm run admin -- tenants list --url https://proxy.example.com
+
+Exit codes: 0 done, 1 the proxy refused or could not be reached, 2 a usage mistake.`;
+
+/** Every option of every command; each command says which of them it takes. */
+const OPTIONS = {
+  url: { type: "string" },
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+  name: { type: "string" },
+  origin: { type: "string", multiple: true },
+  "clear-origins": { type: "boolean" },
+  tenant: { type: "string" },
+  subject: { type: "string" },
+  from: { type: "string" },
+  to: { type: "string" },
+} as const;
+
+type Flags = ReturnType<typeof parseCommandLine>["values"];
+type CommandFlag = "name" | "origin" | "clear-origins" | "tenant" | "subject" | "from" | "to";
+
+interface ApiRequest {
+  method: "GET" | "POST" | "PATCH" | "PUT" | "DELETE";
+  path: string;
+  body?: unknown;
+}
+
+interface Command {
+  /** e.g. `["tenants", "create"]`. */
+  words: string[];
+  /** The command line it takes, for usage hints. */
+  synopsis: string;
+  /** Names of the positional arguments after the words, all required. */
+  args: string[];
+  flags: CommandFlag[];
+  request(args: string[], flags: Flags): ApiRequest;
+  /** The human format of a successful answer (`null` for a 204). */
+  show(answer: unknown, args: string[]): string;
+}
+
+interface Tenant {
+  id: string;
+  name: string;
+  allowedOrigins: string[];
+  disabled: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+interface ApiKey {
+  id: string;
+  tenantId: string;
+  name: string;
+  prefix: string;
+  createdAt: string;
+  revokedAt: string | null;
+  key?: string;
+}
+
+interface Usage {
+  tenantId: string;
+  from: string;
+  to: string;
+  jobsCreated: number;
+  jobsCompleted: number;
+  jobsFailed: number;
+  pagesBilled: number;
+}
+
+/** A failure with the exit code it ends the CLI with: 1 proxy/network, 2 usage. */
+type CliError = Error & { exitCode: 1 | 2 };
+
+function cliError(exitCode: 1 | 2, message: string): CliError {
+  return Object.assign(new Error(message), { exitCode });
+}
+
+function usageError(message: string): never {
+  const hint = message.includes("usage:") ? "" : " (see: npm run admin -- --help)";
+  throw cliError(2, `${message}${hint}`);
+}
+
+const seg = encodeURIComponent;
+
+/** The note revocations and disables share: the proxy memoises lookups per isolate. */
+const PROPAGATION = "Other edge locations may honour it for up to 10 s more.";
+
+const COMMANDS: Command[] = [
+  {
+    words: ["tenants", "list"],
+    synopsis: "tenants list",
+    args: [],
+    flags: [],
+    request: () => ({ method: "GET", path: "/admin/tenants" }),
+    show: (answer) => formatTenantTable((answer as { items: Tenant[] }).items),
+  },
+  {
+    words: ["tenants", "create"],
+    synopsis: "tenants create <name> [--origin URL]...",
+    args: ["name"],
+    flags: ["origin"],
+    request: ([name], flags) => ({
+      method: "POST",
+      path: "/admin/tenants",
+      body: { name, allowedOrigins: flags.origin ?? [] },
+    }),
+    show: (answer) => {
+      const tenant = answer as Tenant;
+      return `created tenant ${tenant.id}\n${formatTenant(tenant)}\n\nnext: npm run admin -- keys create ${tenant.id}`;
+    },
+  },
+  {
+    words: ["tenants", "show"],
+    synopsis: "tenants show <tenantId>",
+    args: ["tenantId"],
+    flags: [],
+    request: ([id]) => ({ method: "GET", path: `/admin/tenants/${seg(id ?? "")}` }),
+    show: (answer) => formatTenant(answer as Tenant),
+  },
+  {
+    words: ["tenants", "update"],
+    synopsis: "tenants update <tenantId> [--name N] [--origin URL]... [--clear-origins]",
+    args: ["tenantId"],
+    flags: ["name", "origin", "clear-origins"],
+    request: ([id], flags) => ({
+      method: "PATCH",
+      path: `/admin/tenants/${seg(id ?? "")}`,
+      body: tenantPatch(flags),
+    }),
+    show: (answer) => `updated tenant\n${formatTenant(answer as Tenant)}`,
+  },
+  {
+    words: ["tenants", "disable"],
+    synopsis: "tenants disable <tenantId>",
+    args: ["tenantId"],
+    flags: [],
+    request: ([id]) => ({
+      method: "PATCH",
+      path: `/admin/tenants/${seg(id ?? "")}`,
+      body: { disabled: true },
+    }),
+    show: (answer) =>
+      `disabled tenant: its keys and browser tokens now answer 403. ${PROPAGATION}\n${formatTenant(answer as Tenant)}`,
+  },
+  {
+    words: ["tenants", "enable"],
+    synopsis: "tenants enable <tenantId>",
+    args: ["tenantId"],
+    flags: [],
+    request: ([id]) => ({
+      method: "PATCH",
+      path: `/admin/tenants/${seg(id ?? "")}`,
+      body: { disabled: false },
+    }),
+    show: (answer) => `enabled tenant\n${formatTenant(answer as Tenant)}`,
+  },
+  {
+    words: ["keys", "list"],
+    synopsis: "keys list <tenantId>",
+    args: ["tenantId"],
+    flags: [],
+    request: ([id]) => ({ method: "GET", path: `/admin/tenants/${seg(id ?? "")}/keys` }),
+    show: (answer) => formatKeyTable((answer as { items: ApiKey[] }).items),
+  },
+  {
+    words: ["keys", "create"],
+    synopsis: "keys create <tenantId> [--name N]",
+    args: ["tenantId"],
+    flags: ["name"],
+    request: ([id], flags) => ({
+      method: "POST",
+      path: `/admin/tenants/${seg(id ?? "")}/keys`,
+      body: { name: flags.name ?? "default" },
+    }),
+    show: (answer) => formatNewKey(answer as ApiKey),
+  },
+  {
+    words: ["keys", "revoke"],
+    synopsis: "keys revoke <tenantId> <keyId>",
+    args: ["tenantId", "keyId"],
+    flags: [],
+    request: ([id, keyId]) => ({
+      method: "DELETE",
+      path: `/admin/tenants/${seg(id ?? "")}/keys/${seg(keyId ?? "")}`,
+    }),
+    show: (_answer, [id, keyId]) =>
+      `revoked key ${keyId} of tenant ${id}: it now answers 401. ${PROPAGATION}`,
+  },
+  {
+    words: ["jobs", "adopt"],
+    synopsis: "jobs adopt <jobId> --tenant <tenantId> [--subject S]",
+    args: ["jobId"],
+    flags: ["tenant", "subject"],
+    request: ([jobId], flags) => ({
+      method: "PUT",
+      path: `/admin/jobs/${seg(jobId ?? "")}/owner`,
+      body: {
+        tenantId: required(
+          flags.tenant,
+          "--tenant <tenantId>; usage: npm run admin -- jobs adopt <jobId> --tenant <tenantId> [--subject S]",
+        ),
+        subject: flags.subject,
+      },
+    }),
+    show: (answer) => {
+      const owner = answer as { jobId: string; tenantId: string; subject: string | null };
+      return `job ${owner.jobId} now belongs to tenant ${owner.tenantId}${owner.subject === null ? "" : `, end user ${owner.subject}`}`;
+    },
+  },
+  {
+    words: ["usage"],
+    synopsis: "usage <tenantId> [--from ISO] [--to ISO]",
+    args: ["tenantId"],
+    flags: ["from", "to"],
+    request: ([id], flags) => ({
+      method: "GET",
+      path: `/admin/tenants/${seg(id ?? "")}/usage${queryString({ from: flags.from, to: flags.to })}`,
+    }),
+    show: (answer) => formatUsage(answer as Usage),
+  },
+];
+
+function parseCommandLine(argv: string[]) {
+  return parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: true });
+}
+
+/** Parses argv; a mistake in it is a usage error, with a pointed hint for a would-be token flag. */
+function parseOrExplain(argv: string[]) {
+  try {
+    return parseCommandLine(argv);
+  } catch (err) {
+    const message = (err as Error).message;
+    if (/'--?(admin-)?token'/.test(message)) {
+      usageError("there is no token flag: set ADMIN_TOKEN in the environment (or in ./.dev.vars)");
+    }
+    // Node's text goes on about positionals that start with "-": the first sentence says it all.
+    return usageError(message.split(". ")[0] ?? message);
+  }
+}
+
+/** The command the positionals name, and the arguments left after its words. */
+function findCommand(positionals: string[]): { command: Command; args: string[] } {
+  const command = COMMANDS.find((candidate) =>
+    candidate.words.every((word, i) => positionals[i] === word),
+  );
+  if (command) return { command, args: positionals.slice(command.words.length) };
+  const group = positionals[0] ?? "";
+  const subcommands = COMMANDS.filter((c) => c.words.length > 1 && c.words[0] === group).map(
+    (c) => c.words[1],
+  );
+  if (subcommands.length > 0) {
+    const given = positionals[1];
+    usageError(
+      `${given === undefined ? `${group} needs a subcommand` : `unknown command "${group} ${given}"`}: one of ${subcommands.join(", ")}`,
+    );
+  }
+  return usageError(`unknown command "${group}"`);
+}
+
+/** Rejects missing or extra arguments and options the command does not take. */
+function checkUsage(command: Command, args: string[], flags: Flags): void {
+  const usage = `usage: npm run admin -- ${command.synopsis}`;
+  const missing = command.args[args.length];
+  if (missing) usageError(`missing <${missing}>; ${usage}`);
+  if (args.length > command.args.length) {
+    usageError(`unexpected argument "${args[command.args.length]}"; ${usage}`);
+  }
+  for (const flag of Object.keys(flags)) {
+    if (["url", "json", "help"].includes(flag)) continue;
+    if (!command.flags.includes(flag as CommandFlag)) usageError(`no --${flag} here; ${usage}`);
+  }
+}
+
+function required(value: string | undefined, what: string): string {
+  if (value === undefined || value === "") usageError(`missing ${what}`);
+  return value;
+}
+
+function tenantPatch(flags: Flags): Record<string, unknown> {
+  if (flags.origin && flags["clear-origins"]) {
+    usageError("give either --origin or --clear-origins, not both");
+  }
+  const patch: Record<string, unknown> = {};
+  if (flags.name !== undefined) patch.name = flags.name;
+  if (flags.origin) patch.allowedOrigins = flags.origin;
+  if (flags["clear-origins"]) patch.allowedOrigins = [];
+  if (Object.keys(patch).length === 0) {
+    usageError("tenants update: nothing to change; give --name, --origin or --clear-origins");
+  }
+  return patch;
+}
+
+function queryString(params: Record<string, string | undefined>): string {
+  const query = new URLSearchParams();
+  for (const [name, value] of Object.entries(params)) {
+    if (value !== undefined) query.set(name, value);
+  }
+  const text = query.toString();
+  return text ? `?${text}` : "";
+}
+
+/** `--url`, else `PROXY_URL`, else the local dev proxy; without a trailing slash. */
+function proxyBaseUrl(flag: string | undefined): string {
+  const raw = flag ?? (process.env.PROXY_URL || DEFAULT_URL);
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return usageError(`not a URL: ${raw}`);
+  }
+  if (!["http:", "https:"].includes(url.protocol)) usageError(`not an http(s) URL: ${raw}`);
+  if (url.protocol === "http:" && !["127.0.0.1", "localhost", "[::1]"].includes(url.hostname)) {
+    console.error(`warning: ${url.origin} is plain http: the admin token travels unencrypted`);
+  }
+  return url.href.replace(/\/+$/, "");
+}
+
+/** `ADMIN_TOKEN` from the environment, else from ./.dev.vars; never from the command line. */
+function adminToken(): string {
+  const fromEnv = process.env.ADMIN_TOKEN;
+  if (fromEnv) return fromEnv;
+  if (existsSync(".dev.vars")) {
+    const fromFile = parseEnv(readFileSync(".dev.vars", "utf8")).ADMIN_TOKEN;
+    if (fromFile) return fromFile;
+  }
+  throw cliError(
+    2,
+    "no admin token: set ADMIN_TOKEN in the environment (or run where ./.dev.vars defines it)",
+  );
+}
+
+/** Sends the request; resolves to the JSON answer (`null` for 204) or throws a CliError. */
+async function callProxy(baseUrl: string, token: string, request: ApiRequest): Promise<unknown> {
+  let response: Response;
+  try {
+    response = await fetch(`${baseUrl}${request.path}`, {
+      method: request.method,
+      headers: {
+        Authorization: `Bearer ${token}`,
+        Accept: "application/json",
+        ...(request.body === undefined ? {} : { "Content-Type": "application/json" }),
+      },
+      body: request.body === undefined ? undefined : JSON.stringify(request.body),
+      signal: AbortSignal.timeout(TIMEOUT_MS),
+    });
+  } catch (err) {
+    throw cliError(1, unreachableMessage(baseUrl, err));
+  }
+  const text = await response.text();
+  if (!response.ok) {
+    throw cliError(1, `error: ${response.status} ${errorMessage(text, response.statusText)}`);
+  }
+  if (response.status === 204 || text === "") return null;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw cliError(1, `error: ${response.status} the answer is not JSON: ${text.slice(0, 200)}`);
+  }
+}
+
+function unreachableMessage(baseUrl: string, err: unknown): string {
+  const error = err as Error & { cause?: { code?: string; message?: string } };
+  if (error.name === "TimeoutError") {
+    return `no answer from the proxy at ${baseUrl} within ${TIMEOUT_MS / 1000} s`;
+  }
+  const reason = error.cause?.code ?? error.cause?.message ?? error.message;
+  return `cannot reach the proxy at ${baseUrl}: is \`npm run dev\` running? (${reason})`;
+}
+
+/** The `error` of a `{ "error": string }` answer, else the start of whatever came back. */
+function errorMessage(text: string, statusText: string): string {
+  try {
+    const body = JSON.parse(text) as { error?: unknown };
+    if (typeof body.error === "string") return body.error;
+  } catch {
+    // not JSON: a load balancer's or Cloudflare's own page
+  }
+  return text.trim().slice(0, 200) || statusText;
+}
+
+function formatTable(header: string[], rows: string[][]): string {
+  const widths = header.map((title, i) =>
+    Math.max(title.length, ...rows.map((row) => (row[i] ?? "").length)),
+  );
+  return [header, ...rows]
+    .map((row) =>
+      row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join("  "),
+    )
+    .join("\n");
+}
+
+function formatLines(entries: [string, string | number][]): string {
+  const width = Math.max(...entries.map(([label]) => label.length)) + 1;
+  return entries.map(([label, value]) => `${`${label}:`.padEnd(width)}  ${value}`).join("\n");
+}
+
+function formatOrigins(origins: string[]): string {
+  return origins.length > 0 ? origins.join(", ") : "(none: browsers cannot call)";
+}
+
+function formatTenant(tenant: Tenant): string {
+  return formatLines([
+    ["id", tenant.id],
+    ["name", tenant.name],
+    ["status", tenant.disabled ? "DISABLED" : "enabled"],
+    ["origins", formatOrigins(tenant.allowedOrigins)],
+    ["created", tenant.createdAt],
+    ["updated", tenant.updatedAt],
+  ]);
+}
+
+function formatTenantTable(tenants: Tenant[]): string {
+  if (tenants.length === 0) return "no tenants yet: npm run admin -- tenants create <name>";
+  return formatTable(
+    ["ID", "NAME", "STATUS", "CREATED", "ORIGINS"],
+    tenants.map((t) => [
+      t.id,
+      t.name,
+      t.disabled ? "DISABLED" : "enabled",
+      t.createdAt,
+      t.allowedOrigins.join(", ") || "-",
+    ]),
+  );
+}
+
+function formatKeyTable(keys: ApiKey[]): string {
+  if (keys.length === 0) return "no keys: npm run admin -- keys create <tenantId>";
+  return formatTable(
+    ["ID", "NAME", "PREFIX", "CREATED", "STATUS"],
+    keys.map((k) => [
+      k.id,
+      k.name,
+      `${k.prefix}…`,
+      k.createdAt,
+      k.revokedAt ? `revoked ${k.revokedAt}` : "live",
+    ]),
+  );
+}
+
+function formatNewKey(record: ApiKey): string {
+  return [
+    `created key ${record.id} ("${record.name}") for tenant ${record.tenantId}`,
+    "",
+    `    ${record.key ?? "(the proxy did not return the key)"}`,
+    "",
+    "Copy it now: this is the only time it is shown (the proxy stores only its hash).",
+    "The tenant's backend sends it as: Authorization: Bearer <key>",
+  ].join("\n");
+}
+
+function formatUsage(usage: Usage): string {
+  return formatLines([
+    ["tenant", usage.tenantId],
+    ["from", usage.from],
+    ["to", usage.to],
+    ["jobs created", usage.jobsCreated],
+    ["jobs completed", usage.jobsCompleted],
+    ["jobs failed", usage.jobsFailed],
+    ["pages billed", usage.pagesBilled],
+  ]);
+}
+
+/** What `--json` prints for a 204, which has no body of its own. */
+function jsonOf(answer: unknown, command: Command, args: string[]): unknown {
+  if (answer !== null) return answer;
+  return Object.fromEntries([["status", 204], ...command.args.map((name, i) => [name, args[i]])]);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values: flags, positionals } = parseOrExplain(argv);
+  if (flags.help || positionals.length === 0 || positionals[0] === "help") {
+    console.log(USAGE);
+    return 0;
+  }
+  const { command, args } = findCommand(positionals);
+  checkUsage(command, args, flags);
+  const request = command.request(args, flags);
+  const baseUrl = proxyBaseUrl(flags.url);
+  const answer = await callProxy(baseUrl, adminToken(), request);
+  console.log(
+    flags.json
+      ? JSON.stringify(jsonOf(answer, command, args), null, 2)
+      : command.show(answer, args),
+  );
+  return 0;
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (err) {
+  const exitCode = (err as Partial<CliError>).exitCode;
+  if (exitCode === undefined) throw err;
+  console.error((err as Error).message);
+  process.exitCode = exitCode;
+}

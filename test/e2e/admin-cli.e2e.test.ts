@@ -1,0 +1,186 @@
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseEnv } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type DevStack, freePort, startDevStack } from "../../dev/stack";
+
+interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * `npm run admin` as an operator uses it: a real child process talking HTTP to `wrangler dev`,
+ * whose effects are then checked the way a tenant would notice them, with its API key.
+ */
+describe("npm run admin", () => {
+  let stack: DevStack;
+  let workDir: string;
+  let adminToken: string;
+  let tenantId: string;
+  let key: string;
+  let keyId: string;
+
+  beforeAll(async () => {
+    workDir = mkdtempSync(join(tmpdir(), "waveline-admin-cli-"));
+    const envFile = join(workDir, "dev.vars");
+    writeFileSync(
+      envFile,
+      readFileSync(".dev.vars.example", "utf8").replace(
+        "127.0.0.1:8788",
+        `127.0.0.1:${await freePort()}`,
+      ),
+    );
+    const vars = parseEnv(readFileSync(envFile, "utf8")) as Record<string, string>;
+    adminToken = vars.ADMIN_TOKEN ?? "";
+    stack = await startDevStack({ vars, envFile, persistTo: join(workDir, "state") });
+  });
+
+  afterAll(async () => {
+    await stack?.stop();
+    rmSync(workDir, { recursive: true, force: true });
+  });
+
+  function admin(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
+    return new Promise((resolve) => {
+      execFile(
+        process.execPath,
+        ["--import", "tsx", "scripts/admin.ts", ...args],
+        { env: { ...process.env, PROXY_URL: stack.proxyUrl, ADMIN_TOKEN: adminToken, ...env } },
+        (error, stdout, stderr) => {
+          const code = error ? (typeof error.code === "number" ? error.code : -1) : 0;
+          resolve({ code, stdout, stderr });
+        },
+      );
+    });
+  }
+
+  async function statusWithKey(apiKey: string, path = "/jobs"): Promise<number> {
+    const response = await fetch(`${stack.proxyUrl}${path}`, {
+      headers: { Authorization: `Bearer ${apiKey}` },
+    });
+    await response.body?.cancel();
+    return response.status;
+  }
+
+  it("tenants create shows the new tenant's id", async () => {
+    const run = await admin(["tenants", "create", "Acme Corp", "--origin", "https://app.acme.com"]);
+
+    expect(run).toMatchObject({ code: 0, stderr: "" });
+    tenantId = run.stdout.match(/created tenant (tnt_[0-9a-f]+)/)?.[1] ?? "";
+    expect(tenantId).not.toBe("");
+    expect(run.stdout).toContain("https://app.acme.com");
+  });
+
+  it("keys create prints a key, once, that then works against the proxy", async () => {
+    const run = await admin(["keys", "create", tenantId, "--name", "backend"]);
+
+    expect(run.code).toBe(0);
+    key = run.stdout.match(/\b(wlp_[A-Za-z0-9_-]+)/)?.[1] ?? "";
+    keyId = run.stdout.match(/\b(key_[0-9a-f]+)/)?.[1] ?? "";
+    expect(key).toMatch(/^wlp_.{20,}/);
+    expect(run.stdout).toMatch(/only time/);
+    expect(await statusWithKey(key)).toBe(200);
+  });
+
+  it("keys list shows the key's id and prefix but never the key", async () => {
+    const run = await admin(["keys", "list", tenantId]);
+
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain(keyId);
+    expect(run.stdout).toContain(key.slice(0, 10));
+    expect(run.stdout).not.toContain(key);
+  });
+
+  it("--json prints the proxy's answer as parseable JSON", async () => {
+    const [show, list] = await Promise.all([
+      admin(["tenants", "show", tenantId, "--json"]),
+      admin(["keys", "list", tenantId, "--json"]),
+    ]);
+
+    expect(JSON.parse(show.stdout)).toMatchObject({
+      id: tenantId,
+      name: "Acme Corp",
+      allowedOrigins: ["https://app.acme.com"],
+      disabled: false,
+    });
+    const keys = JSON.parse(list.stdout).items;
+    expect(keys).toEqual([expect.objectContaining({ id: keyId, revokedAt: null })]);
+    expect(JSON.stringify(keys)).not.toContain(key);
+  });
+
+  it("jobs adopt gives a job created outside the proxy to the tenant, and usage counts it", async () => {
+    // Made on Waveline directly (the fake's control API), so the proxy has no record of it.
+    const outside = await fetch(`${stack.fake?.origin}/__control/jobs`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ status: "COMPLETED", pages: 3, fileName: "outside.pdf" }),
+    });
+    const { id: jobId } = (await outside.json()) as { id: string };
+    expect(await statusWithKey(key, `/jobs/${jobId}`)).toBe(404);
+
+    const adopt = await admin(["jobs", "adopt", jobId, "--tenant", tenantId, "--subject", "u-42"]);
+    expect(adopt.code).toBe(0);
+    expect(adopt.stdout).toContain(jobId);
+    expect(await statusWithKey(key, `/jobs/${jobId}`)).toBe(200);
+
+    const day = 24 * 60 * 60 * 1000;
+    const usage = await admin([
+      "usage",
+      tenantId,
+      "--from",
+      new Date(Date.now() - day).toISOString(),
+      "--to",
+      new Date(Date.now() + day).toISOString(),
+    ]);
+    expect(usage.code).toBe(0);
+    expect(usage.stdout).toMatch(/jobs created:\s+1\n/);
+    expect(usage.stdout).toMatch(/jobs completed:\s+1\n/);
+    expect(usage.stdout).toMatch(/pages billed:\s+3\n/);
+  });
+
+  it("keys revoke: the key then answers 401", async () => {
+    const run = await admin(["keys", "revoke", tenantId, keyId]);
+
+    expect(run.code).toBe(0);
+    expect(await statusWithKey(key)).toBe(401);
+  });
+
+  it("tenants disable: a live key then answers 403, and enable undoes it", async () => {
+    const created = await admin(["keys", "create", tenantId, "--json"]);
+    const liveKey: string = JSON.parse(created.stdout).key;
+    expect(await statusWithKey(liveKey)).toBe(200);
+
+    expect((await admin(["tenants", "disable", tenantId])).code).toBe(0);
+    expect(await statusWithKey(liveKey)).toBe(403);
+
+    expect((await admin(["tenants", "enable", tenantId])).code).toBe(0);
+    expect(await statusWithKey(liveKey)).toBe(200);
+  });
+
+  it("a wrong ADMIN_TOKEN exits 1 with the proxy's 401", async () => {
+    const run = await admin(["tenants", "list"], { ADMIN_TOKEN: "not-the-admin-token" });
+
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain("error: 401 missing or invalid credentials");
+    expect(run.stdout + run.stderr).not.toContain("not-the-admin-token");
+  });
+
+  it("an unknown command exits 2 with a hint", async () => {
+    const run = await admin(["tenants", "destroy", tenantId]);
+
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/unknown command "tenants destroy".*list, create/);
+  });
+
+  it("an unreachable proxy exits 1 and says so", async () => {
+    const url = `http://127.0.0.1:${await freePort()}`;
+    const run = await admin(["tenants", "list", "--url", url]);
+
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(`cannot reach the proxy at ${url}: is \`npm run dev\` running?`);
+  });
+});
