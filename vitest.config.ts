@@ -21,6 +21,8 @@ export default defineConfig({
                 WAVELINE_API_KEY: TEST_WAVELINE_KEY,
                 ADMIN_TOKEN: TEST_ADMIN_TOKEN,
                 UPSTREAM_TIMEOUT_MS: "1500",
+                // Short, so that tests of the poll-storm cache run in seconds.
+                PENDING_CACHE_TTL_MS: "500",
                 TOKEN_SIGNING_KEYS: JSON.stringify(TEST_SIGNING_KEYS),
                 TEST_MIGRATIONS: migrations,
               },
@@ -29,8 +31,10 @@ export default defineConfig({
         ],
         test: {
           name: "workers",
+          // Some tests send thousands of requests through workerd on a 2-core machine.
+          testTimeout: 20_000,
           include: ["test/integration/**/*.test.ts"],
-          setupFiles: ["./test/integration/apply-migrations.ts"],
+          setupFiles: ["./test/integration/setup.ts"],
           globalSetup: ["./test/global-setup.ts"],
         },
       },

@@ -1,4 +1,5 @@
 import * as z from "zod/mini";
+import type { JobCache } from "./cache/job-cache";
 import type { Logger } from "./http/logger";
 import type { Principal } from "./tenancy/access";
 import type { JobStore, TenantStore } from "./tenancy/store";
@@ -15,6 +16,9 @@ export interface Config {
   /** Undefined when TOKEN_SIGNING_KEYS is unset: no browser token is minted or accepted. */
   signingKeys: SigningKey[] | undefined;
   maxBodyBytes: number;
+  terminalCacheTtlS: number;
+  /** 0 turns the reuse of CREATED/RUNNING answers off. */
+  pendingCacheTtlMs: number;
 }
 
 export type Variables = {
@@ -25,6 +29,7 @@ export type Variables = {
   tenantStore: TenantStore;
   jobStore: JobStore;
   principal: Principal;
+  jobCache: JobCache;
 };
 
 export type HonoEnv = { Bindings: Env; Variables: Variables };
@@ -86,6 +91,25 @@ const configSchema = z.object({
       ),
     10 * 1024 * 1024,
   ),
+  TERMINAL_CACHE_TTL_S: z._default(
+    z.coerce
+      .number({ error: "must be a number of seconds" })
+      .check(
+        z.int({ error: "must be a whole number of seconds" }),
+        z.minimum(60, { error: "must be at least 60" }),
+      ),
+    30 * 24 * 60 * 60,
+  ),
+  PENDING_CACHE_TTL_MS: z._default(
+    z.coerce
+      .number({ error: "must be a number of milliseconds" })
+      .check(
+        z.int({ error: "must be a whole number of milliseconds" }),
+        z.minimum(0, { error: "must be 0 (off) or more" }),
+        z.maximum(60_000, { error: "must be at most 60000" }),
+      ),
+    2000,
+  ),
 });
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; problem: string };
@@ -125,6 +149,8 @@ function parseConfig(env: Env): ConfigResult {
         secret: new TextEncoder().encode(secret),
       })),
       maxBodyBytes: vars.MAX_BODY_BYTES,
+      terminalCacheTtlS: vars.TERMINAL_CACHE_TTL_S,
+      pendingCacheTtlMs: vars.PENDING_CACHE_TTL_MS,
     },
   };
 }

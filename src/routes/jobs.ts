@@ -1,16 +1,17 @@
 import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { basePath } from "hono/route";
 import * as z from "zod/mini";
 import type { HonoEnv } from "../env";
 import { withWaveline } from "../http/config";
-import { fail } from "../http/errors";
+import { describeError, fail } from "../http/errors";
+import { withJobCache } from "../http/job-cache";
 import { authenticate } from "../http/tenant-auth";
 import { validate } from "../http/validate";
 import { mayReadJob } from "../tenancy/access";
 import type { OwnedJob } from "../tenancy/store";
 import type { JobKind } from "../waveline/client";
 import { JOB_STATUSES, type JobStatus, jobIdSchema } from "../waveline/schema";
+import { proxyJobUrl, serveJob, throughProxy } from "./job-view";
 
 /** The tenant's view of Waveline's jobs: its own and no one else's. */
 export const jobs = new Hono<HonoEnv>();
@@ -24,19 +25,26 @@ jobs.get(
   authenticate({ scope: "jobs:read" }),
   validate("param", z.object({ id: jobIdSchema })),
   withWaveline(),
+  withJobCache(),
   async (c) => {
     const { id } = c.req.valid("param");
+    // Authorisation before any cache tier: a hit must never answer a caller a miss would refuse.
     const owner = await c.var.jobStore.ownerOf(id);
     if (!owner || !mayReadJob(c.var.principal, id, owner)) fail(404, JOB_NOT_FOUND);
-    const job = await c.var.waveline.getJob(id);
-    if (owner.status !== job.status || owner.pages !== job.pages) {
-      c.executionCtx.waitUntil(
-        c.var.jobStore.recordProgress(id, job.status, job.pages).catch((err: unknown) => {
-          c.var.log.warn("could not record job progress", { jobId: id, error: String(err) });
-        }),
-      );
-    }
-    return c.json(throughProxy(c, job));
+    return serveJob(c, id, {
+      // What the proxy knows of the job's progress feeds listings and usage.
+      onFetched: (fresh) => {
+        if (fresh.status === owner.status && fresh.pages === owner.pages) return;
+        c.executionCtx.waitUntil(
+          c.var.jobStore.recordProgress(id, fresh.status, fresh.pages).catch((err: unknown) => {
+            c.var.log.warn("could not record job progress", {
+              jobId: id,
+              error: describeError(err),
+            });
+          }),
+        );
+      },
+    });
   },
 );
 
@@ -104,19 +112,6 @@ for (const kind of ["extract-document", "guess-shape"] satisfies JobKind[]) {
       return c.json(proxied, 201, { Location: proxied.urls.get });
     },
   );
-}
-
-/** The job as Waveline sent it, but `urls.get` points back at this proxy, so pollers stay on it. */
-export function throughProxy<T extends { id: string; urls?: object }>(
-  c: Context<HonoEnv>,
-  job: T,
-): T & { urls: { get: string } } {
-  return { ...job, urls: { ...job.urls, get: proxyJobUrl(c, job.id) } };
-}
-
-function proxyJobUrl(c: Context<HonoEnv>, id: string): string {
-  const mount = basePath(c).replace(/\/$/, "");
-  return `${new URL(c.req.url).origin}${mount}/jobs/${encodeURIComponent(id)}`;
 }
 
 function listItem(c: Context<HonoEnv>, job: OwnedJob) {

@@ -9,6 +9,7 @@ import {
   type TestTenant,
   tenantOwningSeededJobs,
   uniqueJobId,
+  workerFetch,
 } from "./helpers";
 
 let acme: TestTenant;
@@ -18,7 +19,7 @@ beforeAll(async () => {
 
 describe("GET /jobs/{id}", () => {
   it("answers the job as Waveline sent it, with urls.get pointing back at the proxy", async () => {
-    const response = await proxyFetch(`/jobs/${SEEDED.completed}`, acme.auth());
+    const response = await workerFetch(`/jobs/${SEEDED.completed}`, acme.auth());
 
     expect(response.status).toBe(200);
     expect(response.headers.get("Content-Type")).toMatch(/^application\/json/);

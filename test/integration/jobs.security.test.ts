@@ -127,8 +127,9 @@ describe("the Waveline key never shows", () => {
 });
 
 describe("the request log", () => {
-  it("writes one JSON line per request with route, status and upstream timing", async () => {
-    const response = await proxyFetch(`/jobs/${SEEDED.completed}`, acme.auth());
+  it("writes one JSON line per request with route, status, cache and upstream timing", async () => {
+    const id = await ownedJobId(acme, "logged");
+    const response = await proxyFetch(`/jobs/${id}`, acme.auth());
 
     const requests = logLines
       .map((line) => JSON.parse(line))
@@ -141,6 +142,9 @@ describe("the request log", () => {
       status: 200,
       upstreamStatus: 200,
       upstreamAttempts: 1,
+      cache: "MISS",
+      tenantId: acme.id,
+      credential: "api-key",
     });
     expect(requests[0].durationMs).toBeTypeOf("number");
     expect(requests[0].upstreamMs).toBeTypeOf("number");

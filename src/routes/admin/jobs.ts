@@ -2,16 +2,45 @@ import { Hono } from "hono";
 import * as z from "zod/mini";
 import type { HonoEnv } from "../../env";
 import { withWaveline } from "../../http/config";
-import { fail } from "../../http/errors";
+import { describeError, fail } from "../../http/errors";
+import { withJobCache } from "../../http/job-cache";
 import { validate } from "../../http/validate";
 import { jobIdSchema } from "../../waveline/schema";
+import { serveJob } from "../job-view";
 
-/** Operators give jobs created outside the proxy (or orphaned by a failed write) to a tenant. */
+/**
+ * Operators read any job (through the cache; `Cache-Control: no-cache` refetches it), purge a job
+ * from the cache, and give jobs created outside the proxy (or orphaned by a failed write) to a tenant.
+ */
 export const adminJobs = new Hono<HonoEnv>();
+
+const jobParam = z.object({ jobId: jobIdSchema });
+
+adminJobs.get(
+  "/jobs/:jobId",
+  validate("param", jobParam),
+  withWaveline(),
+  withJobCache(),
+  async (c) => {
+    const bypassCache = /\bno-cache\b/i.test(c.req.header("Cache-Control") ?? "");
+    return serveJob(c, c.req.valid("param").jobId, { bypassCache });
+  },
+);
+
+adminJobs.delete("/cache/jobs/:jobId", validate("param", jobParam), withJobCache(), async (c) => {
+  const { jobId } = c.req.valid("param");
+  try {
+    await c.var.jobCache.purge(jobId);
+  } catch (err) {
+    c.var.log.error("cache purge failed", { jobId, error: describeError(err) });
+    fail(503, "cache purge failed, retry");
+  }
+  return c.body(null, 204);
+});
 
 adminJobs.put(
   "/jobs/:jobId/owner",
-  validate("param", z.object({ jobId: jobIdSchema })),
+  validate("param", jobParam),
   validate(
     "json",
     z.object({

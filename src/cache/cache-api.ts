@@ -1,0 +1,40 @@
+import type { CachedJob } from "./entry";
+import type { CacheTier } from "./tiers";
+
+/** A synthetic URL: Cache API keys must be URLs, and this one is never routed anywhere. */
+const keyFor = (id: string) => `https://waveline-proxy.cache/jobs/${encodeURIComponent(id)}`;
+const META = "X-Cached-Job";
+
+/** The Workers Cache API: shared by every isolate of one Cloudflare location, free of charge. */
+export function cacheApiTier(cache: Cache): CacheTier {
+  return {
+    name: "cache",
+    keeps: () => true,
+    async get(id) {
+      const response = await cache.match(keyFor(id));
+      if (!response) return null;
+      const meta = JSON.parse(response.headers.get(META) ?? "null") as Omit<
+        CachedJob,
+        "body"
+      > | null;
+      if (!meta) return null;
+      return { ...meta, body: await response.text() };
+    },
+    async put(entry, ttlMs) {
+      const { body, ...meta } = entry;
+      await cache.put(
+        keyFor(entry.id),
+        new Response(body, {
+          headers: {
+            "Content-Type": "application/json",
+            "Cache-Control": `max-age=${Math.max(1, Math.ceil(ttlMs / 1000))}`,
+            [META]: JSON.stringify(meta),
+          },
+        }),
+      );
+    },
+    async delete(id) {
+      await cache.delete(keyFor(id));
+    },
+  };
+}

@@ -1,0 +1,11 @@
+import type { CachedJob } from "./entry";
+
+/** One place a job can be cached. Reads may throw or hang: the tiered cache fails open. */
+export interface CacheTier {
+  name: "memory" | "cache" | "kv";
+  /** Whether this tier keeps entries of this kind (KV keeps only terminal jobs). */
+  keeps(entry: CachedJob): boolean;
+  get(id: string): Promise<CachedJob | null>;
+  put(entry: CachedJob, ttlMs: number): Promise<void>;
+  delete(id: string): Promise<void>;
+}

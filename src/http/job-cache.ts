@@ -1,0 +1,36 @@
+import type { MiddlewareHandler } from "hono";
+import { cacheApiTier } from "../cache/cache-api";
+import { tieredJobCache } from "../cache/job-cache";
+import { kvTier } from "../cache/kv";
+import { memoryTier } from "../cache/memory";
+import type { CacheTier } from "../cache/tiers";
+import type { HonoEnv } from "../env";
+
+// One per isolate: every request of this isolate shares its memory tier.
+const memory = memoryTier({
+  maxBytes: 16 * 1024 * 1024,
+  maxEntryBytes: 1024 * 1024,
+  maxAgeMs: 60_000,
+});
+const CACHE_READ_TIMEOUT_MS = 300;
+
+/** The job cache: this isolate's memory, then this location's Cache API, then KV (global). */
+export function withJobCache(): MiddlewareHandler<HonoEnv> {
+  return async (c, next) => {
+    const tiers: CacheTier[] = [memory, cacheApiTier(caches.default)];
+    // Without a KV namespace bound the proxy still works, with one tier less.
+    if (c.env.JOB_CACHE) tiers.push(kvTier(c.env.JOB_CACHE, c.var.log));
+    c.set(
+      "jobCache",
+      tieredJobCache({
+        tiers,
+        terminalTtlMs: c.var.config.terminalCacheTtlS * 1000,
+        pendingTtlMs: c.var.config.pendingCacheTtlMs,
+        readTimeoutMs: CACHE_READ_TIMEOUT_MS,
+        log: c.var.log,
+        waitUntil: (promise) => c.executionCtx.waitUntil(promise),
+      }),
+    );
+    await next();
+  };
+}

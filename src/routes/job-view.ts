@@ -1,0 +1,71 @@
+import type { Context } from "hono";
+import { basePath } from "hono/route";
+import { coalesce } from "../cache/coalesce";
+import { type CachedJob, etagOf, isTerminal, renderJob, toCachedJob } from "../cache/entry";
+import type { HonoEnv } from "../env";
+
+/**
+ * Answers a job the caller may read (authorisation happened before: the cache is keyed by job id
+ * alone), from the fastest cache tier that has it, else from Waveline with concurrent callers
+ * sharing one upstream call.
+ */
+export async function serveJob(
+  c: Context<HonoEnv>,
+  id: string,
+  options: { bypassCache?: boolean; onFetched?: (entry: CachedJob) => void } = {},
+): Promise<Response> {
+  const { jobCache, waveline, config } = c.var;
+  const lookup = async (): Promise<{ entry: CachedJob; xCache: string }> => {
+    const hit = options.bypassCache ? null : await jobCache.read(id);
+    if (hit) return { entry: hit.entry, xCache: `HIT; tier=${hit.tier}` };
+    const fetched = await toCachedJob(await waveline.getJob(id));
+    await jobCache.write(fetched);
+    options.onFetched?.(fetched);
+    return { entry: fetched, xCache: options.bypassCache ? "BYPASS" : "MISS" };
+  };
+  // Readers of one job share the whole lookup, cache reads included: a poller that read the
+  // cache just before another's upstream answer landed must not call upstream again.
+  const maxWaitMs = config.upstreamTimeoutMs + 1000;
+  const key = `${options.bypassCache ? "bypass" : "read"}:${id}`;
+  const { entry, xCache } = await coalesce(key, lookup, maxWaitMs);
+  c.var.log.annotate({ cache: xCache });
+  return jobResponse(c, entry, xCache);
+}
+
+function jobResponse(c: Context<HonoEnv>, entry: CachedJob, xCache: string): Response {
+  const self = proxyJobUrl(c, entry.id);
+  const headers: Record<string, string> = { "X-Cache": xCache };
+  if (isTerminal(entry)) {
+    const etag = etagOf(entry, self);
+    headers.ETag = etag;
+    headers["Cache-Control"] = `private, max-age=${c.var.config.terminalCacheTtlS}, immutable`;
+    if (matchesEtag(c.req.header("If-None-Match"), etag)) return c.body(null, 304, headers);
+  } else {
+    headers["Cache-Control"] = "no-store";
+    // When polling again is worth it: fresher answers than this interval are not served anyway.
+    headers["Retry-After"] = String(Math.max(1, Math.ceil(c.var.config.pendingCacheTtlMs / 1000)));
+  }
+  headers["Content-Type"] = "application/json";
+  return c.body(renderJob(entry, self), 200, headers);
+}
+
+/** RFC 9110 If-None-Match: `*`, or a list of tags compared weakly. */
+function matchesEtag(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  if (header.trim() === "*") return true;
+  return header.split(",").some((tag) => tag.trim().replace(/^W\//, "") === etag);
+}
+
+/** The job as Waveline sent it, but `urls.get` points back at this proxy, so pollers stay on it. */
+export function throughProxy<T extends { id: string; urls?: object }>(
+  c: Context<HonoEnv>,
+  job: T,
+): T & { urls: { get: string } } {
+  return { ...job, urls: { ...job.urls, get: proxyJobUrl(c, job.id) } };
+}
+
+/** This proxy's URL for a job, under the same mount (`/` or `/api/v1`) the caller used. */
+export function proxyJobUrl(c: Context<HonoEnv>, id: string): string {
+  const mount = basePath(c).replace(/\/$/, "");
+  return `${new URL(c.req.url).origin}${mount}/jobs/${encodeURIComponent(id)}`;
+}
