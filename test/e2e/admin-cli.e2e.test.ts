@@ -1,10 +1,7 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { parseEnv } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type DevStack, freePort, startDevStack } from "../../dev/stack";
+import { freePort } from "../../dev/stack";
+import { startTestStack, type TestStack } from "./test-stack";
 
 interface CliRun {
   code: number;
@@ -17,31 +14,19 @@ interface CliRun {
  * whose effects are then checked the way a tenant would notice them, with its API key.
  */
 describe("npm run admin", () => {
-  let stack: DevStack;
-  let workDir: string;
+  let stack: TestStack;
   let adminToken: string;
   let tenantId: string;
   let key: string;
   let keyId: string;
 
   beforeAll(async () => {
-    workDir = mkdtempSync(join(tmpdir(), "waveline-admin-cli-"));
-    const envFile = join(workDir, "dev.vars");
-    writeFileSync(
-      envFile,
-      readFileSync(".dev.vars.example", "utf8").replace(
-        "127.0.0.1:8788",
-        `127.0.0.1:${await freePort()}`,
-      ),
-    );
-    const vars = parseEnv(readFileSync(envFile, "utf8")) as Record<string, string>;
-    adminToken = vars.ADMIN_TOKEN ?? "";
-    stack = await startDevStack({ vars, envFile, persistTo: join(workDir, "state") });
+    stack = await startTestStack();
+    adminToken = stack.vars.ADMIN_TOKEN ?? "";
   });
 
   afterAll(async () => {
     await stack?.stop();
-    rmSync(workDir, { recursive: true, force: true });
   });
 
   function admin(args: string[], env: Record<string, string> = {}): Promise<CliRun> {

@@ -1,10 +1,11 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../dev/stack";
+import { writeTestVars } from "./test-stack";
 
 const run = promisify(execFile);
 
@@ -19,12 +20,7 @@ describe("npm run dev", () => {
 
   beforeAll(async () => {
     workDir = mkdtempSync(join(tmpdir(), "waveline-dev-"));
-    const fakePort = await freePort();
-    const varsFile = join(workDir, "dev.vars");
-    writeFileSync(
-      varsFile,
-      readFileSync(".dev.vars.example", "utf8").replace("127.0.0.1:8788", `127.0.0.1:${fakePort}`),
-    );
+    const { file: varsFile } = await writeTestVars(workDir);
     dev = spawn(process.execPath, ["--import", "tsx", "dev/run.ts"], {
       env: {
         ...process.env,

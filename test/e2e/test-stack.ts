@@ -1,0 +1,42 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseEnv } from "node:util";
+import { type DevStack, freePort, startDevStack } from "../../dev/stack";
+
+/**
+ * A `.dev.vars` of the test's own (from .dev.vars.example, the fake Waveline on a free port, plus
+ * overrides) in a temp dir, so end-to-end tests never touch a developer's setup or each other.
+ */
+export async function writeTestVars(
+  workDir: string,
+  overrides: Record<string, string> = {},
+): Promise<{ file: string; vars: Record<string, string> }> {
+  const file = join(workDir, "dev.vars");
+  const base = readFileSync(".dev.vars.example", "utf8").replace(
+    "127.0.0.1:8788",
+    `127.0.0.1:${await freePort()}`,
+  );
+  const extra = Object.entries(overrides).map(([name, value]) => `${name}=${value}`);
+  writeFileSync(file, [base, ...extra].join("\n"));
+  return { file, vars: parseEnv(readFileSync(file, "utf8")) as Record<string, string> };
+}
+
+export interface TestStack extends DevStack {
+  vars: Record<string, string>;
+}
+
+/** `wrangler dev` and the fake Waveline as real processes, with state in a temp dir. */
+export async function startTestStack(overrides: Record<string, string> = {}): Promise<TestStack> {
+  const workDir = mkdtempSync(join(tmpdir(), "waveline-e2e-"));
+  const { file, vars } = await writeTestVars(workDir, overrides);
+  const stack = await startDevStack({ vars, envFile: file, persistTo: join(workDir, "state") });
+  return {
+    ...stack,
+    vars,
+    async stop() {
+      await stack.stop();
+      rmSync(workDir, { recursive: true, force: true });
+    },
+  };
+}
