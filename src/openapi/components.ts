@@ -1,0 +1,91 @@
+/** The parts of the OpenAPI document that no route owns: its prose, tags, auth schemes and shared headers. */
+
+export const INFO_DESCRIPTION = `An edge proxy for the Waveline Extract API: one Waveline key stays a Worker secret, each tenant sees only its own jobs, browsers use short-lived tokens, and finished jobs are cached at the edge.
+
+Routes marked with two servers are also served under \`/api/v1\`, Waveline's own base path: an existing Waveline client only swaps the base URL and the key.
+
+Every error is JSON \`{ "error": string }\`, and every response carries \`X-Request-Id\`. Any other method on a listed path answers 405 with \`Allow\`; an unknown path answers 404.`;
+
+export const TAGS = [
+  { name: "jobs", description: "The tenant's own jobs: read, list, create" },
+  { name: "tokens", description: "Short-lived browser tokens, minted by a tenant's backend" },
+  { name: "service", description: "Health and this reference" },
+  { name: "admin: tenants", description: "Operators: tenants, their origins, keys and usage" },
+  { name: "admin: jobs", description: "Operators: any job, its owner, the cache" },
+];
+
+export const SECURITY_SCHEMES = {
+  apiKey: {
+    type: "http",
+    scheme: "bearer",
+    description: "A tenant API key (`wlp_…`), for the tenant's backend: every scope, all its jobs.",
+  },
+  browserToken: {
+    type: "http",
+    scheme: "bearer",
+    bearerFormat: "JWT",
+    description:
+      "A browser token minted with `POST /tokens`: its scopes (`jobs:read`, `jobs:create`), and only its `sub`'s or listed jobs.",
+  },
+  adminToken: {
+    type: "http",
+    scheme: "bearer",
+    description: "The operators' `ADMIN_TOKEN`.",
+  },
+};
+
+export const HEADERS = {
+  "X-Request-Id": {
+    description: "The request's id (yours, if you sent one); every log line of it carries it.",
+    schema: { type: "string" },
+  },
+  "X-Cache": {
+    description: "Where the answer came from: `HIT; tier=memory|cache|kv`, `MISS` or `BYPASS`.",
+    schema: { type: "string", pattern: "^(HIT; tier=(memory|cache|kv)|MISS|BYPASS)$" },
+  },
+  ETag: {
+    description: "Terminal jobs only: a strong tag to send back as `If-None-Match`.",
+    schema: { type: "string" },
+  },
+  "Cache-Control": {
+    description:
+      "Terminal jobs: `private, max-age=<TERMINAL_CACHE_TTL_S>, immutable`; running jobs: `no-store`; secrets: `no-store`.",
+    schema: { type: "string" },
+  },
+  "Retry-After": {
+    description: "Seconds until trying again is worth it.",
+    schema: { type: "integer", minimum: 1 },
+  },
+  Location: {
+    description: "The new job's URL on this proxy, under the mount the caller used.",
+    schema: { type: "string" },
+  },
+  "WWW-Authenticate": {
+    description: "`Bearer`",
+    schema: { type: "string" },
+  },
+};
+
+export const PARAMETERS = {
+  "X-Request-Id": {
+    name: "X-Request-Id",
+    in: "header",
+    required: false,
+    description: "Your own id for this request, to correlate logs.",
+    schema: { type: "string" },
+  },
+  "If-None-Match": {
+    name: "If-None-Match",
+    in: "header",
+    required: false,
+    description: "An `ETag` from an earlier answer: a 304 without a body when it still matches.",
+    schema: { type: "string" },
+  },
+  "Cache-Control": {
+    name: "Cache-Control",
+    in: "header",
+    required: false,
+    description: "`no-cache` skips the cache, reads Waveline and refreshes the cache.",
+    schema: { type: "string" },
+  },
+};
