@@ -7,10 +7,17 @@ import { describeError, fail } from "../http/errors";
 import { withJobCache } from "../http/job-cache";
 import { authenticate } from "../http/tenant-auth";
 import { validate } from "../http/validate";
+import {
+  describeRoute,
+  STORAGE_UNAVAILABLE,
+  TENANT_AUTH_ERRORS,
+  UPSTREAM_ERRORS,
+} from "../openapi/describe";
+import { createdJob, jobPage } from "../openapi/responses";
 import { mayReadJob } from "../tenancy/access";
 import type { OwnedJob } from "../tenancy/store";
 import type { JobKind } from "../waveline/client";
-import { JOB_STATUSES, type JobStatus, jobIdSchema } from "../waveline/schema";
+import { JOB_STATUSES, type JobStatus, jobIdSchema, jobSchema } from "../waveline/schema";
 import { proxyJobUrl, serveJob, throughProxy } from "./job-view";
 
 /** The tenant's view of Waveline's jobs: its own and no one else's. */
@@ -22,6 +29,32 @@ const JOB_NOT_FOUND = "job not found";
 jobs.get(
   // `{.*}` so that empty ids and ids with slashes reach the validator and get a 400.
   "/jobs/:id{.*}",
+  describeRoute({
+    operationId: "getJob",
+    summary: "Read one of your jobs",
+    description:
+      "The job as Waveline sent it, with `urls.get` pointing at the proxy. Finished jobs come from the edge cache; a job that is not the caller's answers exactly like one that does not exist.",
+    tag: "jobs",
+    auth: "jobs:read",
+    requestHeaders: ["If-None-Match"],
+    responses: {
+      200: {
+        description: "the job; `ETag` for terminal jobs, `Retry-After` for running ones",
+        body: jobSchema,
+        headers: ["X-Cache", "ETag", "Cache-Control", "Retry-After"],
+      },
+      304: {
+        description: "the terminal job still matches `If-None-Match`",
+        headers: ["X-Cache", "ETag", "Cache-Control"],
+      },
+    },
+    errors: {
+      400: "the id is not 1 to 128 letters, digits, `-` or `_` (no upstream call), or Waveline refused the request",
+      ...TENANT_AUTH_ERRORS,
+      404: "`job not found`: no such job, or not the caller's",
+      ...UPSTREAM_ERRORS,
+    },
+  }),
   authenticate({ scope: "jobs:read" }),
   validate("param", z.object({ id: jobIdSchema })),
   withWaveline(),
@@ -50,17 +83,40 @@ jobs.get(
 
 const pageSchema = z.object({
   count: z._default(
-    z.coerce.number().check(z.int(), z.minimum(1), z.maximum(100, { error: "must be 1 to 100" })),
+    z.coerce
+      .number()
+      .check(
+        z.int(),
+        z.minimum(1),
+        z.maximum(100, { error: "must be 1 to 100" }),
+        z.describe("jobs per page"),
+      ),
     10,
   ),
   offset: z._default(
-    z.coerce.number().check(z.int(), z.minimum(0, { error: "must be 0 or more" })),
+    z.coerce
+      .number()
+      .check(z.int(), z.minimum(0, { error: "must be 0 or more" }), z.describe("jobs to skip")),
     0,
   ),
 });
 
 jobs.get(
   "/jobs",
+  describeRoute({
+    operationId: "listJobs",
+    summary: "List your jobs, newest first",
+    description:
+      "Only the caller's jobs (a token with `sub` sees that user's, a token with `jobs` those), in Waveline's list shape.",
+    tag: "jobs",
+    auth: "jobs:read",
+    responses: { 200: { description: "a page of jobs, without results", body: jobPage } },
+    errors: {
+      400: "`count` is not 1 to 100, or `offset` is negative",
+      ...TENANT_AUTH_ERRORS,
+      503: STORAGE_UNAVAILABLE,
+    },
+  }),
   authenticate({ scope: "jobs:read" }),
   validate("query", pageSchema),
   async (c) => {
@@ -75,9 +131,43 @@ jobs.get(
   },
 );
 
+/** What Waveline expects in a creating POST; the document shows it, Waveline checks it. */
+const creationBody = z.looseObject({
+  fileName: z.string().check(z.describe("its suffix may guide the extractor")),
+  contentType: z.string().check(z.describe("the document's MIME type")),
+});
+
 for (const kind of ["extract-document", "guess-shape"] satisfies JobKind[]) {
   jobs.post(
     `/${kind}`,
+    describeRoute({
+      operationId: kind === "extract-document" ? "createExtraction" : "createShapeGuess",
+      summary:
+        kind === "extract-document"
+          ? "Extract structured data from a document"
+          : "Guess the shape of a document's data",
+      description:
+        "Creates a job upstream and records it as the caller's (and the token's `sub`'s). Never retried: a retry could bill twice.",
+      tag: "jobs",
+      auth: "jobs:create",
+      passThroughBody: {
+        schema: creationBody,
+        description: `Waveline's own \`POST /${kind}\` body, passed through as it is: the proxy checks only that it is a JSON object within \`MAX_BODY_BYTES\`.`,
+      },
+      responses: {
+        201: {
+          description: "the new job (expected status `CREATED`), `urls.get` on the proxy",
+          body: createdJob,
+          headers: ["Location"],
+        },
+      },
+      errors: {
+        400: "the body is not a JSON object, or Waveline refused it (its message)",
+        ...TENANT_AUTH_ERRORS,
+        413: "the body is larger than `MAX_BODY_BYTES`",
+        ...UPSTREAM_ERRORS,
+      },
+    }),
     authenticate({ scope: "jobs:create" }),
     (c, next) =>
       bodyLimit({

@@ -4,6 +4,8 @@ import type { HonoEnv } from "../env";
 import { fail } from "../http/errors";
 import { authenticate } from "../http/tenant-auth";
 import { validate } from "../http/validate";
+import { describeRoute, STORAGE_UNAVAILABLE, TENANT_AUTH_ERRORS } from "../openapi/describe";
+import { browserToken } from "../openapi/responses";
 import { mintBrowserToken, SCOPES, TOKEN_TTL_S } from "../tenancy/tokens";
 import { jobIdSchema } from "../waveline/schema";
 
@@ -11,13 +13,31 @@ import { jobIdSchema } from "../waveline/schema";
 export const tokens = new Hono<HonoEnv>();
 
 const mintSchema = z.object({
-  sub: z.optional(z.string().check(z.minLength(1), z.maxLength(256))),
+  sub: z.optional(
+    z
+      .string()
+      .check(
+        z.minLength(1),
+        z.maxLength(256),
+        z.describe("the tenant's end user: the token creates and reads only that user's jobs"),
+      ),
+  ),
   scopes: z._default(
-    z.array(z.enum(SCOPES)).check(z.minLength(1, { error: "must name at least one scope" })),
+    z
+      .array(z.enum(SCOPES))
+      .check(
+        z.minLength(1, { error: "must name at least one scope" }),
+        z.describe("`jobs:read` reads and lists; `jobs:create` creates"),
+      ),
     ["jobs:read"],
   ),
   jobs: z.optional(
-    z.array(jobIdSchema).check(z.maxLength(100, { error: "must list at most 100 jobs" })),
+    z
+      .array(jobIdSchema)
+      .check(
+        z.maxLength(100, { error: "must list at most 100 jobs" }),
+        z.describe("the token reads only these jobs"),
+      ),
   ),
   ttlSeconds: z._default(
     z
@@ -26,6 +46,7 @@ const mintSchema = z.object({
         z.int(),
         z.minimum(1),
         z.maximum(TOKEN_TTL_S.max, { error: `must be at most ${TOKEN_TTL_S.max}` }),
+        z.describe("the token's lifetime in seconds"),
       ),
     TOKEN_TTL_S.default,
   ),
@@ -33,6 +54,26 @@ const mintSchema = z.object({
 
 tokens.post(
   "/tokens",
+  describeRoute({
+    operationId: "mintBrowserToken",
+    summary: "Mint a browser token",
+    description:
+      "A tenant's backend mints a short-lived token (HS256 JWT) and hands it to a browser, which sends it as `Authorization: Bearer`.",
+    tag: "tokens",
+    auth: "api-key",
+    responses: {
+      201: {
+        description: "the token, with `Cache-Control: no-store`",
+        body: browserToken,
+        headers: ["Cache-Control"],
+      },
+    },
+    errors: {
+      400: "the body is not valid (the message names the field)",
+      ...TENANT_AUTH_ERRORS,
+      503: `no \`TOKEN_SIGNING_KEYS\` configured, or ${STORAGE_UNAVAILABLE}`,
+    },
+  }),
   authenticate({ apiKeyOnly: true }),
   validate("json", mintSchema),
   async (c) => {

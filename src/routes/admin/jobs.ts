@@ -5,7 +5,9 @@ import { withWaveline } from "../../http/config";
 import { describeError, fail } from "../../http/errors";
 import { withJobCache } from "../../http/job-cache";
 import { validate } from "../../http/validate";
-import { jobIdSchema } from "../../waveline/schema";
+import { ADMIN_AUTH_ERRORS, describeRoute, UPSTREAM_ERRORS } from "../../openapi/describe";
+import { jobOwner } from "../../openapi/responses";
+import { jobIdSchema, jobSchema } from "../../waveline/schema";
 import { serveJob } from "../job-view";
 
 /**
@@ -16,8 +18,36 @@ export const adminJobs = new Hono<HonoEnv>();
 
 const jobParam = z.object({ jobId: jobIdSchema });
 
+const INVALID_JOB_ID = "the job id is not 1 to 128 letters, digits, `-` or `_`";
+
 adminJobs.get(
   "/jobs/:jobId",
+  describeRoute({
+    operationId: "adminGetJob",
+    summary: "Read any job",
+    description:
+      "Through the edge cache, whoever owns the job; `Cache-Control: no-cache` reads Waveline and refreshes the cache (`X-Cache: BYPASS`).",
+    tag: "admin: jobs",
+    auth: "admin",
+    requestHeaders: ["If-None-Match", "Cache-Control"],
+    responses: {
+      200: {
+        description: "the job; `ETag` for terminal jobs, `Retry-After` for running ones",
+        body: jobSchema,
+        headers: ["X-Cache", "ETag", "Cache-Control", "Retry-After"],
+      },
+      304: {
+        description: "the terminal job still matches `If-None-Match`",
+        headers: ["X-Cache", "ETag", "Cache-Control"],
+      },
+    },
+    errors: {
+      400: `${INVALID_JOB_ID}, or Waveline refused the request`,
+      ...ADMIN_AUTH_ERRORS,
+      404: "`job not found` at Waveline",
+      ...UPSTREAM_ERRORS,
+    },
+  }),
   validate("param", jobParam),
   withWaveline(),
   withJobCache(),
@@ -27,19 +57,49 @@ adminJobs.get(
   },
 );
 
-adminJobs.delete("/cache/jobs/:jobId", validate("param", jobParam), withJobCache(), async (c) => {
-  const { jobId } = c.req.valid("param");
-  try {
-    await c.var.jobCache.purge(jobId);
-  } catch (err) {
-    c.var.log.error("cache purge failed", { jobId, error: describeError(err) });
-    fail(503, "cache purge failed, retry");
-  }
-  return c.body(null, 204);
-});
+adminJobs.delete(
+  "/cache/jobs/:jobId",
+  describeRoute({
+    operationId: "purgeCachedJob",
+    summary: "Purge a job from the cache",
+    description:
+      "From every tier this code can reach: this isolate's memory, this location's Cache API, and KV.",
+    tag: "admin: jobs",
+    auth: "admin",
+    responses: { 204: { description: "purged (or was not cached)" } },
+    errors: { 400: INVALID_JOB_ID, ...ADMIN_AUTH_ERRORS, 503: "`cache purge failed, retry`" },
+  }),
+  validate("param", jobParam),
+  withJobCache(),
+  async (c) => {
+    const { jobId } = c.req.valid("param");
+    try {
+      await c.var.jobCache.purge(jobId);
+    } catch (err) {
+      c.var.log.error("cache purge failed", { jobId, error: describeError(err) });
+      fail(503, "cache purge failed, retry");
+    }
+    return c.body(null, 204);
+  },
+);
 
 adminJobs.put(
   "/jobs/:jobId/owner",
+  describeRoute({
+    operationId: "assignJobOwner",
+    summary: "Give a job to a tenant",
+    description:
+      "For jobs created outside the proxy, or orphaned by a failed write: the job must exist at Waveline, and any previous owner is replaced.",
+    tag: "admin: jobs",
+    auth: "admin",
+    responses: { 200: { description: "the job's new owner", body: jobOwner } },
+    errors: {
+      400: `${INVALID_JOB_ID}, or the body is not valid`,
+      ...ADMIN_AUTH_ERRORS,
+      404: "`tenant not found`, or `job not found` at Waveline",
+      ...UPSTREAM_ERRORS,
+    },
+  }),
   validate("param", jobParam),
   validate(
     "json",

@@ -3,6 +3,14 @@ import * as z from "zod/mini";
 import type { HonoEnv } from "../../env";
 import { fail } from "../../http/errors";
 import { validate } from "../../http/validate";
+import { ADMIN_AUTH_ERRORS, describeRoute, STORAGE_UNAVAILABLE } from "../../openapi/describe";
+import {
+  apiKeyList,
+  newApiKey,
+  tenantList,
+  tenantRecord,
+  usageReport,
+} from "../../openapi/responses";
 import { generateApiKey } from "../../tenancy/keys";
 
 /** Operators manage tenants, their browser origins and their API keys. */
@@ -27,8 +35,21 @@ const nameSchema = z
   .check(z.trim(), z.minLength(1, { error: "must not be empty" }), z.maxLength(100));
 const tenantIdParam = z.object({ id: z.string().check(z.maxLength(64)) });
 
+const TENANT_NOT_FOUND = { 404: "`tenant not found`" } as const;
+const INVALID_BODY = {
+  400: "the body or path is not valid (the message names the field)",
+} as const;
+
 adminTenants.post(
   "/tenants",
+  describeRoute({
+    operationId: "createTenant",
+    summary: "Create a tenant",
+    tag: "admin: tenants",
+    auth: "admin",
+    responses: { 201: { description: "the tenant", body: tenantRecord } },
+    errors: { ...INVALID_BODY, ...ADMIN_AUTH_ERRORS, 503: STORAGE_UNAVAILABLE },
+  }),
   validate("json", z.object({ name: nameSchema, allowedOrigins: z._default(originsSchema, []) })),
   async (c) => {
     const tenant = await c.var.tenantStore.createTenant(c.req.valid("json"));
@@ -36,16 +57,58 @@ adminTenants.post(
   },
 );
 
-adminTenants.get("/tenants", async (c) => c.json({ items: await c.var.tenantStore.listTenants() }));
+adminTenants.get(
+  "/tenants",
+  describeRoute({
+    operationId: "listTenants",
+    summary: "List tenants",
+    tag: "admin: tenants",
+    auth: "admin",
+    responses: { 200: { description: "every tenant", body: tenantList } },
+    errors: { ...ADMIN_AUTH_ERRORS, 503: STORAGE_UNAVAILABLE },
+  }),
+  async (c) => c.json({ items: await c.var.tenantStore.listTenants() }),
+);
 
-adminTenants.get("/tenants/:id", validate("param", tenantIdParam), async (c) => {
-  const tenant = await c.var.tenantStore.getTenant(c.req.valid("param").id);
-  if (!tenant) fail(404, "tenant not found");
-  return c.json(tenant);
-});
+adminTenants.get(
+  "/tenants/:id",
+  describeRoute({
+    operationId: "getTenant",
+    summary: "Read a tenant",
+    tag: "admin: tenants",
+    auth: "admin",
+    responses: { 200: { description: "the tenant", body: tenantRecord } },
+    errors: {
+      ...INVALID_BODY,
+      ...ADMIN_AUTH_ERRORS,
+      ...TENANT_NOT_FOUND,
+      503: STORAGE_UNAVAILABLE,
+    },
+  }),
+  validate("param", tenantIdParam),
+  async (c) => {
+    const tenant = await c.var.tenantStore.getTenant(c.req.valid("param").id);
+    if (!tenant) fail(404, "tenant not found");
+    return c.json(tenant);
+  },
+);
 
 adminTenants.patch(
   "/tenants/:id",
+  describeRoute({
+    operationId: "updateTenant",
+    summary: "Rename, change origins, disable or enable a tenant",
+    description: "A disabled tenant gets 403 for every credential, within 10 s everywhere.",
+    tag: "admin: tenants",
+    auth: "admin",
+    responses: { 200: { description: "the tenant as it is now", body: tenantRecord } },
+    errors: {
+      ...INVALID_BODY,
+      ...ADMIN_AUTH_ERRORS,
+      ...TENANT_NOT_FOUND,
+      503: STORAGE_UNAVAILABLE,
+    },
+  }),
   validate("param", tenantIdParam),
   validate(
     "json",
@@ -67,6 +130,26 @@ adminTenants.patch(
 
 adminTenants.post(
   "/tenants/:id/keys",
+  describeRoute({
+    operationId: "createApiKey",
+    summary: "Create an API key",
+    description: "The key (`wlp_…`) is in this answer only: the proxy stores its hash.",
+    tag: "admin: tenants",
+    auth: "admin",
+    responses: {
+      201: {
+        description: "the key record and the key itself, with `Cache-Control: no-store`",
+        body: newApiKey,
+        headers: ["Cache-Control"],
+      },
+    },
+    errors: {
+      ...INVALID_BODY,
+      ...ADMIN_AUTH_ERRORS,
+      ...TENANT_NOT_FOUND,
+      503: STORAGE_UNAVAILABLE,
+    },
+  }),
   validate("param", tenantIdParam),
   validate("json", z.object({ name: nameSchema })),
   async (c) => {
@@ -84,14 +167,45 @@ adminTenants.post(
   },
 );
 
-adminTenants.get("/tenants/:id/keys", validate("param", tenantIdParam), async (c) => {
-  const tenantId = c.req.valid("param").id;
-  if (!(await c.var.tenantStore.getTenant(tenantId))) fail(404, "tenant not found");
-  return c.json({ items: await c.var.tenantStore.listKeys(tenantId) });
-});
+adminTenants.get(
+  "/tenants/:id/keys",
+  describeRoute({
+    operationId: "listApiKeys",
+    summary: "List a tenant's API keys, without secrets",
+    tag: "admin: tenants",
+    auth: "admin",
+    responses: { 200: { description: "live and revoked keys", body: apiKeyList } },
+    errors: {
+      ...INVALID_BODY,
+      ...ADMIN_AUTH_ERRORS,
+      ...TENANT_NOT_FOUND,
+      503: STORAGE_UNAVAILABLE,
+    },
+  }),
+  validate("param", tenantIdParam),
+  async (c) => {
+    const tenantId = c.req.valid("param").id;
+    if (!(await c.var.tenantStore.getTenant(tenantId))) fail(404, "tenant not found");
+    return c.json({ items: await c.var.tenantStore.listKeys(tenantId) });
+  },
+);
 
 adminTenants.delete(
   "/tenants/:id/keys/:keyId",
+  describeRoute({
+    operationId: "revokeApiKey",
+    summary: "Revoke an API key",
+    description: "It stops working within 10 s everywhere.",
+    tag: "admin: tenants",
+    auth: "admin",
+    responses: { 204: { description: "revoked" } },
+    errors: {
+      ...INVALID_BODY,
+      ...ADMIN_AUTH_ERRORS,
+      404: "`key not found`: no live key with this id in this tenant",
+      503: STORAGE_UNAVAILABLE,
+    },
+  }),
   validate(
     "param",
     z.object({ id: z.string().check(z.maxLength(64)), keyId: z.string().check(z.maxLength(64)) }),
@@ -107,10 +221,27 @@ adminTenants.delete(
 const instant = z.union([z.iso.date(), z.iso.datetime({ offset: true })], {
   error: "must be an ISO 8601 date or date-time",
 });
-const usageQuery = z.object({ from: z.optional(instant), to: z.optional(instant) });
+const usageQuery = z.object({
+  from: z.optional(instant.check(z.describe("start, inclusive; default: the 1st of this month"))),
+  to: z.optional(instant.check(z.describe("end, exclusive; default: now"))),
+});
 
 adminTenants.get(
   "/tenants/:id/usage",
+  describeRoute({
+    operationId: "getUsage",
+    summary: "A tenant's jobs and billed pages over a period",
+    description: "Jobs created in [`from`, `to`); by default this calendar month so far (UTC).",
+    tag: "admin: tenants",
+    auth: "admin",
+    responses: { 200: { description: "the usage", body: usageReport } },
+    errors: {
+      400: "`from` or `to` is not an ISO 8601 date or date-time, or `from` is not before `to`",
+      ...ADMIN_AUTH_ERRORS,
+      ...TENANT_NOT_FOUND,
+      503: STORAGE_UNAVAILABLE,
+    },
+  }),
   validate("param", tenantIdParam),
   validate("query", usageQuery),
   async (c) => {
