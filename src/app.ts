@@ -12,6 +12,7 @@ import { adminJobs } from "./routes/admin/jobs";
 import { adminTenants } from "./routes/admin/tenants";
 import { health } from "./routes/health";
 import { jobs } from "./routes/jobs";
+import { apiReference } from "./routes/reference";
 import { tokens } from "./routes/tokens";
 
 export const app = new Hono<HonoEnv>();
@@ -40,10 +41,13 @@ const admin = new Hono<HonoEnv>()
 app.route("/admin", admin);
 
 // What a Waveline client knows is served at the root and under /api/v1: swap the base URL, done.
-for (const mount of ["/", "/api/v1"]) {
+const WAVELINE_BASE_PATH = "/api/v1";
+for (const mount of ["/", WAVELINE_BASE_PATH]) {
   app.route(mount, jobs);
   app.route(mount, tokens);
 }
+
+app.route("/", apiReference(app, { aliases: [WAVELINE_BASE_PATH] }));
 
 app.notFound(notFound);
 app.onError(onError);
