@@ -1,0 +1,376 @@
+import { Validator } from "@cfworker/json-schema";
+import { beforeAll, describe, expect, it } from "vitest";
+import { app } from "../../src/app";
+import {
+  asAdmin,
+  createTenant,
+  jsonBody,
+  mintToken,
+  proxyFetch,
+  SEEDED,
+  type TestTenant,
+  tenantOwningSeededJobs,
+  withBearer,
+} from "./helpers";
+
+type Schema = Record<string, unknown>;
+type Media = Record<string, { schema: Schema }>;
+interface Parameter {
+  name?: string;
+  schema?: Schema;
+  $ref?: string;
+}
+interface Operation {
+  operationId: string;
+  summary: string;
+  security: Record<string, string[]>[];
+  servers?: { url: string }[];
+  parameters: Parameter[];
+  requestBody?: { content: Media };
+  responses: Record<string, { headers: Record<string, unknown>; content?: Media }>;
+}
+interface OpenApiDocument {
+  openapi: string;
+  servers: { url: string }[];
+  paths: Record<string, Record<string, Operation>>;
+  components: { schemas: Record<string, Schema>; securitySchemes: Record<string, unknown> };
+}
+
+let doc: OpenApiDocument;
+
+beforeAll(async () => {
+  doc = await (await proxyFetch("/openapi.json")).json();
+});
+
+function operationOf(method: string, path: string): Operation {
+  const operation = doc.paths[path]?.[method.toLowerCase()];
+  if (!operation) throw new Error(`${method} ${path} is not in the document`);
+  return operation;
+}
+
+function requestSchemaOf(method: string, path: string): Schema {
+  const schema = operationOf(method, path).requestBody?.content["application/json"]?.schema;
+  if (!schema) throw new Error(`${method} ${path} documents no JSON body`);
+  return schema;
+}
+
+/** A validator for a schema of the document, its `$ref`s into the components resolved. */
+function validatorFor(schema: Schema): Validator {
+  const rebased = JSON.parse(
+    JSON.stringify({ ...schema, $defs: doc.components.schemas }).replaceAll(
+      "#/components/schemas/",
+      "#/$defs/",
+    ),
+  );
+  return new Validator(rebased, "2020-12", false);
+}
+
+/** The live answer's status is documented for the route, and its body fits the documented schema. */
+async function expectDocumented(
+  method: string,
+  path: string,
+  response: Response,
+): Promise<Record<string, unknown>> {
+  const documented = operationOf(method, path).responses[String(response.status)];
+  expect(documented, `${method} ${path} answered an undocumented ${response.status}`).toBeDefined();
+  const schema = documented?.content?.["application/json"]?.schema;
+  if (!schema) return {};
+  const body = await response.json();
+  const result = validatorFor(schema).validate(body);
+  expect(result.errors, `${method} ${path} ${response.status}: ${JSON.stringify(body)}`).toEqual(
+    [],
+  );
+  return body as Record<string, unknown>;
+}
+
+describe("GET /openapi.json", () => {
+  it("answers OpenAPI 3.1 to anyone, cacheable for five minutes", async () => {
+    const response = await proxyFetch("/openapi.json");
+
+    expect(response.status).toBe(200);
+    expect(response.headers.get("Content-Type")).toMatch(/^application\/json/);
+    expect(response.headers.get("Cache-Control")).toBe("public, max-age=300");
+    expect(response.headers.get("X-Request-Id")).toBeTruthy();
+    expect(doc.openapi).toMatch(/^3\.1\.\d+$/);
+  });
+
+  it("lists every route the app serves, under each mount that serves it, and no other", () => {
+    const served = new Set(
+      app.routes
+        .filter((route) => route.method !== "ALL")
+        .map((route) => `${route.method} ${route.path.replace(/:(\w+)(\{[^}]*\})?/g, "{$1}")}`),
+    );
+    const documented = new Set<string>();
+    for (const [path, item] of Object.entries(doc.paths)) {
+      for (const [method, operation] of Object.entries(item)) {
+        for (const { url } of operation.servers ?? doc.servers) {
+          documented.add(`${method.toUpperCase()} ${url === "/" ? "" : url}${path}`);
+        }
+      }
+    }
+
+    expect([...documented].sort()).toEqual([...served].sort());
+    // The Waveline-compatible mount is there, not only the root.
+    expect(documented).toContain("GET /api/v1/jobs/{id}");
+    expect(documented).toContain("POST /api/v1/extract-document");
+    expect(documented).not.toContain("GET /api/v1/admin/tenants");
+  });
+
+  it("describes every operation: a unique id, who may call, its answers, errors and headers", () => {
+    const ids = new Set<string>();
+    for (const [path, item] of Object.entries(doc.paths)) {
+      for (const [method, operation] of Object.entries(item)) {
+        const where = `${method} ${path}`;
+        expect(operation.summary, where).not.toBe("undocumented");
+        expect(ids.has(operation.operationId), where).toBe(false);
+        ids.add(operation.operationId);
+        expect(Array.isArray(operation.security), where).toBe(true);
+        const statuses = Object.keys(operation.responses);
+        expect(
+          statuses.some((status) => status.startsWith("2")),
+          where,
+        ).toBe(true);
+        for (const status of statuses) {
+          const response = operation.responses[status];
+          expect(response?.headers["X-Request-Id"], `${where} ${status}`).toBeDefined();
+          if (Number(status) >= 400) {
+            expect(response?.content?.["application/json"]?.schema).toEqual({
+              $ref: "#/components/schemas/Error",
+            });
+          }
+        }
+      }
+    }
+  });
+
+  it("says who may call each route", () => {
+    expect(operationOf("GET", "/jobs/{id}").security).toEqual([
+      { apiKey: [] },
+      { browserToken: ["jobs:read"] },
+    ]);
+    expect(operationOf("POST", "/extract-document").security).toEqual([
+      { apiKey: [] },
+      { browserToken: ["jobs:create"] },
+    ]);
+    expect(operationOf("POST", "/tokens").security).toEqual([{ apiKey: [] }]);
+    expect(operationOf("GET", "/admin/tenants").security).toEqual([{ adminToken: [] }]);
+    expect(operationOf("GET", "/health").security).toEqual([]);
+    expect(Object.keys(doc.components.securitySchemes).sort()).toEqual([
+      "adminToken",
+      "apiKey",
+      "browserToken",
+    ]);
+  });
+
+  it("documents the cache headers of a job read and the 304 of If-None-Match", () => {
+    const read = operationOf("GET", "/jobs/{id}");
+
+    expect(Object.keys(read.responses[200]?.headers ?? {})).toEqual(
+      expect.arrayContaining(["X-Cache", "ETag", "Cache-Control", "Retry-After"]),
+    );
+    expect(read.responses[304]).toBeDefined();
+    expect(read.parameters).toContainEqual({ $ref: "#/components/parameters/If-None-Match" });
+    expect(operationOf("POST", "/extract-document").responses[201]?.headers.Location).toBeDefined();
+    expect(operationOf("POST", "/extract-document").responses[413]).toBeDefined();
+  });
+});
+
+describe("the document's request schemas and the live validators", () => {
+  let acme: TestTenant;
+
+  beforeAll(async () => {
+    acme = await createTenant("openapi-requests");
+  });
+
+  it.each([
+    [{}],
+    [{ sub: "user-1", scopes: ["jobs:read", "jobs:create"], jobs: ["job-1"], ttlSeconds: 60 }],
+    [{ sub: "" }],
+    [{ sub: "u".repeat(257) }],
+    [{ scopes: [] }],
+    [{ scopes: ["jobs:delete"] }],
+    [{ jobs: ["not/an/id"] }],
+    [{ jobs: Array.from({ length: 101 }, (_, i) => `job-${i}`) }],
+    [{ ttlSeconds: 3601 }],
+    [{ ttlSeconds: 1.5 }],
+    [{ ttlSeconds: "60" }],
+  ])("agree on POST /tokens %j", async (body) => {
+    const documentAccepts = validatorFor(requestSchemaOf("POST", "/tokens")).validate(body).valid;
+
+    const response = await proxyFetch("/tokens", acme.auth(jsonBody(body)));
+
+    expect(response.status).toBe(documentAccepts ? 201 : 400);
+  });
+
+  it.each([
+    [{ name: "globex" }],
+    [{ name: "globex", allowedOrigins: ["https://app.globex.example"] }],
+    [{}],
+    [{ name: "" }],
+    [{ name: 42 }],
+    [{ name: "n".repeat(101) }],
+    [{ name: "globex", allowedOrigins: "https://app.globex.example" }],
+  ])("agree on POST /admin/tenants %j", async (body) => {
+    const schema = requestSchemaOf("POST", "/admin/tenants");
+    const documentAccepts = validatorFor(schema).validate(body).valid;
+
+    const response = await proxyFetch("/admin/tenants", asAdmin(jsonBody(body)));
+
+    expect(response.status).toBe(documentAccepts ? 201 : 400);
+  });
+
+  it.each([["00000000-0000-4000-8000-00000000dead"], ["job_1-A"], ["x".repeat(129)], ["a.b"]])(
+    "agree on the job id of GET /jobs/{id}: %s",
+    async (id) => {
+      const parameter = operationOf("GET", "/jobs/{id}").parameters.find((p) => p.name === "id");
+      const documentAccepts = validatorFor(parameter?.schema ?? {}).validate(id).valid;
+
+      const response = await proxyFetch(`/jobs/${id}`, acme.auth());
+
+      // A well-formed id that is not the tenant's is a 404; a malformed one never gets that far.
+      expect(response.status).toBe(documentAccepts ? 404 : 400);
+    },
+  );
+});
+
+describe("live answers fit the documented responses", () => {
+  let acme: TestTenant;
+
+  beforeAll(async () => {
+    acme = await tenantOwningSeededJobs("openapi-answers");
+  });
+
+  it("for the tenant API", async () => {
+    await expectDocumented("GET", "/health", await proxyFetch("/health"));
+    await expectDocumented("GET", "/jobs", await proxyFetch("/jobs", acme.auth()));
+    await expectDocumented("GET", "/jobs", await proxyFetch("/jobs?count=0", acme.auth()));
+    await expectDocumented("GET", "/jobs", await proxyFetch("/jobs"));
+    const completed = await proxyFetch(`/jobs/${SEEDED.completed}`, acme.auth());
+    const etag = completed.headers.get("ETag") ?? "";
+    await expectDocumented("GET", "/jobs/{id}", completed);
+    await expectDocumented(
+      "GET",
+      "/jobs/{id}",
+      await proxyFetch(`/api/v1/jobs/${SEEDED.running}`, acme.auth()),
+    );
+    await expectDocumented(
+      "GET",
+      "/jobs/{id}",
+      await proxyFetch(
+        `/jobs/${SEEDED.completed}`,
+        acme.auth({ headers: { "If-None-Match": etag } }),
+      ),
+    );
+    await expectDocumented("GET", "/jobs/{id}", await proxyFetch("/jobs/nobodys", acme.auth()));
+    const document = { fileName: "note.txt", contentType: "text/plain", content: "hello" };
+    await expectDocumented(
+      "POST",
+      "/extract-document",
+      await proxyFetch("/extract-document", acme.auth(jsonBody(document))),
+    );
+    await expectDocumented(
+      "POST",
+      "/tokens",
+      await proxyFetch("/tokens", acme.auth(jsonBody({ sub: "user-1", jobs: [SEEDED.running] }))),
+    );
+    const token = await mintToken(acme, { scopes: ["jobs:read"] });
+    await expectDocumented(
+      "POST",
+      "/guess-shape",
+      await proxyFetch("/guess-shape", withBearer(token, jsonBody(document))),
+    );
+  });
+
+  it("for the admin API", async () => {
+    const tenant = await expectDocumented(
+      "POST",
+      "/admin/tenants",
+      await proxyFetch("/admin/tenants", asAdmin(jsonBody({ name: "initech" }))),
+    );
+    const tenantPath = `/admin/tenants/${String(tenant.id)}`;
+    await expectDocumented("GET", "/admin/tenants", await proxyFetch("/admin/tenants", asAdmin()));
+    await expectDocumented("GET", "/admin/tenants/{id}", await proxyFetch(tenantPath, asAdmin()));
+    await expectDocumented(
+      "GET",
+      "/admin/tenants/{id}",
+      await proxyFetch("/admin/tenants/tnt_nobody", asAdmin()),
+    );
+    await expectDocumented(
+      "PATCH",
+      "/admin/tenants/{id}",
+      await proxyFetch(tenantPath, asAdmin(jsonBody({ disabled: true }, { method: "PATCH" }))),
+    );
+    const key = await expectDocumented(
+      "POST",
+      "/admin/tenants/{id}/keys",
+      await proxyFetch(`${tenantPath}/keys`, asAdmin(jsonBody({ name: "backend" }))),
+    );
+    await expectDocumented(
+      "GET",
+      "/admin/tenants/{id}/keys",
+      await proxyFetch(`${tenantPath}/keys`, asAdmin()),
+    );
+    await expectDocumented(
+      "DELETE",
+      "/admin/tenants/{id}/keys/{keyId}",
+      await proxyFetch(`${tenantPath}/keys/${String(key.id)}`, asAdmin({ method: "DELETE" })),
+    );
+    await expectDocumented(
+      "GET",
+      "/admin/tenants/{id}/usage",
+      await proxyFetch(`${tenantPath}/usage?from=2026-01-01`, asAdmin()),
+    );
+    await expectDocumented(
+      "PUT",
+      "/admin/jobs/{jobId}/owner",
+      await proxyFetch(
+        `/admin/jobs/${SEEDED.failed}/owner`,
+        asAdmin(jsonBody({ tenantId: acme.id }, { method: "PUT" })),
+      ),
+    );
+    await expectDocumented(
+      "GET",
+      "/admin/jobs/{jobId}",
+      await proxyFetch(
+        `/admin/jobs/${SEEDED.completed}`,
+        asAdmin({ headers: { "Cache-Control": "no-cache" } }),
+      ),
+    );
+    await expectDocumented(
+      "DELETE",
+      "/admin/cache/jobs/{jobId}",
+      await proxyFetch(`/admin/cache/jobs/${SEEDED.completed}`, asAdmin({ method: "DELETE" })),
+    );
+    await expectDocumented("GET", "/admin/tenants", await proxyFetch("/admin/tenants"));
+  });
+});
+
+describe("GET /docs", () => {
+  it("answers a self-contained page that renders /openapi.json", async () => {
+    const response = await proxyFetch("/docs");
+    const html = await response.text();
+
+    expect(response.status).toBe(200);
+    expect(response.headers.get("Content-Type")).toMatch(/^text\/html/);
+    expect(response.headers.get("Cache-Control")).toBe("public, max-age=300");
+    expect(html).toContain('fetch("/openapi.json")');
+    // Nothing from elsewhere: it must work offline.
+    expect(html).not.toMatch(/\b(src|href)="?(https?:)?\/\//);
+  });
+
+  it("lets only its own inline script and style run", async () => {
+    const response = await proxyFetch("/docs");
+    const html = await response.text();
+    const policy = response.headers.get("Content-Security-Policy") ?? "";
+    const script = html.match(/<script>([\s\S]*)<\/script>/)?.[1] ?? "";
+
+    expect(policy).toContain("default-src 'none'");
+    expect(policy).toContain("connect-src 'self'");
+    expect(policy).toContain(`script-src 'sha256-${await sha256Base64(script)}'`);
+  });
+});
+
+async function sha256Base64(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return btoa(String.fromCharCode(...new Uint8Array(digest)));
+}
