@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import * as z from "zod/mini";
 import type { HonoEnv } from "../env";
 import { fail } from "../http/errors";
+import { rateLimit } from "../http/rate-limit";
 import { authenticate } from "../http/tenant-auth";
 import { validate } from "../http/validate";
 import { mintBrowserToken, SCOPES, TOKEN_TTL_S } from "../tenancy/tokens";
@@ -34,6 +35,7 @@ const mintSchema = z.object({
 tokens.post(
   "/tokens",
   authenticate({ apiKeyOnly: true }),
+  rateLimit("reads"),
   validate("json", mintSchema),
   async (c) => {
     const keys = c.var.config.signingKeys;
