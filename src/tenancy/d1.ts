@@ -227,6 +227,25 @@ export function d1TenantStore(db: D1Database, now = () => new Date().toISOString
 }
 
 export function d1JobStore(db: D1Database, now = () => new Date().toISOString()): JobStore {
+  const insertJob = (job: OwnedJob, onConflict: string) =>
+    db
+      .prepare(
+        `INSERT INTO jobs (id, tenant_id, subject, type, file_name, created_at, status, pages, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ${onConflict}`,
+      )
+      .bind(
+        job.id,
+        job.tenantId,
+        job.subject,
+        job.type,
+        job.fileName,
+        job.createdAt,
+        job.status,
+        job.pages,
+        now(),
+      )
+      .run();
+
   const where = (filter: JobFilter) => {
     const clauses = ["tenant_id = ?"];
     const params: unknown[] = [filter.tenantId];
@@ -243,23 +262,7 @@ export function d1JobStore(db: D1Database, now = () => new Date().toISOString())
 
   return {
     async record(job) {
-      await db
-        .prepare(
-          `INSERT OR IGNORE INTO jobs (id, tenant_id, subject, type, file_name, created_at, status, pages, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .bind(
-          job.id,
-          job.tenantId,
-          job.subject,
-          job.type,
-          job.fileName,
-          job.createdAt,
-          job.status,
-          job.pages,
-          now(),
-        )
-        .run();
+      await insertJob(job, "ON CONFLICT (id) DO NOTHING");
     },
 
     async ownerOf(jobId) {
@@ -284,26 +287,12 @@ export function d1JobStore(db: D1Database, now = () => new Date().toISOString())
     },
 
     async assign(job) {
-      await db
-        .prepare(
-          `INSERT INTO jobs (id, tenant_id, subject, type, file_name, created_at, status, pages, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-           ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, subject = excluded.subject,
-             type = excluded.type, file_name = excluded.file_name, created_at = excluded.created_at,
-             status = excluded.status, pages = excluded.pages, updated_at = excluded.updated_at`,
-        )
-        .bind(
-          job.id,
-          job.tenantId,
-          job.subject,
-          job.type,
-          job.fileName,
-          job.createdAt,
-          job.status,
-          job.pages,
-          now(),
-        )
-        .run();
+      await insertJob(
+        job,
+        `ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, subject = excluded.subject,
+           type = excluded.type, file_name = excluded.file_name, created_at = excluded.created_at,
+           status = excluded.status, pages = excluded.pages, updated_at = excluded.updated_at`,
+      );
     },
 
     async recordProgress(jobId, status, pages) {
