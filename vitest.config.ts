@@ -25,6 +25,14 @@ export default defineConfig({
                 PENDING_CACHE_TTL_MS: "500",
                 TOKEN_SIGNING_KEYS: JSON.stringify(TEST_SIGNING_KEYS),
                 TEST_MIGRATIONS: migrations,
+                // Unlimited by default; rate-limit tests give their tenants limits of their own.
+                READ_RATE_LIMIT_PER_MIN: "0",
+                CREATE_RATE_LIMIT_PER_MIN: "0",
+              },
+              ratelimits: {
+                // Suites send many bad credentials on purpose; one test swaps in the strict one.
+                AUTH_FAILURE_LIMITER: { simple: { limit: 1_000_000, period: 60 } },
+                TEST_STRICT_AUTH_LIMITER: { simple: { limit: 3, period: 60 } },
               },
             },
           })),

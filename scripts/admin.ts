@@ -17,7 +17,9 @@ Tenants
   tenants create <name> [--origin URL]...           new tenant; --origin once per browser origin
   tenants show <tenantId>                           one tenant
   tenants update <tenantId> [--name N] [--origin URL]... [--clear-origins]
-                                                    rename; --origin/--clear-origins replace the origins
+                 [--reads-per-minute N|default] [--creates-per-minute N|default]
+                                                    rename; --origin/--clear-origins replace the origins;
+                                                    rate limits per minute (0 unlimited, default: the proxy's)
   tenants disable <tenantId>                        every key and browser token of it answers 403
   tenants enable <tenantId>                         undo disable
 
@@ -29,6 +31,8 @@ API keys
 Jobs and usage
   jobs adopt <jobId> --tenant <tenantId> [--subject S]
                                                     give a Waveline job to a tenant (and end user)
+  jobs show <jobId> [--no-cache]                    any job, through the cache (--no-cache refetches it)
+  cache purge <jobId>                               drop a job from the cache (this location and KV)
   usage <tenantId> [--from ISO] [--to ISO]          jobs and pages in [from, to); default: this
                                                     calendar month (UTC) so far
 
@@ -46,6 +50,7 @@ Examples
   npm run admin -- keys create tnt_0123abcd --name backend
   npm run admin -- keys revoke tnt_0123abcd key_4567ef01
   npm run admin -- tenants update tnt_0123abcd --origin https://app.acme.com --origin https://staging.acme.com
+  npm run admin -- tenants update tnt_0123abcd --creates-per-minute 10 --reads-per-minute default
   npm run admin -- jobs adopt 3f2b9c1e-8d4a-4e2b-9f1a-0c5d6e7f8a9b --tenant tnt_0123abcd --subject user-42
   npm run admin -- usage tnt_0123abcd --from 2026-06-01T00:00:00Z --to 2026-07-01T00:00:00Z
   ADMIN_TOKEN=… npm run admin -- tenants list --url https://proxy.example.com
@@ -64,15 +69,29 @@ const OPTIONS = {
   subject: { type: "string" },
   from: { type: "string" },
   to: { type: "string" },
+  "reads-per-minute": { type: "string" },
+  "creates-per-minute": { type: "string" },
+  "no-cache": { type: "boolean" },
 } as const;
 
 type Flags = ReturnType<typeof parseCommandLine>["values"];
-type CommandFlag = "name" | "origin" | "clear-origins" | "tenant" | "subject" | "from" | "to";
+type CommandFlag =
+  | "name"
+  | "origin"
+  | "clear-origins"
+  | "tenant"
+  | "subject"
+  | "from"
+  | "to"
+  | "reads-per-minute"
+  | "creates-per-minute"
+  | "no-cache";
 
 interface ApiRequest {
   method: "GET" | "POST" | "PATCH" | "PUT" | "DELETE";
   path: string;
   body?: unknown;
+  headers?: Record<string, string>;
 }
 
 interface Command {
@@ -93,6 +112,7 @@ interface Tenant {
   name: string;
   allowedOrigins: string[];
   disabled: boolean;
+  rateLimits: { readsPerMinute: number | null; createsPerMinute: number | null };
   createdAt: string;
   updatedAt: string;
 }
@@ -168,9 +188,10 @@ const COMMANDS: Command[] = [
   },
   {
     words: ["tenants", "update"],
-    synopsis: "tenants update <tenantId> [--name N] [--origin URL]... [--clear-origins]",
+    synopsis:
+      "tenants update <tenantId> [--name N] [--origin URL]... [--clear-origins] [--reads-per-minute N|default] [--creates-per-minute N|default]",
     args: ["tenantId"],
-    flags: ["name", "origin", "clear-origins"],
+    flags: ["name", "origin", "clear-origins", "reads-per-minute", "creates-per-minute"],
     request: ([id], flags) => ({
       method: "PATCH",
       path: `/admin/tenants/${seg(id ?? "")}`,
@@ -257,6 +278,27 @@ const COMMANDS: Command[] = [
     },
   },
   {
+    words: ["jobs", "show"],
+    synopsis: "jobs show <jobId> [--no-cache]",
+    args: ["jobId"],
+    flags: ["no-cache"],
+    request: ([jobId], flags) => ({
+      method: "GET",
+      path: `/admin/jobs/${seg(jobId ?? "")}`,
+      headers: flags["no-cache"] ? { "Cache-Control": "no-cache" } : undefined,
+    }),
+    show: (answer) => JSON.stringify(answer, null, 2),
+  },
+  {
+    words: ["cache", "purge"],
+    synopsis: "cache purge <jobId>",
+    args: ["jobId"],
+    flags: [],
+    request: ([jobId]) => ({ method: "DELETE", path: `/admin/cache/jobs/${seg(jobId ?? "")}` }),
+    show: (_answer, [jobId]) =>
+      `purged job ${jobId} from KV and from this location's caches; other locations keep their copies until they expire`,
+  },
+  {
     words: ["usage"],
     synopsis: "usage <tenantId> [--from ISO] [--to ISO]",
     args: ["tenantId"],
@@ -333,10 +375,29 @@ function tenantPatch(flags: Flags): Record<string, unknown> {
   if (flags.name !== undefined) patch.name = flags.name;
   if (flags.origin) patch.allowedOrigins = flags.origin;
   if (flags["clear-origins"]) patch.allowedOrigins = [];
+  const rateLimits: Record<string, number | null> = {};
+  for (const [flag, field] of [
+    ["reads-per-minute", "readsPerMinute"],
+    ["creates-per-minute", "createsPerMinute"],
+  ] as const) {
+    const value = flags[flag];
+    if (value !== undefined) rateLimits[field] = perMinute(value, flag);
+  }
+  if (Object.keys(rateLimits).length > 0) patch.rateLimits = rateLimits;
   if (Object.keys(patch).length === 0) {
-    usageError("tenants update: nothing to change; give --name, --origin or --clear-origins");
+    usageError(
+      "tenants update: nothing to change; give --name, --origin, --clear-origins or a rate limit",
+    );
   }
   return patch;
+}
+
+/** A whole number of requests per minute, or `default` (null: the proxy's default). */
+function perMinute(value: string, flag: string): number | null {
+  if (value === "default") return null;
+  if (!/^\d+$/.test(value))
+    usageError(`--${flag} takes a whole number (0 = unlimited) or "default"`);
+  return Number(value);
 }
 
 function queryString(params: Record<string, string | undefined>): string {
@@ -388,6 +449,7 @@ async function callProxy(baseUrl: string, token: string, request: ApiRequest): P
         Authorization: `Bearer ${token}`,
         Accept: "application/json",
         ...(request.body === undefined ? {} : { "Content-Type": "application/json" }),
+        ...request.headers,
       },
       body: request.body === undefined ? undefined : JSON.stringify(request.body),
       signal: AbortSignal.timeout(TIMEOUT_MS),
@@ -453,9 +515,16 @@ function formatTenant(tenant: Tenant): string {
     ["name", tenant.name],
     ["status", tenant.disabled ? "DISABLED" : "enabled"],
     ["origins", formatOrigins(tenant.allowedOrigins)],
+    ["reads/min", formatLimit(tenant.rateLimits?.readsPerMinute)],
+    ["creates/min", formatLimit(tenant.rateLimits?.createsPerMinute)],
     ["created", tenant.createdAt],
     ["updated", tenant.updatedAt],
   ]);
+}
+
+function formatLimit(limit: number | null | undefined): string {
+  if (limit === null || limit === undefined) return "default";
+  return limit === 0 ? "unlimited" : String(limit);
 }
 
 function formatTenantTable(tenants: Tenant[]): string {

@@ -1,11 +1,15 @@
 import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { except } from "hono/combine";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
+import { secureHeaders } from "hono/secure-headers";
 import type { HonoEnv } from "./env";
 import { requireAdmin } from "./http/admin-auth";
 import { withConfig } from "./http/config";
 import { browserCors } from "./http/cors";
-import { errorResponse, notFound, onError } from "./http/errors";
+import { errorResponse, fail, notFound, onError } from "./http/errors";
+import { REQUEST_LIMITS, requestLimits } from "./http/limits";
 import { requestLogger } from "./http/logger";
 import { withTenancy } from "./http/tenancy";
 import { adminJobs } from "./routes/admin/jobs";
@@ -17,6 +21,14 @@ import { tokens } from "./routes/tokens";
 
 export const app = new Hono<HonoEnv>();
 
+/** Job creation has its own, larger limit (MAX_BODY_BYTES); every other body is small. */
+const CREATION_PATHS = ["/extract-document", "/guess-shape"].flatMap((path) => [
+  path,
+  `/api/v1${path}`,
+]);
+const tooLarge = () =>
+  fail(413, `request body is larger than ${REQUEST_LIMITS.smallBodyBytes} bytes`);
+
 // Order matters: the request id and the log line wrap everything, including config errors;
 // CORS answers preflights before any authentication (each route authenticates itself).
 app.use(requestId());
@@ -27,6 +39,18 @@ app.use(
     onMethodNotAllowed: (c, methods) =>
       errorResponse(c, 405, "method not allowed", { Allow: methods.join(", ") }),
   }),
+);
+app.use(
+  // A JSON API: nothing to frame, sniff or run. Pages that need more set their own CSP.
+  secureHeaders({
+    overwrite: false,
+    xFrameOptions: "DENY",
+    contentSecurityPolicy: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
+  }),
+);
+app.use(requestLimits());
+app.use(
+  except(CREATION_PATHS, bodyLimit({ maxSize: REQUEST_LIMITS.smallBodyBytes, onError: tooLarge })),
 );
 app.use(withConfig());
 app.use(withTenancy());

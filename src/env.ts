@@ -19,6 +19,9 @@ export interface Config {
   terminalCacheTtlS: number;
   /** 0 turns the reuse of CREATED/RUNNING answers off. */
   pendingCacheTtlMs: number;
+  /** Defaults for tenants without their own limits; 0 means unlimited. */
+  readRateLimitPerMin: number;
+  createRateLimitPerMin: number;
 }
 
 export type Variables = {
@@ -30,6 +33,8 @@ export type Variables = {
   jobStore: JobStore;
   principal: Principal;
   jobCache: JobCache;
+  /** A job-creation body, checked before the tenant's creation budget is spent. */
+  creationBody: { body: string; fileName: string };
 };
 
 export type HonoEnv = { Bindings: Env; Variables: Variables };
@@ -65,6 +70,18 @@ const signingKeysJson = z.pipe(
     }
   }),
 );
+
+function perMinute(fallback: number) {
+  return z._default(
+    z.coerce
+      .number({ error: "must be a number of requests per minute" })
+      .check(
+        z.int({ error: "must be a whole number" }),
+        z.minimum(0, { error: "must be 0 (unlimited) or more" }),
+      ),
+    fallback,
+  );
+}
 
 const configSchema = z.object({
   WAVELINE_API_URL: z._default(httpUrl, DEFAULT_WAVELINE_API_URL),
@@ -110,6 +127,8 @@ const configSchema = z.object({
       ),
     2000,
   ),
+  READ_RATE_LIMIT_PER_MIN: perMinute(1200),
+  CREATE_RATE_LIMIT_PER_MIN: perMinute(60),
 });
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; problem: string };
@@ -151,6 +170,8 @@ function parseConfig(env: Env): ConfigResult {
       maxBodyBytes: vars.MAX_BODY_BYTES,
       terminalCacheTtlS: vars.TERMINAL_CACHE_TTL_S,
       pendingCacheTtlMs: vars.PENDING_CACHE_TTL_MS,
+      readRateLimitPerMin: vars.READ_RATE_LIMIT_PER_MIN,
+      createRateLimitPerMin: vars.CREATE_RATE_LIMIT_PER_MIN,
     },
   };
 }

@@ -23,7 +23,16 @@ export function browserCors(): MiddlewareHandler<HonoEnv> {
       },
       allowMethods: ["GET", "HEAD", "POST", "OPTIONS"],
       allowHeaders: ["Authorization", "Content-Type", "If-None-Match", "X-Request-Id"],
-      exposeHeaders: ["X-Request-Id", "Retry-After", "ETag", "X-Cache", "Location"],
+      exposeHeaders: [
+        "X-Request-Id",
+        "Retry-After",
+        "ETag",
+        "X-Cache",
+        "Location",
+        "RateLimit-Limit",
+        "RateLimit-Remaining",
+        "RateLimit-Reset",
+      ],
       maxAge: 600,
     }),
   );

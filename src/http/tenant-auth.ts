@@ -3,10 +3,9 @@ import type { HonoEnv } from "../env";
 import { ALL_SCOPES, type Principal } from "../tenancy/access";
 import { hashApiKey, looksLikeApiKey } from "../tenancy/keys";
 import { type Scope, verifyBrowserToken } from "../tenancy/tokens";
+import { authenticationFailed, refuseBlockedClient } from "./auth-failures";
 import { bearerToken } from "./credentials";
 import { fail } from "./errors";
-
-const UNAUTHORISED = "missing or invalid credentials";
 
 /**
  * Tenant routes: `Authorization: Bearer <API key | browser token>` becomes `c.var.principal`.
@@ -17,9 +16,10 @@ export function authenticate(
   options: { scope?: Scope; apiKeyOnly?: boolean } = {},
 ): MiddlewareHandler<HonoEnv> {
   return async (c, next) => {
+    refuseBlockedClient(c);
     const credential = bearerToken(c.req.header("Authorization"));
     const principal = credential ? await resolve(c.var, credential) : null;
-    if (!principal) fail(401, UNAUTHORISED, { "WWW-Authenticate": "Bearer" });
+    if (!principal) return authenticationFailed(c);
     c.set("principal", principal);
 
     const origin = c.req.header("Origin");

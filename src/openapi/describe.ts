@@ -27,7 +27,7 @@ export interface RouteDoc {
 
 export type Tag = "jobs" | "tokens" | "service" | "admin: tenants" | "admin: jobs";
 export type SuccessStatus = 200 | 201 | 204 | 304;
-export type ErrorStatus = 400 | 401 | 403 | 404 | 413 | 502 | 503 | 504;
+export type ErrorStatus = 400 | 401 | 403 | 404 | 413 | 429 | 502 | 503 | 504;
 export type RequestHeader = "If-None-Match" | "Cache-Control";
 export type ResponseHeader = "X-Cache" | "ETag" | "Cache-Control" | "Retry-After" | "Location";
 
@@ -71,10 +71,12 @@ export function requestSchemaOf(handler: object): RequestSchema | undefined {
 export const TENANT_AUTH_ERRORS = {
   401: "missing, unknown, revoked or expired credential (with `WWW-Authenticate: Bearer`)",
   403: "the credential may not do this: tenant disabled, scope missing, API key required, or an `Origin` the tenant does not list",
+  429: "over the tenant's rate limit for reads or creations (`RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`), or too many failed authentication attempts from this address; `Retry-After` says when to try again",
 } as const;
 
 export const ADMIN_AUTH_ERRORS = {
   401: "missing or wrong admin token, or no `ADMIN_TOKEN` configured",
+  429: "too many failed authentication attempts from this address; `Retry-After` says when to try again",
 } as const;
 
 /** How Waveline's troubles reach the caller (README, "Upstream trouble"). */

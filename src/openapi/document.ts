@@ -221,7 +221,9 @@ function responsesOf(doc: RouteDoc | undefined): Json {
     const headers: Json = { "X-Request-Id": { $ref: "#/components/headers/X-Request-Id" } };
     if (status === "401")
       headers["WWW-Authenticate"] = { $ref: "#/components/headers/WWW-Authenticate" };
-    if (status === "503") headers["Retry-After"] = { $ref: "#/components/headers/Retry-After" };
+    if (status === "503" || status === "429") {
+      headers["Retry-After"] = { $ref: "#/components/headers/Retry-After" };
+    }
     responses[status] = {
       description,
       headers,

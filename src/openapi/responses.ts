@@ -43,6 +43,10 @@ export const tenantRecord = z.object({
   name: z.string(),
   allowedOrigins: z.array(z.string()),
   disabled: z.boolean(),
+  rateLimits: z.object({
+    readsPerMinute: z.nullable(z.number()),
+    createsPerMinute: z.nullable(z.number()),
+  }),
   createdAt: z.string(),
   updatedAt: z.string(),
 }) satisfies z.ZodMiniType<Tenant>;

@@ -5,6 +5,8 @@ import type { HonoEnv } from "../env";
 import { withWaveline } from "../http/config";
 import { describeError, fail } from "../http/errors";
 import { withJobCache } from "../http/job-cache";
+import { nestsDeeperThan, REQUEST_LIMITS } from "../http/limits";
+import { rateLimit } from "../http/rate-limit";
 import { authenticate } from "../http/tenant-auth";
 import { validate } from "../http/validate";
 import {
@@ -56,6 +58,7 @@ jobs.get(
     },
   }),
   authenticate({ scope: "jobs:read" }),
+  rateLimit("reads"),
   validate("param", z.object({ id: jobIdSchema })),
   withWaveline(),
   withJobCache(),
@@ -174,10 +177,15 @@ for (const kind of ["extract-document", "guess-shape"] satisfies JobKind[]) {
         maxSize: c.var.config.maxBodyBytes,
         onError: () => fail(413, `request body is larger than ${c.var.config.maxBodyBytes} bytes`),
       })(c, next),
+    // Counted after the body checks: a malformed request must not use up the tenant's budget.
+    async (c, next) => {
+      c.set("creationBody", parseCreationBody(await c.req.text()));
+      await next();
+    },
+    rateLimit("creates"),
     withWaveline(),
     async (c) => {
-      const body = await c.req.text();
-      const fileName = fileNameOf(body);
+      const { body, fileName } = c.var.creationBody;
       const created = await c.var.waveline.createJob(kind, body);
       const { tenant, subject } = c.var.principal;
       const job: OwnedJob = {
@@ -216,8 +224,8 @@ function listItem(c: Context<HonoEnv>, job: OwnedJob) {
   };
 }
 
-/** The body must be a JSON object; its fileName is kept for listings. */
-function fileNameOf(body: string): string {
+/** The body must be a JSON object of sensible depth; its fileName is kept for listings. */
+function parseCreationBody(body: string): { body: string; fileName: string } {
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);
@@ -227,8 +235,11 @@ function fileNameOf(body: string): string {
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     fail(400, "request body must be a JSON object");
   }
+  if (nestsDeeperThan(parsed, REQUEST_LIMITS.jsonDepth)) {
+    fail(400, `request body nests deeper than ${REQUEST_LIMITS.jsonDepth} levels`);
+  }
   const { fileName } = parsed as { fileName?: unknown };
-  return typeof fileName === "string" ? fileName : "";
+  return { body, fileName: typeof fileName === "string" ? fileName : "" };
 }
 
 function isoDate(value: unknown): string | undefined {

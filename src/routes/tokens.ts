@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import * as z from "zod/mini";
 import type { HonoEnv } from "../env";
 import { fail } from "../http/errors";
+import { rateLimit } from "../http/rate-limit";
 import { authenticate } from "../http/tenant-auth";
 import { validate } from "../http/validate";
 import { describeRoute, STORAGE_UNAVAILABLE, TENANT_AUTH_ERRORS } from "../openapi/describe";
@@ -75,6 +76,7 @@ tokens.post(
     },
   }),
   authenticate({ apiKeyOnly: true }),
+  rateLimit("reads"),
   validate("json", mintSchema),
   async (c) => {
     const keys = c.var.config.signingKeys;

@@ -4,6 +4,7 @@ import type {
   JobFilter,
   JobStore,
   OwnedJob,
+  RateLimits,
   Tenant,
   TenantStore,
   Usage,
@@ -19,6 +20,8 @@ interface TenantRow {
   id: string;
   name: string;
   disabled: number;
+  reads_per_minute: number | null;
+  creates_per_minute: number | null;
   created_at: string;
   updated_at: string;
   origins: string | null;
@@ -46,7 +49,7 @@ interface JobRow {
 
 // Origins ride along as a JSON array so one query answers a whole tenant.
 const TENANT_SELECT = `
-  SELECT t.id, t.name, t.disabled, t.created_at, t.updated_at,
+  SELECT t.id, t.name, t.disabled, t.reads_per_minute, t.creates_per_minute, t.created_at, t.updated_at,
     (SELECT json_group_array(origin) FROM tenant_origins o WHERE o.tenant_id = t.id) AS origins
   FROM tenants t`;
 
@@ -56,6 +59,7 @@ function toTenant(row: TenantRow): Tenant {
     name: row.name,
     allowedOrigins: row.origins ? (JSON.parse(row.origins) as string[]).sort() : [],
     disabled: row.disabled === 1,
+    rateLimits: { readsPerMinute: row.reads_per_minute, createsPerMinute: row.creates_per_minute },
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -98,13 +102,20 @@ export function d1TenantStore(db: D1Database, now = () => new Date().toISOString
     );
 
   return {
-    async createTenant({ name, allowedOrigins }) {
+    async createTenant({ name, allowedOrigins, rateLimits }) {
       const id = newId("tnt");
       const at = now();
+      const limits: RateLimits = {
+        readsPerMinute: rateLimits?.readsPerMinute ?? null,
+        createsPerMinute: rateLimits?.createsPerMinute ?? null,
+      };
       await db.batch([
         db
-          .prepare("INSERT INTO tenants (id, name, created_at, updated_at) VALUES (?, ?, ?, ?)")
-          .bind(id, name, at, at),
+          .prepare(
+            `INSERT INTO tenants (id, name, reads_per_minute, creates_per_minute, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?)`,
+          )
+          .bind(id, name, limits.readsPerMinute, limits.createsPerMinute, at, at),
         ...originInserts(id, allowedOrigins),
       ]);
       return {
@@ -112,6 +123,7 @@ export function d1TenantStore(db: D1Database, now = () => new Date().toISOString
         name,
         allowedOrigins: [...new Set(allowedOrigins)].sort(),
         disabled: false,
+        rateLimits: limits,
         createdAt: at,
         updatedAt: at,
       };
@@ -132,12 +144,20 @@ export function d1TenantStore(db: D1Database, now = () => new Date().toISOString
       const statements = [
         db
           .prepare(
-            `UPDATE tenants SET name = COALESCE(?, name), disabled = COALESCE(?, disabled), updated_at = ?
+            `UPDATE tenants SET name = COALESCE(?, name), disabled = COALESCE(?, disabled),
+               reads_per_minute = CASE WHEN ? THEN ? ELSE reads_per_minute END,
+               creates_per_minute = CASE WHEN ? THEN ? ELSE creates_per_minute END,
+               updated_at = ?
              WHERE id = ?`,
           )
           .bind(
             patch.name ?? null,
             patch.disabled === undefined ? null : Number(patch.disabled),
+            // `null` resets a limit to the default, so "given" and "value" travel separately.
+            Number(patch.rateLimits?.readsPerMinute !== undefined),
+            patch.rateLimits?.readsPerMinute ?? null,
+            Number(patch.rateLimits?.createsPerMinute !== undefined),
+            patch.rateLimits?.createsPerMinute ?? null,
             now(),
             id,
           ),
@@ -207,6 +227,25 @@ export function d1TenantStore(db: D1Database, now = () => new Date().toISOString
 }
 
 export function d1JobStore(db: D1Database, now = () => new Date().toISOString()): JobStore {
+  const insertJob = (job: OwnedJob, onConflict: string) =>
+    db
+      .prepare(
+        `INSERT INTO jobs (id, tenant_id, subject, type, file_name, created_at, status, pages, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ${onConflict}`,
+      )
+      .bind(
+        job.id,
+        job.tenantId,
+        job.subject,
+        job.type,
+        job.fileName,
+        job.createdAt,
+        job.status,
+        job.pages,
+        now(),
+      )
+      .run();
+
   const where = (filter: JobFilter) => {
     const clauses = ["tenant_id = ?"];
     const params: unknown[] = [filter.tenantId];
@@ -223,23 +262,7 @@ export function d1JobStore(db: D1Database, now = () => new Date().toISOString())
 
   return {
     async record(job) {
-      await db
-        .prepare(
-          `INSERT OR IGNORE INTO jobs (id, tenant_id, subject, type, file_name, created_at, status, pages, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .bind(
-          job.id,
-          job.tenantId,
-          job.subject,
-          job.type,
-          job.fileName,
-          job.createdAt,
-          job.status,
-          job.pages,
-          now(),
-        )
-        .run();
+      await insertJob(job, "ON CONFLICT (id) DO NOTHING");
     },
 
     async ownerOf(jobId) {
@@ -264,26 +287,12 @@ export function d1JobStore(db: D1Database, now = () => new Date().toISOString())
     },
 
     async assign(job) {
-      await db
-        .prepare(
-          `INSERT INTO jobs (id, tenant_id, subject, type, file_name, created_at, status, pages, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-           ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, subject = excluded.subject,
-             type = excluded.type, file_name = excluded.file_name, created_at = excluded.created_at,
-             status = excluded.status, pages = excluded.pages, updated_at = excluded.updated_at`,
-        )
-        .bind(
-          job.id,
-          job.tenantId,
-          job.subject,
-          job.type,
-          job.fileName,
-          job.createdAt,
-          job.status,
-          job.pages,
-          now(),
-        )
-        .run();
+      await insertJob(
+        job,
+        `ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, subject = excluded.subject,
+           type = excluded.type, file_name = excluded.file_name, created_at = excluded.created_at,
+           status = excluded.status, pages = excluded.pages, updated_at = excluded.updated_at`,
+      );
     },
 
     async recordProgress(jobId, status, pages) {

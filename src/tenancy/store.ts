@@ -2,11 +2,18 @@ import type { JobStatus } from "../waveline/schema";
 
 /** The storage behind tenancy, as the rest of the proxy sees it (D1 in production). */
 
+/** Requests per minute; null means the proxy's default. */
+export interface RateLimits {
+  readsPerMinute: number | null;
+  createsPerMinute: number | null;
+}
+
 export interface Tenant {
   id: string;
   name: string;
   allowedOrigins: string[];
   disabled: boolean;
+  rateLimits: RateLimits;
   createdAt: string;
   updatedAt: string;
 }
@@ -21,12 +28,21 @@ export interface ApiKeyRecord {
 }
 
 export interface TenantStore {
-  createTenant(input: { name: string; allowedOrigins: string[] }): Promise<Tenant>;
+  createTenant(input: {
+    name: string;
+    allowedOrigins: string[];
+    rateLimits?: Partial<RateLimits>;
+  }): Promise<Tenant>;
   listTenants(): Promise<Tenant[]>;
   getTenant(id: string): Promise<Tenant | null>;
   updateTenant(
     id: string,
-    patch: { name?: string; allowedOrigins?: string[]; disabled?: boolean },
+    patch: {
+      name?: string;
+      allowedOrigins?: string[];
+      disabled?: boolean;
+      rateLimits?: Partial<RateLimits>;
+    },
   ): Promise<Tenant | null>;
   /** Stores a key by its hash; the caller generated the key and shows it once. */
   addKey(input: {

@@ -127,6 +127,39 @@ describe("npm run admin", () => {
     expect(usage.stdout).toMatch(/pages billed:\s+3\n/);
   });
 
+  it("jobs show reads any job through the cache, --no-cache refetches, cache purge drops it", async () => {
+    const job = "00000000-0000-4000-8000-000000000001";
+
+    const shown = await admin(["jobs", "show", job]);
+    expect(shown.code).toBe(0);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ id: job, status: "COMPLETED" });
+
+    const purged = await admin(["cache", "purge", job]);
+    expect(purged.code).toBe(0);
+    expect(purged.stdout).toContain(`purged job ${job}`);
+    expect((await admin(["jobs", "show", job, "--no-cache"])).code).toBe(0);
+  });
+
+  it("tenants update sets a creation limit the proxy then enforces, and default resets it", async () => {
+    const limited = await admin(["tenants", "update", tenantId, "--creates-per-minute", "1"]);
+    expect(limited.code).toBe(0);
+    expect(limited.stdout).toMatch(/creates\/min:\s+1\n/);
+
+    const create = () =>
+      fetch(`${stack.proxyUrl}/extract-document`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ fileName: "a.txt", contentType: "text/plain", content: "hi" }),
+      }).then((response) => response.status);
+    expect([await create(), await create()]).toEqual([201, 429]);
+
+    const reset = await admin(["tenants", "update", tenantId, "--creates-per-minute", "default"]);
+    expect(reset.stdout).toMatch(/creates\/min:\s+default\n/);
+    expect(
+      (await admin(["tenants", "update", tenantId, "--creates-per-minute", "lots"])).code,
+    ).toBe(2);
+  });
+
   it("keys revoke: the key then answers 401", async () => {
     const run = await admin(["keys", "revoke", tenantId, keyId]);
 

@@ -33,6 +33,14 @@ const originsSchema = z
 const nameSchema = z
   .string()
   .check(z.trim(), z.minLength(1, { error: "must not be empty" }), z.maxLength(100));
+const perMinute = z.nullable(
+  z.number().check(z.int(), z.minimum(0, { error: "must be 0 (unlimited) or more" })),
+);
+/** Requests per minute for this tenant; null returns to the proxy's default. */
+const rateLimitsSchema = z.object({
+  readsPerMinute: z.optional(perMinute),
+  createsPerMinute: z.optional(perMinute),
+});
 const tenantIdParam = z.object({ id: z.string().check(z.maxLength(64)) });
 
 const TENANT_NOT_FOUND = { 404: "`tenant not found`" } as const;
@@ -50,7 +58,14 @@ adminTenants.post(
     responses: { 201: { description: "the tenant", body: tenantRecord } },
     errors: { ...INVALID_BODY, ...ADMIN_AUTH_ERRORS, 503: STORAGE_UNAVAILABLE },
   }),
-  validate("json", z.object({ name: nameSchema, allowedOrigins: z._default(originsSchema, []) })),
+  validate(
+    "json",
+    z.object({
+      name: nameSchema,
+      allowedOrigins: z._default(originsSchema, []),
+      rateLimits: z.optional(rateLimitsSchema),
+    }),
+  ),
   async (c) => {
     const tenant = await c.var.tenantStore.createTenant(c.req.valid("json"));
     return c.json(tenant, 201);
@@ -116,6 +131,7 @@ adminTenants.patch(
       name: z.optional(nameSchema),
       allowedOrigins: z.optional(originsSchema),
       disabled: z.optional(z.boolean()),
+      rateLimits: z.optional(rateLimitsSchema),
     }),
   ),
   async (c) => {

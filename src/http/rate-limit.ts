@@ -1,0 +1,52 @@
+import type { MiddlewareHandler } from "hono";
+import type { HonoEnv } from "../env";
+import type { Decision } from "../ratelimit/bucket";
+import type { BucketName } from "../ratelimit/durable-object";
+import { durableRateLimiter } from "../ratelimit/limiter";
+import { describeError, fail } from "./errors";
+
+/**
+ * Per-tenant limits, after authentication. Answers carry `RateLimit-*` headers; a refusal is a
+ * 429 with `Retry-After`. If the limiter itself is down, reads go on (they are cheap and cached)
+ * but creations stop with 503: they cost money, and their limit must be exact.
+ */
+export function rateLimit(bucket: BucketName): MiddlewareHandler<HonoEnv> {
+  return async (c, next) => {
+    const { tenant } = c.var.principal;
+    const { config } = c.var;
+    const limit =
+      bucket === "reads"
+        ? (tenant.rateLimits.readsPerMinute ?? config.readRateLimitPerMin)
+        : (tenant.rateLimits.createsPerMinute ?? config.createRateLimitPerMin);
+    if (limit === 0) return next();
+
+    let decision: Decision;
+    try {
+      decision = await durableRateLimiter(c.env.RATE_LIMITER).take(tenant.id, bucket, limit);
+    } catch (err) {
+      if (bucket === "creates") {
+        c.var.log.error("rate limiter unavailable: creation refused", {
+          error: describeError(err),
+        });
+        fail(503, "rate limiter is unavailable, retry later", { "Retry-After": "5" });
+      }
+      c.var.log.warn("rate limiter unavailable: read allowed", { error: describeError(err) });
+      return next();
+    }
+
+    const headers = {
+      "RateLimit-Limit": String(limit),
+      "RateLimit-Remaining": String(decision.remaining),
+      "RateLimit-Reset": String(decision.resetSeconds),
+    };
+    if (decision.granted === 0) {
+      c.var.log.annotate({ rateLimited: bucket });
+      fail(429, `rate limit exceeded: ${limit} ${bucket} per minute`, {
+        ...headers,
+        "Retry-After": String(decision.retryAfterSeconds),
+      });
+    }
+    await next();
+    for (const [name, value] of Object.entries(headers)) c.res.headers.set(name, value);
+  };
+}

@@ -1,0 +1,46 @@
+/**
+ * A token bucket per tenant and kind of request: `limitPerMinute` tokens at most, refilled
+ * continuously at that rate, so bursts up to the limit pass and a steady rate above it does not.
+ */
+export interface BucketState {
+  tokens: number;
+  updatedAt: number;
+}
+
+export interface Decision {
+  /** Tokens handed out: `want`, fewer when partial grants are allowed, or 0. */
+  granted: number;
+  limit: number;
+  /** Whole tokens left after this decision. */
+  remaining: number;
+  /** Seconds until the bucket is full again. */
+  resetSeconds: number;
+  /** Seconds until one more token is available (when nothing was granted). */
+  retryAfterSeconds: number;
+}
+
+const MS_PER_MINUTE = 60_000;
+
+export function takeTokens(
+  state: BucketState | undefined,
+  request: { want: number; limitPerMinute: number; partial: boolean; now: number },
+): { state: BucketState; decision: Decision } {
+  const { want, limitPerMinute: limit, partial, now } = request;
+  const perMs = limit / MS_PER_MINUTE;
+  const refilled = state ? state.tokens + (now - state.updatedAt) * perMs : limit;
+  // A lowered limit caps what was saved under the old one.
+  const tokens = Math.min(limit, refilled);
+  const available = Math.floor(tokens);
+  const granted = available >= want ? want : partial ? available : 0;
+  const left = tokens - granted;
+  return {
+    state: { tokens: left, updatedAt: now },
+    decision: {
+      granted,
+      limit,
+      remaining: Math.floor(left),
+      resetSeconds: Math.ceil((limit - left) / perMs / 1000),
+      retryAfterSeconds: granted > 0 ? 0 : Math.max(1, Math.ceil((1 - left) / perMs / 1000)),
+    },
+  };
+}

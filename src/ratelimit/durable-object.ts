@@ -1,0 +1,31 @@
+import { DurableObject } from "cloudflare:workers";
+import { type BucketState, type Decision, takeTokens } from "./bucket";
+
+export type BucketName = "reads" | "creates";
+
+/**
+ * One per tenant (named by tenant id): every location asks the same object, which handles one
+ * request at a time, so its counts are exact. State is kept in its SQLite storage too, so an
+ * evicted object does not hand out a fresh burst.
+ */
+export class TenantRateLimiter extends DurableObject {
+  private buckets = new Map<BucketName, BucketState>();
+
+  async take(
+    bucket: BucketName,
+    want: number,
+    limitPerMinute: number,
+    partial: boolean,
+  ): Promise<Decision> {
+    const saved = this.buckets.get(bucket) ?? (await this.ctx.storage.get<BucketState>(bucket));
+    const { state, decision } = takeTokens(saved, {
+      want,
+      limitPerMinute,
+      partial,
+      now: Date.now(),
+    });
+    this.buckets.set(bucket, state);
+    await this.ctx.storage.put(bucket, state);
+    return decision;
+  }
+}

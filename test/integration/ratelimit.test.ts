@@ -1,0 +1,248 @@
+import { env } from "cloudflare:workers";
+import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { app } from "../../src/app";
+import { takeTokens } from "../../src/ratelimit/bucket";
+import {
+  asAdmin,
+  createTenant,
+  jsonBody,
+  ownedJobId,
+  PROXY_ORIGIN,
+  proxyFetch,
+  type TestTenant,
+  withBearer,
+} from "./helpers";
+
+const DOCUMENT = { fileName: "limited.txt", contentType: "text/plain", content: "a few words" };
+
+afterEach(() => vi.restoreAllMocks());
+
+async function limitedTenant(
+  name: string,
+  rateLimits: { readsPerMinute?: number; createsPerMinute?: number },
+) {
+  const tenant = await createTenant(name);
+  const response = await proxyFetch(
+    `/admin/tenants/${tenant.id}`,
+    asAdmin(jsonBody({ rateLimits }, { method: "PATCH" })),
+  );
+  expect(await response.json()).toMatchObject({ rateLimits });
+  return tenant;
+}
+
+const create = (tenant: TestTenant) =>
+  proxyFetch("/extract-document", tenant.auth(jsonBody(DOCUMENT)));
+
+async function recordedJobs(tenantId: string): Promise<number> {
+  const row = await env.DB.prepare("SELECT COUNT(*) AS n FROM jobs WHERE tenant_id = ?")
+    .bind(tenantId)
+    .first<{ n: number }>();
+  return row?.n ?? 0;
+}
+
+describe("job creation limits", () => {
+  it("are exact: the creation over the limit is a 429 with Retry-After and RateLimit headers", async () => {
+    const tenant = await limitedTenant("creates-3", { createsPerMinute: 3 });
+
+    const statuses = [];
+    for (let i = 0; i < 3; i++) statuses.push((await create(tenant)).status);
+    const refused = await create(tenant);
+
+    expect(statuses).toEqual([201, 201, 201]);
+    expect(refused.status).toBe(429);
+    expect(await refused.json()).toEqual({ error: "rate limit exceeded: 3 creates per minute" });
+    expect(Number(refused.headers.get("Retry-After"))).toBeGreaterThan(0);
+    expect(refused.headers.get("RateLimit-Limit")).toBe("3");
+    expect(refused.headers.get("RateLimit-Remaining")).toBe("0");
+    expect(Number(refused.headers.get("RateLimit-Reset"))).toBeGreaterThan(0);
+    expect(await recordedJobs(tenant.id)).toBe(3);
+  });
+
+  it("stay exact under concurrency: 10 creations at once with a limit of 4 create 4 jobs", async () => {
+    const tenant = await limitedTenant("creates-4-concurrent", { createsPerMinute: 4 });
+
+    const responses = await Promise.all(Array.from({ length: 10 }, () => create(tenant)));
+
+    expect(responses.filter((response) => response.status === 201)).toHaveLength(4);
+    expect(responses.filter((response) => response.status === 429)).toHaveLength(6);
+    expect(await recordedJobs(tenant.id)).toBe(4);
+  });
+
+  it("count nothing for a request refused before it reached upstream (bad body)", async () => {
+    const tenant = await limitedTenant("creates-1-bad-body", { createsPerMinute: 1 });
+
+    const bad = await proxyFetch(
+      "/extract-document",
+      tenant.auth({
+        method: "POST",
+        body: "not json",
+        headers: { "Content-Type": "application/json" },
+      }),
+    );
+
+    expect(bad.status).toBe(400);
+    expect((await create(tenant)).status).toBe(201);
+  });
+
+  it("are per tenant and separate from reads", async () => {
+    const tenant = await limitedTenant("creates-1", { createsPerMinute: 1 });
+    const other = await limitedTenant("creates-1-other", { createsPerMinute: 1 });
+    const job = await ownedJobId(tenant, "still-readable");
+
+    expect((await create(tenant)).status).toBe(201);
+    expect((await create(tenant)).status).toBe(429);
+
+    expect((await create(other)).status).toBe(201);
+    expect((await proxyFetch(`/jobs/${job}`, tenant.auth())).status).toBe(200);
+  });
+
+  it("stop with 503 when the limiter is unavailable, since they cost money", async () => {
+    const tenant = await limitedTenant("limiter-down-create", { createsPerMinute: 100 });
+    vi.spyOn(env.RATE_LIMITER, "get").mockImplementation(() => {
+      throw new Error("Durable Object unavailable");
+    });
+
+    const response = await create(tenant);
+
+    expect(response.status).toBe(503);
+    expect(await response.json()).toEqual({ error: "rate limiter is unavailable, retry later" });
+    expect(await recordedJobs(tenant.id)).toBe(0);
+  });
+});
+
+describe("read limits", () => {
+  it("refuse the read over the limit, and say how many are left before that", async () => {
+    const tenant = await limitedTenant("reads-30", { readsPerMinute: 30 });
+    const job = await ownedJobId(tenant, "read-limited");
+
+    const remaining: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const response = await proxyFetch(`/jobs/${job}`, tenant.auth());
+      expect(response.status).toBe(200);
+      remaining.push(response.headers.get("RateLimit-Remaining") ?? "");
+    }
+    const refused = await proxyFetch(`/jobs/${job}`, tenant.auth());
+
+    expect(remaining.slice(0, 3)).toEqual(["29", "28", "27"]);
+    expect(refused.status).toBe(429);
+    expect(await refused.json()).toEqual({ error: "rate limit exceeded: 30 reads per minute" });
+  });
+
+  it("never let a tenant read more than its limit, however the reads are spread", async () => {
+    const tenant = await limitedTenant("reads-120", { readsPerMinute: 120 });
+    const job = await ownedJobId(tenant, "read-burst");
+
+    const responses = await Promise.all(
+      Array.from({ length: 200 }, () => proxyFetch(`/jobs/${job}`, tenant.auth())),
+    );
+
+    const served = responses.filter((response) => response.status === 200).length;
+    expect(served).toBeLessThanOrEqual(120);
+    expect(served).toBeGreaterThan(100);
+    expect(responses.every((response) => [200, 429].includes(response.status))).toBe(true);
+  });
+
+  it("go on when the limiter is unavailable: reads are cheap and cached", async () => {
+    const tenant = await limitedTenant("limiter-down-read", { readsPerMinute: 10 });
+    const job = await ownedJobId(tenant, "limiter-down");
+    vi.spyOn(env.RATE_LIMITER, "get").mockImplementation(() => {
+      throw new Error("Durable Object unavailable");
+    });
+
+    expect((await proxyFetch(`/jobs/${job}`, tenant.auth())).status).toBe(200);
+  });
+
+  it("return to the proxy's default when reset to null", async () => {
+    const tenant = await limitedTenant("reads-reset", { readsPerMinute: 5 });
+
+    const response = await proxyFetch(
+      `/admin/tenants/${tenant.id}`,
+      asAdmin(jsonBody({ rateLimits: { readsPerMinute: null } }, { method: "PATCH" })),
+    );
+
+    expect(await response.json()).toMatchObject({
+      rateLimits: { readsPerMinute: null, createsPerMinute: null },
+    });
+  });
+});
+
+describe("failed authentication per client address", () => {
+  const strict = { ...env, AUTH_FAILURE_LIMITER: env.TEST_STRICT_AUTH_LIMITER };
+  const from = (address: string, credential: string) =>
+    withBearer(credential, { headers: { "CF-Connecting-IP": address } });
+  const request = (path: string, init: RequestInit) =>
+    app.request(`${PROXY_ORIGIN}${path}`, init, strict);
+  let tenant: TestTenant;
+  beforeAll(async () => {
+    tenant = await createTenant("guessed");
+  });
+
+  it("turns into 429 after the limit, even for a good key, while other addresses go on", async () => {
+    const guesser = "203.0.113.77";
+    const statuses: number[] = [];
+    for (let guess = 0; guess < 4; guess++) {
+      statuses.push((await request("/jobs", from(guesser, `wlp_guess${guess}`))).status);
+    }
+
+    expect(statuses).toEqual([401, 401, 401, 429]);
+    const withGoodKey = await request("/jobs", from(guesser, tenant.key));
+    expect(withGoodKey.status).toBe(429);
+    expect(withGoodKey.headers.get("Retry-After")).toBe("60");
+    expect(await withGoodKey.json()).toEqual({
+      error: "too many failed authentication attempts, retry later",
+    });
+
+    expect((await request("/jobs", from("198.51.100.5", tenant.key))).status).toBe(200);
+  });
+
+  it("also guards the admin token", async () => {
+    const guesser = "203.0.113.78";
+    const statuses: number[] = [];
+    for (let guess = 0; guess < 4; guess++) {
+      statuses.push((await request("/admin/tenants", from(guesser, `guess-${guess}`))).status);
+    }
+
+    expect(statuses).toEqual([401, 401, 401, 429]);
+  });
+});
+
+describe("the token bucket", () => {
+  it("refills continuously at the limit's rate and never above the limit", () => {
+    const start = { want: 1, limitPerMinute: 60, partial: false, now: 0 };
+    let { state, decision } = takeTokens(undefined, start);
+    expect(decision).toMatchObject({ granted: 1, remaining: 59 });
+    for (let i = 0; i < 59; i++) ({ state } = takeTokens(state, start));
+    ({ state, decision } = takeTokens(state, start));
+    expect(decision).toMatchObject({ granted: 0, remaining: 0, retryAfterSeconds: 1 });
+
+    ({ decision } = takeTokens(state, { ...start, now: 10_000 }));
+    expect(decision).toMatchObject({ granted: 1, remaining: 9 });
+    ({ decision } = takeTokens(state, { ...start, now: 3_600_000 }));
+    expect(decision.remaining).toBe(59);
+  });
+
+  it("grants part of a lease when partial grants are allowed, and caps saved tokens at a lowered limit", () => {
+    const { state } = takeTokens(undefined, {
+      want: 58,
+      limitPerMinute: 60,
+      partial: false,
+      now: 0,
+    });
+
+    expect(
+      takeTokens(state, { want: 5, limitPerMinute: 60, partial: true, now: 0 }).decision.granted,
+    ).toBe(2);
+    expect(
+      takeTokens(state, { want: 5, limitPerMinute: 60, partial: false, now: 0 }).decision.granted,
+    ).toBe(0);
+    const full = takeTokens(undefined, {
+      want: 0,
+      limitPerMinute: 100,
+      partial: false,
+      now: 0,
+    }).state;
+    expect(
+      takeTokens(full, { want: 1, limitPerMinute: 10, partial: false, now: 0 }).decision.remaining,
+    ).toBe(9);
+  });
+});
