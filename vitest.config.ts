@@ -43,7 +43,11 @@ export default defineConfig({
         test: {
           name: "node",
           environment: "node",
-          include: ["dev/**/*.test.ts", "test/e2e/**/*.test.ts"],
+          include: [
+            "dev/**/*.test.ts",
+            "test/e2e/**/*.test.ts",
+            "test/client/**/*.test.ts",
+          ],
           testTimeout: 60_000,
           hookTimeout: 60_000,
         },
