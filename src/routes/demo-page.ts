@@ -231,7 +231,7 @@ async function run(label, task) {
   }
 }
 
-$("create").addEventListener("click", () => run("creating…", async (signal) => {
+$("create").addEventListener("click", () => run("POST /extract-document", async (signal) => {
   const credential = token();
   let body;
   try { body = JSON.stringify(JSON.parse($("document").value)); }
