@@ -47,6 +47,7 @@ export default defineConfig({
             "dev/**/*.test.ts",
             "test/e2e/**/*.test.ts",
             "test/client/**/*.test.ts",
+            "test/browser/**/*.test.ts",
           ],
           testTimeout: 60_000,
           hookTimeout: 60_000,
