@@ -84,7 +84,8 @@ describe("the whole flow, end to end", () => {
     }
     expect(finished?.status).toBe(200);
     expect(statuses).toContain("RUNNING");
-    expect(((await finished?.json()) as { result: { total: number } }).result.total).toBe(42);
+    const done = (await (finished as Response).json()) as { result: { total: number } };
+    expect(done.result.total).toBe(42);
 
     const again = await call(`/jobs/${job.id}`, {}, acmeKey);
     expect(again.headers.get("X-Cache")).toMatch(/^HIT/);
