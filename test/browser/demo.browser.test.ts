@@ -25,6 +25,8 @@ if (skip) {
     `Skipping the browser test: ${CHROMIUM} is missing (apt-get install chromium)\n`,
   );
 }
+// Three wrangler processes start before the first test: slow on a busy 2-core machine.
+const STACK_START_TIMEOUT_MS = 120_000;
 const RESULTS_DIR = fileURLToPath(new URL("../../test-results/", import.meta.url));
 
 /** Saves what the page shows, as a test artifact (test-results/ is git-ignored). */
@@ -101,7 +103,7 @@ describe.skipIf(skip)(
         ],
         viewport: { width: 1000, height: 900 },
       });
-    });
+    }, STACK_START_TIMEOUT_MS);
 
     afterAll(async () => {
       await browser?.close();

@@ -6,6 +6,9 @@ import { startTestStack, type TestStack } from "../e2e/test-stack";
  * The client against the real proxy (`wrangler dev` and the fake Waveline, over HTTP): a backend
  * with its API key creates a job and mints a token, and a browser-like client waits for the job.
  */
+// Three wrangler processes start before the first test: slow on a busy 2-core machine.
+const STACK_START_TIMEOUT_MS = 120_000;
+
 describe("the client against a real proxy", () => {
   let stack: TestStack;
   let apiKey: string;
@@ -35,7 +38,7 @@ describe("the client against a real proxy", () => {
     stack = await startTestStack();
     const tenant = await admin("/admin/tenants", { name: "client", allowedOrigins: [] });
     apiKey = (await admin(`/admin/tenants/${tenant.id}/keys`, { name: "backend" })).key ?? "";
-  });
+  }, STACK_START_TIMEOUT_MS);
 
   afterAll(async () => {
     await stack?.stop();
