@@ -51,7 +51,12 @@ export default defineConfig({
         test: {
           name: "node",
           environment: "node",
-          include: ["dev/**/*.test.ts", "test/e2e/**/*.test.ts"],
+          include: [
+            "dev/**/*.test.ts",
+            "test/e2e/**/*.test.ts",
+            "test/client/**/*.test.ts",
+            "test/browser/**/*.test.ts",
+          ],
           testTimeout: 60_000,
           hookTimeout: 60_000,
         },

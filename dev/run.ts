@@ -46,6 +46,11 @@ const document = JSON.stringify({
   ],
 });
 
+const demoLine =
+  vars.DEMO_ENABLED === "true"
+    ? `Try it in a browser: ${url}/demo`
+    : `The demo page ${url}/demo is off: set DEMO_ENABLED=true in ${varsFile} to serve it.`;
+
 console.log(`
 Waveline proxy on ${url}${stack.fake ? ` (fake Waveline on ${stack.fake.baseUrl})` : ""}
 Demo tenant "demo": API key ${DEV_API_KEY}, browser origins ${DEV_ORIGINS.join(", ")}
@@ -61,6 +66,8 @@ Mint a browser token (15 minutes, read-only):
 
 List the tenant's jobs:
   curl ${key} ${url}/jobs
+
+${demoLine}
 
 Operators: npm run admin -- --help    Ctrl-C stops everything.
 `);

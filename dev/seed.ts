@@ -12,6 +12,9 @@ export const DEV_ORIGINS = [
   "http://localhost:5173",
   "http://127.0.0.1:5173",
   "http://localhost:3000",
+  // The proxy's own /demo page: a browser sends its Origin on a same-origin POST too.
+  "http://127.0.0.1:8787",
+  "http://localhost:8787",
 ];
 
 const quote = (value: string) => `'${value.replaceAll("'", "''")}'`;

@@ -14,6 +14,7 @@ import { requestLogger } from "./http/logger";
 import { withTenancy } from "./http/tenancy";
 import { adminJobs } from "./routes/admin/jobs";
 import { adminTenants } from "./routes/admin/tenants";
+import { demo } from "./routes/demo";
 import { health } from "./routes/health";
 import { jobs } from "./routes/jobs";
 import { apiReference } from "./routes/reference";
@@ -57,6 +58,7 @@ app.use(withTenancy());
 app.use(browserCors());
 
 app.route("/", health);
+app.route("/", demo);
 
 const admin = new Hono<HonoEnv>()
   .use(requireAdmin())

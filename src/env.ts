@@ -13,6 +13,8 @@ export interface Config {
   wavelineApiKey: string | undefined;
   upstreamTimeoutMs: number;
   adminToken: string | undefined;
+  /** Serve the demo page at /demo: local development, or on purpose. */
+  demoEnabled: boolean;
   /** Undefined when TOKEN_SIGNING_KEYS is unset: no browser token is minted or accepted. */
   signingKeys: SigningKey[] | undefined;
   maxBodyBytes: number;
@@ -87,6 +89,7 @@ const configSchema = z.object({
   WAVELINE_API_URL: z._default(httpUrl, DEFAULT_WAVELINE_API_URL),
   WAVELINE_API_KEY: z.optional(z.string()),
   ADMIN_TOKEN: z.optional(z.string()),
+  DEMO_ENABLED: z._default(z.stringbool({ error: "must be true or false" }), false),
   UPSTREAM_TIMEOUT_MS: z._default(
     z.coerce
       .number({ error: "must be a number of milliseconds" })
@@ -163,6 +166,7 @@ function parseConfig(env: Env): ConfigResult {
       wavelineApiKey: vars.WAVELINE_API_KEY,
       upstreamTimeoutMs: vars.UPSTREAM_TIMEOUT_MS,
       adminToken: vars.ADMIN_TOKEN,
+      demoEnabled: vars.DEMO_ENABLED,
       signingKeys: vars.TOKEN_SIGNING_KEYS?.map(({ kid, secret }) => ({
         kid,
         secret: new TextEncoder().encode(secret),

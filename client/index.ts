@@ -1,0 +1,288 @@
+/**
+ * A typed client of the Waveline edge proxy for front-ends, in browsers and on servers alike:
+ * web-standard `fetch`, `Headers`, `AbortSignal` and timers only, nothing of Node or of the Worker
+ * at run time (the job types below are erased when compiled).
+ *
+ *   const proxy = createClient({ baseUrl: "https://proxy.example.com", token });
+ *   const { id } = await proxy.createExtraction({ fileName, contentType, content, shape });
+ *   const job = await proxy.waitForJob(id, { signal, onProgress: (p) => show(p.job.status) });
+ */
+import type { Job, JobStatus } from "../src/waveline/schema";
+
+export type { Job, JobStatus };
+
+/** What `GET /jobs` lists: a job without its result. */
+export type JobSummary = Omit<Job, "result">;
+
+export interface JobPage {
+  items: JobSummary[];
+  offset: number;
+  count: number;
+  total: number;
+}
+
+/** What the creating routes answer: Waveline's new job, with `urls.get` pointing at the proxy. */
+export type CreatedJob = Partial<Job> & { id: string; urls: { get: string } };
+
+export type ShapeElement =
+  | { name: string; type: "string" | "number" | "boolean"; description?: string; isArray?: boolean }
+  | { name: string; type: "object"; description?: string; isArray?: boolean; elements: Shape };
+export type Shape = ShapeElement[];
+
+/** A document for Waveline: `content` (text) or `data` (base64); other fields pass through. */
+export interface DocumentRequest {
+  fileName: string;
+  /** A MIME type, e.g. `text/plain` or `application/pdf`. */
+  contentType: string;
+  content?: string;
+  data?: string;
+  [field: string]: unknown;
+}
+
+export interface ExtractionRequest extends DocumentRequest {
+  shape?: Shape;
+}
+
+export interface ClientOptions {
+  /** The proxy's URL, with or without `/api/v1`. */
+  baseUrl: string;
+  /** A browser token (or, on a server, a tenant API key). */
+  token?: string;
+  /** Called before every request, so a token refreshed by the backend is picked up. */
+  getToken?: () => string | Promise<string>;
+  /** Defaults to the global `fetch`. */
+  fetch?: (input: string, init: RequestInit) => Promise<Response>;
+}
+
+export interface JobProgress {
+  job: Job;
+  /** The proxy's `X-Cache`: `HIT; tier=memory|cache|kv`, `MISS` or `BYPASS`. */
+  cache: string | null;
+  requestId: string | null;
+  /** Polls answered so far, this one included. */
+  poll: number;
+  /** When the next poll will be sent; undefined once the job is terminal. */
+  nextPollInMs: number | undefined;
+}
+
+export interface WaitOptions {
+  signal?: AbortSignal;
+  onProgress?: (progress: JobProgress) => void;
+  /** First delay when the proxy sends no Retry-After; it doubles from there. Default 1000. */
+  minDelayMs?: number;
+  /** Largest delay of the backoff (a Retry-After is followed even when longer). Default 30000. */
+  maxDelayMs?: number;
+  /** Transient failures in a row (no answer, 429, 502, 503, 504) before giving up. Default 5. */
+  maxRetries?: number;
+}
+
+export interface WavelineProxyClient {
+  getJob(id: string, init?: { signal?: AbortSignal }): Promise<Job>;
+  createExtraction(body: ExtractionRequest, init?: { signal?: AbortSignal }): Promise<CreatedJob>;
+  guessShape(body: DocumentRequest, init?: { signal?: AbortSignal }): Promise<CreatedJob>;
+  listJobs(
+    page?: { count?: number; offset?: number },
+    init?: { signal?: AbortSignal },
+  ): Promise<JobPage>;
+  /** Polls until the job is COMPLETED or FAILED and resolves with it; rejects when aborted. */
+  waitForJob(id: string, options?: WaitOptions): Promise<Job>;
+}
+
+/**
+ * An answer of the proxy that is not a success: its status, its `{ "error" }` message and the
+ * request id to quote to an operator. A request with no answer at all (offline, refused by CORS)
+ * rejects with fetch's own TypeError instead.
+ */
+export class WavelineProxyError extends Error {
+  override readonly name = "WavelineProxyError";
+  readonly status: number;
+  /** The proxy's `error` message. */
+  readonly error: string;
+  /** The response's `X-Request-Id`. */
+  readonly requestId: string | null;
+  /** From `Retry-After`, when the proxy sent one. */
+  readonly retryAfterMs: number | undefined;
+
+  constructor(status: number, error: string, requestId: string | null, retryAfterMs?: number) {
+    super(`${status} ${error}${requestId ? ` (request ${requestId})` : ""}`);
+    this.status = status;
+    this.error = error;
+    this.requestId = requestId;
+    this.retryAfterMs = retryAfterMs;
+  }
+
+  /** Worth retrying later: rate limited, or the proxy or Waveline briefly unavailable. */
+  get transient(): boolean {
+    return TRANSIENT_STATUSES.has(this.status);
+  }
+}
+
+const TERMINAL_STATUSES: ReadonlySet<JobStatus> = new Set(["COMPLETED", "FAILED"]);
+const TRANSIENT_STATUSES: ReadonlySet<number> = new Set([429, 502, 503, 504]);
+/** Spreads clients that were told the same Retry-After, so they do not poll in lockstep. */
+const RETRY_AFTER_JITTER_MS = 250;
+
+export function createClient(options: ClientOptions): WavelineProxyClient {
+  const baseUrl = options.baseUrl.replace(/\/+$/, "");
+  // Unbound `fetch` throws "Illegal invocation" in browsers: always call it on globalThis.
+  const send = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+
+  async function request(path: string, init: RequestInit): Promise<Response> {
+    const headers = new Headers(init.headers);
+    headers.set("Accept", "application/json");
+    const token = options.getToken ? await options.getToken() : options.token;
+    if (token) headers.set("Authorization", `Bearer ${token}`);
+    const response = await send(`${baseUrl}${path}`, { ...init, headers });
+    if (!response.ok) throw await proxyError(response);
+    return response;
+  }
+
+  async function fetchJob(id: string, signal?: AbortSignal) {
+    const response = await request(`/jobs/${encodeURIComponent(id)}`, { signal });
+    return { job: (await response.json()) as Job, headers: response.headers };
+  }
+
+  async function create(
+    path: string,
+    body: DocumentRequest,
+    signal?: AbortSignal,
+  ): Promise<CreatedJob> {
+    const response = await request(path, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+      signal,
+    });
+    return (await response.json()) as CreatedJob;
+  }
+
+  return {
+    async getJob(id, init = {}) {
+      return (await fetchJob(id, init.signal)).job;
+    },
+
+    createExtraction: (body, init = {}) => create("/extract-document", body, init.signal),
+
+    guessShape: (body, init = {}) => create("/guess-shape", body, init.signal),
+
+    async listJobs(page = {}, init = {}) {
+      const query = new URLSearchParams();
+      if (page.count !== undefined) query.set("count", String(page.count));
+      if (page.offset !== undefined) query.set("offset", String(page.offset));
+      const search = query.toString() ? `?${query}` : "";
+      return (await (await request(`/jobs${search}`, { signal: init.signal })).json()) as JobPage;
+    },
+
+    async waitForJob(id, wait = {}) {
+      const { signal, onProgress } = wait;
+      const backoff = backoffDelays(wait.minDelayMs ?? 1000, wait.maxDelayMs ?? 30_000);
+      const maxRetries = wait.maxRetries ?? 5;
+      let failuresInARow = 0;
+      let poll = 0;
+      for (;;) {
+        throwIfAborted(signal);
+        let delayMs: number;
+        try {
+          const { job, headers } = await fetchJob(id, signal);
+          failuresInARow = 0;
+          poll += 1;
+          const terminal = TERMINAL_STATUSES.has(job.status);
+          const retryAfter = retryAfterMs(headers.get("Retry-After"));
+          const next = terminal
+            ? undefined
+            : retryAfter === undefined
+              ? backoff.next()
+              : withJitter(retryAfter);
+          onProgress?.({
+            job,
+            cache: headers.get("X-Cache"),
+            requestId: headers.get("X-Request-Id"),
+            poll,
+            nextPollInMs: next,
+          });
+          if (next === undefined) return job;
+          delayMs = next;
+        } catch (err) {
+          throwIfAborted(signal);
+          const transient = err instanceof WavelineProxyError ? err.transient : isNetworkError(err);
+          failuresInARow += 1;
+          if (!transient || failuresInARow > maxRetries) throw err;
+          const retryAfter = err instanceof WavelineProxyError ? err.retryAfterMs : undefined;
+          delayMs = retryAfter === undefined ? backoff.next() : withJitter(retryAfter);
+        }
+        await sleep(delayMs, signal);
+      }
+    },
+  };
+}
+
+async function proxyError(response: Response): Promise<WavelineProxyError> {
+  let message = `${response.status} ${response.statusText}`.trim();
+  try {
+    const body = (await response.json()) as { error?: unknown };
+    if (typeof body?.error === "string") message = body.error;
+  } catch {
+    // Not the proxy's JSON (a gateway's HTML page, say): keep the status line.
+  }
+  return new WavelineProxyError(
+    response.status,
+    message,
+    response.headers.get("X-Request-Id"),
+    retryAfterMs(response.headers.get("Retry-After")),
+  );
+}
+
+/** `Retry-After` in milliseconds: delay-seconds or an HTTP date (RFC 9110). */
+export function retryAfterMs(header: string | null): number | undefined {
+  if (!header) return undefined;
+  const value = header.trim();
+  if (/^\d+$/.test(value)) return Number(value) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+
+/** Exponential backoff with "equal jitter": each delay lies between half its step and the step. */
+function backoffDelays(minMs: number, maxMs: number) {
+  let step = 0;
+  return {
+    next(): number {
+      const ceiling = Math.min(maxMs, minMs * 2 ** step);
+      step += 1;
+      return ceiling / 2 + (Math.random() * ceiling) / 2;
+    },
+  };
+}
+
+function withJitter(ms: number): number {
+  return ms + Math.random() * Math.min(RETRY_AFTER_JITTER_MS, ms / 10);
+}
+
+/** fetch rejects with a TypeError when no answer came (offline, connection reset, CORS). */
+function isNetworkError(err: unknown): boolean {
+  return err instanceof TypeError;
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw abortReason(signal);
+}
+
+function abortReason(signal: AbortSignal): unknown {
+  return signal.reason ?? new DOMException("The operation was aborted.", "AbortError");
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return new Promise((resolve) => setTimeout(resolve, ms));
+  // An abort that already happened (in onProgress, say) fires no event any more.
+  if (signal.aborted) return Promise.reject(abortReason(signal));
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortReason(signal));
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}

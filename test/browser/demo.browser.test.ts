@@ -1,0 +1,241 @@
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type BrowserContext, chromium, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mintBrowserToken } from "../../src/tenancy/tokens";
+import { startTestStack, type TestStack } from "../e2e/test-stack";
+
+/**
+ * The demo page in real headless Chromium, served from other origins than the proxy (two more
+ * local ports), so that the browser itself enforces CORS: an origin the tenant lists watches a
+ * job to COMPLETED, an origin it does not list is stopped by the browser before any job exists,
+ * and an expired token reads as an error a person understands.
+ */
+const CHROMIUM = "/usr/bin/chromium";
+const hasChromium = existsSync(CHROMIUM);
+// A developer without Chromium gets a skip; CI must run this test, so there it fails instead.
+const skip = !hasChromium && !process.env.CI;
+if (skip) {
+  // Straight to stderr: the suite shows console output only for failing tests.
+  process.stderr.write(
+    `Skipping the browser test: ${CHROMIUM} is missing (apt-get install chromium)\n`,
+  );
+}
+// Three wrangler processes start before the first test: slow on a busy 2-core machine.
+const STACK_START_TIMEOUT_MS = 120_000;
+const RESULTS_DIR = fileURLToPath(new URL("../../test-results/", import.meta.url));
+
+/** Saves what the page shows, as a test artifact (test-results/ is git-ignored). */
+async function screenshot(page: Page, name: string): Promise<void> {
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  await page.screenshot({ path: join(RESULTS_DIR, `demo-${name}.png`), fullPage: true });
+}
+
+describe.skipIf(skip)(
+  "the demo page in headless Chromium, from another origin than the proxy",
+  () => {
+    let stack: TestStack;
+    let browser: BrowserContext;
+    let userDataDir: string;
+    let allowed: PageServer;
+    let blocked: PageServer;
+    let tenantId: string;
+    let apiKey: string;
+
+    const proxy = (path: string, credential: string, body?: unknown) =>
+      fetch(`${stack.proxyUrl}${path}`, {
+        method: body === undefined ? "GET" : "POST",
+        headers: { Authorization: `Bearer ${credential}`, "Content-Type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    const json = async (response: Response) => (await response.json()) as Record<string, string>;
+
+    /** Opens the demo page at `origin`, pointed at the proxy, recording what the browser says. */
+    async function openDemo(server: PageServer): Promise<{ page: Page; messages: string[] }> {
+      const page = await browser.newPage();
+      const messages: string[] = [];
+      page.on("console", (message) => messages.push(message.text()));
+      page.on("requestfailed", (request) =>
+        messages.push(
+          `failed ${request.method()} ${request.url()}: ${request.failure()?.errorText}`,
+        ),
+      );
+      await page.goto(`${server.origin}/`);
+      await page.fill("#proxy-url", stack.proxyUrl);
+      return { page, messages };
+    }
+
+    beforeAll(async () => {
+      if (!hasChromium) throw new Error(`${CHROMIUM} is missing: .ci/run installs it in CI`);
+      stack = await startTestStack({ DEMO_ENABLED: "true" });
+      allowed = await servePage(stack.proxyUrl);
+      blocked = await servePage(stack.proxyUrl);
+      // The operator lists the page's origin for the tenant; the other origin nobody lists.
+      const tenant = await json(
+        await proxy("/admin/tenants", stack.vars.ADMIN_TOKEN ?? "", {
+          name: "shop",
+          allowedOrigins: [allowed.origin],
+        }),
+      );
+      tenantId = tenant.id ?? "";
+      const key = await json(
+        await proxy(`/admin/tenants/${tenantId}/keys`, stack.vars.ADMIN_TOKEN ?? "", {
+          name: "backend",
+        }),
+      );
+      apiKey = key.key ?? "";
+      userDataDir = mkdtempSync(join(tmpdir(), "waveline-chromium-"));
+      browser = await chromium.launchPersistentContext(userDataDir, {
+        executablePath: CHROMIUM,
+        headless: true,
+        args: [
+          "--no-sandbox",
+          "--disable-gpu",
+          "--disable-quic",
+          "--no-first-run",
+          "--disable-background-networking",
+          "--disable-component-update",
+          "--disable-sync",
+        ],
+        viewport: { width: 1000, height: 900 },
+      });
+    }, STACK_START_TIMEOUT_MS);
+
+    afterAll(async () => {
+      await browser?.close();
+      await allowed?.close();
+      await blocked?.close();
+      await stack?.stop();
+      if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+    });
+
+    it("lets a listed origin mint a token, create a job and watch it to COMPLETED", async () => {
+      const { page, messages } = await openDemo(allowed);
+      await page.click("#mint-box summary");
+      await page.fill("#api-key", apiKey);
+      await page.click("#mint");
+      await expect.poll(() => page.inputValue("#token")).toMatch(/^eyJ/);
+      expect(await page.inputValue("#api-key")).toBe("");
+
+      await page.click("#create");
+      await page.locator("#status", { hasText: /^COMPLETED$/ }).waitFor({ timeout: 20_000 });
+
+      expect(JSON.parse((await page.textContent("#result")) ?? "")).toEqual({
+        invoiceNumber: "Sample invoice number",
+        vendor: "Sample vendor",
+        total: 42,
+        currency: "Sample currency",
+      });
+      const polls = await page.$$eval("#polls tbody tr", (rows) =>
+        rows.map((row) => [...row.cells].map((cell) => cell.textContent ?? "")),
+      );
+      expect(polls.length).toBeGreaterThanOrEqual(2);
+      // Columns: #, time, HTTP, job status, X-Cache, next poll.
+      expect(polls.map((row) => row[3])).toContain("CREATED");
+      expect(polls.at(-1)?.[3]).toBe("COMPLETED");
+      expect(polls[0]?.[4]).toBe("MISS");
+      for (const row of polls) expect(row[4]).toMatch(/^(MISS|HIT; tier=\w+)$/);
+      // Retry-After (2 s in .dev.vars.example) paced every poll but the last.
+      for (const row of polls.slice(0, -1)) expect(row[5]).toBe("2.0 s");
+      expect(await page.isVisible("#error")).toBe(false);
+      // The inline script and style ran under the page's CSP, by nonce, without a violation.
+      expect(messages.join("\n")).not.toMatch(/Content Security Policy/i);
+
+      await screenshot(page, "completed");
+      await page.close();
+    });
+
+    it("is blocked by the browser from an origin the tenant does not list, before any job exists", async () => {
+      const jobsBefore = await json(await proxy("/jobs", apiKey));
+      const creationsBefore = await upstreamCreations(stack);
+      const { token } = await json(
+        await proxy("/tokens", apiKey, { scopes: ["jobs:read", "jobs:create"] }),
+      );
+      const { page, messages } = await openDemo(blocked);
+      await page.fill("#token", token ?? "");
+
+      await page.click("#create");
+      await page.waitForSelector("#error:not([hidden])");
+
+      const error = (await page.textContent("#error")) ?? "";
+      expect(error).toContain("Network error");
+      expect(error).toContain(`CORS: is ${blocked.origin} one of the tenant's allowedOrigins?`);
+      expect(await page.textContent("#status")).toBe("error");
+      // Chromium itself refused: the preflight carried no Access-Control-Allow-Origin.
+      expect(messages.join("\n")).toMatch(
+        /blocked by CORS policy|failed POST .*\/extract-document: net::ERR_FAILED/,
+      );
+      expect(await upstreamCreations(stack)).toBe(creationsBefore);
+      expect((await json(await proxy("/jobs", apiKey))).total).toBe(jobsBefore.total);
+      await screenshot(page, "blocked-origin");
+      await page.close();
+    });
+
+    it("shows an expired token as a readable error", async () => {
+      const keys = JSON.parse(stack.vars.TOKEN_SIGNING_KEYS ?? "[]") as {
+        kid: string;
+        secret: string;
+      }[];
+      // Minted by the proxy's own code ten minutes ago, for one minute.
+      const { token } = await mintBrowserToken(
+        keys.map(({ kid, secret }) => ({ kid, secret: new TextEncoder().encode(secret) })),
+        { tenantId, scopes: ["jobs:read"] },
+        60,
+        Date.now() - 10 * 60_000,
+      );
+      const { page } = await openDemo(allowed);
+      await page.fill("#token", token);
+      await page.fill("#job-id", "00000000-0000-4000-8000-000000000001");
+
+      await page.click("#watch");
+      await page.waitForSelector("#error:not([hidden])");
+
+      const error = (await page.textContent("#error")) ?? "";
+      expect(error).toMatch(/^401 missing or invalid credentials\n/);
+      expect(error).toContain("expired: mint a new one");
+      expect(error).toMatch(/Request id: \S+/);
+      expect(await page.textContent("#status")).toBe("error");
+      await screenshot(page, "expired-token");
+      await page.close();
+    });
+  },
+);
+
+interface PageServer {
+  origin: string;
+  close(): Promise<void>;
+}
+
+/** Serves the proxy's /demo page, with its CSP, from a port (so an origin) of its own. */
+async function servePage(proxyUrl: string): Promise<PageServer> {
+  const server: Server = createServer((_req, res) => {
+    fetch(`${proxyUrl}/demo`)
+      .then(async (demo) => {
+        res.writeHead(demo.status, {
+          "Content-Type": demo.headers.get("Content-Type") ?? "text/html",
+          "Content-Security-Policy": demo.headers.get("Content-Security-Policy") ?? "",
+        });
+        res.end(await demo.text());
+      })
+      .catch((err: unknown) => {
+        res.writeHead(502).end(String(err));
+      });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** Job-creating calls the fake Waveline has received so far. */
+async function upstreamCreations(stack: TestStack): Promise<number> {
+  if (!stack.fake) throw new Error("the test stack runs without the fake Waveline");
+  const response = await fetch(`${stack.fake.origin}/__control/calls?match=/extract-document`);
+  return ((await response.json()) as { total: number }).total;
+}
