@@ -295,6 +295,20 @@ describe("the rate limiter's Durable Object unavailable", () => {
   });
 });
 
+describe("the failed-authentication limiter unavailable", () => {
+  it("still refuses a bad credential with 401, and lets a good one through", async () => {
+    const id = await terminalJob("auth-limiter-down");
+    vi.spyOn(env.AUTH_FAILURE_LIMITER, "limit").mockRejectedValue(new Error("limiter is down"));
+
+    const refused = await proxyFetch(`/jobs/${id}`, withBearer(`wlp_${"C".repeat(43)}`));
+
+    await expectError(refused, 401, "missing or invalid credentials");
+    await expectRealJob(await read(id), id, "MISS");
+    vi.restoreAllMocks();
+    expect((await proxyFetch(`/jobs/${id}`, withBearer("still-wrong"))).status).toBe(401);
+  });
+});
+
 async function recordedJobs(tenantId: string): Promise<string[]> {
   const { results } = await env.DB.prepare("SELECT id FROM jobs WHERE tenant_id = ?")
     .bind(tenantId)
