@@ -1,5 +1,7 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { once } from "node:events";
+import { connect } from "node:net";
 import { dirname } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
@@ -696,6 +698,30 @@ describe("latency, logging and shutdown", () => {
       await loud.close();
     }
   });
+
+  it("keeps an idle keep-alive connection open past Node's 5 s default", async () => {
+    // workerd reuses pooled connections: one the server closed just then fails the next call.
+    const socket = connect(fake.port, "127.0.0.1");
+    let closed = false;
+    socket.once("close", () => {
+      closed = true;
+    });
+    const health = async () => {
+      const answer = once(socket, "data");
+      socket.write(
+        "GET /__control/health HTTP/1.1\r\nHost: fake\r\nConnection: keep-alive\r\n\r\n",
+      );
+      return String((await answer)[0]);
+    };
+    try {
+      expect(await health()).toMatch(/^HTTP\/1\.1 200 /);
+      await sleep(7000);
+      expect(closed).toBe(false);
+      expect(await health()).toMatch(/^HTTP\/1\.1 200 /);
+    } finally {
+      socket.destroy();
+    }
+  }, 20_000);
 
   it("closes promptly with a hanging request open", async () => {
     const doomed = await startFakeWaveline({ apiKey: KEY, quiet: true });

@@ -311,6 +311,8 @@ export async function startFakeWaveline(options: FakeWavelineOptions): Promise<F
   const host = options.host ?? "127.0.0.1";
   const sockets = new Set<Socket>();
   const server = createServer((req, res) => void serveExchange(state, req, res));
+  // workerd pools connections: Node's 5 s idle close races its reuse and loses a call at random.
+  server.keepAliveTimeout = 0;
   server.on("connection", (socket: Socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));

@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import type { HonoEnv } from "../env";
 import { createMemo } from "../tenancy/memo";
-import { fail } from "./errors";
+import { describeError, fail } from "./errors";
 
 /**
  * Failed authentication is limited per client address, so guessing keys or the admin token is
@@ -29,7 +29,13 @@ export function refuseBlockedClient(c: Context<HonoEnv>): void {
 /** Counts the failure, then refuses: 429 once the address is over its limit, else 401. */
 export async function authenticationFailed(c: Context<HonoEnv>): Promise<never> {
   const address = clientAddress(c);
-  const { success } = await c.env.AUTH_FAILURE_LIMITER.limit({ key: address });
+  const { success } = await c.env.AUTH_FAILURE_LIMITER.limit({ key: address }).catch(
+    (err: unknown) => {
+      // The credential is refused either way: a counter outage must not turn that into a 500.
+      c.var.log.warn("authentication failure not counted", { error: describeError(err) });
+      return { success: true };
+    },
+  );
   if (!success) {
     blocked.set(address, true);
     c.var.log.warn("authentication failures over the limit", { client: address });

@@ -53,21 +53,6 @@ describe("upstream answers, mapped", () => {
     await expectError(await proxyFetch(`/jobs/${id}`, acme.auth()), 400, "bad request");
   });
 
-  it("turns an upstream 429 into 503 with the upstream's Retry-After", async () => {
-    const id = await ownedJobId(acme, "status-429");
-    await fakeWaveline.fault({
-      match: id,
-      mode: "status",
-      status: 429,
-      headers: { "Retry-After": "7" },
-    });
-
-    const response = await proxyFetch(`/jobs/${id}`, acme.auth());
-
-    expect(response.headers.get("Retry-After")).toBe("7");
-    await expectError(response, 503, "upstream is busy, retry later");
-  });
-
   it("gives a 503 a default Retry-After when the upstream's 429 has none", async () => {
     const id = await ownedJobId(acme, "status-429-bare");
     await fakeWaveline.fault({ match: id, mode: "status", status: 429 });
@@ -76,38 +61,6 @@ describe("upstream answers, mapped", () => {
 
     expect(response.status).toBe(503);
     expect(Number(response.headers.get("Retry-After"))).toBeGreaterThan(0);
-  });
-
-  it.each(["malformed", "offschema", "truncate"] as const)(
-    "answers 502 when the upstream's body is %s",
-    async (mode) => {
-      const id = await ownedJobId(acme, mode);
-      await fakeWaveline.fault({ match: id, mode });
-
-      await expectError(await proxyFetch(`/jobs/${id}`, acme.auth()), 502, /^upstream /);
-    },
-  );
-
-  it("answers 504 when the upstream does not answer within UPSTREAM_TIMEOUT_MS", async () => {
-    const id = await ownedJobId(acme, "hang");
-    await fakeWaveline.fault({ match: id, mode: "hang" });
-    const started = Date.now();
-
-    await expectError(
-      await proxyFetch(`/jobs/${id}`, acme.auth()),
-      504,
-      "upstream did not answer in time",
-    );
-    // The test config sets 1500 ms: the whole call, retry included, keeps to that budget.
-    expect(Date.now() - started).toBeLessThan(3000);
-  });
-
-  it("answers 502 when the upstream drops every connection", async () => {
-    const id = await ownedJobId(acme, "drop");
-    await fakeWaveline.fault({ match: id, mode: "drop" });
-
-    await expectError(await proxyFetch(`/jobs/${id}`, acme.auth()), 502, "upstream unreachable");
-    expect(await fakeWaveline.calls(id)).toHaveLength(2);
   });
 
   it("answers 502 when nothing listens at WAVELINE_API_URL", async () => {

@@ -1,0 +1,317 @@
+import { env } from "cloudflare:workers";
+import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import {
+  asAdmin,
+  createTenant,
+  type FaultRule,
+  fakeWaveline,
+  jsonBody,
+  mintToken,
+  ownJob,
+  proxyFetch,
+  type TestTenant,
+  withBearer,
+} from "./helpers";
+
+/**
+ * One test per fault: what the client gets while it lasts, that nothing was cached wrongly, and
+ * that the first request after it is gone succeeds. Upstream faults hit a terminal job, the kind
+ * every tier would keep: a wrongly cached error or half a job would show on the next read.
+ * UPSTREAM_TIMEOUT_MS is 1500 in the test pool (vitest.config.ts).
+ */
+
+const RESULT = { invoice: "INV-77", total: 12.5 };
+
+let acme: TestTenant;
+beforeAll(async () => {
+  acme = await createTenant("faulty");
+});
+afterEach(() => vi.restoreAllMocks());
+
+/** A COMPLETED job on the fake, read by nobody yet. */
+async function terminalJob(label: string, owner = acme): Promise<string> {
+  const id = `fault-${label.replace(/\W+/g, "-")}-${crypto.randomUUID()}`;
+  await fakeWaveline.createJob({ id, status: "COMPLETED", pages: 1, result: RESULT });
+  await ownJob(owner.id, id);
+  return id;
+}
+
+const read = (id: string, tenant = acme) => proxyFetch(`/jobs/${id}`, tenant.auth());
+const kvEntry = (id: string) => env.JOB_CACHE.get(`job:${id}`);
+const upstreamCalls = async (id: string) => (await fakeWaveline.calls(id)).length;
+
+async function expectRealJob(response: Response, id: string, xCache: string | RegExp) {
+  expect(response.status).toBe(200);
+  expect(response.headers.get("X-Cache")).toMatch(xCache);
+  expect(await response.json()).toMatchObject({ id, status: "COMPLETED", result: RESULT });
+}
+
+async function expectError(response: Response, status: number, error: string) {
+  expect(response.status).toBe(status);
+  expect(await response.json()).toEqual({ error });
+}
+
+describe("the upstream failing on a job read", () => {
+  interface UpstreamFault {
+    fault: string;
+    rule: Omit<FaultRule, "match" | "times">;
+    /** Upstream calls the read makes: the fault lasts exactly that long, then it is gone. */
+    attempts: number;
+    status: number;
+    error: string;
+    retryAfter?: string;
+  }
+
+  const faults: UpstreamFault[] = [
+    {
+      fault: "500",
+      rule: { mode: "status", status: 500 },
+      attempts: 1,
+      status: 502,
+      error: "upstream error",
+    },
+    {
+      fault: "429",
+      rule: { mode: "status", status: 429, headers: { "Retry-After": "7" } },
+      attempts: 1,
+      status: 503,
+      error: "upstream is busy, retry later",
+      retryAfter: "7",
+    },
+    {
+      fault: "malformed JSON",
+      rule: { mode: "malformed" },
+      attempts: 1,
+      status: 502,
+      error: "upstream sent an invalid answer",
+    },
+    {
+      fault: "an off-schema job",
+      rule: { mode: "offschema" },
+      attempts: 1,
+      status: 502,
+      error: "upstream sent an invalid answer",
+    },
+    {
+      // The connection dies mid-body: a network error, so the GET is retried once.
+      fault: "a truncated body",
+      rule: { mode: "truncate" },
+      attempts: 2,
+      status: 502,
+      error: "upstream unreachable",
+    },
+    {
+      fault: "a connection reset",
+      rule: { mode: "drop" },
+      attempts: 2,
+      status: 502,
+      error: "upstream unreachable",
+    },
+    {
+      fault: "slow beyond UPSTREAM_TIMEOUT_MS",
+      rule: { mode: "delay", delayMs: 5000 },
+      attempts: 1,
+      status: 504,
+      error: "upstream did not answer in time",
+    },
+    {
+      fault: "hanging",
+      rule: { mode: "hang" },
+      attempts: 1,
+      status: 504,
+      error: "upstream did not answer in time",
+    },
+  ];
+
+  it.each(faults.map((fault) => [fault.fault, fault.status, fault] as const))(
+    "%s: %i, nothing cached, the next read is the real job",
+    async (_, __, fault) => {
+      const id = await terminalJob(fault.fault);
+      await fakeWaveline.fault({ match: id, ...fault.rule, times: fault.attempts });
+      const started = Date.now();
+
+      const failed = await read(id);
+
+      // Within the budget of one upstream call, retry included.
+      expect(Date.now() - started).toBeLessThan(3000);
+      expect(failed.headers.get("Retry-After")).toBe(fault.retryAfter ?? null);
+      expect(failed.headers.get("X-Cache")).toBeNull();
+      await expectError(failed, fault.status, fault.error);
+      expect(await upstreamCalls(id)).toBe(fault.attempts);
+      expect(await kvEntry(id)).toBeNull();
+
+      // No tier kept anything: the next read goes upstream, and then the job is cached as usual.
+      await expectRealJob(await read(id), id, "MISS");
+      await expectRealJob(await read(id), id, /^HIT; tier=/);
+      expect(await upstreamCalls(id)).toBe(fault.attempts + 1);
+      expect(await kvEntry(id)).toContain('"INV-77"');
+    },
+  );
+
+  it("slow within UPSTREAM_TIMEOUT_MS: 200, and the job cached as usual", async () => {
+    const id = await terminalJob("slow");
+    await fakeWaveline.fault({ match: id, mode: "delay", delayMs: 400, times: 1 });
+
+    const slow = await read(id);
+
+    await expectRealJob(slow, id, "MISS");
+    expect(await kvEntry(id)).toContain('"INV-77"');
+    await expectRealJob(await read(id), id, /^HIT; tier=/);
+    expect(await upstreamCalls(id)).toBe(1);
+  });
+
+  it("a huge body (a terminal job with a 5 MiB result): 200, and cached", async () => {
+    const id = await terminalJob("huge");
+    await fakeWaveline.fault({ match: id, mode: "huge", bytes: 5 * 1024 * 1024, times: 1 });
+
+    const first = await read(id);
+    const body = await first.text();
+
+    expect(first.status).toBe(200);
+    expect(first.headers.get("X-Cache")).toBe("MISS");
+    const job = JSON.parse(body) as { id: string; result: { text: string } };
+    expect(job.id).toBe(id);
+    expect(job.result.text).toHaveLength(5 * 1024 * 1024);
+    expect((await kvEntry(id))?.length).toBeGreaterThan(5 * 1024 * 1024);
+    // Too big for this isolate's memory tier (1 MiB an entry): served from the Cache API.
+    const second = await read(id);
+    expect(second.headers.get("X-Cache")).toBe("HIT; tier=cache");
+    expect(await second.text()).toBe(body);
+    expect(await upstreamCalls(id)).toBe(1);
+  });
+});
+
+describe("KV failing", () => {
+  it("throwing on reads and writes: 200 from upstream; after recovery, reads still 200", async () => {
+    const id = await terminalJob("kv-throws");
+    vi.spyOn(env.JOB_CACHE, "getWithMetadata").mockRejectedValue(new Error("KV is down"));
+    vi.spyOn(env.JOB_CACHE, "put").mockRejectedValue(new Error("KV is down"));
+
+    await expectRealJob(await read(id), id, "MISS");
+
+    vi.restoreAllMocks();
+    expect(await kvEntry(id)).toBeNull();
+    await expectRealJob(await read(id), id, /^HIT; tier=/);
+    expect(await upstreamCalls(id)).toBe(1);
+  });
+
+  it("hanging on reads: 200 from upstream within a few hundred ms; after recovery, 200", async () => {
+    const id = await terminalJob("kv-hangs");
+    vi.spyOn(env.JOB_CACHE, "getWithMetadata").mockReturnValue(new Promise(() => {}) as never);
+    const started = Date.now();
+
+    await expectRealJob(await read(id), id, "MISS");
+
+    // KV reads are capped at 300 ms: a stalled KV is a miss, not a stalled request.
+    expect(Date.now() - started).toBeLessThan(1500);
+    vi.restoreAllMocks();
+    await expectRealJob(await read(id), id, /^HIT; tier=/);
+    expect(await kvEntry(id)).toContain('"INV-77"');
+  });
+});
+
+describe("D1 throwing", () => {
+  const cases: [string, () => Promise<{ id: string; init: RequestInit }>][] = [
+    [
+      "an API key this isolate has not seen",
+      async () => {
+        const tenant = await createTenant("d1-fresh-key");
+        return { id: await terminalJob("d1-fresh-key-job", tenant), init: tenant.auth() };
+      },
+    ],
+    [
+      "a browser token of a tenant this isolate has not looked up",
+      async () => {
+        const tenant = await createTenant("d1-token");
+        const token = await mintToken(tenant);
+        return { id: await terminalJob("d1-token-job", tenant), init: withBearer(token) };
+      },
+    ],
+    [
+      "a known API key reading a job whose owner this isolate has not looked up",
+      async () => {
+        const tenant = await createTenant("d1-known-key");
+        expect((await proxyFetch("/jobs", tenant.auth())).status).toBe(200);
+        return { id: await terminalJob("d1-known-key-job", tenant), init: tenant.auth() };
+      },
+    ],
+  ];
+
+  it.each(cases)(
+    "fails closed for %s: 503, never 200, 401 nor 404; 200 once D1 is back",
+    async (_, setUp) => {
+      const { id, init } = await setUp();
+      vi.spyOn(env.DB, "prepare").mockImplementation(() => {
+        throw new Error("D1_ERROR: database unavailable");
+      });
+
+      const refused = await proxyFetch(`/jobs/${id}`, init);
+
+      expect(refused.headers.get("Retry-After")).toBe("5");
+      await expectError(refused, 503, "storage is unavailable, retry later");
+      expect(await upstreamCalls(id)).toBe(0);
+
+      // The outage was not remembered as an unknown key, tenant or job.
+      vi.restoreAllMocks();
+      await expectRealJob(await proxyFetch(`/jobs/${id}`, init), id, "MISS");
+    },
+  );
+});
+
+describe("the rate limiter's Durable Object unavailable", () => {
+  it("refuses creations with 503 and creates nothing upstream; reads go on; creation works once it is back", async () => {
+    const tenant = await createTenant("limiter-down");
+    const patched = await proxyFetch(
+      `/admin/tenants/${tenant.id}`,
+      asAdmin(
+        jsonBody(
+          { rateLimits: { readsPerMinute: 100, createsPerMinute: 100 } },
+          { method: "PATCH" },
+        ),
+      ),
+    );
+    expect(patched.status).toBe(200);
+    const id = await terminalJob("limiter-down-read", tenant);
+    vi.spyOn(env.RATE_LIMITER, "get").mockReturnValue({
+      take: () => Promise.reject(new Error("Durable Object is overloaded")),
+    } as never);
+    const upstream = vi.spyOn(globalThis, "fetch");
+    const document = { fileName: "limited.txt", contentType: "text/plain", content: "words" };
+
+    const refused = await proxyFetch("/extract-document", tenant.auth(jsonBody(document)));
+
+    expect(refused.headers.get("Retry-After")).toBe("5");
+    await expectError(refused, 503, "rate limiter is unavailable, retry later");
+    expect(upstream.mock.calls.map(([input]) => String(input))).not.toContainEqual(
+      expect.stringContaining("/extract-document"),
+    );
+    expect(await recordedJobs(tenant.id)).toEqual([id]);
+    await expectRealJob(await read(id, tenant), id, "MISS");
+
+    vi.restoreAllMocks();
+    const created = await proxyFetch("/extract-document", tenant.auth(jsonBody(document)));
+    expect(created.status).toBe(201);
+    expect(await recordedJobs(tenant.id)).toHaveLength(2);
+  });
+});
+
+describe("the failed-authentication limiter unavailable", () => {
+  it("still refuses a bad credential with 401, and lets a good one through", async () => {
+    const id = await terminalJob("auth-limiter-down");
+    vi.spyOn(env.AUTH_FAILURE_LIMITER, "limit").mockRejectedValue(new Error("limiter is down"));
+
+    const refused = await proxyFetch(`/jobs/${id}`, withBearer(`wlp_${"C".repeat(43)}`));
+
+    await expectError(refused, 401, "missing or invalid credentials");
+    await expectRealJob(await read(id), id, "MISS");
+    vi.restoreAllMocks();
+    expect((await proxyFetch(`/jobs/${id}`, withBearer("still-wrong"))).status).toBe(401);
+  });
+});
+
+async function recordedJobs(tenantId: string): Promise<string[]> {
+  const { results } = await env.DB.prepare("SELECT id FROM jobs WHERE tenant_id = ?")
+    .bind(tenantId)
+    .all<{ id: string }>();
+  return results.map((row) => row.id);
+}
