@@ -311,8 +311,10 @@ export async function startFakeWaveline(options: FakeWavelineOptions): Promise<F
   const host = options.host ?? "127.0.0.1";
   const sockets = new Set<Socket>();
   const server = createServer((req, res) => void serveExchange(state, req, res));
-  // workerd pools connections: Node's 5 s idle close races its reuse and loses a call at random.
-  server.keepAliveTimeout = 0;
+  // Idle connections outlive the callers' pools (workerd drops its own after 5 s), as behind a
+  // production load balancer: at Node's default of 5 s both ends close at once, and a request sent
+  // on the closing connection is reset, which the proxy rightly never retries for a POST.
+  server.keepAliveTimeout = 65_000;
   server.on("connection", (socket: Socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));

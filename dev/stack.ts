@@ -14,6 +14,8 @@ export interface DevStack {
   fake: FakeWaveline | undefined;
   /** The last lines wrangler printed, for error messages. */
   output(): string;
+  /** Whether the wrangler process is still running. */
+  alive(): boolean;
   stop(): Promise<void>;
 }
 
@@ -82,7 +84,8 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     await stop();
     throw new Error(`wrangler dev did not start: ${(err as Error).message}\n${output()}`);
   }
-  return { proxyUrl, fake, output, stop };
+  const alive = () => wrangler.exitCode === null && wrangler.signalCode === null;
+  return { proxyUrl, fake, output, alive, stop };
 }
 
 /** Applies D1 migrations to the local database, then the demo seed (both idempotent). */
