@@ -510,7 +510,7 @@ function disguise(id: string, at: number, how: string): string {
     return `${id.slice(0, at)}%${hex}${id.slice(at + 1)}`;
   }
   if (how === "upper") return id.toUpperCase();
-  if (how === "pad") return ` ${id}`.replace(" ", "%20");
+  if (how === "pad") return `%20${id}`;
   return id.slice(0, at);
 }
 
