@@ -2,10 +2,20 @@ import type { TestProject } from "vitest/node";
 import { startFakeWaveline } from "../dev/fake-waveline";
 import { TEST_WAVELINE_KEY } from "./constants";
 
-/** One fake Waveline for the whole run; tests keep apart by using their own job ids. */
+/**
+ * One fake Waveline for the whole run; tests keep apart by using their own job ids. Faults on the
+ * creation routes cannot be kept apart that way (every creation calls the same path), so tests
+ * that need an upstream nobody injects faults into get a second fake.
+ */
 export default async function setup(project: TestProject) {
-  const fake = await startFakeWaveline({ apiKey: TEST_WAVELINE_KEY, port: 0, quiet: true });
+  const options = { apiKey: TEST_WAVELINE_KEY, port: 0, quiet: true };
+  const fake = await startFakeWaveline(options);
+  const healthy = await startFakeWaveline(options);
   project.provide("wavelineOrigin", fake.origin);
   project.provide("wavelineBaseUrl", fake.baseUrl);
-  return () => fake.close();
+  project.provide("healthyWavelineOrigin", healthy.origin);
+  project.provide("healthyWavelineBaseUrl", healthy.baseUrl);
+  return async () => {
+    await Promise.all([fake.close(), healthy.close()]);
+  };
 }

@@ -5,5 +5,7 @@ declare module "vitest" {
   export interface ProvidedContext {
     wavelineOrigin: string;
     wavelineBaseUrl: string;
+    healthyWavelineOrigin: string;
+    healthyWavelineBaseUrl: string;
   }
 }

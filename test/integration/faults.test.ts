@@ -5,6 +5,7 @@ import {
   createTenant,
   type FaultRule,
   fakeWaveline,
+  healthyEnv,
   jsonBody,
   mintToken,
   ownJob,
@@ -278,7 +279,11 @@ describe("the rate limiter's Durable Object unavailable", () => {
     const upstream = vi.spyOn(globalThis, "fetch");
     const document = { fileName: "limited.txt", contentType: "text/plain", content: "words" };
 
-    const refused = await proxyFetch("/extract-document", tenant.auth(jsonBody(document)));
+    // Creations go to the healthy fake: other files fault every /extract-document call.
+    const create = () =>
+      proxyFetch("/extract-document", tenant.auth(jsonBody(document)), healthyEnv);
+
+    const refused = await create();
 
     expect(refused.headers.get("Retry-After")).toBe("5");
     await expectError(refused, 503, "rate limiter is unavailable, retry later");
@@ -289,7 +294,7 @@ describe("the rate limiter's Durable Object unavailable", () => {
     await expectRealJob(await read(id, tenant), id, "MISS");
 
     vi.restoreAllMocks();
-    const created = await proxyFetch("/extract-document", tenant.auth(jsonBody(document)));
+    const created = await create();
     expect(created.status).toBe(201);
     expect(await recordedJobs(tenant.id)).toHaveLength(2);
   });

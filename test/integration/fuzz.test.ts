@@ -5,7 +5,8 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { TEST_ADMIN_TOKEN, TEST_SIGNING_KEYS, TEST_WAVELINE_KEY } from "../constants";
 import {
   createTenant,
-  fakeWaveline,
+  healthyEnv,
+  healthyWaveline,
   mintToken,
   ownJob,
   PROXY_ORIGIN,
@@ -17,8 +18,8 @@ import {
 /**
  * Property-based fuzzing of the whole app: random methods, paths, headers, credentials, queries
  * and bodies, with real credentials of two tenants mixed in so that many cases get past
- * authentication. The fake Waveline is healthy and no fault is set in this file, so any 5xx is
- * the proxy's own doing: none is allowed (faults.test.ts covers the upstream's failures).
+ * authentication. The upstream is a fake Waveline no test injects faults into (`healthyEnv`), so
+ * any 5xx is the proxy's own doing: none is allowed (faults.test.ts covers the upstream's faults).
  * On failure fast-check prints its seed and the shrunk request, so the case can be replayed.
  */
 
@@ -61,14 +62,14 @@ beforeAll(async () => {
     a: `fuzz-a-completed-${crypto.randomUUID()}`,
     b: `fuzz-b-running-${crypto.randomUUID()}`,
   };
-  await fakeWaveline.createJob({ id: jobs.a, status: "COMPLETED", pages: 3 });
-  await fakeWaveline.createJob({ id: jobs.b, status: "RUNNING" });
+  await healthyWaveline.createJob({ id: jobs.a, status: "COMPLETED", pages: 3 });
+  await healthyWaveline.createJob({ id: jobs.b, status: "RUNNING" });
   await ownJob(tenants.a.id, jobs.a);
   await ownJob(tenants.b.id, jobs.b);
   owners.set(jobs.a, "a");
   owners.set(jobs.b, "b");
 
-  const first = await proxyFetch(`/jobs/${jobs.a}`, tenants.a.auth());
+  const first = await proxyFetch(`/jobs/${jobs.a}`, tenants.a.auth(), healthyEnv);
   const etagOfA = first.headers.get("ETag");
   if (first.status !== 200 || !etagOfA) throw new Error(`fixture job unreadable: ${first.status}`);
 
@@ -509,7 +510,7 @@ function disguise(id: string, at: number, how: string): string {
     return `${id.slice(0, at)}%${hex}${id.slice(at + 1)}`;
   }
   if (how === "upper") return id.toUpperCase();
-  if (how === "pad") return ` ${id}`.replace(" ", "%20");
+  if (how === "pad") return `%20${id}`;
   return id.slice(0, at);
 }
 
@@ -596,7 +597,7 @@ class Tally {
 
 async function sendAndCheck(request: FuzzRequest, tally: Tally): Promise<void> {
   const url = `${request.path}${request.query ? `?${request.query}` : ""}`;
-  const response = await proxyFetch(url, toRequestInit(request));
+  const response = await proxyFetch(url, toRequestInit(request), healthyEnv);
   const text = new TextDecoder().decode(await response.arrayBuffer());
   const headers = [...response.headers].map(([name, value]) => `${name}: ${value}`).join("\n");
   const { status } = response;

@@ -11,9 +11,13 @@ export const PROXY_ORIGIN = "https://proxy.example";
  * the pool's `exports.default.fetch` slows down with every call (thousands of requests in one file
  * take minutes), so only `workerFetch` goes through the Worker's fetch handler.
  */
-export async function proxyFetch(path: string, init?: RequestInit): Promise<Response> {
+export async function proxyFetch(
+  path: string,
+  init?: RequestInit,
+  bindings: Env = env,
+): Promise<Response> {
   const ctx = createExecutionContext();
-  const response = await app.request(`${PROXY_ORIGIN}${path}`, init, env, ctx);
+  const response = await app.request(`${PROXY_ORIGIN}${path}`, init, bindings, ctx);
   // Work the Worker left for after the response (cache writes, bookkeeping) is done when this
   // returns, so tests see its effects without polling.
   await waitOnExecutionContext(ctx);
@@ -163,6 +167,13 @@ export const fakeWaveline = {
     return body.calls;
   },
 };
+
+/**
+ * A second fake that no test injects faults into, for tests whose premise is a healthy upstream
+ * (faults on the creation routes hit every creation of every file). `healthyEnv` points at it.
+ */
+export const healthyWaveline = { ...fakeWaveline, origin: inject("healthyWavelineOrigin") };
+export const healthyEnv: Env = { ...env, WAVELINE_API_URL: inject("healthyWavelineBaseUrl") };
 
 export const SEEDED = {
   completed: "00000000-0000-4000-8000-000000000001",
