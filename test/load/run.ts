@@ -137,6 +137,7 @@ async function main(): Promise<number> {
       proxyUrl: stack.proxyUrl,
       tenants,
       etags: new Map(),
+      progress: new Map(),
       listings: [],
       creations: 0,
       badCredentials: 0,
