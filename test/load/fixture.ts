@@ -177,7 +177,7 @@ async function newKey(admin: AdminCall, tenantId: string, name: string): Promise
 }
 
 /** The fake Waveline's control API (no auth, test-only). */
-export async function control<T>(origin: string, path: string, body: unknown): Promise<T> {
+async function control<T>(origin: string, path: string, body: unknown): Promise<T> {
   const response = await fetch(`${origin}${path}`, {
     method: "POST",
     headers: { "Content-Type": "application/json" },

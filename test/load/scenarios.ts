@@ -25,6 +25,8 @@ export interface LoadWorld {
   etags: Map<string, string>;
   /** Job ids each listing returned, checked against the owners once the run is over. */
   listings: { tenant: LoadTenant; subject: string | undefined; ids: string[] }[];
+  /** Per job created during the run: the latest status answered, and when it arrived. */
+  progress: Map<string, { rank: number; at: number }>;
   /** Creations so far, for unique file names. */
   creations: number;
   /** Bad credentials so far: each comes from an address of its own. */
@@ -63,6 +65,8 @@ export function planNext(world: LoadWorld): Planned {
 }
 
 const JOB_NOT_FOUND = JSON.stringify({ error: "job not found" });
+/** What a job created during the run shows, in order (none of their file names says "fail"). */
+const PROGRESS = ["CREATED", "RUNNING", "COMPLETED"];
 const MOUNTS = ["", "/api/v1"];
 
 function planHit(world: LoadWorld): Planned {
@@ -292,15 +296,33 @@ function readOwnJob(
         urls?: { get?: unknown };
       };
       if (body?.id !== job.id) return `asked for job ${job.id}, got ${String(body?.id)}`;
-      const allowed = job.status ? [job.status] : ["CREATED", "RUNNING", "COMPLETED"];
-      if (!allowed.includes(String(body.status))) {
-        return `status ${String(body.status)}, expected one of ${allowed.join(", ")}`;
+      const allowed = job.status ? [job.status] : PROGRESS;
+      const status = String(body.status);
+      if (!allowed.includes(status)) {
+        return `status ${status}, expected one of ${allowed.join(", ")}`;
       }
+      const regress = job.status ? undefined : progressed(world, job.id, status, answer.ms);
+      if (regress) return regress;
       const self = `${world.proxyUrl}${mount}/jobs/${encodeURIComponent(job.id)}`;
       if (body.urls?.get !== self) return `urls.get is ${String(body.urls?.get)}, not ${self}`;
       return more?.(answer);
     },
   };
+}
+
+/**
+ * A job never goes back: once an answer showed a status, a request sent after that answer arrived
+ * must not show an earlier one, whichever cache tier serves it.
+ */
+function progressed(world: LoadWorld, id: string, status: string, ms: number): string | undefined {
+  const now = performance.now();
+  const rank = PROGRESS.indexOf(status);
+  const seen = world.progress.get(id);
+  if (seen && rank < seen.rank && now - ms > seen.at) {
+    return `status ${status} after ${PROGRESS[seen.rank]} had been answered`;
+  }
+  if (!seen || rank > seen.rank) world.progress.set(id, { rank, at: now });
+  return undefined;
 }
 
 /** Someone else's job, or one outside the credential's reach: exactly the "no such job" answer. */
