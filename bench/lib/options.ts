@@ -1,0 +1,114 @@
+/** `npm run bench [-- --smoke] [--connections N] ...`: the full run, or CI's short smoke run. */
+import { parseArgs } from "node:util";
+
+export interface BenchOptions {
+  smoke: boolean;
+  /** Same for every target. */
+  connections: number;
+  /** Seconds per target per round. */
+  durationS: number;
+  rounds: number;
+  /** Seconds each target runs once, unmeasured, before the rounds; 0: two probes only. */
+  warmupS: number;
+  /** The fake Waveline's added latency. */
+  latencyMs: number;
+  /** A request slower than this counts as an error. */
+  timeoutS: number;
+  pollers: number[];
+  pollDurationS: number;
+  sizeDurationS: number;
+  /** Where results.json, RESULTS.md and chart.svg go; none: print only. */
+  outDir: string | undefined;
+  /** The whole run is stopped past this: nothing may hang. */
+  deadlineS: number;
+}
+
+const FULL: BenchOptions = {
+  smoke: false,
+  connections: 10,
+  durationS: 4,
+  rounds: 3,
+  warmupS: 1,
+  latencyMs: 50,
+  timeoutS: 10,
+  pollers: [1, 10, 100, 1000],
+  pollDurationS: 10,
+  sizeDurationS: 3,
+  outDir: "bench",
+  deadlineS: 300,
+};
+
+const SMOKE: BenchOptions = {
+  ...FULL,
+  smoke: true,
+  durationS: 2,
+  rounds: 1,
+  warmupS: 0,
+  pollDurationS: 1,
+  sizeDurationS: 1,
+  outDir: undefined,
+  deadlineS: 120,
+};
+
+export const USAGE = `npm run bench [-- options]
+  --smoke               short CI run: ~2 s per target, no files written, no speed targets
+  --connections N       connections for every target (default ${FULL.connections})
+  --duration S          seconds per target per round (default ${FULL.durationS}; smoke ${SMOKE.durationS})
+  --rounds N            interleaved rounds A B C A B C ... (default ${FULL.rounds}; smoke ${SMOKE.rounds})
+  --latency MS          the fake Waveline's simulated latency (default ${FULL.latencyMs})
+  --pollers LIST        clients polling one running job (default ${FULL.pollers.join(",")})
+  --poll-duration S     seconds per poller count (default ${FULL.pollDurationS}; smoke ${SMOKE.pollDurationS})
+  --size-duration S     seconds per result size (default ${FULL.sizeDurationS}; smoke ${SMOKE.sizeDurationS})
+  --out DIR             write results.json, RESULTS.md, chart.svg there (default bench; smoke: none)`;
+
+export function parseOptions(argv: string[]): BenchOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      smoke: { type: "boolean" },
+      connections: { type: "string" },
+      duration: { type: "string" },
+      rounds: { type: "string" },
+      latency: { type: "string" },
+      pollers: { type: "string" },
+      "poll-duration": { type: "string" },
+      "size-duration": { type: "string" },
+      out: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const base = values.smoke ? SMOKE : FULL;
+  return {
+    ...base,
+    connections: integer(values.connections, base.connections, 1, 1000),
+    durationS: number(values.duration, base.durationS, 0.5, 60),
+    rounds: integer(values.rounds, base.rounds, 1, 10),
+    latencyMs: integer(values.latency, base.latencyMs, 0, 5000),
+    pollers: values.pollers
+      ? values.pollers.split(",").map((n) => integer(n, 1, 1, 1000))
+      : base.pollers,
+    pollDurationS: number(values["poll-duration"], base.pollDurationS, 0.5, 60),
+    sizeDurationS: number(values["size-duration"], base.sizeDurationS, 0.5, 60),
+    outDir: values.out ?? base.outDir,
+  };
+}
+
+function number(raw: string | undefined, fallback: number, min: number, max: number): number {
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min || value > max) {
+    throw new Error(`expected a number from ${min} to ${max}, got ${raw}\n${USAGE}`);
+  }
+  return value;
+}
+
+function integer(raw: string | undefined, fallback: number, min: number, max: number): number {
+  const value = number(raw, fallback, min, max);
+  if (!Number.isInteger(value)) throw new Error(`expected a whole number, got ${raw}\n${USAGE}`);
+  return value;
+}

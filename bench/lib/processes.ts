@@ -1,0 +1,328 @@
+/**
+ * The benchmark's child processes: the fake Waveline and one `wrangler dev` per target Worker.
+ * Each runs in its own process group, so stopping it stops wrangler's workerd children too, and
+ * every one of them is stopped on exit, on error and on SIGINT/SIGTERM.
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { appendFileSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { freePort, OFFLINE_ENV } from "../../dev/stack";
+
+export interface Managed {
+  name: string;
+  child: ChildProcess;
+  /** The last lines it printed, for error messages. */
+  output(): string;
+}
+
+const running = new Set<Managed>();
+const WRANGLER = createRequire(import.meta.url).resolve("wrangler/bin/wrangler.js");
+const STOP_GRACE_MS = 5000;
+
+export function spawnManaged(name: string, args: string[], env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, args, {
+    env: { ...process.env, ...OFFLINE_ENV, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
+  const lines: string[] = [];
+  // BENCH_LOG_DIR=DIR keeps each process's whole output in DIR/NAME.log (for debugging a run).
+  const logDir = process.env.BENCH_LOG_DIR;
+  const logFile = logDir ? join(logDir, `${name.replaceAll(/\W+/g, "-")}.log`) : undefined;
+  for (const stream of [child.stdout, child.stderr]) {
+    stream?.setEncoding("utf8").on("data", (chunk: string) => {
+      if (logFile) appendFileSync(logFile, chunk);
+      lines.push(...chunk.split("\n"));
+      lines.splice(0, Math.max(0, lines.length - 100));
+    });
+  }
+  const managed: Managed = { name, child, output: () => lines.join("\n") };
+  running.add(managed);
+  child.once("exit", () => running.delete(managed));
+  return managed;
+}
+
+/** SIGTERM to the process group, SIGKILL after a grace period. */
+export function stopManaged(managed: Managed): Promise<void> {
+  const { child } = managed;
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) {
+    return Promise.resolve();
+  }
+  const pid = child.pid;
+  return new Promise((resolve) => {
+    const force = setTimeout(() => signalGroup(pid, "SIGKILL"), STOP_GRACE_MS);
+    child.once("exit", () => {
+      clearTimeout(force);
+      // workerd may outlive wrangler by a moment: the group goes with it.
+      signalGroup(pid, "SIGKILL");
+      resolve();
+    });
+    signalGroup(pid, "SIGTERM");
+  });
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+export async function stopAll(): Promise<void> {
+  await Promise.all([...running].map(stopManaged));
+}
+
+/** Ctrl-C and kills stop the children first. */
+export function stopAllOnSignals(): void {
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      console.error(`\n${signal}: stopping the benchmark's processes`);
+      void stopAll().finally(() => process.exit(130));
+    });
+  }
+}
+
+/** Up when `url` answers as `ready` says and the port is this process tree's own. */
+export async function waitForHttp(
+  managed: Managed,
+  url: string,
+  ready: (response: Response) => boolean,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const port = Number(new URL(url).port);
+  while (Date.now() < deadline) {
+    if (managed.child.exitCode !== null) {
+      throw new Error(`${managed.name} exited with code ${managed.child.exitCode}`);
+    }
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      await response.arrayBuffer();
+      if (ready(response)) {
+        // Someone else's server on a port we lost the race for must not pass for ours.
+        if (!listensOn(managed, port)) {
+          throw new Error(`${managed.name}: address already in use (${port}) by another program`);
+        }
+        return;
+      }
+    } catch (err) {
+      if ((err as Error).message.includes("address already in use")) throw err;
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 150));
+  }
+  throw new Error(`${managed.name}: no answer from ${url} within ${timeoutMs} ms`);
+}
+
+export interface FakeProcess extends Managed {
+  origin: string;
+  baseUrl: string;
+}
+
+/** On a port of its own; another port if something else took that one meanwhile. */
+export async function startFake(options: {
+  apiKey: string;
+  latencyMs: number;
+}): Promise<FakeProcess> {
+  return withPortRetries(async () => {
+    const port = await claimPort();
+    const args = ["--import", "tsx", "dev/fake-waveline.ts", "--quiet"];
+    args.push("--port", String(port), "--key", options.apiKey);
+    args.push("--latency", String(options.latencyMs));
+    const managed = spawnManaged("fake Waveline", args);
+    const origin = `http://127.0.0.1:${port}`;
+    await waitOrExplain(managed, `${origin}/__control/health`, (response) => response.ok);
+    return { ...managed, origin, baseUrl: `${origin}/api/v1` };
+  });
+}
+
+export interface WorkerProcess extends Managed {
+  url: string;
+  port: number;
+  /** wrangler's DevTools endpoint for the Worker (CPU profiles: bench/profile.ts). */
+  inspectorPort: number;
+}
+
+export interface WorkerOptions {
+  name: string;
+  /** A bundle from `bundleWorker`, run as it is. */
+  script: string;
+  config: string;
+  persistTo: string;
+  envFile?: string;
+  /** Path whose answer says the Worker is up, and how to tell. */
+  readyPath: string;
+  ready(response: Response): boolean;
+}
+
+/**
+ * `wrangler dev` on a prebuilt bundle: offline, no file watching of the sources (others may be
+ * editing them), wrangler's own output at warn level. The Worker logs what it logs in production.
+ */
+export async function startWorker(options: WorkerOptions): Promise<WorkerProcess> {
+  return withPortRetries(async () => {
+    const [port, inspectorPort] = [await claimPort(), await claimPort()];
+    const args = [WRANGLER, "dev", options.script, "--no-bundle", "--config", options.config];
+    args.push("--ip", "127.0.0.1", "--port", String(port));
+    args.push("--inspector-port", String(inspectorPort));
+    // BENCH_WRANGLER_LOG_LEVEL=log shows the Worker's own log lines (for debugging a run).
+    const logLevel = process.env.BENCH_WRANGLER_LOG_LEVEL ?? "warn";
+    args.push("--persist-to", options.persistTo, "--log-level", logLevel);
+    args.push("--show-interactive-dev-session=false");
+    if (options.envFile) args.push("--env-file", options.envFile);
+    const managed = spawnManaged(options.name, args);
+    const url = `http://127.0.0.1:${port}`;
+    await waitOrExplain(managed, `${url}${options.readyPath}`, options.ready);
+    return { ...managed, url, port, inspectorPort };
+  });
+}
+
+async function waitOrExplain(
+  managed: Managed,
+  url: string,
+  ready: (response: Response) => boolean,
+): Promise<void> {
+  try {
+    await waitForHttp(managed, url, ready);
+  } catch (err) {
+    await stopManaged(managed);
+    throw new Error(`${(err as Error).message}\n${managed.output()}`);
+  }
+}
+
+// Ports: picked free, never handed out twice by this process, and picked again when another
+// program took one between the pick and the listen (this machine is shared).
+const claimed = new Set<number>();
+const PORT_ATTEMPTS = 3;
+
+async function claimPort(): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    if (!claimed.has(port)) {
+      claimed.add(port);
+      return port;
+    }
+  }
+}
+
+async function withPortRetries<T>(start: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (err) {
+      const inUse = /address already in use|EADDRINUSE/i.test((err as Error).message);
+      if (!inUse || attempt >= PORT_ATTEMPTS) throw err;
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// CPU time, from /proc: workerd exposes no per-request CPU time offline.
+
+/** Which process of a `wrangler dev` tree burns it. */
+export type CpuRole = "runtime" | "entry" | "wrangler";
+export type CpuTimes = Record<CpuRole, number>;
+
+const CLOCK_TICKS = clockTicks();
+
+function clockTicks(): number {
+  try {
+    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+}
+
+/** CPU seconds (user + system) so far of each role in this worker's process tree. */
+export function cpuOf(worker: WorkerProcess): CpuTimes {
+  const times: CpuTimes = { runtime: 0, entry: 0, wrangler: 0 };
+  const root = worker.child.pid;
+  if (root === undefined) return times;
+  for (const pid of descendants(root)) {
+    const seconds = cpuSecondsOf(pid);
+    const command = commandOf(pid);
+    if (seconds === undefined || command === undefined) continue;
+    times[roleOf(command, worker.port)] += seconds;
+  }
+  return times;
+}
+
+/** workerd serving the port is wrangler's entry proxy; the other workerd runs the Worker. */
+function roleOf(command: string, port: number): CpuRole {
+  if (!command.includes("workerd")) return "wrangler";
+  return command.includes(`entry=127.0.0.1:${port}`) ? "entry" : "runtime";
+}
+
+/** Whether a process of this tree has a listening TCP socket on 127.0.0.1:port. */
+function listensOn(managed: Managed, port: number): boolean {
+  const root = managed.child.pid;
+  if (root === undefined) return false;
+  const inodes = listeningInodes(port);
+  return descendants(root).some((pid) => {
+    try {
+      return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+        try {
+          const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+          return inodes.has(/^socket:\[(\d+)\]$/.exec(target)?.[1] ?? "");
+        } catch {
+          return false;
+        }
+      });
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Inodes of sockets listening on the port, from /proc/net/tcp (state 0A is LISTEN). */
+function listeningInodes(port: number): Set<string> {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
+  const inodes = new Set<string>();
+  for (const line of readFileSync("/proc/net/tcp", "utf8").split("\n").slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    if (fields[1]?.endsWith(`:${hexPort}`) && fields[3] === "0A" && fields[9]) {
+      inodes.add(fields[9]);
+    }
+  }
+  return inodes;
+}
+
+function descendants(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const name of readdirSync("/proc")) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid)) continue;
+    const parent = statFields(pid)?.[1];
+    if (parent === undefined) continue;
+    children.set(Number(parent), [...(children.get(Number(parent)) ?? []), pid]);
+  }
+  const found = [root];
+  for (let i = 0; i < found.length; i++) found.push(...(children.get(found[i] ?? -1) ?? []));
+  return found;
+}
+
+/** Fields of /proc/PID/stat after the command name: state, ppid, ... (so utime is index 11). */
+function statFields(pid: number): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  } catch {
+    return undefined;
+  }
+}
+
+function cpuSecondsOf(pid: number): number | undefined {
+  const fields = statFields(pid);
+  if (!fields) return undefined;
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+function commandOf(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * Everything the targets need, started once per run: the three Workers bundled as `wrangler deploy`
+ * would bundle them, the fake Waveline, and one `wrangler dev` per Worker process, all on
+ * 127.0.0.1 with state in a temp dir (a developer's `.wrangler/state` is never touched).
+ */
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { prepareLocalDatabase } from "../../dev/stack";
+import { bundleWorker, type WorkerBundle } from "../../scripts/bundle";
+import { type FakeProcess, startFake, startWorker, type WorkerProcess } from "./processes";
+
+export const WAVELINE_KEY = "bench-waveline-key";
+export const ADMIN_TOKEN = "bench-admin-token";
+const SIGNING_KEYS = '[{"kid":"bench-1","secret":"bench-only-signing-secret-0123456789abcdef"}]';
+
+export interface BenchStack {
+  fake: FakeProcess;
+  floor: WorkerProcess;
+  naive: WorkerProcess;
+  /** The proxy as configured in wrangler.toml: pending cache on (2000 ms). */
+  proxy: WorkerProcess;
+  /** The same bundle with PENDING_CACHE_TTL_MS=0: every read of a running job goes upstream. */
+  proxyNoPending: WorkerProcess;
+  bundles: Record<"proxy" | "floor" | "naive", WorkerBundle>;
+  /** The vars and secrets file every Worker reads. */
+  envFile: string;
+  /** PENDING_CACHE_TTL_MS of `proxy`. */
+  pendingCacheTtlMs: number;
+}
+
+export async function startBenchStack(
+  workDir: string,
+  options: { latencyMs: number; minify: boolean; proxyDefine?: Record<string, string> },
+  log: (line: string) => void,
+): Promise<BenchStack> {
+  const { latencyMs, minify } = options;
+  const state = (name: string) => dirIn(workDir, `state-${name}`);
+
+  const flags = `wrangler deploy --dry-run${minify ? " --minify" : ""}`;
+  log(`bundling the three Workers (${flags}), preparing the local D1, starting the fake Waveline`);
+  const bundle = (name: string, config?: string, define?: Record<string, string>) =>
+    bundleWorker(dirIn(workDir, `bundle-${name}`), { config, minify, define });
+  const [proxyBundle, floorBundle, naiveBundle, fake] = await Promise.all([
+    bundle("proxy", undefined, options.proxyDefine),
+    bundle("floor", "bench/floor/wrangler.toml"),
+    bundle("naive", "bench/naive/wrangler.toml"),
+    startFake({ apiKey: WAVELINE_KEY, latencyMs }),
+    prepareLocalDatabase(state("proxy")),
+  ]);
+  const vars = {
+    WAVELINE_API_URL: fake.baseUrl,
+    WAVELINE_API_KEY: WAVELINE_KEY,
+    ADMIN_TOKEN,
+    TOKEN_SIGNING_KEYS: SIGNING_KEYS,
+  };
+  const envFile = writeEnvFile(join(workDir, "bench.vars"), vars);
+  const noPendingEnvFile = writeEnvFile(join(workDir, "no-pending.vars"), {
+    ...vars,
+    PENDING_CACHE_TTL_MS: "0",
+  });
+  // The second proxy process gets a copy: two workerd processes must not share one SQLite file.
+  cpSync(state("proxy"), state("no-pending"), { recursive: true });
+
+  log("starting four wrangler dev processes");
+  const worker = async (name: string, script: string, config: string, extra: WorkerExtra) =>
+    startWorker({
+      name,
+      script,
+      config,
+      persistTo: extra.persistTo ?? state(name),
+      envFile: extra.envFile,
+      readyPath: extra.readyPath,
+      ready: extra.ready,
+    });
+  const isProxy = (response: Response) => response.headers.has("X-Request-Id");
+  const [floor, naive, proxy, proxyNoPending] = await Promise.all([
+    worker("floor", floorBundle.file, "bench/floor/wrangler.toml", {
+      readyPath: "/jobs/x",
+      ready: (response) => response.ok,
+    }),
+    worker("naive", naiveBundle.file, "bench/naive/wrangler.toml", {
+      envFile,
+      readyPath: "/",
+      ready: (response) => response.status === 404,
+    }),
+    worker("proxy", proxyBundle.file, "wrangler.toml", {
+      envFile,
+      persistTo: state("proxy"),
+      readyPath: "/health",
+      ready: isProxy,
+    }),
+    worker("proxy-no-pending", proxyBundle.file, "wrangler.toml", {
+      envFile: noPendingEnvFile,
+      persistTo: state("no-pending"),
+      readyPath: "/health",
+      ready: isProxy,
+    }),
+  ]);
+  return {
+    fake,
+    floor,
+    naive,
+    proxy,
+    proxyNoPending,
+    bundles: { proxy: proxyBundle, floor: floorBundle, naive: naiveBundle },
+    envFile,
+    pendingCacheTtlMs: configuredPendingTtlMs(),
+  };
+}
+
+/** PENDING_CACHE_TTL_MS from wrangler.toml's [vars], as the proxy reads it (2000 when unset). */
+function configuredPendingTtlMs(): number {
+  const match = /^PENDING_CACHE_TTL_MS\s*=\s*"(\d+)"/m.exec(readFileSync("wrangler.toml", "utf8"));
+  return match ? Number(match[1]) : 2000;
+}
+
+interface WorkerExtra {
+  envFile?: string;
+  persistTo?: string;
+  readyPath: string;
+  ready(response: Response): boolean;
+}
+
+export function dirIn(parent: string, name: string): string {
+  const dir = join(parent, name);
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+function writeEnvFile(file: string, vars: Record<string, string>): string {
+  writeFileSync(
+    file,
+    Object.entries(vars)
+      .map(([name, value]) => `${name}=${value}\n`)
+      .join(""),
+  );
+  return file;
+}

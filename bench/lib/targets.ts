@@ -1,0 +1,121 @@
+/**
+ * The six targets and the jobs they read. Upstream, naive and miss read the same running jobs,
+ * one per connection, so no two connections share a job (the proxy coalesces concurrent reads of
+ * one job, which would turn misses into cheaper waits). Hit and token read one finished job.
+ */
+import { DEV_API_KEY, DEV_ORIGINS } from "../../dev/seed";
+import { createOwnedJobs, mintBrowserToken, raiseReadLimit } from "./fixtures";
+import type { Target } from "./measure";
+import { ADMIN_TOKEN, type BenchStack, WAVELINE_KEY } from "./stack";
+
+export const SIZES = [
+  { label: "1 KiB", bytes: 1024 },
+  { label: "100 KiB", bytes: 100 * 1024 },
+  { label: "5 MiB", bytes: 5 * 1024 * 1024 },
+];
+/** The floor's constant job (bench/floor/index.ts). */
+const FLOOR_JOB_ID = "00000000-0000-4000-8000-00000000f100";
+
+export interface Jobs {
+  /** RUNNING, one per connection: what upstream, naive and miss read. */
+  runningIds: string[];
+  /** COMPLETED with a 1 KiB result: what hit and token read. */
+  hitId: string;
+  /** COMPLETED, one per entry of SIZES. */
+  sizeIds: string[];
+  /** RUNNING, one per poller count. */
+  pollIds: string[];
+}
+
+export async function prepareTargets(
+  stack: BenchStack,
+  options: { connections: number; pollers: readonly number[] },
+): Promise<{ jobs: Jobs; targets: Target[] }> {
+  const [jobs, token] = await Promise.all([
+    createJobs(stack, options),
+    mintBrowserToken(stack.proxy.url),
+    raiseReadLimit(stack.proxy.url, ADMIN_TOKEN),
+    raiseReadLimit(stack.proxyNoPending.url, ADMIN_TOKEN),
+  ]);
+  return { jobs, targets: defineTargets(stack, jobs, token) };
+}
+
+async function createJobs(
+  stack: BenchStack,
+  options: { connections: number; pollers: readonly number[] },
+): Promise<Jobs> {
+  const fake = stack.fake.origin;
+  const proxy = [{ proxyUrl: stack.proxy.url, adminToken: ADMIN_TOKEN }];
+  const noPending = [{ proxyUrl: stack.proxyNoPending.url, adminToken: ADMIN_TOKEN }];
+  const completed = (bytes: number) =>
+    createOwnedJobs(fake, proxy, { status: "COMPLETED", resultBytes: bytes }, 1);
+  const [runningIds, [hitId], pollIds, ...sizes] = await Promise.all([
+    createOwnedJobs(fake, noPending, { status: "RUNNING" }, options.connections),
+    completed(1024),
+    createOwnedJobs(fake, proxy, { status: "RUNNING" }, options.pollers.length),
+    ...SIZES.map((size) => completed(size.bytes)),
+  ]);
+  if (!hitId) throw new Error("no job for the hit target");
+  return { runningIds, hitId, pollIds, sizeIds: sizes.map(([id]) => id ?? "") };
+}
+
+function defineTargets(stack: BenchStack, jobs: Jobs, token: string): Target[] {
+  const jobPaths = (prefix: string, ids: string[]) => ids.map((id) => `${prefix}/jobs/${id}`);
+  const apiKey = { Authorization: `Bearer ${DEV_API_KEY}` };
+  return [
+    {
+      name: "floor",
+      title: "floor (bare Worker)",
+      origin: stack.floor.url,
+      paths: [`/jobs/${FLOOR_JOB_ID}`],
+      headers: {},
+      worker: stack.floor,
+    },
+    {
+      name: "upstream",
+      title: "upstream (fake Waveline)",
+      origin: stack.fake.origin,
+      paths: jobPaths("/api/v1", jobs.runningIds),
+      headers: { Authorization: `Bearer ${WAVELINE_KEY}` },
+      worker: undefined,
+      jobIds: jobs.runningIds,
+    },
+    {
+      name: "naive",
+      title: "naive proxy",
+      origin: stack.naive.url,
+      paths: jobPaths("", jobs.runningIds),
+      headers: {},
+      worker: stack.naive,
+      jobIds: jobs.runningIds,
+    },
+    {
+      name: "hit",
+      title: "proxy, cache hit",
+      origin: stack.proxy.url,
+      paths: jobPaths("", [jobs.hitId]),
+      headers: apiKey,
+      worker: stack.proxy,
+      jobIds: [jobs.hitId],
+    },
+    {
+      name: "miss",
+      title: "proxy, cache miss",
+      origin: stack.proxyNoPending.url,
+      paths: jobPaths("", jobs.runningIds),
+      headers: apiKey,
+      worker: stack.proxyNoPending,
+      jobIds: jobs.runningIds,
+    },
+    {
+      // A browser sends its Origin: the tenant's CORS list is checked too, as in production.
+      name: "token",
+      title: "proxy, browser token, hit",
+      origin: stack.proxy.url,
+      paths: jobPaths("", [jobs.hitId]),
+      headers: { Authorization: `Bearer ${token}`, Origin: DEV_ORIGINS[0] ?? "" },
+      worker: stack.proxy,
+      jobIds: [jobs.hitId],
+    },
+  ];
+}

@@ -1,0 +1,195 @@
+/**
+ * `npm run bench`: the proxy against a bare Worker, a naive proxy and the upstream itself, all in
+ * workerd under `wrangler dev`, driven by autocannon at the same connections and duration,
+ * interleaved. `npm run bench -- --smoke` is CI's short run. See bench/README.md.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DEV_API_KEY } from "../dev/seed";
+import { renderChart } from "./lib/chart";
+import { type Probe, probe } from "./lib/fixtures";
+import { describeMachine, loadAverageNow } from "./lib/machine";
+import { type Context, measure, type Sample, type Target, type TargetName } from "./lib/measure";
+import { type BenchOptions, parseOptions } from "./lib/options";
+import { stopAll, stopAllOnSignals } from "./lib/processes";
+import {
+  buildResults,
+  type PollerRun,
+  type Results,
+  renderResultsMarkdown,
+  renderSummary,
+  type SizeRun,
+} from "./lib/report";
+import { type BenchStack, startBenchStack } from "./lib/stack";
+import { prepareTargets, SIZES } from "./lib/targets";
+
+const WARM_PROBES = 20;
+
+const startedAt = performance.now();
+const loadAtStart = loadAverageNow();
+const elapsedS = () => (performance.now() - startedAt) / 1000;
+const log = (line: string) =>
+  console.error(`[bench ${elapsedS().toFixed(1).padStart(5)} s] ${line}`);
+
+async function main(): Promise<number> {
+  const options = parseOptions(process.argv.slice(2));
+  stopAllOnSignals();
+  const watchdog = setTimeout(() => {
+    log(`still running after ${options.deadlineS} s: stopping everything`);
+    void stopAll().finally(() => process.exit(2));
+  }, options.deadlineS * 1000);
+  const workDir = mkdtempSync(join(tmpdir(), "waveline-bench-"));
+  try {
+    const results = await benchmark(options, workDir);
+    console.log(renderSummary(results));
+    if (options.outDir) writeOutputs(options.outDir, results);
+    for (const problem of results.problems) log(`BROKEN: ${problem}`);
+    log(`done in ${results.runSeconds.toFixed(0)} s`);
+    return results.problems.length ? 1 : 0;
+  } catch (err) {
+    log(`failed: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  } finally {
+    clearTimeout(watchdog);
+    await stopAll();
+    rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+async function benchmark(options: BenchOptions, workDir: string): Promise<Results> {
+  const stack = await startBenchStack(workDir, { latencyMs: options.latencyMs, minify: true }, log);
+  const ctx: Context = {
+    fakeOrigin: stack.fake.origin,
+    connections: options.connections,
+    timeoutS: options.timeoutS,
+    settleMs: options.latencyMs + 100,
+  };
+
+  log("raising the demo tenant's read limit; creating jobs and giving them to the demo tenant");
+  const { jobs, targets } = await prepareTargets(stack, options);
+
+  log(`warming up every target${options.warmupS ? ` for ${options.warmupS} s` : ""}`);
+  await warmUp(ctx, targets, options.warmupS);
+  const probes = await probeAll(targets);
+
+  const samples = new Map<TargetName, Sample[]>(targets.map((t) => [t.name, []]));
+  for (let round = 1; round <= options.rounds; round++) {
+    for (const target of targets) {
+      const sample = await measure(ctx, target, options.durationS);
+      samples.get(target.name)?.push(sample);
+      const rps = sample.run.requests / sample.run.durationS;
+      log(`round ${round}/${options.rounds} ${target.name.padEnd(8)} ${rps.toFixed(0)} req/s`);
+    }
+  }
+
+  const pollers = await measurePollers(ctx, stack, jobs.pollIds, options);
+  const sizes = await measureSizes(ctx, stack, jobs.sizeIds, options);
+  const results = buildResults({
+    options,
+    machine: describeMachine(loadAtStart),
+    runSeconds: elapsedS(),
+    targets: targets.map((target) => ({
+      target,
+      samples: samples.get(target.name) ?? [],
+      probe: probes.get(target.name),
+    })),
+    pollers,
+    sizes,
+    bundles: stack.bundles,
+    pendingCacheTtlMs: stack.pendingCacheTtlMs,
+  });
+  if (results.problems.length) printOutputs(stack);
+  return results;
+}
+
+/** What the processes printed last (wrangler at warn level): the first clue when a run breaks. */
+function printOutputs(stack: BenchStack): void {
+  for (const managed of [stack.fake, stack.floor, stack.naive, stack.proxy, stack.proxyNoPending]) {
+    const tail = managed.output().trim().split("\n").slice(-20).join("\n");
+    if (tail) log(`last output of ${managed.name}:\n${tail}`);
+  }
+}
+
+/** Unmeasured load per target (JIT, connections, caches); a smoke run only probes each twice. */
+async function warmUp(ctx: Context, targets: Target[], seconds: number): Promise<void> {
+  for (const target of targets) {
+    if (seconds > 0) await measure(ctx, target, seconds);
+    else
+      for (const path of target.paths.slice(0, 2))
+        await probe(`${target.origin}${path}`, target.headers);
+  }
+}
+
+async function probeAll(targets: Target[]): Promise<Map<TargetName, Probe>> {
+  const probes = new Map<TargetName, Probe>();
+  for (const target of targets) {
+    probes.set(target.name, await probe(`${target.origin}${target.paths[0]}`, target.headers));
+  }
+  return probes;
+}
+
+async function measurePollers(
+  ctx: Context,
+  stack: BenchStack,
+  pollIds: string[],
+  options: BenchOptions,
+): Promise<PollerRun[]> {
+  const runs: PollerRun[] = [];
+  for (const [index, clients] of options.pollers.entries()) {
+    const id = pollIds[index] ?? "";
+    const target = {
+      origin: stack.proxy.url,
+      paths: [`/jobs/${id}`],
+      headers: { Authorization: `Bearer ${DEV_API_KEY}` },
+      worker: stack.proxy,
+      jobIds: [id],
+    };
+    const sample = await measure(ctx, target, options.pollDurationS, { connections: clients });
+    log(`${clients} pollers of one running job: ${sample.upstreamCalls} upstream calls`);
+    runs.push({ clients, sample });
+  }
+  return runs;
+}
+
+async function measureSizes(
+  ctx: Context,
+  stack: BenchStack,
+  sizeIds: string[],
+  options: BenchOptions,
+): Promise<SizeRun[]> {
+  const runs: SizeRun[] = [];
+  for (const [index, size] of SIZES.entries()) {
+    const id = sizeIds[index] ?? "";
+    const target = {
+      origin: stack.proxy.url,
+      paths: [`/jobs/${id}`],
+      headers: { Authorization: `Bearer ${DEV_API_KEY}` },
+      worker: stack.proxy,
+      jobIds: [id],
+    };
+    const url = `${target.origin}${target.paths[0]}`;
+    // The first read fills the cache tiers (the slower ones after the response): wait for a hit.
+    let warm = await probe(url, target.headers);
+    for (let i = 0; i < WARM_PROBES && !warm.xCache?.startsWith("HIT"); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      warm = await probe(url, target.headers);
+    }
+    if (options.warmupS > 0) await measure(ctx, target, Math.min(options.warmupS, 1));
+    const sample = await measure(ctx, target, options.sizeDurationS);
+    const after = await probe(url, target.headers);
+    log(`${size.label} result, hit path: ${sample.run.requests} requests, ${after.xCache}`);
+    runs.push({ ...size, sample, probe: after });
+  }
+  return runs;
+}
+
+function writeOutputs(outDir: string, results: Results): void {
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(join(outDir, "RESULTS.md"), renderResultsMarkdown(results));
+  writeFileSync(join(outDir, "chart.svg"), renderChart(results));
+  log(`wrote ${outDir}/results.json, ${outDir}/RESULTS.md and ${outDir}/chart.svg`);
+}
+
+process.exit(await main());
