@@ -83,6 +83,12 @@ async function benchmark(options: BenchOptions, workDir: string): Promise<Result
     }
   }
 
+  log(`each target alone: one connection for ${options.unloadedS} s`);
+  const unloaded = new Map<TargetName, Sample>();
+  for (const target of targets) {
+    unloaded.set(target.name, await measure(ctx, target, options.unloadedS, { connections: 1 }));
+  }
+
   const pollers = await measurePollers(ctx, stack, jobs.pollIds, options);
   const sizes = await measureSizes(ctx, stack, jobs.sizeIds, options);
   const results = buildResults({
@@ -92,6 +98,7 @@ async function benchmark(options: BenchOptions, workDir: string): Promise<Result
     targets: targets.map((target) => ({
       target,
       samples: samples.get(target.name) ?? [],
+      unloaded: unloaded.get(target.name),
       probe: probes.get(target.name),
     })),
     pollers,

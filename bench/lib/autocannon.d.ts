@@ -17,6 +17,7 @@ declare module "autocannon" {
     url: string;
     connections?: number;
     duration?: number;
+    sampleInt?: number;
     timeout?: number;
     pipelining?: number;
     headers?: Record<string, string>;

@@ -7,6 +7,8 @@ import { DEV_API_KEY, DEV_TENANT_ID } from "../../dev/seed";
 const CALL_TIMEOUT_MS = 15_000;
 
 export interface FakeJobSpec {
+  /** The fake picks a UUID when none is given. */
+  id?: string;
   status: "RUNNING" | "COMPLETED";
   /** Size of the job's `result` JSON. */
   resultBytes?: number;
@@ -42,14 +44,18 @@ export async function giveToDemoTenant(proxyUrl: string, adminToken: string, job
   await call(url, jsonInit("PUT", { tenantId: DEV_TENANT_ID }, adminToken));
 }
 
+/** `count` jobs with ids `${idPrefix}${i}`, given to the demo tenant on each proxy. */
 export async function createOwnedJobs(
   fakeOrigin: string,
   owners: { proxyUrl: string; adminToken: string }[],
-  spec: FakeJobSpec,
+  spec: FakeJobSpec & { idPrefix: string },
   count: number,
 ): Promise<string[]> {
+  const { idPrefix, ...job } = spec;
   const ids = await Promise.all(
-    Array.from({ length: count }, () => createFakeJob(fakeOrigin, spec)),
+    Array.from({ length: count }, (_, i) =>
+      createFakeJob(fakeOrigin, { ...job, id: `${idPrefix}${i}` }),
+    ),
   );
   for (const owner of owners) {
     await Promise.all(ids.map((id) => giveToDemoTenant(owner.proxyUrl, owner.adminToken, id)));
@@ -115,10 +121,20 @@ export async function upstreamCallsSince(
   since: number,
   jobIds?: readonly string[],
 ): Promise<number> {
-  const response = await call(`${fakeOrigin}/__control/calls`);
+  // The fake filters by substring: the ids' common prefix keeps the answer small.
+  const match = jobIds?.length ? commonPrefix(jobIds) : "";
+  const response = await call(`${fakeOrigin}/__control/calls?match=${encodeURIComponent(match)}`);
   const { calls } = (await response.json()) as { calls: RecordedCall[] };
   return calls.filter(
     (recorded) =>
       recorded.at >= since && (!jobIds || jobIds.some((id) => recorded.path.endsWith(`/${id}`))),
   ).length;
+}
+
+function commonPrefix(values: readonly string[]): string {
+  let prefix = values[0] ?? "";
+  for (const value of values) {
+    while (!value.startsWith(prefix)) prefix = prefix.slice(0, -1);
+  }
+  return prefix;
 }

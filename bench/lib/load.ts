@@ -48,6 +48,8 @@ export function runLoad(spec: LoadSpec): Promise<LoadRun> {
         url: spec.origin,
         connections: spec.connections,
         duration: spec.durationS,
+        // autocannon checks for the end of a run once per sample: 1 s by default.
+        sampleInt: 100,
         timeout: spec.timeoutS,
         setupClient: (client) => {
           const path = spec.paths[next++ % spec.paths.length] ?? "/";

@@ -14,6 +14,8 @@ export interface BenchOptions {
   latencyMs: number;
   /** A request slower than this counts as an error. */
   timeoutS: number;
+  /** Seconds per target at one connection: latency without queueing. */
+  unloadedS: number;
   pollers: number[];
   pollDurationS: number;
   sizeDurationS: number;
@@ -26,14 +28,15 @@ export interface BenchOptions {
 const FULL: BenchOptions = {
   smoke: false,
   connections: 10,
-  durationS: 4,
+  durationS: 3,
   rounds: 3,
-  warmupS: 1,
+  warmupS: 0.5,
   latencyMs: 50,
   timeoutS: 10,
+  unloadedS: 1.5,
   pollers: [1, 10, 100, 1000],
   pollDurationS: 10,
-  sizeDurationS: 3,
+  sizeDurationS: 2,
   outDir: "bench",
   deadlineS: 300,
 };
@@ -44,7 +47,8 @@ const SMOKE: BenchOptions = {
   durationS: 2,
   rounds: 1,
   warmupS: 0,
-  pollDurationS: 1,
+  unloadedS: 0.5,
+  pollDurationS: 0.5,
   sizeDurationS: 1,
   outDir: undefined,
   deadlineS: 120,

@@ -47,13 +47,17 @@ async function createJobs(
   const fake = stack.fake.origin;
   const proxy = [{ proxyUrl: stack.proxy.url, adminToken: ADMIN_TOKEN }];
   const noPending = [{ proxyUrl: stack.proxyNoPending.url, adminToken: ADMIN_TOKEN }];
-  const completed = (bytes: number) =>
-    createOwnedJobs(fake, proxy, { status: "COMPLETED", resultBytes: bytes }, 1);
+  // Ids with a prefix per group, so the fake's call log can be asked about one group at a time.
+  const tag = `bench-${crypto.randomUUID().slice(0, 8)}`;
+  const completed = (idPrefix: string, bytes: number) =>
+    createOwnedJobs(fake, proxy, { idPrefix, status: "COMPLETED", resultBytes: bytes }, 1);
+  const running = (idPrefix: string, owners: typeof proxy, count: number) =>
+    createOwnedJobs(fake, owners, { idPrefix, status: "RUNNING" }, count);
   const [runningIds, [hitId], pollIds, ...sizes] = await Promise.all([
-    createOwnedJobs(fake, noPending, { status: "RUNNING" }, options.connections),
-    completed(1024),
-    createOwnedJobs(fake, proxy, { status: "RUNNING" }, options.pollers.length),
-    ...SIZES.map((size) => completed(size.bytes)),
+    running(`${tag}-running-`, noPending, options.connections),
+    completed(`${tag}-hit-`, 1024),
+    running(`${tag}-poll-`, proxy, options.pollers.length),
+    ...SIZES.map((size, index) => completed(`${tag}-size${index}-`, size.bytes)),
   ]);
   if (!hitId) throw new Error("no job for the hit target");
   return { runningIds, hitId, pollIds, sizeIds: sizes.map(([id]) => id ?? "") };
