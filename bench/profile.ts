@@ -22,7 +22,7 @@ import { bundleWorker } from "../scripts/bundle";
 import { giveToDemoTenant, raiseReadLimit } from "./lib/fixtures";
 import { runLoad } from "./lib/load";
 import { aggregate, measure, type Sample, type Target, type TargetName } from "./lib/measure";
-import { startWorker, stopAll, stopAllOnSignals, type WorkerProcess } from "./lib/processes";
+import { startWorker, stopAll, superviseRun, type WorkerProcess } from "./lib/processes";
 import { ADMIN_TOKEN, type BenchStack, dirIn, startBenchStack } from "./lib/stack";
 import { type Jobs, prepareTargets } from "./lib/targets";
 
@@ -69,12 +69,8 @@ async function main(): Promise<number> {
     connections: bounded(values.connections, 1, 100),
     rounds: bounded(values.rounds, 1, 10),
   };
-  stopAllOnSignals();
-  const watchdog = setTimeout(() => {
-    log("deadline passed: stopping everything");
-    void stopAll().finally(() => process.exit(2));
-  }, DEADLINE_MS);
   const workDir = mkdtempSync(join(tmpdir(), "waveline-profile-"));
+  const release = superviseRun(workDir, DEADLINE_MS, log);
   try {
     const compare = values["compare-logging"] ?? false;
     // The comparison runs what the benchmark runs (minified); the profile wants source names.
@@ -97,7 +93,7 @@ async function main(): Promise<number> {
     }
     return 0;
   } finally {
-    clearTimeout(watchdog);
+    release();
     await stopAll();
     rmSync(workDir, { recursive: true, force: true });
   }

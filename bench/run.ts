@@ -12,7 +12,7 @@ import { type Probe, probe } from "./lib/fixtures";
 import { describeMachine, loadAverageNow } from "./lib/machine";
 import { type Context, measure, type Sample, type Target, type TargetName } from "./lib/measure";
 import { type BenchOptions, parseOptions } from "./lib/options";
-import { stopAll, stopAllOnSignals } from "./lib/processes";
+import { stopAll, superviseRun } from "./lib/processes";
 import {
   buildResults,
   type PollerRun,
@@ -34,12 +34,8 @@ const log = (line: string) =>
 
 async function main(): Promise<number> {
   const options = parseOptions(process.argv.slice(2));
-  stopAllOnSignals();
-  const watchdog = setTimeout(() => {
-    log(`still running after ${options.deadlineS} s: stopping everything`);
-    void stopAll().finally(() => process.exit(2));
-  }, options.deadlineS * 1000);
   const workDir = mkdtempSync(join(tmpdir(), "waveline-bench-"));
+  const release = superviseRun(workDir, options.deadlineS * 1000, log);
   try {
     const results = await benchmark(options, workDir);
     console.log(renderSummary(results));
@@ -51,7 +47,7 @@ async function main(): Promise<number> {
     log(`failed: ${err instanceof Error ? err.message : String(err)}`);
     return 1;
   } finally {
-    clearTimeout(watchdog);
+    release();
     await stopAll();
     rmSync(workDir, { recursive: true, force: true });
   }

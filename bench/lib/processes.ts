@@ -4,7 +4,7 @@
  * every one of them is stopped on exit, on error and on SIGINT/SIGTERM.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { appendFileSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { appendFileSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { freePort, OFFLINE_ENV } from "../../dev/stack";
@@ -74,14 +74,34 @@ export async function stopAll(): Promise<void> {
   await Promise.all([...running].map(stopManaged));
 }
 
-/** Ctrl-C and kills stop the children first. */
-export function stopAllOnSignals(): void {
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.once(signal, () => {
-      console.error(`\n${signal}: stopping the benchmark's processes`);
-      void stopAll().finally(() => process.exit(130));
+/**
+ * Ctrl-C, kills and a deadline (nothing may hang) stop the children, remove the temp dir and exit.
+ * Returns what to call when the run ends on its own.
+ */
+export function superviseRun(
+  workDir: string,
+  deadlineMs: number,
+  log: (line: string) => void,
+): () => void {
+  const abort = (why: string, code: number) => {
+    log(`${why}: stopping the benchmark's processes`);
+    void stopAll().finally(() => {
+      rmSync(workDir, { recursive: true, force: true });
+      process.exit(code);
     });
-  }
+  };
+  const onSignal = (signal: NodeJS.Signals) => abort(signal, 130);
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  const watchdog = setTimeout(
+    () => abort(`still running after ${deadlineMs / 1000} s`, 2),
+    deadlineMs,
+  );
+  return () => {
+    clearTimeout(watchdog);
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  };
 }
 
 /** Up when `url` answers as `ready` says and the port is this process tree's own. */
