@@ -1,5 +1,6 @@
 import { describeError } from "../http/errors";
 import type { Logger } from "../http/logger";
+import { withTimeout } from "../lib/timeout";
 import { type CachedJob, isTerminal } from "./entry";
 import type { CacheTier } from "./tiers";
 
@@ -77,14 +78,4 @@ export function tieredJobCache(options: JobCacheOptions): JobCache {
       await Promise.all(tiers.map((tier) => tier.delete(id)));
     },
   };
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => {
-    if (timer !== undefined) clearTimeout(timer);
-  });
 }

@@ -1,3 +1,5 @@
+import { coalesce } from "../cache/coalesce";
+import { withTimeout } from "../lib/timeout";
 import type { Decision } from "./bucket";
 import type { BucketName, TenantRateLimiter } from "./durable-object";
 
@@ -11,13 +13,22 @@ export interface RateLimiter {
   take(tenantId: string, bucket: BucketName, limitPerMinute: number): Promise<Decision>;
 }
 
+export interface RateLimiterOptions {
+  /**
+   * How long a read waits for a refill another request started before asking itself: Workers
+   * never settles a promise whose creating request was cancelled (a client that hung up).
+   */
+  refillWaitMs: number;
+  /** An object slower than this counts as down: reads go on, creations are refused. */
+  timeoutMs: number;
+}
+
 interface Lease {
   tokens: number;
   expires: number;
   decision: Decision;
   /** Reads waiting for the next lease: it is sized to serve them all. */
   waiting: number;
-  fetching?: Promise<void>;
 }
 
 /** Unspent lease tokens are dropped after this: a lease can never hoard a tenant's budget. */
@@ -25,15 +36,22 @@ const LEASE_MS = 2_000;
 const MAX_LEASES = 10_000;
 const leases = new Map<string, Lease>();
 
+const DEFAULTS: RateLimiterOptions = { refillWaitMs: 1_000, timeoutMs: 2_000 };
+
 export function durableRateLimiter(
   namespace: DurableObjectNamespace<TenantRateLimiter>,
+  options: RateLimiterOptions = DEFAULTS,
 ): RateLimiter {
-  const stub = (tenantId: string) => namespace.get(namespace.idFromName(tenantId));
+  const ask = (tenantId: string, bucket: BucketName, count: number, limit: number) =>
+    withTimeout(
+      namespace.get(namespace.idFromName(tenantId)).take(bucket, count, limit, bucket === "reads"),
+      options.timeoutMs,
+    );
 
   const refill = async (lease: Lease, tenantId: string, limitPerMinute: number) => {
     // A second's worth of reads, or as many as are waiting now, whichever is more.
     const want = Math.max(Math.ceil(limitPerMinute / 60), lease.waiting);
-    const decision = await stub(tenantId).take("reads", want, limitPerMinute, true);
+    const decision = await ask(tenantId, "reads", want, limitPerMinute);
     lease.tokens = decision.granted;
     lease.decision = decision;
     // A refusal is remembered briefly too, so a tenant over its limit cannot flood the object.
@@ -44,8 +62,9 @@ export function durableRateLimiter(
 
   return {
     async take(tenantId, bucket, limitPerMinute) {
-      if (bucket === "creates") return stub(tenantId).take("creates", 1, limitPerMinute, false);
-      const lease = leaseFor(`${tenantId}:${limitPerMinute}`);
+      if (bucket === "creates") return ask(tenantId, "creates", 1, limitPerMinute);
+      const key = `${tenantId}:${limitPerMinute}`;
+      const lease = leaseFor(key);
       for (;;) {
         const fresh = lease.expires > Date.now();
         if (fresh && lease.tokens > 0) {
@@ -58,11 +77,12 @@ export function durableRateLimiter(
         }
         if (fresh && lease.decision.granted === 0) return lease.decision;
         lease.waiting++;
-        lease.fetching ??= refill(lease, tenantId, limitPerMinute).finally(() => {
-          lease.fetching = undefined;
-        });
         try {
-          await lease.fetching;
+          await coalesce(
+            `lease:${key}`,
+            () => refill(lease, tenantId, limitPerMinute),
+            options.refillWaitMs,
+          );
         } finally {
           lease.waiting--;
         }

@@ -1,0 +1,75 @@
+import { describe, expect, it } from "vitest";
+import type { Decision } from "../../src/ratelimit/bucket";
+import type { TenantRateLimiter } from "../../src/ratelimit/durable-object";
+import { durableRateLimiter } from "../../src/ratelimit/limiter";
+
+/**
+ * The read lease is shared by every request of an isolate. Workers never settles a promise whose
+ * creating request went away, so these tests stand in for the Durable Object with one whose
+ * answers can be withheld: that is what a waiter sees when the request that asked was cancelled.
+ */
+function objectAnswering(answers: (() => Promise<Decision>)[]) {
+  const calls: number[] = [];
+  const namespace = {
+    idFromName: (name: string) => name,
+    get: () => ({
+      take: (_bucket: string, count: number) => {
+        calls.push(count);
+        const answer = answers[calls.length - 1] ?? answers[answers.length - 1];
+        if (!answer) throw new Error("no answer left");
+        return answer();
+      },
+    }),
+  } as unknown as DurableObjectNamespace<TenantRateLimiter>;
+  return { namespace, calls };
+}
+
+const granted = (count: number): Decision => ({
+  granted: count,
+  limit: 600,
+  remaining: 100,
+  resetSeconds: 1,
+  retryAfterSeconds: 0,
+});
+const never = () => new Promise<Decision>(() => {});
+
+describe("read leases", () => {
+  it("serve concurrent reads with one round trip to the tenant's object", async () => {
+    const { namespace, calls } = objectAnswering([async () => granted(10)]);
+    const limiter = durableRateLimiter(namespace);
+
+    const decisions = await Promise.all(
+      Array.from({ length: 5 }, () => limiter.take("tnt_lease_shared", "reads", 600)),
+    );
+
+    expect(decisions.map((d) => d.granted)).toEqual([1, 1, 1, 1, 1]);
+    expect(calls).toHaveLength(1);
+  });
+
+  it("do not leave reads waiting forever on a refill whose request was cancelled", async () => {
+    const { namespace, calls } = objectAnswering([never, async () => granted(10)]);
+    const limiter = durableRateLimiter(namespace, { refillWaitMs: 50, timeoutMs: 5_000 });
+
+    void limiter.take("tnt_lease_cancelled", "reads", 600);
+    const waiter = await limiter.take("tnt_lease_cancelled", "reads", 600);
+    const later = await limiter.take("tnt_lease_cancelled", "reads", 600);
+
+    expect(waiter.granted).toBe(1);
+    expect(later.granted).toBe(1);
+    expect(calls).toHaveLength(2);
+  });
+
+  it("give up on an object that does not answer, so the read can go on without it", async () => {
+    const { namespace } = objectAnswering([never]);
+    const limiter = durableRateLimiter(namespace, { refillWaitMs: 1_000, timeoutMs: 50 });
+
+    await expect(limiter.take("tnt_lease_hung", "reads", 600)).rejects.toThrow(/no answer/);
+  });
+
+  it("give up on a creation the object does not answer, so it can be refused", async () => {
+    const { namespace } = objectAnswering([never]);
+    const limiter = durableRateLimiter(namespace, { refillWaitMs: 1_000, timeoutMs: 50 });
+
+    await expect(limiter.take("tnt_create_hung", "creates", 10)).rejects.toThrow(/no answer/);
+  });
+});
