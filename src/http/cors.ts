@@ -1,5 +1,4 @@
 import type { MiddlewareHandler } from "hono";
-import { except } from "hono/combine";
 import { cors } from "hono/cors";
 import type { HonoEnv } from "../env";
 
@@ -9,31 +8,31 @@ import type { HonoEnv } from "../env";
  * tenant's list by `authenticate`. No credentials mode: browsers send tokens, not cookies.
  */
 export function browserCors(): MiddlewareHandler<HonoEnv> {
-  return except(
-    "/admin/*",
-    cors({
-      origin: async (origin, c) => {
-        if (!origin) return null;
-        try {
-          return (await c.var.tenantStore.originIsKnown(origin)) ? origin : null;
-        } catch {
-          // Storage down: no CORS headers; the request itself then fails closed.
-          return null;
-        }
-      },
-      allowMethods: ["GET", "HEAD", "POST", "OPTIONS"],
-      allowHeaders: ["Authorization", "Content-Type", "If-None-Match", "X-Request-Id"],
-      exposeHeaders: [
-        "X-Request-Id",
-        "Retry-After",
-        "ETag",
-        "X-Cache",
-        "Location",
-        "RateLimit-Limit",
-        "RateLimit-Remaining",
-        "RateLimit-Reset",
-      ],
-      maxAge: 600,
-    }),
-  );
+  const tenantCors = cors({
+    origin: async (origin, c) => {
+      if (!origin) return null;
+      try {
+        return (await c.get("tenantStore").originIsKnown(origin)) ? origin : null;
+      } catch {
+        // Storage down: no CORS headers; the request itself then fails closed.
+        return null;
+      }
+    },
+    allowMethods: ["GET", "HEAD", "POST", "OPTIONS"],
+    allowHeaders: ["Authorization", "Content-Type", "If-None-Match", "X-Request-Id"],
+    exposeHeaders: [
+      "X-Request-Id",
+      "Retry-After",
+      "ETag",
+      "X-Cache",
+      "Location",
+      "RateLimit-Limit",
+      "RateLimit-Remaining",
+      "RateLimit-Reset",
+    ],
+    maxAge: 600,
+  });
+  // The admin API is for operators' tools, never for browsers: no CORS at all.
+  return (c, next) =>
+    c.req.path === "/admin" || c.req.path.startsWith("/admin/") ? next() : tenantCors(c, next);
 }
