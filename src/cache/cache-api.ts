@@ -10,6 +10,7 @@ export function cacheApiTier(cache: Cache): CacheTier {
   return {
     name: "cache",
     keeps: () => true,
+    keepsPending: true,
     async get(id) {
       const response = await cache.match(keyFor(id));
       if (!response) return null;

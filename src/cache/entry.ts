@@ -14,7 +14,7 @@ export interface CachedJob {
   body: string;
   /** Where in `body` the JSON string of `urls.get` goes. */
   selfAt: number;
-  /** Hash of `body`: the strong ETag's stem. */
+  /** Hash of `body`: the strong ETag's stem. Empty for CREATED/RUNNING jobs, which get no ETag. */
   digest: string;
   /** When the proxy fetched it from Waveline (ms epoch). */
   fetchedAt: number;
@@ -36,7 +36,7 @@ export async function toCachedJob(job: Job, fetchedAt = Date.now()): Promise<Cac
     pages: job.pages,
     body,
     selfAt,
-    digest: await digestOf(body),
+    digest: TERMINAL_STATUSES.has(job.status) ? await digestOf(body) : "",
     fetchedAt,
   };
 }

@@ -19,7 +19,15 @@ export interface JobCacheOptions {
 }
 
 export interface JobCache {
-  read(id: string): Promise<{ entry: CachedJob; tier: CacheTierName } | null>;
+  /**
+   * `lastSeen`: the status the proxy last recorded for the job. A job last seen CREATED or
+   * RUNNING is looked for only where a pending answer can be (a job that finished since is then
+   * fetched once more, which is right, only slower).
+   */
+  read(
+    id: string,
+    lastSeen?: Pick<CachedJob, "status">,
+  ): Promise<{ entry: CachedJob; tier: CacheTierName } | null>;
   /** Stores a fresh answer: this isolate's memory at once, slower tiers after the response. */
   write(entry: CachedJob): Promise<void>;
   /** Removes a job from every tier this code can reach (memory here, this location, KV). */
@@ -57,8 +65,10 @@ export function tieredJobCache(options: JobCacheOptions): JobCache {
   };
 
   return {
-    async read(id) {
+    async read(id, lastSeen) {
+      const pending = lastSeen !== undefined && !isTerminal(lastSeen);
       for (const [index, tier] of tiers.entries()) {
+        if (pending && (!tier.keepsPending || options.pendingTtlMs <= 0)) continue;
         let entry: CachedJob | null;
         try {
           entry = await withTimeout(tier.get(id), options.readTimeoutMs);

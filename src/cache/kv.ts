@@ -20,6 +20,7 @@ type Metadata = {
 export function kvTier(kv: KVNamespace, log: Logger): CacheTier {
   return {
     name: "kv",
+    keepsPending: false,
     keeps(entry) {
       if (!isTerminal(entry)) return false;
       // UTF-8 takes at most 3 bytes per UTF-16 unit: only long bodies need counting.

@@ -21,6 +21,7 @@ export function memoryTier(options: {
   return {
     name: "memory",
     keeps: (entry) => entry.body.length <= options.maxEntryBytes,
+    keepsPending: true,
     async get(id) {
       const found = entries.get(id);
       if (!found) return null;

@@ -5,6 +5,8 @@ export interface CacheTier {
   name: "memory" | "cache" | "kv";
   /** Whether this tier keeps entries of this kind (KV keeps only terminal jobs). */
   keeps(entry: CachedJob): boolean;
+  /** Whether it can hold a CREATED/RUNNING answer at all (KV cannot). */
+  keepsPending: boolean;
   get(id: string): Promise<CachedJob | null>;
   put(entry: CachedJob, ttlMs: number): Promise<void>;
   delete(id: string): Promise<void>;

@@ -12,11 +12,18 @@ import type { HonoEnv } from "../env";
 export async function serveJob(
   c: Context<HonoEnv>,
   id: string,
-  options: { bypassCache?: boolean; onFetched?: (entry: CachedJob) => void } = {},
+  options: {
+    bypassCache?: boolean;
+    /** The status the proxy last recorded: a job last seen pending skips tiers that cannot have it. */
+    lastSeen?: Pick<CachedJob, "status">;
+    onFetched?: (entry: CachedJob) => void;
+  } = {},
 ): Promise<Response> {
-  const { jobCache, waveline, config } = c.var;
+  const jobCache = c.get("jobCache");
+  const waveline = c.get("waveline");
+  const config = c.get("config");
   const lookup = async (): Promise<{ entry: CachedJob; xCache: string }> => {
-    const hit = options.bypassCache ? null : await jobCache.read(id);
+    const hit = options.bypassCache ? null : await jobCache.read(id, options.lastSeen);
     if (hit) return { entry: hit.entry, xCache: `HIT; tier=${hit.tier}` };
     const fetched = await toCachedJob(await waveline.getJob(id));
     await jobCache.write(fetched);
@@ -28,7 +35,7 @@ export async function serveJob(
   const maxWaitMs = config.upstreamTimeoutMs + 1000;
   const key = `${options.bypassCache ? "bypass" : "read"}:${id}`;
   const { entry, xCache } = await coalesce(key, lookup, maxWaitMs);
-  c.var.log.annotate({ cache: xCache });
+  c.get("log").annotate({ cache: xCache });
   return jobResponse(c, entry, xCache);
 }
 
@@ -38,12 +45,14 @@ function jobResponse(c: Context<HonoEnv>, entry: CachedJob, xCache: string): Res
   if (isTerminal(entry)) {
     const etag = etagOf(entry, self);
     headers.ETag = etag;
-    headers["Cache-Control"] = `private, max-age=${c.var.config.terminalCacheTtlS}, immutable`;
+    headers["Cache-Control"] = `private, max-age=${c.get("config").terminalCacheTtlS}, immutable`;
     if (matchesEtag(c.req.header("If-None-Match"), etag)) return c.body(null, 304, headers);
   } else {
     headers["Cache-Control"] = "no-store";
     // When polling again is worth it: fresher answers than this interval are not served anyway.
-    headers["Retry-After"] = String(Math.max(1, Math.ceil(c.var.config.pendingCacheTtlMs / 1000)));
+    headers["Retry-After"] = String(
+      Math.max(1, Math.ceil(c.get("config").pendingCacheTtlMs / 1000)),
+    );
   }
   headers["Content-Type"] = "application/json";
   return c.body(renderJob(entry, self), 200, headers);

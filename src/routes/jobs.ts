@@ -65,19 +65,23 @@ jobs.get(
   async (c) => {
     const { id } = c.req.valid("param");
     // Authorisation before any cache tier: a hit must never answer a caller a miss would refuse.
-    const owner = await c.var.jobStore.ownerOf(id);
-    if (!owner || !mayReadJob(c.var.principal, id, owner)) fail(404, JOB_NOT_FOUND);
+    const owner = await c.get("jobStore").ownerOf(id);
+    if (!owner || !mayReadJob(c.get("principal"), id, owner)) fail(404, JOB_NOT_FOUND);
     return serveJob(c, id, {
+      lastSeen: owner,
       // What the proxy knows of the job's progress feeds listings and usage.
       onFetched: (fresh) => {
         if (fresh.status === owner.status && fresh.pages === owner.pages) return;
         c.executionCtx.waitUntil(
-          c.var.jobStore.recordProgress(id, fresh.status, fresh.pages).catch((err: unknown) => {
-            c.var.log.warn("could not record job progress", {
-              jobId: id,
-              error: describeError(err),
-            });
-          }),
+          c
+            .get("jobStore")
+            .recordProgress(id, fresh.status, fresh.pages)
+            .catch((err: unknown) => {
+              c.get("log").warn("could not record job progress", {
+                jobId: id,
+                error: describeError(err),
+              });
+            }),
         );
       },
     });
@@ -124,11 +128,10 @@ jobs.get(
   validate("query", pageSchema),
   async (c) => {
     const { count, offset } = c.req.valid("query");
-    const { tenant, subject, jobIds } = c.var.principal;
-    const { items, total } = await c.var.jobStore.list(
-      { tenantId: tenant.id, subject, jobIds: jobIds && [...jobIds] },
-      { count, offset },
-    );
+    const { tenant, subject, jobIds } = c.get("principal");
+    const { items, total } = await c
+      .get("jobStore")
+      .list({ tenantId: tenant.id, subject, jobIds: jobIds && [...jobIds] }, { count, offset });
     // Waveline's own list shape, built from D1: its account-wide list is never exposed.
     return c.json({ items: items.map((job) => listItem(c, job)), offset, count, total });
   },
@@ -174,8 +177,9 @@ for (const kind of ["extract-document", "guess-shape"] satisfies JobKind[]) {
     authenticate({ scope: "jobs:create" }),
     (c, next) =>
       bodyLimit({
-        maxSize: c.var.config.maxBodyBytes,
-        onError: () => fail(413, `request body is larger than ${c.var.config.maxBodyBytes} bytes`),
+        maxSize: c.get("config").maxBodyBytes,
+        onError: () =>
+          fail(413, `request body is larger than ${c.get("config").maxBodyBytes} bytes`),
       })(c, next),
     // Counted after the body checks: a malformed request must not use up the tenant's budget.
     async (c, next) => {
@@ -185,9 +189,9 @@ for (const kind of ["extract-document", "guess-shape"] satisfies JobKind[]) {
     rateLimit("creates"),
     withWaveline(),
     async (c) => {
-      const { body, fileName } = c.var.creationBody;
-      const created = await c.var.waveline.createJob(kind, body);
-      const { tenant, subject } = c.var.principal;
+      const { body, fileName } = c.get("creationBody");
+      const created = await c.get("waveline").createJob(kind, body);
+      const { tenant, subject } = c.get("principal");
       const job: OwnedJob = {
         id: created.id,
         tenantId: tenant.id,
@@ -199,11 +203,11 @@ for (const kind of ["extract-document", "guess-shape"] satisfies JobKind[]) {
         pages: typeof created.pages === "number" ? created.pages : 0,
       };
       try {
-        await c.var.jobStore.record(job);
+        await c.get("jobStore").record(job);
       } catch (err) {
         // The job exists upstream but nobody can read it through the proxy: an operator can
         // still give it to its tenant with PUT /admin/jobs/{id}/owner.
-        c.var.log.alert("job created but not recorded", { jobId: job.id, tenantId: tenant.id });
+        c.get("log").alert("job created but not recorded", { jobId: job.id, tenantId: tenant.id });
         throw err;
       }
       const proxied = throughProxy(c, created);

@@ -88,7 +88,8 @@ describe("terminal jobs", () => {
 
   it("are served from KV when this location has never seen them", async () => {
     const id = uniqueJobId("from-kv");
-    await ownJob(acme.id, id);
+    // Recorded COMPLETED by the proxy that cached it elsewhere.
+    await ownJob(acme.id, id, null, "COMPLETED");
     await kvTier(env.JOB_CACHE, silentLog).put(
       await toCachedJob(sampleJob(id, "COMPLETED")),
       60_000,
@@ -236,6 +237,44 @@ describe("running jobs", () => {
     expect(calls.length, `upstream calls ${gaps.join(",")} ms apart`).toBeLessThanOrEqual(
       pollForMs / PENDING_TTL_MS + 1,
     );
+  });
+
+  it("are never looked up in KV, which only keeps terminal jobs", async () => {
+    const id = await ownedJob("pending-no-kv", "RUNNING");
+    const kvRead = vi.spyOn(env.JOB_CACHE, "getWithMetadata");
+
+    await proxyFetch(`/jobs/${id}`, acme.auth());
+    await proxyFetch(`/jobs/${id}`, acme.auth());
+
+    expect(kvRead).not.toHaveBeenCalled();
+  });
+
+  it("cost no cache round trip at all when the pending cache is off", async () => {
+    const id = await ownedJob("pending-cache-off", "RUNNING");
+    const cacheRead = vi.spyOn(caches.default, "match");
+    const kvRead = vi.spyOn(env.JOB_CACHE, "getWithMetadata");
+    const noPendingCache = { ...env, PENDING_CACHE_TTL_MS: "0" };
+
+    const first = await proxyFetch(`/jobs/${id}`, acme.auth(), noPendingCache);
+    const second = await proxyFetch(`/jobs/${id}`, acme.auth(), noPendingCache);
+
+    expect([first.headers.get("X-Cache"), second.headers.get("X-Cache")]).toEqual(["MISS", "MISS"]);
+    expect(await upstreamCalls(id)).toBe(2);
+    expect(cacheRead).not.toHaveBeenCalled();
+    expect(kvRead).not.toHaveBeenCalled();
+  });
+
+  it("that finished since they were last seen are fetched once, then served from the cache", async () => {
+    const id = await ownedJob("finished-since", "RUNNING");
+    await proxyFetch(`/jobs/${id}`, acme.auth());
+    await fakeWaveline.updateJob(id, { status: "COMPLETED" });
+    await proxyFetch(`/jobs/${id}`, acme.auth(), { ...env, PENDING_CACHE_TTL_MS: "0" });
+
+    const later = await proxyFetch(`/jobs/${id}`, acme.auth());
+
+    expect(later.headers.get("X-Cache")).toMatch(/^HIT; tier=/);
+    expect(((await later.json()) as { status: string }).status).toBe("COMPLETED");
+    expect(await upstreamCalls(id)).toBe(2);
   });
 
   it("show a change to COMPLETED once PENDING_CACHE_TTL_MS has passed", async () => {

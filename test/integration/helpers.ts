@@ -78,12 +78,20 @@ export async function ownJob(
   tenantId: string,
   jobId: string,
   subject: string | null = null,
+  lastSeenStatus = "RUNNING",
 ): Promise<void> {
   await env.DB.prepare(
     `INSERT INTO jobs (id, tenant_id, subject, type, file_name, created_at, status, pages, updated_at)
-     VALUES (?, ?, ?, 'extract-document', 'test.pdf', ?, 'RUNNING', 0, ?)`,
+     VALUES (?, ?, ?, 'extract-document', 'test.pdf', ?, ?, 0, ?)`,
   )
-    .bind(jobId, tenantId, subject, new Date().toISOString(), new Date().toISOString())
+    .bind(
+      jobId,
+      tenantId,
+      subject,
+      new Date().toISOString(),
+      lastSeenStatus,
+      new Date().toISOString(),
+    )
     .run();
 }
 
