@@ -7,7 +7,7 @@ import { bearerToken, secretsEqual } from "./credentials";
 export function requireAdmin(): MiddlewareHandler<HonoEnv> {
   return async (c, next) => {
     refuseBlockedClient(c);
-    const expected = c.var.config.adminToken;
+    const expected = c.get("config").adminToken;
     const given = bearerToken(c.req.header("Authorization"));
     if (!given || !expected || !(await secretsEqual(given, expected))) {
       return authenticationFailed(c);

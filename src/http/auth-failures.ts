@@ -32,13 +32,13 @@ export async function authenticationFailed(c: Context<HonoEnv>): Promise<never> 
   const { success } = await c.env.AUTH_FAILURE_LIMITER.limit({ key: address }).catch(
     (err: unknown) => {
       // The credential is refused either way: a counter outage must not turn that into a 500.
-      c.var.log.warn("authentication failure not counted", { error: describeError(err) });
+      c.get("log").warn("authentication failure not counted", { error: describeError(err) });
       return { success: true };
     },
   );
   if (!success) {
     blocked.set(address, true);
-    c.var.log.warn("authentication failures over the limit", { client: address });
+    c.get("log").warn("authentication failures over the limit", { client: address });
     tooMany();
   }
   fail(401, "missing or invalid credentials", { "WWW-Authenticate": "Bearer" });

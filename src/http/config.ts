@@ -3,12 +3,12 @@ import { type HonoEnv, readConfig } from "../env";
 import { createWavelineClient } from "../waveline/client";
 import { fail } from "./errors";
 
-/** Makes the validated configuration available as `c.var.config`; a broken one answers 503. */
+/** Makes the validated configuration available as `c.get("config")`; a broken one answers 503. */
 export function withConfig(): MiddlewareHandler<HonoEnv> {
   return async (c, next) => {
     const result = readConfig(c.env);
     if (!result.ok) {
-      c.var.log.alert("invalid configuration", { problem: result.problem });
+      c.get("log").alert("invalid configuration", { problem: result.problem });
       fail(503, `proxy is not configured: ${result.problem}`);
     }
     c.set("config", result.config);
@@ -19,7 +19,7 @@ export function withConfig(): MiddlewareHandler<HonoEnv> {
 /** For routes that call Waveline: never call it without a key. */
 export function withWaveline(): MiddlewareHandler<HonoEnv> {
   return async (c, next) => {
-    const { wavelineApiKey, wavelineApiUrl, upstreamTimeoutMs } = c.var.config;
+    const { wavelineApiKey, wavelineApiUrl, upstreamTimeoutMs } = c.get("config");
     if (!wavelineApiKey) fail(503, "proxy is not configured: WAVELINE_API_KEY is missing");
     c.set(
       "waveline",
@@ -27,7 +27,7 @@ export function withWaveline(): MiddlewareHandler<HonoEnv> {
         baseUrl: wavelineApiUrl,
         apiKey: wavelineApiKey,
         timeoutMs: upstreamTimeoutMs,
-        log: c.var.log,
+        log: c.get("log"),
       }),
     );
     await next();

@@ -34,13 +34,13 @@ export const onError: ErrorHandler<HonoEnv> = (err, c) => {
   }
   if (err instanceof StorageUnavailableError) {
     // Fail closed: an outage must never read as "unknown key" or "no such job".
-    c.var.log?.error("storage unavailable", {
+    c.get("log")?.error("storage unavailable", {
       error: describeError(err),
       cause: describeError(err.cause),
     });
     return errorResponse(c, 503, "storage is unavailable, retry later", { "Retry-After": "5" });
   }
-  c.var.log?.error("unhandled error", { error: describeError(err) });
+  c.get("log")?.error("unhandled error", { error: describeError(err) });
   return errorResponse(c, 500, "internal error");
 };
 

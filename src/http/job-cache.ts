@@ -19,15 +19,15 @@ export function withJobCache(): MiddlewareHandler<HonoEnv> {
   return async (c, next) => {
     const tiers: CacheTier[] = [memory, cacheApiTier(caches.default)];
     // Without a KV namespace bound the proxy still works, with one tier less.
-    if (c.env.JOB_CACHE) tiers.push(kvTier(c.env.JOB_CACHE, c.var.log));
+    if (c.env.JOB_CACHE) tiers.push(kvTier(c.env.JOB_CACHE, c.get("log")));
     c.set(
       "jobCache",
       tieredJobCache({
         tiers,
-        terminalTtlMs: c.var.config.terminalCacheTtlS * 1000,
-        pendingTtlMs: c.var.config.pendingCacheTtlMs,
+        terminalTtlMs: c.get("config").terminalCacheTtlS * 1000,
+        pendingTtlMs: c.get("config").pendingCacheTtlMs,
         readTimeoutMs: CACHE_READ_TIMEOUT_MS,
-        log: c.var.log,
+        log: c.get("log"),
         waitUntil: (promise) => c.executionCtx.waitUntil(promise),
       }),
     );

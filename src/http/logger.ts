@@ -23,7 +23,7 @@ export function requestLogger(): MiddlewareHandler<HonoEnv> {
     const started = Date.now();
     const annotations: Fields = {};
     const line = (level: string, msg: string, fields?: Fields) =>
-      console.log(JSON.stringify({ level, msg, requestId: c.var.requestId, ...fields }));
+      console.log(JSON.stringify({ level, msg, requestId: c.get("requestId"), ...fields }));
     c.set("log", {
       info: (msg, fields) => line("info", msg, fields),
       warn: (msg, fields) => line("warn", msg, fields),

@@ -12,8 +12,8 @@ import { describeError, fail } from "./errors";
  */
 export function rateLimit(bucket: BucketName): MiddlewareHandler<HonoEnv> {
   return async (c, next) => {
-    const { tenant } = c.var.principal;
-    const { config } = c.var;
+    const { tenant } = c.get("principal");
+    const config = c.get("config");
     const limit =
       bucket === "reads"
         ? (tenant.rateLimits.readsPerMinute ?? config.readRateLimitPerMin)
@@ -25,12 +25,12 @@ export function rateLimit(bucket: BucketName): MiddlewareHandler<HonoEnv> {
       decision = await durableRateLimiter(c.env.RATE_LIMITER).take(tenant.id, bucket, limit);
     } catch (err) {
       if (bucket === "creates") {
-        c.var.log.error("rate limiter unavailable: creation refused", {
+        c.get("log").error("rate limiter unavailable: creation refused", {
           error: describeError(err),
         });
         fail(503, "rate limiter is unavailable, retry later", { "Retry-After": "5" });
       }
-      c.var.log.warn("rate limiter unavailable: read allowed", { error: describeError(err) });
+      c.get("log").warn("rate limiter unavailable: read allowed", { error: describeError(err) });
       return next();
     }
 
@@ -40,7 +40,7 @@ export function rateLimit(bucket: BucketName): MiddlewareHandler<HonoEnv> {
       "RateLimit-Reset": String(decision.resetSeconds),
     };
     if (decision.granted === 0) {
-      c.var.log.annotate({ rateLimited: bucket });
+      c.get("log").annotate({ rateLimited: bucket });
       fail(429, `rate limit exceeded: ${limit} ${bucket} per minute`, {
         ...headers,
         "Retry-After": String(decision.retryAfterSeconds),

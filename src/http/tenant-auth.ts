@@ -1,14 +1,15 @@
 import type { MiddlewareHandler } from "hono";
-import type { HonoEnv } from "../env";
+import type { Config, HonoEnv } from "../env";
 import { ALL_SCOPES, type Principal } from "../tenancy/access";
 import { hashApiKey, looksLikeApiKey } from "../tenancy/keys";
+import type { TenantStore } from "../tenancy/store";
 import { type Scope, verifyBrowserToken } from "../tenancy/tokens";
 import { authenticationFailed, refuseBlockedClient } from "./auth-failures";
 import { bearerToken } from "./credentials";
 import { fail } from "./errors";
 
 /**
- * Tenant routes: `Authorization: Bearer <API key | browser token>` becomes `c.var.principal`.
+ * Tenant routes: `Authorization: Bearer <API key | browser token>` becomes `c.get("principal")`.
  * Every refusal says as little as possible: 401 for a credential that is not good, 403 for a good
  * one that may not do this. A browser's Origin must be one its tenant lists.
  */
@@ -18,7 +19,9 @@ export function authenticate(
   return async (c, next) => {
     refuseBlockedClient(c);
     const credential = bearerToken(c.req.header("Authorization"));
-    const principal = credential ? await resolve(c.var, credential) : null;
+    const principal = credential
+      ? await resolve(c.get("tenantStore"), c.get("config"), credential)
+      : null;
     if (!principal) return authenticationFailed(c);
     c.set("principal", principal);
 
@@ -31,19 +34,23 @@ export function authenticate(
     ) {
       fail(403, "forbidden");
     }
-    c.var.log.annotate({ tenantId: principal.tenant.id, credential: principal.credential });
+    c.get("log").annotate({ tenantId: principal.tenant.id, credential: principal.credential });
     await next();
   };
 }
 
-async function resolve(vars: HonoEnv["Variables"], credential: string): Promise<Principal | null> {
+async function resolve(
+  tenantStore: TenantStore,
+  config: Config,
+  credential: string,
+): Promise<Principal | null> {
   if (looksLikeApiKey(credential)) {
-    const found = await vars.tenantStore.tenantByKeyHash(await hashApiKey(credential));
+    const found = await tenantStore.tenantByKeyHash(await hashApiKey(credential));
     return found && { tenant: found.tenant, credential: "api-key", scopes: ALL_SCOPES };
   }
-  const claims = await verifyBrowserToken(vars.config.signingKeys ?? [], credential);
+  const claims = await verifyBrowserToken(config.signingKeys ?? [], credential);
   if (!claims) return null;
-  const tenant = await vars.tenantStore.getTenant(claims.tenantId);
+  const tenant = await tenantStore.getTenant(claims.tenantId);
   if (!tenant) return null;
   return {
     tenant,

@@ -9,7 +9,7 @@ export const demo = new Hono<HonoEnv>();
 // `all`, not `get`: with the page off, every method gets the app's 404, as a path that does not
 // exist would (a GET-only route would make other methods a 405 that reveals it).
 demo.all("/demo", (c) => {
-  if (!c.var.config.demoEnabled) return c.notFound();
+  if (!c.get("config").demoEnabled) return c.notFound();
   if (c.req.method !== "GET" && c.req.method !== "HEAD") {
     return errorResponse(c, 405, "method not allowed", { Allow: "GET, HEAD" });
   }

@@ -79,13 +79,13 @@ tokens.post(
   rateLimit("reads"),
   validate("json", mintSchema),
   async (c) => {
-    const keys = c.var.config.signingKeys;
+    const keys = c.get("config").signingKeys;
     if (!keys) fail(503, "proxy is not configured: TOKEN_SIGNING_KEYS is missing");
     const { sub, scopes, jobs, ttlSeconds } = c.req.valid("json");
     const uniqueScopes = [...new Set(scopes)];
     const { token, expiresAt } = await mintBrowserToken(
       keys,
-      { tenantId: c.var.principal.tenant.id, subject: sub, scopes: uniqueScopes, jobIds: jobs },
+      { tenantId: c.get("principal").tenant.id, subject: sub, scopes: uniqueScopes, jobIds: jobs },
       ttlSeconds,
     );
     return c.json({ token, tokenType: "Bearer", expiresAt, scopes: uniqueScopes, sub, jobs }, 201, {

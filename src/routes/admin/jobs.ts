@@ -74,9 +74,9 @@ adminJobs.delete(
   async (c) => {
     const { jobId } = c.req.valid("param");
     try {
-      await c.var.jobCache.purge(jobId);
+      await c.get("jobCache").purge(jobId);
     } catch (err) {
-      c.var.log.error("cache purge failed", { jobId, error: describeError(err) });
+      c.get("log").error("cache purge failed", { jobId, error: describeError(err) });
       fail(503, "cache purge failed, retry");
     }
     return c.body(null, 204);
@@ -112,9 +112,9 @@ adminJobs.put(
   async (c) => {
     const { jobId } = c.req.valid("param");
     const { tenantId, subject } = c.req.valid("json");
-    if (!(await c.var.tenantStore.getTenant(tenantId))) fail(404, "tenant not found");
+    if (!(await c.get("tenantStore").getTenant(tenantId))) fail(404, "tenant not found");
     // Only a job Waveline knows can be owned: this also fills in its type, name and progress.
-    const job = await c.var.waveline.getJob(jobId);
+    const job = await c.get("waveline").getJob(jobId);
     const owned = {
       id: jobId,
       tenantId,
@@ -125,7 +125,7 @@ adminJobs.put(
       status: job.status,
       pages: job.pages,
     };
-    await c.var.jobStore.assign(owned);
+    await c.get("jobStore").assign(owned);
     return c.json({ jobId, tenantId, subject: owned.subject });
   },
 );

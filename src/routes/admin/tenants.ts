@@ -67,7 +67,7 @@ adminTenants.post(
     }),
   ),
   async (c) => {
-    const tenant = await c.var.tenantStore.createTenant(c.req.valid("json"));
+    const tenant = await c.get("tenantStore").createTenant(c.req.valid("json"));
     return c.json(tenant, 201);
   },
 );
@@ -82,7 +82,7 @@ adminTenants.get(
     responses: { 200: { description: "every tenant", body: tenantList } },
     errors: { ...ADMIN_AUTH_ERRORS, 503: STORAGE_UNAVAILABLE },
   }),
-  async (c) => c.json({ items: await c.var.tenantStore.listTenants() }),
+  async (c) => c.json({ items: await c.get("tenantStore").listTenants() }),
 );
 
 adminTenants.get(
@@ -102,7 +102,7 @@ adminTenants.get(
   }),
   validate("param", tenantIdParam),
   async (c) => {
-    const tenant = await c.var.tenantStore.getTenant(c.req.valid("param").id);
+    const tenant = await c.get("tenantStore").getTenant(c.req.valid("param").id);
     if (!tenant) fail(404, "tenant not found");
     return c.json(tenant);
   },
@@ -135,10 +135,9 @@ adminTenants.patch(
     }),
   ),
   async (c) => {
-    const tenant = await c.var.tenantStore.updateTenant(
-      c.req.valid("param").id,
-      c.req.valid("json"),
-    );
+    const tenant = await c
+      .get("tenantStore")
+      .updateTenant(c.req.valid("param").id, c.req.valid("json"));
     if (!tenant) fail(404, "tenant not found");
     return c.json(tenant);
   },
@@ -170,9 +169,9 @@ adminTenants.post(
   validate("json", z.object({ name: nameSchema })),
   async (c) => {
     const tenantId = c.req.valid("param").id;
-    if (!(await c.var.tenantStore.getTenant(tenantId))) fail(404, "tenant not found");
+    if (!(await c.get("tenantStore").getTenant(tenantId))) fail(404, "tenant not found");
     const { key, prefix, hash } = await generateApiKey();
-    const record = await c.var.tenantStore.addKey({
+    const record = await c.get("tenantStore").addKey({
       tenantId,
       name: c.req.valid("json").name,
       prefix,
@@ -201,8 +200,8 @@ adminTenants.get(
   validate("param", tenantIdParam),
   async (c) => {
     const tenantId = c.req.valid("param").id;
-    if (!(await c.var.tenantStore.getTenant(tenantId))) fail(404, "tenant not found");
-    return c.json({ items: await c.var.tenantStore.listKeys(tenantId) });
+    if (!(await c.get("tenantStore").getTenant(tenantId))) fail(404, "tenant not found");
+    return c.json({ items: await c.get("tenantStore").listKeys(tenantId) });
   },
 );
 
@@ -228,7 +227,7 @@ adminTenants.delete(
   ),
   async (c) => {
     const { id, keyId } = c.req.valid("param");
-    if (!(await c.var.tenantStore.revokeKey(id, keyId))) fail(404, "key not found");
+    if (!(await c.get("tenantStore").revokeKey(id, keyId))) fail(404, "key not found");
     return c.body(null, 204);
   },
 );
@@ -262,7 +261,7 @@ adminTenants.get(
   validate("query", usageQuery),
   async (c) => {
     const tenantId = c.req.valid("param").id;
-    if (!(await c.var.tenantStore.getTenant(tenantId))) fail(404, "tenant not found");
+    if (!(await c.get("tenantStore").getTenant(tenantId))) fail(404, "tenant not found");
     const query = c.req.valid("query");
     const now = new Date();
     // Default: this calendar month so far (UTC), the usual billing period.
@@ -271,7 +270,7 @@ adminTenants.get(
     ).toISOString();
     const to = new Date(query.to ?? now).toISOString();
     if (from >= to) fail(400, "from must be before to");
-    const usage = await c.var.jobStore.usage(tenantId, from, to);
+    const usage = await c.get("jobStore").usage(tenantId, from, to);
     return c.json({ tenantId, from, to, ...usage });
   },
 );
