@@ -15,9 +15,15 @@ export async function generateApiKey(): Promise<GeneratedKey> {
   return { key, prefix: key.slice(0, DISPLAY_CHARS), hash: await hashApiKey(key) };
 }
 
+const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, "0"));
+const encoder = new TextEncoder();
+
+/** Lowercase hex SHA-256. Runs on every authenticated request, hence the table. */
 export async function hashApiKey(key: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(key));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(key)));
+  let hex = "";
+  for (const byte of digest) hex += HEX[byte];
+  return hex;
 }
 
 export function looksLikeApiKey(credential: string): boolean {
