@@ -28,6 +28,8 @@ export interface JobCache {
     id: string,
     lastSeen?: Pick<CachedJob, "status">,
   ): Promise<{ entry: CachedJob; tier: CacheTierName } | null>;
+  /** This isolate's own copy (the memory tier), if any: no I/O, so no need to coalesce it. */
+  readLocal(id: string, lastSeen?: Pick<CachedJob, "status">): Promise<CachedJob | null>;
   /** Stores a fresh answer: this isolate's memory at once, slower tiers after the response. */
   write(entry: CachedJob): Promise<void>;
   /** Removes a job from every tier this code can reach (memory here, this location, KV). */
@@ -64,14 +66,28 @@ export function tieredJobCache(options: JobCacheOptions): JobCache {
     }
   };
 
+  const worthReading = (tier: CacheTier, lastSeen: Pick<CachedJob, "status"> | undefined) =>
+    lastSeen === undefined ||
+    isTerminal(lastSeen) ||
+    (tier.keepsPending && options.pendingTtlMs > 0);
+
   return {
+    async readLocal(id, lastSeen) {
+      const memory = tiers.find((tier) => tier.name === "memory");
+      if (!memory || !worthReading(memory, lastSeen)) return null;
+      const entry = await memory.get(id);
+      return entry && ttlLeft(entry) > 0 ? entry : null;
+    },
     async read(id, lastSeen) {
-      const pending = lastSeen !== undefined && !isTerminal(lastSeen);
       for (const [index, tier] of tiers.entries()) {
-        if (pending && (!tier.keepsPending || options.pendingTtlMs <= 0)) continue;
+        if (!worthReading(tier, lastSeen)) continue;
         let entry: CachedJob | null;
         try {
-          entry = await withTimeout(tier.get(id), options.readTimeoutMs);
+          // Memory does no I/O: nothing to time out.
+          entry =
+            tier.name === "memory"
+              ? await tier.get(id)
+              : await withTimeout(tier.get(id), options.readTimeoutMs);
         } catch (err) {
           // Fail open: a broken tier is a miss, never a failed request.
           log.warn("cache read failed", { tier: tier.name, jobId: id, error: describeError(err) });

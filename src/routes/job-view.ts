@@ -4,6 +4,8 @@ import { coalesce } from "../cache/coalesce";
 import { type CachedJob, etagOf, isTerminal, renderJob, toCachedJob } from "../cache/entry";
 import type { HonoEnv } from "../env";
 
+const LOCAL_HIT = "HIT; tier=memory";
+
 /**
  * Answers a job the caller may read (authorisation happened before: the cache is keyed by job id
  * alone), from the fastest cache tier that has it, else from Waveline with concurrent callers
@@ -20,8 +22,14 @@ export async function serveJob(
   } = {},
 ): Promise<Response> {
   const jobCache = c.get("jobCache");
+  // This isolate's own copy costs no I/O: nothing to share with other readers.
+  const local = options.bypassCache ? null : await jobCache.readLocal(id, options.lastSeen);
+  if (local) {
+    c.get("log").annotate({ cache: LOCAL_HIT });
+    return jobResponse(c, local, LOCAL_HIT);
+  }
+
   const waveline = c.get("waveline");
-  const config = c.get("config");
   const lookup = async (): Promise<{ entry: CachedJob; xCache: string }> => {
     const hit = options.bypassCache ? null : await jobCache.read(id, options.lastSeen);
     if (hit) return { entry: hit.entry, xCache: `HIT; tier=${hit.tier}` };
@@ -32,7 +40,7 @@ export async function serveJob(
   };
   // Readers of one job share the whole lookup, cache reads included: a poller that read the
   // cache just before another's upstream answer landed must not call upstream again.
-  const maxWaitMs = config.upstreamTimeoutMs + 1000;
+  const maxWaitMs = c.get("config").upstreamTimeoutMs + 1000;
   const key = `${options.bypassCache ? "bypass" : "read"}:${id}`;
   const { entry, xCache } = await coalesce(key, lookup, maxWaitMs);
   c.get("log").annotate({ cache: xCache });
