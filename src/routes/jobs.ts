@@ -29,8 +29,9 @@ export const jobs = new Hono<HonoEnv>();
 const JOB_NOT_FOUND = "job not found";
 
 jobs.get(
-  // `{.*}` so that empty ids and ids with slashes reach the validator and get a 400.
-  "/jobs/:id{.*}",
+  // `{.+}` so that ids with slashes reach the validator and get a 400. Not `{.*}`: a pattern
+  // that matches nothing would cost Hono's fast RegExpRouter (and `/jobs/` is simply a 404).
+  "/jobs/:id{.+}",
   describeRoute({
     operationId: "getJob",
     summary: "Read one of your jobs",
