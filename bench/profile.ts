@@ -9,9 +9,10 @@
  * logger's share is overstated: --no-console builds the proxy with console.log a no-op, and
  * `--compare-logging` measures what console.log costs without a profiler.
  *
- * `npm run bench:profile -- --compare-logging [--rounds 4] [--duration 4]`: the hit path of the
- * proxy as built, against the same proxy built with `console.log` a no-op (the JSON of each line
- * is still built), interleaved, without any profiler: req/s, p50, and process CPU per request.
+ * `npm run bench:profile -- --compare-logging [--rounds 4] [--duration 4] [--runtime miniflare]`:
+ * the hit path of the proxy as built, against the same proxy built with `console.log` a no-op (the
+ * JSON of each line is still built), interleaved, without any profiler: req/s, p50, and process
+ * CPU per request, under wrangler dev (default) or Miniflare.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -60,6 +61,7 @@ async function main(): Promise<number> {
       save: { type: "string" },
       "compare-logging": { type: "boolean" },
       "no-console": { type: "boolean" },
+      runtime: { type: "string", default: "wrangler" },
     },
   });
   const name = values.target as TargetName;
@@ -73,13 +75,16 @@ async function main(): Promise<number> {
   const release = superviseRun(workDir, DEADLINE_MS, log);
   try {
     const compare = values["compare-logging"] ?? false;
+    const runtime = values.runtime === "miniflare" ? "miniflare" : "wrangler";
+    // Profiles go through wrangler's inspector proxy; the logging comparison runs under either.
+    if (!compare && runtime !== "wrangler") throw new Error("profiles need --runtime wrangler");
     // The comparison runs what the benchmark runs (minified); the profile wants source names.
     // With DevTools attached, console.log also ships every line to it: --no-console profiles the
     // proxy built with console.log a no-op, so the rest of the hit path shows at its true share.
     const proxyDefine = values["no-console"] ? QUIET_CONSOLE : undefined;
     const stack = await startBenchStack(
       workDir,
-      { latencyMs: 50, minify: compare, proxyDefine },
+      { runtime, latencyMs: 50, minify: compare, proxyDefine },
       log,
     );
     const prepared = await prepareTargets(stack, {
@@ -178,12 +183,12 @@ async function compareLogging(
       result.latencyMs.p99.toFixed(2),
       cpu ? cpu.runtime.toFixed(0) : "–",
       cpu ? cpu.entry.toFixed(0) : "–",
-      cpu ? cpu.wrangler.toFixed(0) : "–",
+      cpu ? cpu.host.toFixed(0) : "–",
       String(result.non2xx + result.errors),
     ];
   });
   const header = ["variant", "req/s", "p50 ms", "p99 ms", "runtime µs/req", "entry µs/req"];
-  header.push("wrangler µs/req", "errors+non-2xx");
+  header.push("host µs/req", "errors+non-2xx");
   return [header, header.map(() => "---"), ...rows].map((r) => `| ${r.join(" | ")} |`).join("\n");
 }
 
@@ -193,6 +198,7 @@ async function startQuietProxy(workDir: string, stack: BenchStack): Promise<Work
   await prepareLocalDatabase(persistTo);
   return startWorker({
     name: "proxy-quiet",
+    runtime: stack.floor.runtime,
     script: bundle.file,
     config: "wrangler.toml",
     persistTo,

@@ -1,9 +1,10 @@
 /**
  * `npm run bench`: the proxy against a bare Worker, a naive proxy and the upstream itself, all in
- * workerd under `wrangler dev`, driven by autocannon at the same connections and duration,
- * interleaved. `npm run bench -- --smoke` is CI's short run. See bench/README.md.
+ * workerd (under Miniflare, or `wrangler dev` with --runtime wrangler), driven by autocannon at
+ * the same connections and duration, interleaved. `npm run bench -- --smoke` is CI's short run.
+ * See bench/README.md.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DEV_API_KEY } from "../dev/seed";
@@ -54,7 +55,11 @@ async function main(): Promise<number> {
 }
 
 async function benchmark(options: BenchOptions, workDir: string): Promise<Results> {
-  const stack = await startBenchStack(workDir, { latencyMs: options.latencyMs, minify: true }, log);
+  const stack = await startBenchStack(
+    workDir,
+    { runtime: options.runtime, latencyMs: options.latencyMs, minify: true },
+    log,
+  );
   const ctx: Context = {
     fakeOrigin: stack.fake.origin,
     connections: options.connections,
@@ -106,11 +111,21 @@ async function benchmark(options: BenchOptions, workDir: string): Promise<Result
   return results;
 }
 
-/** What the processes printed last (wrangler at warn level): the first clue when a run breaks. */
+/**
+ * What the processes printed last (wrangler at warn level), and the Workers' own last log lines
+ * (Miniflare writes them to a file): the first clue when a run breaks.
+ */
 function printOutputs(stack: BenchStack): void {
+  const lastLines = (text: string) => text.trim().split("\n").slice(-20).join("\n");
   for (const managed of [stack.fake, stack.floor, stack.naive, stack.proxy, stack.proxyNoPending]) {
-    const tail = managed.output().trim().split("\n").slice(-20).join("\n");
+    const tail = lastLines(managed.output());
     if (tail) log(`last output of ${managed.name}:\n${tail}`);
+    const logFile = "logFile" in managed ? managed.logFile : undefined;
+    if (logFile && existsSync(logFile)) {
+      log(
+        `last log lines of ${managed.name} (${logFile}):\n${lastLines(readFileSync(logFile, "utf8"))}`,
+      );
+    }
   }
 }
 

@@ -10,6 +10,7 @@ export interface Machine {
   os: string;
   node: string;
   wrangler: string;
+  miniflare: string;
   workerd: string;
   autocannon: string;
   /** 1-minute load average when the run started and when it ended: others' work skews results. */
@@ -37,6 +38,7 @@ export function describeMachine(loadAtStart: number): Machine {
     os: `${type()} ${release()}`,
     node: process.version,
     wrangler: versionOf("wrangler"),
+    miniflare: versionOf("miniflare"),
     workerd: versionOf("workerd"),
     autocannon: versionOf("autocannon"),
     loadAverage: { start: loadAtStart, end: loadAverageNow() },

@@ -15,7 +15,7 @@ export interface Target {
   /** One per connection (round-robin). */
   paths: string[];
   headers: Record<string, string>;
-  /** The `wrangler dev` serving it; none for the fake upstream itself. */
+  /** The runtime process serving it; none for the fake upstream itself. */
   worker: WorkerProcess | undefined;
   /**
    * The jobs whose upstream calls count for it (calls still in flight from the run before must
@@ -62,7 +62,7 @@ export async function measure(
 }
 
 function cpuDelta(before: CpuTimes, after: CpuTimes): CpuTimes {
-  const roles: CpuRole[] = ["runtime", "entry", "wrangler"];
+  const roles: CpuRole[] = ["runtime", "entry", "host"];
   return Object.fromEntries(roles.map((role) => [role, after[role] - before[role]])) as CpuTimes;
 }
 
@@ -121,7 +121,7 @@ export function aggregate(samples: Sample[]): Aggregate {
 function cpuPerRequest(samples: Sample[], requests: number): CpuTimes | null {
   if (!requests || samples.some((s) => !s.cpu)) return null;
   const per = (role: CpuRole) => (sum(samples.map((s) => s.cpu?.[role] ?? 0)) / requests) * 1e6;
-  return { runtime: per("runtime"), entry: per("entry"), wrangler: per("wrangler") };
+  return { runtime: per("runtime"), entry: per("entry"), host: per("host") };
 }
 
 function sum(values: number[]): number {

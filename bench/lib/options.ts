@@ -1,8 +1,11 @@
 /** `npm run bench [-- --smoke] [--connections N] ...`: the full run, or CI's short smoke run. */
 import { parseArgs } from "node:util";
+import type { Runtime } from "./processes";
 
 export interface BenchOptions {
   smoke: boolean;
+  /** How every Worker runs (bench/lib/processes.ts). */
+  runtime: Runtime;
   /** Same for every target. */
   connections: number;
   /** Seconds per target per round. */
@@ -27,6 +30,7 @@ export interface BenchOptions {
 
 const FULL: BenchOptions = {
   smoke: false,
+  runtime: "miniflare",
   connections: 10,
   durationS: 3,
   rounds: 3,
@@ -56,6 +60,8 @@ const SMOKE: BenchOptions = {
 
 export const USAGE = `npm run bench [-- options]
   --smoke               short CI run: ~2 s per target, no files written, no speed targets
+  --runtime NAME        miniflare (default: workerd alone, log lines written to a file) or
+                        wrangler (wrangler dev: an entry workerd in front, logs parsed in Node)
   --connections N       connections for every target (default ${FULL.connections})
   --duration S          seconds per target per round (default ${FULL.durationS}; smoke ${SMOKE.durationS})
   --rounds N            interleaved rounds A B C A B C ... (default ${FULL.rounds}; smoke ${SMOKE.rounds})
@@ -70,6 +76,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     args: argv,
     options: {
       smoke: { type: "boolean" },
+      runtime: { type: "string" },
       connections: { type: "string" },
       duration: { type: "string" },
       rounds: { type: "string" },
@@ -87,8 +94,13 @@ export function parseOptions(argv: string[]): BenchOptions {
     process.exit(0);
   }
   const base = values.smoke ? SMOKE : FULL;
+  const runtime = values.runtime ?? base.runtime;
+  if (runtime !== "miniflare" && runtime !== "wrangler") {
+    throw new Error(`--runtime is miniflare or wrangler, got ${runtime}\n${USAGE}`);
+  }
   return {
     ...base,
+    runtime,
     connections: integer(values.connections, base.connections, 1, 1000),
     durationS: number(values.duration, base.durationS, 0.5, 60),
     rounds: integer(values.rounds, base.rounds, 1, 10),

@@ -1,12 +1,13 @@
 /**
- * The benchmark's child processes: the fake Waveline and one `wrangler dev` per target Worker.
- * Each runs in its own process group, so stopping it stops wrangler's workerd children too, and
- * every one of them is stopped on exit, on error and on SIGINT/SIGTERM.
+ * The benchmark's child processes: the fake Waveline and one runtime host (Miniflare, or
+ * `wrangler dev`) per target Worker. Each runs in its own process group, so stopping it stops its
+ * workerd children too, and every one of them is stopped on exit, on error and on SIGINT/SIGTERM.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { appendFileSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { freePort, OFFLINE_ENV } from "../../dev/stack";
 
 export interface Managed {
@@ -18,6 +19,7 @@ export interface Managed {
 
 const running = new Set<Managed>();
 const WRANGLER = createRequire(import.meta.url).resolve("wrangler/bin/wrangler.js");
+const SERVE_WORKER = fileURLToPath(new URL("serve-worker.ts", import.meta.url));
 const STOP_GRACE_MS = 5000;
 
 export function spawnManaged(name: string, args: string[], env: Record<string, string> = {}) {
@@ -158,45 +160,78 @@ export async function startFake(options: {
   });
 }
 
+/**
+ * How a Worker runs: `miniflare` is workerd alone, its log lines written straight to a file, as
+ * production ships them without the Worker's machine parsing them; `wrangler` is `wrangler dev`,
+ * which puts a second workerd (its entry proxy) in front and parses every log line in Node.
+ */
+export type Runtime = "miniflare" | "wrangler";
+
 export interface WorkerProcess extends Managed {
   url: string;
   port: number;
-  /** wrangler's DevTools endpoint for the Worker (CPU profiles: bench/profile.ts). */
+  runtime: Runtime;
+  /** The Worker's own output, under Miniflare. */
+  logFile?: string;
+  /** The runtime's DevTools endpoint for the Worker (CPU profiles: bench/profile.ts). */
   inspectorPort: number;
 }
 
 export interface WorkerOptions {
   name: string;
+  runtime: Runtime;
   /** A bundle from `bundleWorker`, run as it is. */
   script: string;
   config: string;
   persistTo: string;
   envFile?: string;
+  /** Where the Worker's own output goes under Miniflare (default: discarded). */
+  logFile?: string;
   /** Path whose answer says the Worker is up, and how to tell. */
   readyPath: string;
   ready(response: Response): boolean;
 }
 
 /**
- * `wrangler dev` on a prebuilt bundle: offline, no file watching of the sources (others may be
- * editing them), wrangler's own output at warn level. The Worker logs what it logs in production.
+ * A prebuilt bundle, run as it is: offline, no file watching of the sources (others may be editing
+ * them). The Worker logs what it logs in production.
  */
 export async function startWorker(options: WorkerOptions): Promise<WorkerProcess> {
   return withPortRetries(async () => {
     const [port, inspectorPort] = [await claimPort(), await claimPort()];
-    const args = [WRANGLER, "dev", options.script, "--no-bundle", "--config", options.config];
-    args.push("--ip", "127.0.0.1", "--port", String(port));
-    args.push("--inspector-port", String(inspectorPort));
-    // BENCH_WRANGLER_LOG_LEVEL=log shows the Worker's own log lines (for debugging a run).
-    const logLevel = process.env.BENCH_WRANGLER_LOG_LEVEL ?? "warn";
-    args.push("--persist-to", options.persistTo, "--log-level", logLevel);
-    args.push("--show-interactive-dev-session=false");
-    if (options.envFile) args.push("--env-file", options.envFile);
+    const args =
+      options.runtime === "miniflare"
+        ? miniflareArgs(options, port, inspectorPort)
+        : wranglerArgs(options, port, inspectorPort);
     const managed = spawnManaged(options.name, args);
     const url = `http://127.0.0.1:${port}`;
     await waitOrExplain(managed, `${url}${options.readyPath}`, options.ready);
-    return { ...managed, url, port, inspectorPort };
+    const logFile = options.runtime === "miniflare" ? options.logFile : undefined;
+    return { ...managed, url, port, inspectorPort, runtime: options.runtime, logFile };
   });
+}
+
+/** bench/lib/serve-worker.ts: Miniflare with the config's bindings and wrangler's state layout. */
+function miniflareArgs(options: WorkerOptions, port: number, inspectorPort: number): string[] {
+  const args = ["--import", "tsx", SERVE_WORKER, "--script", options.script];
+  args.push("--config", options.config, "--persist", options.persistTo);
+  args.push("--port", String(port), "--inspector-port", String(inspectorPort));
+  if (options.envFile) args.push("--env-file", options.envFile);
+  if (options.logFile) args.push("--log-file", options.logFile);
+  return args;
+}
+
+/** `wrangler dev --no-bundle`, wrangler's own output at warn level. */
+function wranglerArgs(options: WorkerOptions, port: number, inspectorPort: number): string[] {
+  const args = [WRANGLER, "dev", options.script, "--no-bundle", "--config", options.config];
+  args.push("--ip", "127.0.0.1", "--port", String(port));
+  args.push("--inspector-port", String(inspectorPort));
+  // BENCH_WRANGLER_LOG_LEVEL=log shows the Worker's own log lines (for debugging a run).
+  const logLevel = process.env.BENCH_WRANGLER_LOG_LEVEL ?? "warn";
+  args.push("--persist-to", options.persistTo, "--log-level", logLevel);
+  args.push("--show-interactive-dev-session=false");
+  if (options.envFile) args.push("--env-file", options.envFile);
+  return args;
 }
 
 async function waitOrExplain(
@@ -241,8 +276,11 @@ async function withPortRetries<T>(start: () => Promise<T>): Promise<T> {
 // ------------------------------------------------------------------------------------------------
 // CPU time, from /proc: workerd exposes no per-request CPU time offline.
 
-/** Which process of a `wrangler dev` tree burns it. */
-export type CpuRole = "runtime" | "entry" | "wrangler";
+/**
+ * Which process of a Worker's tree burns it: `runtime` the workerd running the Worker, `entry`
+ * wrangler dev's second workerd in front of it, `host` the Node process (Miniflare or wrangler).
+ */
+export type CpuRole = "runtime" | "entry" | "host";
 export type CpuTimes = Record<CpuRole, number>;
 
 const CLOCK_TICKS = clockTicks();
@@ -257,22 +295,23 @@ function clockTicks(): number {
 
 /** CPU seconds (user + system) so far of each role in this worker's process tree. */
 export function cpuOf(worker: WorkerProcess): CpuTimes {
-  const times: CpuTimes = { runtime: 0, entry: 0, wrangler: 0 };
+  const times: CpuTimes = { runtime: 0, entry: 0, host: 0 };
   const root = worker.child.pid;
   if (root === undefined) return times;
   for (const pid of descendants(root)) {
     const seconds = cpuSecondsOf(pid);
     const command = commandOf(pid);
     if (seconds === undefined || command === undefined) continue;
-    times[roleOf(command, worker.port)] += seconds;
+    times[roleOf(command, worker)] += seconds;
   }
   return times;
 }
 
-/** workerd serving the port is wrangler's entry proxy; the other workerd runs the Worker. */
-function roleOf(command: string, port: number): CpuRole {
-  if (!command.includes("workerd")) return "wrangler";
-  return command.includes(`entry=127.0.0.1:${port}`) ? "entry" : "runtime";
+/** Under wrangler dev, the workerd serving the port is its entry proxy; the other runs the Worker. */
+function roleOf(command: string, worker: WorkerProcess): CpuRole {
+  if (!command.includes("workerd")) return "host";
+  if (worker.runtime === "miniflare") return "runtime";
+  return command.includes(`entry=127.0.0.1:${worker.port}`) ? "entry" : "runtime";
 }
 
 /** Whether a process of this tree has a listening TCP socket on 127.0.0.1:port. */

@@ -45,6 +45,8 @@ export interface Results {
   runSeconds: number;
   machine: Machine;
   settings: {
+    /** How every Worker ran: Miniflare (workerd alone) or wrangler dev. */
+    runtime: string;
     connections: number;
     durationS: number;
     rounds: number;
@@ -125,13 +127,12 @@ export interface ResultsInput {
 
 const CPU_NOTE =
   "workerd exposes no per-request CPU time offline (no Workers Logs, no tail cpuTime), so this is " +
-  "process CPU (user + system, /proc) of the `wrangler dev` tree during each run, divided by the " +
-  "run's requests. `runtime` is the workerd that runs the Worker; `entry` is the workerd of " +
-  "wrangler's local proxy in front of it; `wrangler` is wrangler's Node process, which parses " +
-  "every log line the Worker prints and, as the naive proxy shows (it logs nothing), also works " +
-  "for each outbound fetch. Only `runtime` compares with production's CPU time, and it still " +
-  "includes HTTP parsing and the dev inspector's handling of console.log; the floor's figure is " +
-  "the baseline to subtract.";
+  "process CPU (user + system, /proc) of each Worker's process tree during each run, divided by " +
+  "the run's requests. `runtime` is the workerd that runs the Worker; `host` is the Node process " +
+  "that started it (Miniflare, or wrangler, which also parses every log line the Worker prints " +
+  "and works for each outbound fetch); `entry` is wrangler dev's second workerd in front of the " +
+  "Worker (none under Miniflare). Only `runtime` compares with production's CPU time, and it " +
+  "still includes HTTP parsing: the floor's figure is the baseline to subtract.";
 
 export function buildResults(input: ResultsInput): Results {
   const { options } = input;
@@ -204,6 +205,7 @@ export function buildResults(input: ResultsInput): Results {
     runSeconds: input.runSeconds,
     machine: input.machine,
     settings: {
+      runtime: options.runtime,
       connections: options.connections,
       durationS: options.durationS,
       rounds: options.rounds,
@@ -220,7 +222,7 @@ export function buildResults(input: ResultsInput): Results {
     goals: [],
     scaling: { pollers, sizes },
     bundle: { budgetKiB: BUNDLE_BUDGET_KIB, workers },
-    cpu: { source: "/proc/PID/stat of the wrangler dev process tree", note: CPU_NOTE },
+    cpu: { source: "/proc/PID/stat of each Worker's process tree", note: CPU_NOTE },
     problems: [],
   };
   results.goals = goalsOf(results);
@@ -374,7 +376,7 @@ function goalValue(goal: Goal): string {
   return `${goal.value.toFixed(2)} ${goal.unit}`;
 }
 
-function cpuCell(t: TargetResult, role: "runtime" | "entry" | "wrangler"): string {
+function cpuCell(t: TargetResult, role: "runtime" | "entry" | "host"): string {
   return t.cpuUsPerRequest ? int(t.cpuUsPerRequest[role]) : "–";
 }
 
@@ -474,10 +476,10 @@ export function renderResultsMarkdown(results: Results): string {
     ]),
   );
   const cpu = table(
-    ["target", "runtime µs/req", "entry µs/req", "wrangler µs/req"],
+    ["target", "runtime µs/req", "entry µs/req", "host µs/req"],
     results.targets
       .filter((t) => t.cpuUsPerRequest)
-      .map((t) => [t.title, cpuCell(t, "runtime"), cpuCell(t, "entry"), cpuCell(t, "wrangler")]),
+      .map((t) => [t.title, cpuCell(t, "runtime"), cpuCell(t, "entry"), cpuCell(t, "host")]),
   );
   const hitCpu = results.ratios.hitCpuAboveFloorUs;
   const cpuRatio = results.ratios.floorCpuOverHitCpu;
@@ -490,12 +492,13 @@ ${results.runSeconds.toFixed(0)} s. How to read this: [README.md](README.md).
 
 ## Machine
 
-| nproc | CPU | memory | OS | node | wrangler | workerd | autocannon | load average (start → end) |
-| --- | --- | --- | --- | --- | --- | --- | --- | --- |
-| ${machine.nproc} | ${machine.cpuModel} | ${machine.memoryGiB} GiB | ${machine.os} | ${machine.node} | ${machine.wrangler} | ${machine.workerd} | ${machine.autocannon} | ${machine.loadAverage.start} → ${machine.loadAverage.end} |
+| nproc | CPU | memory | OS | node | wrangler | miniflare | workerd | autocannon | load average (start → end) |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
+| ${machine.nproc} | ${machine.cpuModel} | ${machine.memoryGiB} GiB | ${machine.os} | ${machine.node} | ${machine.wrangler} | ${machine.miniflare} | ${machine.workerd} | ${machine.autocannon} | ${machine.loadAverage.start} → ${machine.loadAverage.end} |
 
 ## Settings
 
+Every Worker ran under ${settings.runtime === "miniflare" ? "Miniflare (workerd alone, its log lines written to a file)" : "wrangler dev (an entry workerd in front, log lines parsed by wrangler)"}.
 ${settings.connections} connections for every target, ${settings.rounds} interleaved rounds of ${settings.durationS} s each (after
 ${settings.warmupS} s of unmeasured warm-up per target), fake Waveline latency ${settings.upstreamLatencyMs} ms, request timeout
 ${settings.requestTimeoutS} s. Latencies are percentiles over every response of every round. A saturated target's p50 is

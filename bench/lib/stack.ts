@@ -1,13 +1,20 @@
 /**
  * Everything the targets need, started once per run: the three Workers bundled as `wrangler deploy`
- * would bundle them, the fake Waveline, and one `wrangler dev` per Worker process, all on
- * 127.0.0.1 with state in a temp dir (a developer's `.wrangler/state` is never touched).
+ * would bundle them, the fake Waveline, and one runtime process per Worker (Miniflare or
+ * `wrangler dev`), all on 127.0.0.1 with state in a temp dir (a developer's `.wrangler/state` is
+ * never touched).
  */
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { prepareLocalDatabase } from "../../dev/stack";
 import { bundleWorker, type WorkerBundle } from "../../scripts/bundle";
-import { type FakeProcess, startFake, startWorker, type WorkerProcess } from "./processes";
+import {
+  type FakeProcess,
+  type Runtime,
+  startFake,
+  startWorker,
+  type WorkerProcess,
+} from "./processes";
 
 export const WAVELINE_KEY = "bench-waveline-key";
 export const ADMIN_TOKEN = "bench-admin-token";
@@ -30,7 +37,12 @@ export interface BenchStack {
 
 export async function startBenchStack(
   workDir: string,
-  options: { latencyMs: number; minify: boolean; proxyDefine?: Record<string, string> },
+  options: {
+    runtime: Runtime;
+    latencyMs: number;
+    minify: boolean;
+    proxyDefine?: Record<string, string>;
+  },
   log: (line: string) => void,
 ): Promise<BenchStack> {
   const { latencyMs, minify } = options;
@@ -61,10 +73,13 @@ export async function startBenchStack(
   // The second proxy process gets a copy: two workerd processes must not share one SQLite file.
   cpSync(state("proxy"), state("no-pending"), { recursive: true });
 
-  log("starting four wrangler dev processes");
+  log(`starting four Workers (${options.runtime === "miniflare" ? "Miniflare" : "wrangler dev"})`);
   const worker = async (name: string, script: string, config: string, extra: WorkerExtra) =>
     startWorker({
       name,
+      runtime: options.runtime,
+      // The Worker's log lines are written, as production writes them, then deleted with the run.
+      logFile: join(process.env.BENCH_LOG_DIR ?? workDir, `${name}.worker.log`),
       script,
       config,
       persistTo: extra.persistTo ?? state(name),
