@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { STORAGE_TIMEOUT_MS } from "../../src/tenancy/guard";
 import {
   asAdmin,
   createTenant,
@@ -257,6 +258,27 @@ describe("D1 throwing", () => {
       await expectRealJob(await proxyFetch(`/jobs/${id}`, init), id, "MISS");
     },
   );
+});
+
+describe("D1 hanging", () => {
+  it("answers 503 within STORAGE_TIMEOUT_MS instead of hanging; 200 once D1 answers again", async () => {
+    const tenant = await createTenant("d1-hangs");
+    const id = await terminalJob("d1-hangs-job", tenant);
+    const never = () => new Promise(() => {});
+    vi.spyOn(env.DB, "prepare").mockImplementation(() => {
+      const statement = { bind: () => statement, first: never, all: never, run: never, raw: never };
+      return statement as never;
+    });
+    const started = Date.now();
+
+    const refused = await proxyFetch(`/jobs/${id}`, tenant.auth());
+
+    await expectError(refused, 503, "storage is unavailable, retry later");
+    expect(Date.now() - started).toBeLessThan(STORAGE_TIMEOUT_MS + 1000);
+    expect(await upstreamCalls(id)).toBe(0);
+    vi.restoreAllMocks();
+    await expectRealJob(await proxyFetch(`/jobs/${id}`, tenant.auth()), id, "MISS");
+  });
 });
 
 describe("the rate limiter's Durable Object unavailable", () => {
