@@ -10,7 +10,7 @@
 import { createWriteStream, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import type { Readable } from "node:stream";
-import { parseArgs } from "node:util";
+import { parseArgs, parseEnv } from "node:util";
 import { Miniflare } from "miniflare";
 import { unstable_getMiniflareWorkerOptions, unstable_readConfig } from "wrangler";
 
@@ -58,7 +58,7 @@ const miniflare = new Miniflare({
       modulesRoot: dirname(resolve(required("script"))),
       // The config's [vars] and the env file, as `wrangler dev --env-file` reads them: never a
       // developer's .dev.vars, which the conversion above would add.
-      bindings: { ...configVars(config), ...readEnvFile(values["env-file"]) },
+      bindings: { ...configVars(config), ...envFileVars(values["env-file"]) },
     },
   ],
 });
@@ -71,17 +71,10 @@ const stop = () => {
 process.once("SIGTERM", stop);
 process.once("SIGINT", stop);
 
-function configVars(file: string): Record<string, unknown> {
-  return { ...unstable_readConfig({ config: file }).vars };
+function envFileVars(file: string | undefined): Record<string, string> {
+  return file ? (parseEnv(readFileSync(file, "utf8")) as Record<string, string>) : {};
 }
 
-/** NAME=value lines, as wrangler reads .dev.vars. */
-function readEnvFile(file: string | undefined): Record<string, string> {
-  if (!file) return {};
-  const vars: Record<string, string> = {};
-  for (const line of readFileSync(file, "utf8").split("\n")) {
-    const match = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
-    if (match?.[1]) vars[match[1]] = match[2] ?? "";
-  }
-  return vars;
+function configVars(file: string): Record<string, unknown> {
+  return { ...unstable_readConfig({ config: file }).vars };
 }
