@@ -9,6 +9,7 @@ const META = "X-Cached-Job";
 export function cacheApiTier(cache: Cache): CacheTier {
   return {
     name: "cache",
+    local: false,
     keeps: () => true,
     keepsPending: true,
     async get(id) {

@@ -28,8 +28,11 @@ export interface JobCache {
     id: string,
     lastSeen?: Pick<CachedJob, "status">,
   ): Promise<{ entry: CachedJob; tier: CacheTierName } | null>;
-  /** This isolate's own copy (the memory tier), if any: no I/O, so no need to coalesce it. */
-  readLocal(id: string, lastSeen?: Pick<CachedJob, "status">): Promise<CachedJob | null>;
+  /** This isolate's own copy (local tiers), if any: no I/O, so no need to coalesce it. */
+  readLocal(
+    id: string,
+    lastSeen?: Pick<CachedJob, "status">,
+  ): Promise<{ entry: CachedJob; tier: CacheTierName } | null>;
   /** Stores a fresh answer: this isolate's memory at once, slower tiers after the response. */
   write(entry: CachedJob): Promise<void>;
   /** Removes a job from every tier this code can reach (memory here, this location, KV). */
@@ -60,8 +63,8 @@ export function tieredJobCache(options: JobCacheOptions): JobCache {
   const fill = async (targets: CacheTier[], entry: CachedJob) => {
     for (const tier of targets) {
       const write = putInto(tier, entry);
-      // Memory is filled before the answer goes back, so this isolate's next poll hits it.
-      if (tier.name === "memory") await write;
+      // Local tiers are filled before the answer goes back, so this isolate's next poll hits them.
+      if (tier.local) await write;
       else options.waitUntil(write);
     }
   };
@@ -73,21 +76,21 @@ export function tieredJobCache(options: JobCacheOptions): JobCache {
 
   return {
     async readLocal(id, lastSeen) {
-      const memory = tiers.find((tier) => tier.name === "memory");
-      if (!memory || !worthReading(memory, lastSeen)) return null;
-      const entry = await memory.get(id);
-      return entry && ttlLeft(entry) > 0 ? entry : null;
+      for (const tier of tiers) {
+        if (!tier.local || !worthReading(tier, lastSeen)) continue;
+        const entry = await tier.get(id);
+        if (entry && ttlLeft(entry) > 0) return { entry, tier: tier.name };
+      }
+      return null;
     },
     async read(id, lastSeen) {
       for (const [index, tier] of tiers.entries()) {
         if (!worthReading(tier, lastSeen)) continue;
         let entry: CachedJob | null;
         try {
-          // Memory does no I/O: nothing to time out.
-          entry =
-            tier.name === "memory"
-              ? await tier.get(id)
-              : await withTimeout(tier.get(id), options.readTimeoutMs);
+          entry = tier.local
+            ? await tier.get(id)
+            : await withTimeout(tier.get(id), options.readTimeoutMs);
         } catch (err) {
           // Fail open: a broken tier is a miss, never a failed request.
           log.warn("cache read failed", { tier: tier.name, jobId: id, error: describeError(err) });

@@ -20,6 +20,7 @@ type Metadata = {
 export function kvTier(kv: KVNamespace, log: Logger): CacheTier {
   return {
     name: "kv",
+    local: false,
     keepsPending: false,
     keeps(entry) {
       if (!isTerminal(entry)) return false;

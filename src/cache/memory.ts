@@ -20,6 +20,7 @@ export function memoryTier(options: {
   };
   return {
     name: "memory",
+    local: true,
     keeps: (entry) => entry.body.length <= options.maxEntryBytes,
     keepsPending: true,
     async get(id) {

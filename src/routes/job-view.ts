@@ -4,8 +4,6 @@ import { coalesce } from "../cache/coalesce";
 import { type CachedJob, etagOf, isTerminal, renderJob, toCachedJob } from "../cache/entry";
 import type { HonoEnv } from "../env";
 
-const LOCAL_HIT = "HIT; tier=memory";
-
 /**
  * Answers a job the caller may read (authorisation happened before: the cache is keyed by job id
  * alone), from the fastest cache tier that has it, else from Waveline with concurrent callers
@@ -25,8 +23,9 @@ export async function serveJob(
   // This isolate's own copy costs no I/O: nothing to share with other readers.
   const local = options.bypassCache ? null : await jobCache.readLocal(id, options.lastSeen);
   if (local) {
-    c.get("log").annotate({ cache: LOCAL_HIT });
-    return jobResponse(c, local, LOCAL_HIT);
+    const xCache = `HIT; tier=${local.tier}`;
+    c.get("log").annotate({ cache: xCache });
+    return jobResponse(c, local.entry, xCache);
   }
 
   const waveline = c.get("waveline");
