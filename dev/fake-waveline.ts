@@ -12,17 +12,22 @@
  * GET /jobs/virtual-<anything> answers a RUNNING job without seeding it.
  *
  * Control API (no auth; tests in other processes scope everything by a unique `match` substring):
- *   POST   /__control/faults        {match, mode, status?, body?, headers?, delayMs?, times?, bytes?}
- *                                   -> 201 {id}
+ *   POST   /__control/faults        {match, mode, status?, body?, headers?, delayMs?, times?, bytes?,
+ *                                    bodyIncludes?} -> 201 {id}
  *   GET    /__control/faults        -> {faults}
  *   DELETE /__control/faults[/:id]  -> 204
  *   POST   /__control/jobs          {id?, status, type?, fileName?, pages?, result?, resultBytes?}
  *                                   -> 201 job, static until patched
  *   PATCH  /__control/jobs/:id      {status?, result?, resultBytes?, pages?} -> 200 job | 404
- *   GET    /__control/calls?match=  -> {total, calls: [{method, path, search, at, headers}]}
+ *   POST   /__control/job-ids       {fileName, id} -> 201: the next job created with that fileName gets
+ *                                   that id (any string: ids the contract allows but no UUID is)
+ *   GET    /__control/calls?match=[&bodyIncludes=]
+ *                                   -> {total, calls: [{method, path, search, at, headers, body}]}
  *   POST   /__control/reset         -> 204: faults, calls and created jobs cleared, seeds restored
  *   GET    /__control/health        -> {ok: true}
- * `match` is a substring of the request target (path plus query string), raw or percent-decoded.
+ * `match` is a substring of the request target (path plus query string), raw or percent-decoded;
+ * `bodyIncludes`, a substring of the request body (a unique fileName keeps creations apart).
+ * A recorded call keeps the first CALL_BODY_CAP (2 KiB) of its body.
  * Only the last CALL_HISTORY_CAP (10,000) /api/v1 calls are kept: `total` counts matches among them.
  */
 import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
@@ -99,6 +104,7 @@ export const SEEDED_JOB_IDS = {
 } as const;
 
 export const CALL_HISTORY_CAP = 10_000;
+const CALL_BODY_CAP = 2048;
 
 const API_PREFIX = "/api/v1";
 const CONTROL_PREFIX = "/__control";
@@ -232,6 +238,7 @@ interface JobRecord {
 interface Fault {
   id: string;
   match: string;
+  bodyIncludes: string | undefined;
   mode: FaultMode;
   status: number;
   body: unknown;
@@ -248,6 +255,7 @@ interface RecordedCall {
   search: string;
   at: number;
   headers: Record<string, string>;
+  body: string;
 }
 
 interface FakeState {
@@ -261,6 +269,8 @@ interface FakeState {
   nextSeq: number;
   faults: Fault[];
   calls: RecordedCall[];
+  /** fileName -> the id the next job created with it gets (POST /__control/job-ids). */
+  idsByFileName: Map<string, string>;
   readonly inFlight: Set<AbortController>;
 }
 
@@ -349,6 +359,7 @@ function createState(options: FakeWavelineOptions): FakeState {
     nextSeq: SEED_JOBS.length,
     faults: [],
     calls: [],
+    idsByFileName: new Map(),
     inFlight: new Set(),
   };
 }
@@ -451,7 +462,6 @@ async function replyTo(
   const path = queryStart === -1 ? target : target.slice(0, queryStart);
   const search = queryStart === -1 ? "" : target.slice(queryStart);
   const isApi = path === API_PREFIX || path.startsWith(`${API_PREFIX}/`);
-  if (isApi) recordCall(state, req, path, search);
   const exchange: Exchange = {
     req,
     method: req.method ?? "GET",
@@ -461,6 +471,7 @@ async function replyTo(
     body: await readBody(req),
     signal,
   };
+  if (isApi) recordCall(state, req, path, search, exchange.body);
   if (isApi) return serveApi(state, exchange);
   if (path === CONTROL_PREFIX || path.startsWith(`${CONTROL_PREFIX}/`)) {
     return serveControl(state, exchange);
@@ -479,9 +490,23 @@ async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
   return size > MAX_BODY_BYTES ? undefined : Buffer.concat(chunks);
 }
 
-function recordCall(state: FakeState, req: IncomingMessage, path: string, search: string): void {
+function recordCall(
+  state: FakeState,
+  req: IncomingMessage,
+  path: string,
+  search: string,
+  body: Buffer | undefined,
+): void {
   const headers = flattenHeaders(req);
-  state.calls.push({ method: req.method ?? "GET", path, search, at: Date.now(), headers });
+  const text = body ? body.subarray(0, CALL_BODY_CAP).toString("utf8") : "";
+  state.calls.push({
+    method: req.method ?? "GET",
+    path,
+    search,
+    at: Date.now(),
+    headers,
+    body: text,
+  });
   if (state.calls.length > CALL_HISTORY_CAP) {
     state.calls.splice(0, state.calls.length - CALL_HISTORY_CAP);
   }
@@ -574,7 +599,7 @@ async function serveApi(state: FakeState, exchange: Exchange): Promise<Reply> {
   if (!hasApiKey(state, exchange.req.headers.authorization)) {
     return json(401, { error: "Missing or invalid API key" }, { "www-authenticate": "Bearer" });
   }
-  const fault = takeFault(state, exchange.target);
+  const fault = takeFault(state, exchange);
   return fault ? applyFault(state, exchange, fault) : answerApi(state, exchange, false);
 }
 
@@ -662,8 +687,10 @@ function answerCreateJob(state: FakeState, exchange: Exchange, type: string): Re
   const request = parseJobRequest(exchange.body, type);
   if (!request.ok) return jsonError(400, request.error);
   const now = Date.now();
+  const chosenId = state.idsByFileName.get(request.value.fileName);
+  state.idsByFileName.delete(request.value.fileName);
   const job: JobRecord = {
-    id: randomUUID(),
+    id: chosenId ?? randomUUID(),
     createdAt: new Date(now).toISOString(),
     createdAtMs: now,
     createdTick: performance.now(),
@@ -861,10 +888,14 @@ function resultOfSize(bytes: number): { text: string } {
 // ------------------------------------------------------------------------------------------------
 // Faults
 
-function takeFault(state: FakeState, target: string): Fault | undefined {
+function takeFault(state: FakeState, exchange: Exchange): Fault | undefined {
+  const { target } = exchange;
   const decoded = decodeSegment(target) ?? target;
+  const body = exchange.body?.toString("utf8") ?? "";
   const fault = state.faults.find(
-    (candidate) => target.includes(candidate.match) || decoded.includes(candidate.match),
+    (candidate) =>
+      (target.includes(candidate.match) || decoded.includes(candidate.match)) &&
+      (candidate.bodyIncludes === undefined || body.includes(candidate.bodyIncludes)),
   );
   if (!fault) return undefined;
   fault.remaining -= 1;
@@ -943,6 +974,7 @@ function serveControl(state: FakeState, exchange: Exchange): Reply {
     return answerRemoveFaults(state, decodeSegment(route.slice("/faults/".length)) ?? "");
   }
   if (method === "POST" && route === "/jobs") return answerControlCreateJob(state, exchange);
+  if (method === "POST" && route === "/job-ids") return answerControlJobId(state, exchange);
   if (method === "PATCH" && route.startsWith("/jobs/")) {
     return answerControlPatchJob(state, exchange, route.slice("/jobs/".length));
   }
@@ -952,6 +984,7 @@ function serveControl(state: FakeState, exchange: Exchange): Reply {
 function answerReset(state: FakeState): Reply {
   state.faults = [];
   state.calls = [];
+  state.idsByFileName.clear();
   state.jobs = seedJobs(state.nextSeq);
   state.nextSeq += SEED_JOBS.length;
   return noContent();
@@ -959,9 +992,13 @@ function answerReset(state: FakeState): Reply {
 
 function answerCalls(state: FakeState, query: URLSearchParams): Reply {
   const match = query.get("match") ?? "";
+  const bodyIncludes = query.get("bodyIncludes") ?? "";
   const calls = state.calls.filter((call) => {
     const target = call.path + call.search;
-    return target.includes(match) || (decodeSegment(target) ?? target).includes(match);
+    return (
+      (target.includes(match) || (decodeSegment(target) ?? target).includes(match)) &&
+      call.body.includes(bodyIncludes)
+    );
   });
   return json(200, { total: calls.length, calls });
 }
@@ -989,9 +1026,12 @@ function answerRemoveFaults(state: FakeState, id: string | undefined): Reply {
 }
 
 function parseFault(input: Record<string, unknown>): Parsed<Fault> {
-  const { match, mode, status, body, headers, delayMs, times, bytes } = input;
+  const { match, mode, status, body, headers, delayMs, times, bytes, bodyIncludes } = input;
   if (typeof match !== "string" || match === "") {
     return fail("match is required and must be a non-empty string");
+  }
+  if (bodyIncludes !== undefined && (typeof bodyIncludes !== "string" || bodyIncludes === "")) {
+    return fail("bodyIncludes must be a non-empty string");
   }
   if (!isFaultMode(mode)) return fail(`mode must be one of ${FAULT_MODES.join(", ")}`);
   if (status !== undefined && !isIntegerIn(status, 200, 599)) {
@@ -1011,6 +1051,7 @@ function parseFault(input: Record<string, unknown>): Parsed<Fault> {
   return ok({
     id: randomUUID(),
     match,
+    bodyIncludes,
     mode,
     status: status ?? 500,
     body,
@@ -1040,6 +1081,18 @@ function parseHeaders(value: unknown): Parsed<Record<string, string>> {
     headers[name] = headerValue;
   }
   return ok(headers);
+}
+
+function answerControlJobId(state: FakeState, exchange: Exchange): Reply {
+  const input = parseControlBody(exchange);
+  if (!input.ok) return jsonError(400, input.error);
+  const { fileName, id } = input.value;
+  if (typeof fileName !== "string" || fileName === "") {
+    return jsonError(400, "fileName must be a non-empty string");
+  }
+  if (typeof id !== "string" || id === "") return jsonError(400, "id must be a non-empty string");
+  state.idsByFileName.set(fileName, id);
+  return json(201, { fileName, id });
 }
 
 function answerControlCreateJob(state: FakeState, exchange: Exchange): Reply {

@@ -13,6 +13,7 @@ import { requestLogger } from "./http/logger";
 import { withTenancy } from "./http/tenancy";
 import { adminJobs } from "./routes/admin/jobs";
 import { adminTenants } from "./routes/admin/tenants";
+import { jobCreation } from "./routes/create-job";
 import { demo } from "./routes/demo";
 import { health } from "./routes/health";
 import { jobs } from "./routes/jobs";
@@ -69,6 +70,7 @@ app.route("/admin", admin);
 const WAVELINE_BASE_PATH = "/api/v1";
 for (const mount of ["/", WAVELINE_BASE_PATH]) {
   app.route(mount, jobs);
+  app.route(mount, jobCreation);
   app.route(mount, tokens);
 }
 

@@ -21,6 +21,8 @@ export interface Config {
   terminalCacheTtlS: number;
   /** 0 turns the reuse of CREATED/RUNNING answers off. */
   pendingCacheTtlMs: number;
+  /** How long the outcome of a creation is answered again for its Idempotency-Key. */
+  idempotencyTtlS: number;
   /** Defaults for tenants without their own limits; 0 means unlimited. */
   readRateLimitPerMin: number;
   createRateLimitPerMin: number;
@@ -35,8 +37,8 @@ export type Variables = {
   jobStore: JobStore;
   principal: Principal;
   jobCache: JobCache;
-  /** A job-creation body, checked before the tenant's creation budget is spent. */
-  creationBody: { body: string; fileName: string };
+  /** Gives back the creation `rateLimit("creates")` counted, for a request that billed nothing. */
+  refundCreation: () => void;
 };
 
 export type HonoEnv = { Bindings: Env; Variables: Variables };
@@ -130,6 +132,16 @@ const configSchema = z.object({
       ),
     2000,
   ),
+  IDEMPOTENCY_TTL_S: z._default(
+    z.coerce
+      .number({ error: "must be a number of seconds" })
+      .check(
+        z.int({ error: "must be a whole number of seconds" }),
+        z.minimum(60, { error: "must be at least 60" }),
+        z.maximum(7 * 24 * 60 * 60, { error: "must be at most 604800 (7 days)" }),
+      ),
+    24 * 60 * 60,
+  ),
   READ_RATE_LIMIT_PER_MIN: perMinute(1200),
   CREATE_RATE_LIMIT_PER_MIN: perMinute(60),
 });
@@ -174,6 +186,7 @@ function parseConfig(env: Env): ConfigResult {
       maxBodyBytes: vars.MAX_BODY_BYTES,
       terminalCacheTtlS: vars.TERMINAL_CACHE_TTL_S,
       pendingCacheTtlMs: vars.PENDING_CACHE_TTL_MS,
+      idempotencyTtlS: vars.IDEMPOTENCY_TTL_S,
       readRateLimitPerMin: vars.READ_RATE_LIMIT_PER_MIN,
       createRateLimitPerMin: vars.CREATE_RATE_LIMIT_PER_MIN,
     },

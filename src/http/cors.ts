@@ -19,13 +19,20 @@ export function browserCors(): MiddlewareHandler<HonoEnv> {
       }
     },
     allowMethods: ["GET", "HEAD", "POST", "OPTIONS"],
-    allowHeaders: ["Authorization", "Content-Type", "If-None-Match", "X-Request-Id"],
+    allowHeaders: [
+      "Authorization",
+      "Content-Type",
+      "Idempotency-Key",
+      "If-None-Match",
+      "X-Request-Id",
+    ],
     exposeHeaders: [
       "X-Request-Id",
       "Retry-After",
       "ETag",
       "X-Cache",
       "Location",
+      "Idempotent-Replayed",
       "RateLimit-Limit",
       "RateLimit-Remaining",
       "RateLimit-Reset",

@@ -22,15 +22,3 @@ export function requestLimits(): MiddlewareHandler<HonoEnv> {
     await next();
   };
 }
-
-/** Whether a parsed JSON value nests deeper than `max` (checked without recursion). */
-export function nestsDeeperThan(value: unknown, max: number): boolean {
-  const stack: [unknown, number][] = [[value, 1]];
-  while (stack.length > 0) {
-    const [current, depth] = stack.pop() as [unknown, number];
-    if (typeof current !== "object" || current === null) continue;
-    if (depth > max) return true;
-    for (const child of Object.values(current)) stack.push([child, depth + 1]);
-  }
-  return false;
-}

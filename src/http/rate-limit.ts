@@ -18,11 +18,13 @@ export function rateLimit(bucket: BucketName): MiddlewareHandler<HonoEnv> {
       bucket === "reads"
         ? (tenant.rateLimits.readsPerMinute ?? config.readRateLimitPerMin)
         : (tenant.rateLimits.createsPerMinute ?? config.createRateLimitPerMin);
+    c.set("refundCreation", () => {});
     if (limit === 0) return next();
 
+    const limiter = durableRateLimiter(c.env.RATE_LIMITER);
     let decision: Decision;
     try {
-      decision = await durableRateLimiter(c.env.RATE_LIMITER).take(tenant.id, bucket, limit);
+      decision = await limiter.take(tenant.id, bucket, limit);
     } catch (err) {
       if (bucket === "creates") {
         c.get("log").error("rate limiter unavailable: creation refused", {
@@ -44,6 +46,15 @@ export function rateLimit(bucket: BucketName): MiddlewareHandler<HonoEnv> {
       fail(429, `rate limit exceeded: ${limit} ${bucket} per minute`, {
         ...headers,
         "Retry-After": String(decision.retryAfterSeconds),
+      });
+    }
+    if (bucket === "creates") {
+      c.set("refundCreation", () => {
+        c.executionCtx.waitUntil(
+          limiter.refundCreation(tenant.id, limit).catch((err: unknown) => {
+            c.get("log").warn("creation not refunded", { error: describeError(err) });
+          }),
+        );
       });
     }
     await next();

@@ -60,6 +60,11 @@ export const HEADERS = {
     description: "The new job's URL on this proxy, under the mount the caller used.",
     schema: { type: "string" },
   },
+  "Idempotent-Replayed": {
+    description:
+      "`true` when this is the stored answer of an earlier request with the same `Idempotency-Key`: no job was created by this one.",
+    schema: { type: "string", enum: ["true"] },
+  },
   "WWW-Authenticate": {
     description: "`Bearer`",
     schema: { type: "string" },
@@ -80,6 +85,14 @@ export const PARAMETERS = {
     required: false,
     description: "An `ETag` from an earlier answer: a 304 without a body when it still matches.",
     schema: { type: "string" },
+  },
+  "Idempotency-Key": {
+    name: "Idempotency-Key",
+    in: "header",
+    required: false,
+    description:
+      "1 to 255 printable ASCII characters, new for each job you mean to create (a UUID): a retry with the same key and body never creates a second job. Scoped to your tenant and the token's `sub`.",
+    schema: { type: "string", minLength: 1, maxLength: 255, pattern: "^[\\x20-\\x7e]{1,255}$" },
   },
   "Cache-Control": {
     name: "Cache-Control",

@@ -27,9 +27,15 @@ export interface RouteDoc {
 
 export type Tag = "jobs" | "tokens" | "service" | "admin: tenants" | "admin: jobs";
 export type SuccessStatus = 200 | 201 | 204 | 304;
-export type ErrorStatus = 400 | 401 | 403 | 404 | 413 | 429 | 502 | 503 | 504;
-export type RequestHeader = "If-None-Match" | "Cache-Control";
-export type ResponseHeader = "X-Cache" | "ETag" | "Cache-Control" | "Retry-After" | "Location";
+export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 422 | 429 | 502 | 503 | 504;
+export type RequestHeader = "If-None-Match" | "Cache-Control" | "Idempotency-Key";
+export type ResponseHeader =
+  | "X-Cache"
+  | "ETag"
+  | "Cache-Control"
+  | "Retry-After"
+  | "Location"
+  | "Idempotent-Replayed";
 
 export interface ResponseDoc {
   description: string;

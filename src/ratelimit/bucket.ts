@@ -44,3 +44,13 @@ export function takeTokens(
     },
   };
 }
+
+/** One token back, never above the limit: for a request that was counted but did nothing. */
+export function returnToken(
+  state: BucketState | undefined,
+  request: { limitPerMinute: number; now: number },
+): BucketState {
+  const { limitPerMinute: limit, now } = request;
+  const refilled = state ? state.tokens + ((now - state.updatedAt) * limit) / MS_PER_MINUTE : limit;
+  return { tokens: Math.min(limit, refilled + 1), updatedAt: now };
+}

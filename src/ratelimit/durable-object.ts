@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import { type BucketState, type Decision, takeTokens } from "./bucket";
+import { type BucketState, type Decision, returnToken, takeTokens } from "./bucket";
 
 export type BucketName = "reads" | "creates";
 
@@ -27,5 +27,13 @@ export class TenantRateLimiter extends DurableObject {
     this.buckets.set(bucket, state);
     await this.ctx.storage.put(bucket, state);
     return decision;
+  }
+
+  /** Gives back a token taken for a request that then did nothing billable. */
+  async refund(bucket: BucketName, limitPerMinute: number): Promise<void> {
+    const saved = this.buckets.get(bucket) ?? (await this.ctx.storage.get<BucketState>(bucket));
+    const state = returnToken(saved, { limitPerMinute, now: Date.now() });
+    this.buckets.set(bucket, state);
+    await this.ctx.storage.put(bucket, state);
   }
 }

@@ -11,6 +11,8 @@ import type { BucketName, TenantRateLimiter } from "./durable-object";
  */
 export interface RateLimiter {
   take(tenantId: string, bucket: BucketName, limitPerMinute: number): Promise<Decision>;
+  /** Gives a creation back: the request was refused before it could bill anything. */
+  refundCreation(tenantId: string, limitPerMinute: number): Promise<void>;
 }
 
 export interface RateLimiterOptions {
@@ -61,6 +63,11 @@ export function durableRateLimiter(
   };
 
   return {
+    refundCreation: (tenantId, limitPerMinute) =>
+      withTimeout(
+        namespace.get(namespace.idFromName(tenantId)).refund("creates", limitPerMinute),
+        options.timeoutMs,
+      ),
     async take(tenantId, bucket, limitPerMinute) {
       if (bucket === "creates") return ask(tenantId, "creates", 1, limitPerMinute);
       const key = `${tenantId}:${limitPerMinute}`;

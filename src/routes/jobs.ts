@@ -1,11 +1,9 @@
 import { type Context, Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import * as z from "zod/mini";
 import type { HonoEnv } from "../env";
 import { withWaveline } from "../http/config";
 import { describeError, fail } from "../http/errors";
 import { withJobCache } from "../http/job-cache";
-import { nestsDeeperThan, REQUEST_LIMITS } from "../http/limits";
 import { rateLimit } from "../http/rate-limit";
 import { authenticate } from "../http/tenant-auth";
 import { validate } from "../http/validate";
@@ -15,12 +13,11 @@ import {
   TENANT_AUTH_ERRORS,
   UPSTREAM_ERRORS,
 } from "../openapi/describe";
-import { createdJob, jobPage } from "../openapi/responses";
+import { jobPage } from "../openapi/responses";
 import { mayReadJob } from "../tenancy/access";
 import type { OwnedJob } from "../tenancy/store";
-import type { JobKind } from "../waveline/client";
-import { JOB_STATUSES, type JobStatus, jobIdSchema, jobSchema } from "../waveline/schema";
-import { proxyJobUrl, serveJob, throughProxy } from "./job-view";
+import { jobIdSchema, jobSchema } from "../waveline/schema";
+import { proxyJobUrl, serveJob } from "./job-view";
 
 /** The tenant's view of Waveline's jobs: its own and no one else's. */
 export const jobs = new Hono<HonoEnv>();
@@ -52,7 +49,7 @@ jobs.get(
       },
     },
     errors: {
-      400: "the id is not 1 to 128 letters, digits, `-` or `_` (no upstream call), or Waveline refused the request",
+      400: "the id is not 1 to 128 characters, is `.` or `..`, or holds a control character, `/` or a backslash (no upstream call); or Waveline refused the request",
       ...TENANT_AUTH_ERRORS,
       404: "`job not found`: no such job, or not the caller's",
       ...UPSTREAM_ERRORS,
@@ -138,85 +135,6 @@ jobs.get(
   },
 );
 
-/** What Waveline expects in a creating POST; the document shows it, Waveline checks it. */
-const creationBody = z.looseObject({
-  fileName: z.string().check(z.describe("its suffix may guide the extractor")),
-  contentType: z.string().check(z.describe("the document's MIME type")),
-});
-
-for (const kind of ["extract-document", "guess-shape"] satisfies JobKind[]) {
-  jobs.post(
-    `/${kind}`,
-    describeRoute({
-      operationId: kind === "extract-document" ? "createExtraction" : "createShapeGuess",
-      summary:
-        kind === "extract-document"
-          ? "Extract structured data from a document"
-          : "Guess the shape of a document's data",
-      description:
-        "Creates a job upstream and records it as the caller's (and the token's `sub`'s). Never retried: a retry could bill twice.",
-      tag: "jobs",
-      auth: "jobs:create",
-      passThroughBody: {
-        schema: creationBody,
-        description: `Waveline's own \`POST /${kind}\` body, passed through as it is: the proxy checks only that it is a JSON object within \`MAX_BODY_BYTES\`.`,
-      },
-      responses: {
-        201: {
-          description: "the new job (expected status `CREATED`), `urls.get` on the proxy",
-          body: createdJob,
-          headers: ["Location"],
-        },
-      },
-      errors: {
-        400: "the body is not a JSON object, or Waveline refused it (its message)",
-        ...TENANT_AUTH_ERRORS,
-        413: "the body is larger than `MAX_BODY_BYTES`",
-        ...UPSTREAM_ERRORS,
-      },
-    }),
-    authenticate({ scope: "jobs:create" }),
-    (c, next) =>
-      bodyLimit({
-        maxSize: c.get("config").maxBodyBytes,
-        onError: () =>
-          fail(413, `request body is larger than ${c.get("config").maxBodyBytes} bytes`),
-      })(c, next),
-    // Counted after the body checks: a malformed request must not use up the tenant's budget.
-    async (c, next) => {
-      c.set("creationBody", parseCreationBody(await c.req.text()));
-      await next();
-    },
-    rateLimit("creates"),
-    withWaveline(),
-    async (c) => {
-      const { body, fileName } = c.get("creationBody");
-      const created = await c.get("waveline").createJob(kind, body);
-      const { tenant, subject } = c.get("principal");
-      const job: OwnedJob = {
-        id: created.id,
-        tenantId: tenant.id,
-        subject: subject ?? null,
-        type: typeof created.type === "string" ? created.type : kind,
-        fileName: typeof created.fileName === "string" ? created.fileName : fileName,
-        createdAt: isoDate(created.createdAt) ?? new Date().toISOString(),
-        status: statusOf(created.status),
-        pages: typeof created.pages === "number" ? created.pages : 0,
-      };
-      try {
-        await c.get("jobStore").record(job);
-      } catch (err) {
-        // The job exists upstream but nobody can read it through the proxy: an operator can
-        // still give it to its tenant with PUT /admin/jobs/{id}/owner.
-        c.get("log").alert("job created but not recorded", { jobId: job.id, tenantId: tenant.id });
-        throw err;
-      }
-      const proxied = throughProxy(c, created);
-      return c.json(proxied, 201, { Location: proxied.urls.get });
-    },
-  );
-}
-
 function listItem(c: Context<HonoEnv>, job: OwnedJob) {
   return {
     id: job.id,
@@ -227,32 +145,4 @@ function listItem(c: Context<HonoEnv>, job: OwnedJob) {
     fileName: job.fileName,
     urls: { get: proxyJobUrl(c, job.id) },
   };
-}
-
-/** The body must be a JSON object of sensible depth; its fileName is kept for listings. */
-function parseCreationBody(body: string): { body: string; fileName: string } {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body);
-  } catch {
-    fail(400, "request body must be JSON");
-  }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-    fail(400, "request body must be a JSON object");
-  }
-  if (nestsDeeperThan(parsed, REQUEST_LIMITS.jsonDepth)) {
-    fail(400, `request body nests deeper than ${REQUEST_LIMITS.jsonDepth} levels`);
-  }
-  const { fileName } = parsed as { fileName?: unknown };
-  return { body, fileName: typeof fileName === "string" ? fileName : "" };
-}
-
-function isoDate(value: unknown): string | undefined {
-  if (typeof value !== "string") return undefined;
-  const time = Date.parse(value);
-  return Number.isNaN(time) ? undefined : new Date(time).toISOString();
-}
-
-function statusOf(value: unknown): JobStatus {
-  return JOB_STATUSES.includes(value as JobStatus) ? (value as JobStatus) : "CREATED";
 }

@@ -244,7 +244,7 @@ export function d1JobStore(db: D1Database, now = () => new Date().toISOString())
         job.pages,
         now(),
       )
-      .run();
+      .all();
 
   const where = (filter: JobFilter) => {
     const clauses = ["tenant_id = ?"];
@@ -262,7 +262,15 @@ export function d1JobStore(db: D1Database, now = () => new Date().toISOString())
 
   return {
     async record(job) {
-      await insertJob(job, "ON CONFLICT (id) DO NOTHING");
+      const { results } = await insertJob(job, "ON CONFLICT (id) DO NOTHING RETURNING id");
+      if (results.length > 0) return "recorded";
+      const owner = await db
+        .prepare("SELECT tenant_id, subject FROM jobs WHERE id = ?")
+        .bind(job.id)
+        .first<Pick<JobRow, "tenant_id" | "subject">>();
+      return owner?.tenant_id === job.tenantId && owner.subject === job.subject
+        ? "duplicate"
+        : "taken";
     },
 
     async ownerOf(jobId) {

@@ -85,9 +85,14 @@ export interface Usage {
   pagesBilled: number;
 }
 
+export type RecordResult = "recorded" | "duplicate" | "taken";
+
 export interface JobStore {
-  /** Records a job the proxy created; recording the same id twice keeps the first owner. */
-  record(job: OwnedJob): Promise<void>;
+  /**
+   * Records a job the proxy created. Recording an id again keeps the first owner: `duplicate` when
+   * that is the same tenant and subject (a retried write), `taken` when it is someone else.
+   */
+  record(job: OwnedJob): Promise<RecordResult>;
   ownerOf(jobId: string): Promise<OwnedJob | null>;
   list(
     filter: JobFilter,

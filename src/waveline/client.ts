@@ -12,8 +12,18 @@ import {
 /** The calls this proxy makes to Waveline; every failure is already mapped to the proxy's answer. */
 export interface WavelineClient {
   getJob(id: string): Promise<Job>;
-  /** Creates a job; `body` is the client's JSON, passed through as it is. Never retried. */
-  createJob(kind: JobKind, body: string): Promise<CreatedJob>;
+  /**
+   * Creates a job; `body` is the client's JSON, passed through as it is. Never retried. A failure
+   * for which `createdNothing(err)` holds is Waveline saying no job was made.
+   */
+  createJob(kind: JobKind, body: Uint8Array | string): Promise<CreatedJob>;
+}
+
+const refusals = new WeakSet<object>();
+
+/** Whether a failed creation certainly made no job: Waveline refused it (401, 403, 404, 429). */
+export function createdNothing(err: unknown): boolean {
+  return typeof err === "object" && err !== null && refusals.has(err);
 }
 
 export type JobKind = "extract-document" | "guess-shape";
@@ -46,7 +56,7 @@ export function createWavelineClient(options: WavelineClientOptions): WavelineCl
   async function send(
     method: "GET" | "POST",
     path: string,
-    body?: string,
+    body?: Uint8Array | string,
   ): Promise<UpstreamAnswer> {
     const deadline = Date.now() + options.timeoutMs;
     const started = Date.now();
@@ -138,7 +148,15 @@ export function createWavelineClient(options: WavelineClientOptions): WavelineCl
     },
     async createJob(kind, body) {
       const answer = await send("POST", `/${kind}`, body);
-      failOnError(answer, "not found");
+      try {
+        failOnError(answer, "not found");
+      } catch (err) {
+        // A 400 created nothing either, but Waveline would refuse the same body again: final.
+        if (answer.status > 400 && answer.status < 500 && typeof err === "object" && err) {
+          refusals.add(err);
+        }
+        throw err;
+      }
       return parseAnswer(answer, createdJobSchema);
     },
   };

@@ -37,9 +37,19 @@ export type CreatedJob = z.infer<typeof createdJobSchema>;
 /** Waveline's error body; anything else from a failing upstream is treated as having no message. */
 export const upstreamErrorSchema = z.object({ error: z.string() });
 
-/** Job ids are UUIDs in practice, but the docs promise no format: accept any URL-safe id. */
-export const jobIdSchema = z
-  .string()
-  .check(
-    z.regex(/^[A-Za-z0-9_-]{1,128}$/, "must be 1 to 128 characters of letters, digits, '-' or '_'"),
-  );
+/**
+ * Job ids are UUIDs in practice, but the contract only promises a string: accept any id of 1 to
+ * 128 characters (percent-encoded in every URL) except those that could address another upstream
+ * path: `.`, `..`, a `/` or a backslash (a server that decodes `%2F` would see segments), control characters.
+ */
+export const JOB_ID_RULE =
+  "must be 1 to 128 characters, without control characters, '/' or '\\', and not '.' or '..'";
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
+const USABLE_JOB_ID = /^(?!\.\.?$)[^\u0000-\u001f\u007f/\\]{1,128}$/;
+
+export function isUsableJobId(id: string): boolean {
+  return USABLE_JOB_ID.test(id);
+}
+
+export const jobIdSchema = z.string().check(z.regex(USABLE_JOB_ID, JOB_ID_RULE));

@@ -120,6 +120,8 @@ export type FaultRule = {
   delayMs?: number;
   times?: number;
   bytes?: number;
+  /** Only requests whose body holds this (a unique fileName keeps creations apart). */
+  bodyIncludes?: string;
 };
 
 export interface RecordedCall {
@@ -127,6 +129,8 @@ export interface RecordedCall {
   method: string;
   path: string;
   headers: Record<string, string>;
+  /** The first 2 KiB of the body. */
+  body: string;
 }
 
 /** The fake Waveline's control API (dev/fake-waveline.ts), reached over real HTTP. */
@@ -167,9 +171,18 @@ export const fakeWaveline = {
     });
     if (response.status !== 201) throw new Error(`job not created: ${response.status}`);
   },
-  async calls(match: string): Promise<RecordedCall[]> {
+  /** The next job created with this fileName gets this id. */
+  async nextJobId(fileName: string, id: string): Promise<void> {
+    const response = await fetch(`${this.origin}/__control/job-ids`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ fileName, id }),
+    });
+    if (response.status !== 201) throw new Error(`job id not set: ${response.status}`);
+  },
+  async calls(match: string, bodyIncludes = ""): Promise<RecordedCall[]> {
     const response = await fetch(
-      `${this.origin}/__control/calls?match=${encodeURIComponent(match)}`,
+      `${this.origin}/__control/calls?match=${encodeURIComponent(match)}&bodyIncludes=${encodeURIComponent(bodyIncludes)}`,
     );
     const body = (await response.json()) as { calls: RecordedCall[] };
     return body.calls;

@@ -18,7 +18,8 @@ export const adminJobs = new Hono<HonoEnv>();
 
 const jobParam = z.object({ jobId: jobIdSchema });
 
-const INVALID_JOB_ID = "the job id is not 1 to 128 letters, digits, `-` or `_`";
+const INVALID_JOB_ID =
+  "the job id is not 1 to 128 characters, or is `.` or `..`, or holds a control character, `/` or a backslash";
 
 adminJobs.get(
   "/jobs/:jobId",
