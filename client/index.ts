@@ -76,10 +76,22 @@ export interface WaitOptions {
   maxRetries?: number;
 }
 
+export interface CreateOptions {
+  signal?: AbortSignal;
+  /**
+   * The request's `Idempotency-Key`; a fresh UUID when not given. Pass your own (saved with your
+   * order, say) to make retries across page reloads or processes create one job too.
+   */
+  idempotencyKey?: string;
+  /** Retries, with the same key, after no answer, 409, 429 or 503. Default 3. */
+  maxRetries?: number;
+}
+
 export interface WavelineProxyClient {
   getJob(id: string, init?: { signal?: AbortSignal }): Promise<Job>;
-  createExtraction(body: ExtractionRequest, init?: { signal?: AbortSignal }): Promise<CreatedJob>;
-  guessShape(body: DocumentRequest, init?: { signal?: AbortSignal }): Promise<CreatedJob>;
+  /** Creates a job once, however often the request has to be sent (`Idempotency-Key`). */
+  createExtraction(body: ExtractionRequest, init?: CreateOptions): Promise<CreatedJob>;
+  guessShape(body: DocumentRequest, init?: CreateOptions): Promise<CreatedJob>;
   listJobs(
     page?: { count?: number; offset?: number },
     init?: { signal?: AbortSignal },
@@ -102,13 +114,25 @@ export class WavelineProxyError extends Error {
   readonly requestId: string | null;
   /** From `Retry-After`, when the proxy sent one. */
   readonly retryAfterMs: number | undefined;
+  /** The stored answer of an earlier request with the same `Idempotency-Key`. */
+  readonly replayed: boolean;
+  /** A job Waveline created that the proxy could not hand out (502): quote it to an operator. */
+  readonly jobId: string | undefined;
 
-  constructor(status: number, error: string, requestId: string | null, retryAfterMs?: number) {
+  constructor(
+    status: number,
+    error: string,
+    requestId: string | null,
+    retryAfterMs?: number,
+    details: { replayed?: boolean; jobId?: string } = {},
+  ) {
     super(`${status} ${error}${requestId ? ` (request ${requestId})` : ""}`);
     this.status = status;
     this.error = error;
     this.requestId = requestId;
     this.retryAfterMs = retryAfterMs;
+    this.replayed = details.replayed ?? false;
+    this.jobId = details.jobId;
   }
 
   /** Worth retrying later: rate limited, or the proxy or Waveline briefly unavailable. */
@@ -119,6 +143,8 @@ export class WavelineProxyError extends Error {
 
 const TERMINAL_STATUSES: ReadonlySet<JobStatus> = new Set(["COMPLETED", "FAILED"]);
 const TRANSIENT_STATUSES: ReadonlySet<number> = new Set([429, 502, 503, 504]);
+/** Answers after which sending a creation again, with its key, can only help. */
+const CREATION_RETRY_STATUSES: ReadonlySet<number> = new Set([409, 429, 503]);
 /** Spreads clients that were told the same Retry-After, so they do not poll in lockstep. */
 const RETRY_AFTER_JITTER_MS = 250;
 
@@ -142,18 +168,37 @@ export function createClient(options: ClientOptions): WavelineProxyClient {
     return { job: (await response.json()) as Job, headers: response.headers };
   }
 
+  /** One key for every attempt: the proxy creates the job once and answers retries with it. */
   async function create(
     path: string,
     body: DocumentRequest,
-    signal?: AbortSignal,
+    init: CreateOptions,
   ): Promise<CreatedJob> {
-    const response = await request(path, {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body),
-      signal,
-    });
-    return (await response.json()) as CreatedJob;
+    const { signal } = init;
+    const headers = {
+      "Content-Type": "application/json",
+      "Idempotency-Key": init.idempotencyKey ?? crypto.randomUUID(),
+    };
+    const payload = JSON.stringify(body);
+    const backoff = backoffDelays(1000, 30_000);
+    const maxRetries = init.maxRetries ?? 3;
+    for (let attempt = 0; ; attempt++) {
+      throwIfAborted(signal);
+      try {
+        const response = await request(path, { method: "POST", headers, body: payload, signal });
+        return (await response.json()) as CreatedJob;
+      } catch (err) {
+        throwIfAborted(signal);
+        // 502 and 504 are the first request's own outcome, replayed for this key: final.
+        const retryable =
+          err instanceof WavelineProxyError
+            ? !err.replayed && CREATION_RETRY_STATUSES.has(err.status)
+            : isNetworkError(err);
+        if (!retryable || attempt >= maxRetries) throw err;
+        const retryAfter = err instanceof WavelineProxyError ? err.retryAfterMs : undefined;
+        await sleep(retryAfter === undefined ? backoff.next() : withJitter(retryAfter), signal);
+      }
+    }
   }
 
   return {
@@ -161,9 +206,9 @@ export function createClient(options: ClientOptions): WavelineProxyClient {
       return (await fetchJob(id, init.signal)).job;
     },
 
-    createExtraction: (body, init = {}) => create("/extract-document", body, init.signal),
+    createExtraction: (body, init = {}) => create("/extract-document", body, init),
 
-    guessShape: (body, init = {}) => create("/guess-shape", body, init.signal),
+    guessShape: (body, init = {}) => create("/guess-shape", body, init),
 
     async listJobs(page = {}, init = {}) {
       const query = new URLSearchParams();
@@ -218,9 +263,11 @@ export function createClient(options: ClientOptions): WavelineProxyClient {
 
 async function proxyError(response: Response): Promise<WavelineProxyError> {
   let message = `${response.status} ${response.statusText}`.trim();
+  let jobId: string | undefined;
   try {
-    const body = (await response.json()) as { error?: unknown };
+    const body = (await response.json()) as { error?: unknown; jobId?: unknown };
     if (typeof body?.error === "string") message = body.error;
+    if (typeof body?.jobId === "string") jobId = body.jobId;
   } catch {
     // Not the proxy's JSON (a gateway's HTML page, say): keep the status line.
   }
@@ -229,6 +276,7 @@ async function proxyError(response: Response): Promise<WavelineProxyError> {
     message,
     response.headers.get("X-Request-Id"),
     retryAfterMs(response.headers.get("Retry-After")),
+    { replayed: response.headers.get("Idempotent-Replayed") === "true", jobId },
   );
 }
 

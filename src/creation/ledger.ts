@@ -167,9 +167,8 @@ export class CreationLedger extends DurableObject<Env> {
     else if (keysLeft > 0) await this.scheduleAlarm(now + SWEEP_MS);
   }
 
-  /** Writes the held jobs whose turn has come to `db`; what fails waits longer, then again. */
-  async recordHeldJobs(db: D1Database): Promise<void> {
-    const now = Date.now();
+  /** Writes the held jobs whose turn has come by `now` to `db`; what fails waits longer. */
+  async recordHeldJobs(db: D1Database, now = Date.now()): Promise<void> {
     const due = this.sql
       .exec<UnrecordedRow & { id: string }>(
         "SELECT id, job, attempts FROM unrecorded_jobs WHERE next_attempt_at <= ? ORDER BY next_attempt_at LIMIT 50",

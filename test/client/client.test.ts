@@ -51,6 +51,75 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
+describe("creating a job", () => {
+  const document = { fileName: "a.txt", contentType: "text/plain", content: "hello" };
+
+  it("sends a fresh Idempotency-Key with each creation and the same one on its retries", async () => {
+    const { fetch, calls } = scriptedFetch([
+      new TypeError("fetch failed"),
+      answer(409, { error: "in progress" }, { "Retry-After": "1" }),
+      answer(503, { error: "busy" }, { "Retry-After": "2" }),
+      answer(201, { ...job("CREATED"), id: "job-7" }),
+      answer(201, { ...job("CREATED"), id: "job-8" }),
+    ]);
+    const client = createClient({ baseUrl: BASE, token: "tok", fetch });
+
+    const first = client.createExtraction(document);
+    await vi.runAllTimersAsync();
+    const second = await client.guessShape(document);
+
+    expect((await first).id).toBe("job-7");
+    expect(second.id).toBe("job-8");
+    const keys = calls.map((call) => new Headers(call.init.headers).get("Idempotency-Key"));
+    expect(new Set(keys.slice(0, 4)).size).toBe(1);
+    expect(keys[0]).toMatch(/^[0-9a-f-]{36}$/);
+    expect(keys[4]).not.toBe(keys[0]);
+    expect((calls[2]?.at ?? 0) - (calls[1]?.at ?? 0)).toBeGreaterThanOrEqual(1000);
+    expect((calls[3]?.at ?? 0) - (calls[2]?.at ?? 0)).toBeGreaterThanOrEqual(2000);
+  });
+
+  it("sends the caller's own key", async () => {
+    const { fetch, calls } = scriptedFetch([answer(201, job("CREATED"))]);
+
+    await createClient({ baseUrl: BASE, fetch }).createExtraction(document, {
+      idempotencyKey: "order-42",
+    });
+
+    expect(new Headers(calls[0]?.init.headers).get("Idempotency-Key")).toBe("order-42");
+  });
+
+  it.each([
+    ["a replayed 504 (the first request's own outcome)", 504, { "Idempotent-Replayed": "true" }],
+    ["a 502", 502, {}],
+    ["a 422", 422, {}],
+  ])("does not retry after %s", async (_, status, headers) => {
+    const { fetch, calls } = scriptedFetch([
+      answer(status, { error: "no", jobId: "job-x" }, headers),
+    ]);
+
+    const error = await createClient({ baseUrl: BASE, fetch })
+      .createExtraction(document)
+      .catch((err: unknown) => err);
+
+    expect(error).toBeInstanceOf(WavelineProxyError);
+    expect(error).toMatchObject({ status, jobId: "job-x" });
+    expect(calls).toHaveLength(1);
+  });
+
+  it("gives up after maxRetries", async () => {
+    const busy = () => answer(503, { error: "busy" }, { "Retry-After": "1" });
+    const { fetch, calls } = scriptedFetch([busy(), busy(), busy()]);
+
+    const created = createClient({ baseUrl: BASE, fetch })
+      .createExtraction(document, { maxRetries: 2 })
+      .catch((err: unknown) => err);
+    await vi.runAllTimersAsync();
+
+    expect(await created).toMatchObject({ status: 503 });
+    expect(calls).toHaveLength(3);
+  });
+});
+
 describe("requests", () => {
   it("sends the token, JSON and the base URL's path, and returns typed bodies", async () => {
     const { fetch, calls } = scriptedFetch([

@@ -157,4 +157,41 @@ describe("the whole flow, end to end", () => {
     expect(revoked.status).toBe(204);
     expect((await call("/jobs", {}, acmeKey)).status).toBe(401);
   });
+
+  it("records a job whose caller hung up while Waveline was still creating it", async () => {
+    const fileName = `hang-up-${crypto.randomUUID()}.txt`;
+    const fault = await fetch(`${stack.fake?.origin}/__control/faults`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({
+        match: "/extract-document",
+        bodyIncludes: fileName,
+        mode: "delay",
+        delayMs: 1500,
+        times: 1,
+      }),
+    });
+    expect(fault.status).toBe(201);
+
+    const abandoned = call(
+      "/extract-document",
+      {
+        method: "POST",
+        body: JSON.stringify({ fileName, contentType: "text/plain", content: "one two" }),
+        signal: AbortSignal.timeout(300),
+      },
+      globexKey,
+    );
+
+    await expect(abandoned).rejects.toThrow();
+    let listed: { fileName: string }[] = [];
+    for (let waited = 0; waited < 10_000 && listed.length === 0; waited += 250) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      const page = (await (await call("/jobs?count=100", {}, globexKey)).json()) as {
+        items: { fileName: string }[];
+      };
+      listed = page.items.filter((item) => item.fileName === fileName);
+    }
+    expect(listed).toHaveLength(1);
+  });
 });
