@@ -30,7 +30,7 @@ export function cacheApiTier(cache: Cache): CacheTier {
           headers: {
             "Content-Type": "application/json",
             "Cache-Control": `max-age=${Math.max(1, Math.ceil(ttlMs / 1000))}`,
-            [META]: JSON.stringify(meta),
+            [META]: asciiJson(meta),
           },
         }),
       );
@@ -39,4 +39,12 @@ export function cacheApiTier(cache: Cache): CacheTier {
       await cache.delete(keyFor(id));
     },
   };
+}
+
+/** Header values are bytes: ids may be any unicode, so JSON escapes whatever is not ASCII. */
+function asciiJson(value: unknown): string {
+  return JSON.stringify(value).replace(
+    /[\u007f-\uffff]/g,
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }

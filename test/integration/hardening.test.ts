@@ -9,7 +9,7 @@ beforeAll(async () => {
 describe("security headers", () => {
   it.each([
     ["a job", `/jobs/${SEEDED.completed}`, 404],
-    ["an error", "/jobs/bad%20id", 400],
+    ["an error", "/jobs/bad%5Cid", 400],
     ["an unknown path", "/nope", 404],
     ["a refusal", "/admin/tenants", 401],
     ["health", "/health", 200],

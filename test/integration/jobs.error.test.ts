@@ -117,7 +117,6 @@ describe("bad requests never reach the upstream", () => {
     ["a path", "/jobs/a/b"],
     ["a backslash", "/jobs/a%5Cb"],
     ["a control character", "/jobs/a%01b"],
-    ["a newline", "/jobs/a%0Ab"],
     ["129 characters", `/jobs/${"a".repeat(129)}`],
   ])("answers 400 for %s", async (_, path) => {
     const response = await proxyFetch(path, acme.auth());
