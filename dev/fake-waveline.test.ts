@@ -479,6 +479,18 @@ describe("faults", () => {
     expect((await postJson("/guess-shape", body)).status).toBe(201);
   });
 
+  it("applies only to requests whose body holds bodyIncludes, when given", async () => {
+    const fileName = unique("scoped.pdf");
+    await addFault({ match: "/guess-shape", bodyIncludes: fileName, mode: "status", status: 503 });
+    const other = { fileName: unique("other.pdf"), contentType: "application/pdf" };
+    expect((await postJson("/guess-shape", other)).status).toBe(201);
+    expect((await postJson("/guess-shape", { ...other, fileName })).status).toBe(503);
+    expect(
+      (await control("POST", "/faults", { match: "/x", mode: "hang", bodyIncludes: "" })).status,
+    ).toBe(400);
+    expect((await control("DELETE", "/faults")).status).toBe(204);
+  });
+
   it("can be removed one by one or all at once", async () => {
     const id = unique("fault-removed");
     const faultId = await addFault({ match: id, mode: "status", status: 500 });
@@ -610,6 +622,22 @@ describe("control jobs", () => {
     expect(job.urls.get).toBe(`${fake.baseUrl}/jobs/${encodeURIComponent(id)}`);
   });
 
+  it("gives the next job created with a fileName the id the test chose, once", async () => {
+    const fileName = unique("chosen.txt");
+    const id = `chosen id é/?# ${randomUUID()}`;
+    expect((await control("POST", "/job-ids", { fileName, id })).status).toBe(201);
+    const body = { fileName, contentType: "text/plain", content: "one" };
+
+    const first = (await (await postJson("/extract-document", body)).json()) as JobBody;
+    const second = (await (await postJson("/extract-document", body)).json()) as JobBody;
+
+    expect(first.id).toBe(id);
+    expect(first.urls.get).toBe(`${fake.baseUrl}/jobs/${encodeURIComponent(id)}`);
+    expect(await getJob(id)).toMatchObject({ id, fileName });
+    expect(second.id).toMatch(UUID);
+    expect((await control("POST", "/job-ids", { fileName })).status).toBe(400);
+  });
+
   it("answers 404 for patching an unknown job, 409 for a taken id, 400 for a bad status", async () => {
     expect((await control("PATCH", `/jobs/${randomUUID()}`, { status: "RUNNING" })).status).toBe(
       404,
@@ -648,6 +676,7 @@ describe("call recording", () => {
         cookie: "session=abc",
         "x-forwarded-for": "203.0.113.9",
       }),
+      body: "",
     });
     expect(calls[0]?.at).toBeGreaterThanOrEqual(before);
     expect(calls[1]?.headers.authorization).toBe("Bearer wrong");
@@ -781,6 +810,23 @@ describe("command line", () => {
     } finally {
       if (child.exitCode === null) child.kill("SIGKILL");
     }
+  });
+});
+
+describe("call bodies", () => {
+  it("keeps the first 2 KiB of a call's body and filters calls by bodyIncludes", async () => {
+    const fileName = unique("recorded.txt");
+    await postJson("/guess-shape", { fileName, contentType: "text/plain", pad: "x".repeat(4096) });
+
+    const response = await control(
+      "GET",
+      `/calls?match=/guess-shape&bodyIncludes=${encodeURIComponent(fileName)}`,
+    );
+    const { calls } = (await response.json()) as { calls: (RecordedCallBody & { body: string })[] };
+
+    expect(calls).toHaveLength(1);
+    expect(calls[0]?.body).toContain(fileName);
+    expect(calls[0]?.body.length).toBe(2048);
   });
 });
 

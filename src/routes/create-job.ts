@@ -86,6 +86,7 @@ for (const kind of ["extract-document", "guess-shape"] satisfies JobKind[]) {
       }
       return next();
     },
+    withWaveline(),
     // Before the body is read: a tenant over its limit costs no parsing at all.
     rateLimit("creates"),
     (c, next) =>
@@ -96,7 +97,6 @@ for (const kind of ["extract-document", "guess-shape"] satisfies JobKind[]) {
           fail(413, `request body is larger than ${c.get("config").maxBodyBytes} bytes`);
         },
       })(c, next),
-    withWaveline(),
     async (c) => {
       const body = new Uint8Array(await c.req.arrayBuffer());
       const checked = checkCreationBody(body, REQUEST_LIMITS.jsonDepth);
