@@ -140,6 +140,7 @@ async function main(): Promise<number> {
       progress: new Map(),
       listings: [],
       creations: 0,
+      replayable: [],
       badCredentials: 0,
     };
     const tally = emptyTally();

@@ -29,9 +29,14 @@ export interface LoadWorld {
   progress: Map<string, { rank: number; at: number }>;
   /** Creations so far, for unique file names. */
   creations: number;
+  /** Recent creations of unlimited tenants that answered 201: sent again, they must replay. */
+  replayable: { request: Outgoing; id: string }[];
   /** Bad credentials so far: each comes from an address of its own. */
   badCredentials: number;
 }
+
+/** Creations kept for `create-again`: recent ones, so replays meet fresh keys and old ones. */
+const REPLAYABLE_KEPT = 200;
 
 /** One address sends only bad credentials: the failed-auth limiter must slow it down. */
 const GUESSER_ADDRESS = "203.0.113.66";
@@ -43,6 +48,7 @@ const SCENARIOS = {
   list: { weight: 4, plan: planList },
   mint: { weight: 2, plan: planMint },
   create: { weight: 14, plan: planCreate },
+  "create-again": { weight: 3, plan: planCreateAgain },
   "create-limited": { weight: 3, plan: planLimitedCreate },
   "cross-tenant": { weight: 12, plan: planCrossTenant },
   "cross-user": { weight: 3, plan: planCrossUser },
@@ -157,6 +163,24 @@ function planCreate(world: LoadWorld): Planned {
   return createJob(world, "create", tenant, [201]);
 }
 
+/** A creation sent again with its Idempotency-Key: the same job, no new one upstream. */
+function planCreateAgain(world: LoadWorld): Planned {
+  if (world.replayable.length === 0) return planCreate(world);
+  const { request, id } = pick(world.replayable);
+  return {
+    scenario: "create-again",
+    request,
+    expect: [201],
+    check: (answer) => {
+      const job = parseJson(answer.body) as { id?: unknown };
+      if (job?.id !== id) return `the replay answered job ${String(job?.id)}, not ${id}`;
+      return header(answer, "idempotent-replayed") === "true"
+        ? undefined
+        : "a replay without Idempotent-Replayed: true";
+    },
+  };
+}
+
 function planLimitedCreate(world: LoadWorld): Planned {
   const tenant = pick(world.tenants.filter((candidate) => candidate.createsPerMinute !== null));
   return createJob(world, "create-limited", tenant, [201, 429]);
@@ -246,6 +270,7 @@ function createJob(
     credential,
     documentBody(`${scenario}-${world.creations}`),
   );
+  request.headers = { ...request.headers, "Idempotency-Key": crypto.randomUUID() };
   if (asUser) request.headers = { ...request.headers, Origin: tenant.origin };
   return {
     scenario,
@@ -271,6 +296,10 @@ function createJob(
       const id = answer.status === 201 && (parseJson(answer.body) as { id?: unknown })?.id;
       if (typeof id === "string") {
         tenant.created.push({ id, subject: asUser ? tenant.subject : null, status: undefined });
+        if (tenant.createsPerMinute === null) {
+          world.replayable.push({ request, id });
+          if (world.replayable.length > REPLAYABLE_KEPT) world.replayable.shift();
+        }
       }
     },
   };
