@@ -212,8 +212,9 @@ interface PageServer {
 
 /** Serves the proxy's /demo page, with its CSP, from a port (so an origin) of its own. */
 async function servePage(proxyUrl: string): Promise<PageServer> {
-  const server: Server = createServer((_req, res) => {
-    fetch(`${proxyUrl}/demo`)
+  const server: Server = createServer((req, res) => {
+    // The page at `/`; its script and style at the paths the page names, as the proxy serves them.
+    fetch(`${proxyUrl}${req.url === "/" ? "/demo" : req.url}`)
       .then(async (demo) => {
         res.writeHead(demo.status, {
           "Content-Type": demo.headers.get("Content-Type") ?? "text/html",

@@ -24,26 +24,41 @@ describe("GET /demo", () => {
     }
   });
 
-  it("serves one self-contained page when enabled, its inline code allowed by a fresh nonce", async () => {
-    const first = await withDemo("true");
-    const second = await withDemo("true");
+  it("serves the page, its script and its style when enabled, with nothing from elsewhere", async () => {
+    const page = await withDemo("true");
+    const script = await withDemo("true", "/demo/demo.js");
+    const style = await withDemo("true", "/demo/demo.css");
 
-    expect(first.status).toBe(200);
-    expect(first.headers.get("Content-Type")).toMatch(/^text\/html/);
-    expect(first.headers.get("Cache-Control")).toBe("no-store");
-    const csp = first.headers.get("Content-Security-Policy") ?? "";
-    const nonce = csp.match(/script-src 'nonce-([^']+)'/)?.[1];
-    expect(nonce).toBeDefined();
+    expect(page.status).toBe(200);
+    expect(page.headers.get("Content-Type")).toMatch(/^text\/html/);
+    expect(page.headers.get("Cache-Control")).toBe("no-store");
+    const csp = page.headers.get("Content-Security-Policy") ?? "";
     expect(csp).toContain("default-src 'none'");
+    expect(csp).toContain("script-src 'self'");
     expect(csp).toContain("connect-src *");
-    expect(second.headers.get("Content-Security-Policy")).not.toBe(csp);
-
-    const html = await first.text();
-    expect(html).toContain(`<script nonce="${nonce}">`);
-    expect(html).toContain(`<style nonce="${nonce}">`);
+    const html = await page.text();
+    expect(html).toContain('<script src="/demo/demo.js"></script>');
+    expect(html).toContain('<link rel="stylesheet" href="/demo/demo.css">');
     // Nothing from elsewhere, and no credential of any kind in the page.
-    expect(html).not.toMatch(/<script[^>]+src=|<link[^>]+href=|https?:\/\//);
-    expect(html).not.toMatch(/wlp_[A-Za-z0-9_]{8,}|eyJ[A-Za-z0-9_-]{10,}/);
+    expect(html).not.toMatch(/https?:\/\//);
+    expect(script.status).toBe(200);
+    expect(script.headers.get("Content-Type")).toMatch(/javascript/);
+    expect(style.headers.get("Content-Type")).toMatch(/^text\/css/);
+    for (const text of [html, await script.text(), await style.text()]) {
+      expect(text).not.toMatch(/wlp_[A-Za-z0-9_]{8,}|eyJ[A-Za-z0-9_-]{10,}/);
+    }
+  });
+
+  it("serves no file of the page while off, and nothing else under /demo", async () => {
+    const unknown = await (await proxyFetch("/no-such-page")).text();
+
+    for (const path of ["/demo/demo.js", "/demo/demo.css"]) {
+      const off = await proxyFetch(path);
+      expect(off.status).toBe(404);
+      expect(await off.text()).toBe(unknown);
+    }
+    expect((await withDemo("true", "/demo/index.html")).status).toBe(404);
+    expect((await withDemo("true", "/demo/../wrangler.toml")).status).toBe(404);
   });
 
   it("answers only GET and HEAD when enabled", async () => {
