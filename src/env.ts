@@ -88,7 +88,10 @@ function perMinute(fallback: number) {
 const configSchema = z.object({
   WAVELINE_API_URL: z._default(httpUrl, DEFAULT_WAVELINE_API_URL),
   WAVELINE_API_KEY: z.optional(z.string()),
-  ADMIN_TOKEN: z.optional(z.string()),
+  // As long as the signing secrets: the failed-auth limit does not stop guessing, length does.
+  ADMIN_TOKEN: z.optional(
+    z.string().check(z.minLength(32, { error: "must be at least 32 characters" })),
+  ),
   DEMO_ENABLED: z._default(z.stringbool({ error: "must be true or false" }), false),
   UPSTREAM_TIMEOUT_MS: z._default(
     z.coerce

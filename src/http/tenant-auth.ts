@@ -4,7 +4,7 @@ import { ALL_SCOPES, type Principal } from "../tenancy/access";
 import { hashApiKey, looksLikeApiKey } from "../tenancy/keys";
 import type { TenantStore } from "../tenancy/store";
 import { type Scope, verifyBrowserToken } from "../tenancy/tokens";
-import { authenticationFailed, refuseBlockedClient } from "./auth-failures";
+import { authenticationFailed } from "./auth-failures";
 import { bearerToken } from "./credentials";
 import { fail } from "./errors";
 
@@ -17,7 +17,6 @@ export function authenticate(
   options: { scope?: Scope; apiKeyOnly?: boolean } = {},
 ): MiddlewareHandler<HonoEnv> {
   return async (c, next) => {
-    refuseBlockedClient(c);
     const credential = bearerToken(c.req.header("Authorization"));
     const principal = credential
       ? await resolve(c.get("tenantStore"), c.get("config"), credential)
