@@ -1,9 +1,12 @@
 import { createMemo } from "./memo";
+import { createSnapshot } from "./snapshot";
 import type { JobStore, OwnedJob, Tenant, TenantStore } from "./store";
 
 /** How stale a positive answer may be: a revoked key or disabled tenant stops within this. */
 export const MEMO_TTL_MS = 10_000;
 const MAX_ENTRIES = 5_000;
+/** With D1 down and no set of origins yet, preflights are refused this long before asking again. */
+const ORIGINS_RETRY_MS = 1_000;
 
 // One set per isolate: every request of this isolate shares them.
 const keyMemo = createMemo<{ tenant: Tenant; keyId: string }>({
@@ -11,16 +14,25 @@ const keyMemo = createMemo<{ tenant: Tenant; keyId: string }>({
   maxEntries: MAX_ENTRIES,
 });
 const tenantMemo = createMemo<Tenant>({ ttlMs: MEMO_TTL_MS, maxEntries: MAX_ENTRIES });
-const originMemo = createMemo<true>({ ttlMs: MEMO_TTL_MS, maxEntries: MAX_ENTRIES });
 const ownerMemo = createMemo<OwnedJob>({ ttlMs: MEMO_TTL_MS, maxEntries: MAX_ENTRIES });
+// "No such job" is memoised too, apart from owners so that unknown ids cannot evict them: a
+// foreign job and an unknown one then cost the same (nothing) when asked again, and timing
+// cannot tell them apart.
+const noOwnerMemo = createMemo<true>({ ttlMs: MEMO_TTL_MS, maxEntries: MAX_ENTRIES });
 
 /** Forgets everything this isolate memoised (tests, and an operator's change made here). */
 export function forgetMemoised(): void {
-  for (const memo of [keyMemo, tenantMemo, originMemo, ownerMemo]) memo.clear();
+  for (const memo of [keyMemo, tenantMemo, ownerMemo, noOwnerMemo]) memo.clear();
 }
 
 /** The hot-path lookups of `inner`, memoised; writes go through and drop what they change. */
 export function memoisedTenantStore(inner: TenantStore): TenantStore {
+  // CORS asks before anyone is authenticated: a random Origin must not cost a query, so the
+  // whole (small) set is held and refreshed, one query per isolate per MEMO_TTL_MS.
+  const origins = createSnapshot(() => inner.enabledOrigins(), {
+    ttlMs: MEMO_TTL_MS,
+    retryMs: ORIGINS_RETRY_MS,
+  });
   return {
     ...inner,
     async tenantByKeyHash(hash) {
@@ -37,18 +49,18 @@ export function memoisedTenantStore(inner: TenantStore): TenantStore {
       if (found) tenantMemo.set(id, found);
       return found;
     },
-    async originIsKnown(origin) {
-      if (originMemo.get(origin)) return true;
-      const known = await inner.originIsKnown(origin);
-      if (known) originMemo.set(origin, true);
-      return known;
+    enabledOrigins: () => origins.get(),
+    async createTenant(input) {
+      const created = await inner.createTenant(input);
+      origins.invalidate();
+      return created;
     },
     async updateTenant(id, patch) {
       const updated = await inner.updateTenant(id, patch);
       // Key entries embed the tenant: drop them all rather than track which belong to it.
       keyMemo.clear();
       tenantMemo.delete(id);
-      originMemo.clear();
+      origins.invalidate();
       return updated;
     },
     async revokeKey(tenantId, keyId) {
@@ -63,15 +75,22 @@ export function memoisedJobStore(inner: JobStore): JobStore {
   return {
     ...inner,
     async ownerOf(jobId) {
-      const known = ownerMemo.get(jobId);
-      if (known) return known;
+      const known = ownerMemo.get(jobId) ?? (noOwnerMemo.get(jobId) && null);
+      if (known !== undefined) return known;
       const found = await inner.ownerOf(jobId);
       if (found) ownerMemo.set(jobId, found);
+      else noOwnerMemo.set(jobId, true);
       return found;
+    },
+    // A job this isolate records or assigns is readable by its owner at once.
+    async record(job) {
+      await inner.record(job);
+      noOwnerMemo.delete(job.id);
     },
     async assign(job) {
       await inner.assign(job);
       ownerMemo.delete(job.id);
+      noOwnerMemo.delete(job.id);
     },
     async recordProgress(jobId, status, pages) {
       await inner.recordProgress(jobId, status, pages);

@@ -213,15 +213,14 @@ export function d1TenantStore(db: D1Database, now = () => new Date().toISOString
       return row ? { tenant: toTenant(row), keyId: row.key_id } : null;
     },
 
-    async originIsKnown(origin) {
-      const row = await db
+    async enabledOrigins() {
+      const { results } = await db
         .prepare(
-          `SELECT 1 FROM tenant_origins o JOIN tenants t ON t.id = o.tenant_id
-           WHERE o.origin = ? AND t.disabled = 0 LIMIT 1`,
+          `SELECT DISTINCT o.origin FROM tenant_origins o JOIN tenants t ON t.id = o.tenant_id
+           WHERE t.disabled = 0`,
         )
-        .bind(origin)
-        .first();
-      return row !== null;
+        .all<{ origin: string }>();
+      return new Set(results.map((row) => row.origin));
     },
   };
 }

@@ -56,8 +56,8 @@ export interface TenantStore {
   revokeKey(tenantId: string, keyId: string): Promise<boolean>;
   /** The tenant of a live (not revoked) key with this hash. */
   tenantByKeyHash(hash: string): Promise<{ tenant: Tenant; keyId: string } | null>;
-  /** Whether any enabled tenant lists this browser origin. */
-  originIsKnown(origin: string): Promise<boolean>;
+  /** Every browser origin some enabled tenant lists. */
+  enabledOrigins(): Promise<ReadonlySet<string>>;
 }
 
 /** A job as the proxy recorded it: who owns it, and what the proxy last saw of it. */

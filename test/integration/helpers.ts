@@ -203,3 +203,24 @@ export async function tenantOwningSeededJobs(name = "acme"): Promise<TestTenant>
   for (const id of Object.values(SEEDED)) await ownJob(tenant.id, id);
   return tenant;
 }
+
+/**
+ * The real D1 binding, counting the statements prepared on it: each is one query, or one part of
+ * a batch. Bindings with it get their own stores (and their own set of origins) in the app.
+ */
+export function countingDatabase(db: D1Database = env.DB): { db: D1Database; queries(): number } {
+  let prepared = 0;
+  const counted = new Proxy(db, {
+    get(target, name) {
+      if (name === "prepare") {
+        return (sql: string) => {
+          prepared++;
+          return target.prepare(sql);
+        };
+      }
+      const value = Reflect.get(target, name, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  return { db: counted, queries: () => prepared };
+}
