@@ -269,7 +269,7 @@ export function d1JobStore(db: D1Database, now = () => new Date().toISOString())
       return row ? toJob(row) : null;
     },
 
-    async list(filter, { count, offset }) {
+    async list(filter, { count, offset, countUpTo }) {
       const { sql, params } = where(filter);
       const [rows, total] = await db.batch<JobRow | { total: number }>([
         db
@@ -277,7 +277,10 @@ export function d1JobStore(db: D1Database, now = () => new Date().toISOString())
             `SELECT * FROM jobs WHERE ${sql} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`,
           )
           .bind(...params, count, offset),
-        db.prepare(`SELECT COUNT(*) AS total FROM jobs WHERE ${sql}`).bind(...params),
+        // Counting stops at countUpTo: a tenant's millionth job costs no page a full scan.
+        db
+          .prepare(`SELECT COUNT(*) AS total FROM (SELECT 1 FROM jobs WHERE ${sql} LIMIT ?)`)
+          .bind(...params, countUpTo),
       ]);
       return {
         items: ((rows?.results ?? []) as JobRow[]).map(toJob),

@@ -89,9 +89,10 @@ export interface JobStore {
   /** Records a job the proxy created; recording the same id twice keeps the first owner. */
   record(job: OwnedJob): Promise<void>;
   ownerOf(jobId: string): Promise<OwnedJob | null>;
+  /** A page, newest first; `total` counts the matching jobs, but at most `countUpTo`. */
   list(
     filter: JobFilter,
-    page: { count: number; offset: number },
+    page: { count: number; offset: number; countUpTo: number },
   ): Promise<{ items: OwnedJob[]; total: number }>;
   /** Gives a job (e.g. one created outside the proxy) to a tenant, replacing any owner. */
   assign(job: OwnedJob): Promise<void>;
