@@ -18,6 +18,8 @@ export interface Config {
   /** Undefined when TOKEN_SIGNING_KEYS is unset: no browser token is minted or accepted. */
   signingKeys: SigningKey[] | undefined;
   maxBodyBytes: number;
+  /** Waveline's answers, read up to this many bytes: a longer one is a 502. */
+  maxUpstreamBodyBytes: number;
   terminalCacheTtlS: number;
   /** 0 turns the reuse of CREATED/RUNNING answers off. */
   pendingCacheTtlMs: number;
@@ -114,6 +116,17 @@ const configSchema = z.object({
       ),
     10 * 1024 * 1024,
   ),
+  // A Worker has 128 MB of memory: an answer's text and its parsed job both live in it.
+  MAX_UPSTREAM_BODY_BYTES: z._default(
+    z.coerce
+      .number({ error: "must be a number of bytes" })
+      .check(
+        z.int({ error: "must be a whole number of bytes" }),
+        z.minimum(1024, { error: "must be at least 1024" }),
+        z.maximum(64 * 1024 * 1024, { error: "must be at most 67108864" }),
+      ),
+    32 * 1024 * 1024,
+  ),
   TERMINAL_CACHE_TTL_S: z._default(
     z.coerce
       .number({ error: "must be a number of seconds" })
@@ -175,6 +188,7 @@ function parseConfig(env: Env): ConfigResult {
         secret: new TextEncoder().encode(secret),
       })),
       maxBodyBytes: vars.MAX_BODY_BYTES,
+      maxUpstreamBodyBytes: vars.MAX_UPSTREAM_BODY_BYTES,
       terminalCacheTtlS: vars.TERMINAL_CACHE_TTL_S,
       pendingCacheTtlMs: vars.PENDING_CACHE_TTL_MS,
       readRateLimitPerMin: vars.READ_RATE_LIMIT_PER_MIN,

@@ -113,7 +113,18 @@ export function uniqueJobId(label: string): string {
 
 export type FaultRule = {
   match: string;
-  mode: "status" | "delay" | "hang" | "drop" | "truncate" | "malformed" | "offschema" | "huge";
+  mode:
+    | "status"
+    | "delay"
+    | "hang"
+    | "drop"
+    | "truncate"
+    | "malformed"
+    | "offschema"
+    | "huge"
+    | "endless"
+    | "other-id"
+    | "unknown-status";
   status?: number;
   body?: unknown;
   headers?: Record<string, string>;
