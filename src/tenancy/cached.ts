@@ -14,6 +14,8 @@ const keyMemo = createMemo<{ tenant: Tenant; keyId: string }>({
   maxEntries: MAX_ENTRIES,
 });
 const tenantMemo = createMemo<Tenant>({ ttlMs: MEMO_TTL_MS, maxEntries: MAX_ENTRIES });
+// Asked only for validly signed tokens, so both answers are kept: a revoked key stays revoked.
+const liveKeyMemo = createMemo<boolean>({ ttlMs: MEMO_TTL_MS, maxEntries: MAX_ENTRIES });
 const ownerMemo = createMemo<OwnedJob>({ ttlMs: MEMO_TTL_MS, maxEntries: MAX_ENTRIES });
 // "No such job" is memoised too, apart from owners so that unknown ids cannot evict them: a
 // foreign job and an unknown one then cost the same (nothing) when asked again, and timing
@@ -22,7 +24,7 @@ const noOwnerMemo = createMemo<true>({ ttlMs: MEMO_TTL_MS, maxEntries: MAX_ENTRI
 
 /** Forgets everything this isolate memoised (tests, and an operator's change made here). */
 export function forgetMemoised(): void {
-  for (const memo of [keyMemo, tenantMemo, ownerMemo, noOwnerMemo]) memo.clear();
+  for (const memo of [keyMemo, tenantMemo, liveKeyMemo, ownerMemo, noOwnerMemo]) memo.clear();
 }
 
 /** The hot-path lookups of `inner`, memoised; writes go through and drop what they change. */
@@ -66,7 +68,22 @@ export function memoisedTenantStore(inner: TenantStore): TenantStore {
     async revokeKey(tenantId, keyId) {
       const revoked = await inner.revokeKey(tenantId, keyId);
       keyMemo.clear();
+      liveKeyMemo.delete(`${tenantId}/${keyId}`);
       return revoked;
+    },
+    async keyIsLive(tenantId, keyId) {
+      const memoKey = `${tenantId}/${keyId}`;
+      const known = liveKeyMemo.get(memoKey);
+      if (known !== undefined) return known;
+      const live = await inner.keyIsLive(tenantId, keyId);
+      liveKeyMemo.set(memoKey, live);
+      return live;
+    },
+    async revokeTokens(tenantId) {
+      const updated = await inner.revokeTokens(tenantId);
+      keyMemo.clear();
+      tenantMemo.delete(tenantId);
+      return updated;
     },
   };
 }

@@ -14,6 +14,8 @@ export interface Tenant {
   allowedOrigins: string[];
   disabled: boolean;
   rateLimits: RateLimits;
+  /** Browser tokens issued at or before this instant are refused; null: none are. */
+  tokensNotBefore: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -54,6 +56,10 @@ export interface TenantStore {
   listKeys(tenantId: string): Promise<ApiKeyRecord[]>;
   /** False when the tenant has no live key with that id. */
   revokeKey(tenantId: string, keyId: string): Promise<boolean>;
+  /** Whether this key of this tenant exists and is not revoked. */
+  keyIsLive(tenantId: string, keyId: string): Promise<boolean>;
+  /** Refuses every browser token of the tenant issued until now; null when there is no tenant. */
+  revokeTokens(tenantId: string): Promise<Tenant | null>;
   /** The tenant of a live (not revoked) key with this hash. */
   tenantByKeyHash(hash: string): Promise<{ tenant: Tenant; keyId: string } | null>;
   /** Every browser origin some enabled tenant lists. */

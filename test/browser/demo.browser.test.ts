@@ -183,7 +183,7 @@ describe.skipIf(skip)(
       // Minted by the proxy's own code ten minutes ago, for one minute.
       const { token } = await mintBrowserToken(
         keys.map(({ kid, secret }) => ({ kid, secret: new TextEncoder().encode(secret) })),
-        { tenantId, scopes: ["jobs:read"] },
+        { tenantId, keyId: "key_of_the_expired_token", scopes: ["jobs:read"] },
         60,
         Date.now() - 10 * 60_000,
       );
