@@ -113,7 +113,10 @@ describe("terminal jobs", () => {
   it("are served from the Cache API of this location before KV", async () => {
     const id = uniqueJobId("from-cache-api");
     await ownJob(acme.id, id);
-    await cacheApiTier(caches.default).put(await toCachedJob(sampleJob(id, "FAILED")), 60_000);
+    await cacheApiTier(caches.default, silentLog).put(
+      await toCachedJob(sampleJob(id, "FAILED")),
+      60_000,
+    );
 
     const response = await proxyFetch(`/jobs/${id}`, acme.auth());
 
