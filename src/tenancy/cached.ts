@@ -7,6 +7,8 @@ export const MEMO_TTL_MS = 10_000;
 const MAX_ENTRIES = 5_000;
 /** With D1 down and no set of origins yet, preflights are refused this long before asking again. */
 const ORIGINS_RETRY_MS = 1_000;
+/** A key unknown to this isolate's set reloads the set at most this often: new keys work. */
+const KEY_HASHES_RELOAD_MS = 1_000;
 
 // One set per isolate: every request of this isolate shares them.
 const keyMemo = createMemo<{ tenant: Tenant; keyId: string }>({
@@ -34,12 +36,25 @@ export function memoisedTenantStore(inner: TenantStore): TenantStore {
   const origins = createSnapshot(() => inner.enabledOrigins(), {
     ttlMs: MEMO_TTL_MS,
     retryMs: ORIGINS_RETRY_MS,
+    serveStale: true,
   });
+  // Likewise a wrong API key: only a hash in the set of live ones is looked up. A hash the set
+  // lacks reloads it (at most once a second, shared), so a key made in another isolate works at
+  // once. Never stale: a D1 outage must answer 503, not "unknown key".
+  const keyHashes = createSnapshot(() => inner.liveKeyHashes(), {
+    ttlMs: MEMO_TTL_MS,
+    retryMs: 0,
+    serveStale: false,
+  });
+  const mayBeLive = async (hash: string) =>
+    (await keyHashes.get()).has(hash) || (await keyHashes.get(KEY_HASHES_RELOAD_MS)).has(hash);
   return {
     ...inner,
+    liveKeyHashes: () => keyHashes.get(),
     async tenantByKeyHash(hash) {
       const known = keyMemo.get(hash);
       if (known) return known;
+      if (!(await mayBeLive(hash))) return null;
       const found = await inner.tenantByKeyHash(hash);
       if (found) keyMemo.set(hash, found);
       return found;
@@ -64,6 +79,11 @@ export function memoisedTenantStore(inner: TenantStore): TenantStore {
       tenantMemo.delete(id);
       origins.invalidate();
       return updated;
+    },
+    async addKey(input) {
+      const added = await inner.addKey(input);
+      keyHashes.invalidate();
+      return added;
     },
     async revokeKey(tenantId, keyId) {
       const revoked = await inner.revokeKey(tenantId, keyId);

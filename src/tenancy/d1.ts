@@ -221,6 +221,13 @@ export function d1TenantStore(db: D1Database, now = () => new Date().toISOString
       return result.meta.changes > 0 ? getTenant(tenantId) : null;
     },
 
+    async liveKeyHashes() {
+      const { results } = await db
+        .prepare("SELECT hash FROM api_keys WHERE revoked_at IS NULL")
+        .all<{ hash: string }>();
+      return new Set(results.map((row) => row.hash));
+    },
+
     async tenantByKeyHash(hash) {
       const row = await db
         .prepare(

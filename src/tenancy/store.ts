@@ -60,6 +60,8 @@ export interface TenantStore {
   keyIsLive(tenantId: string, keyId: string): Promise<boolean>;
   /** Refuses every browser token of the tenant issued until now; null when there is no tenant. */
   revokeTokens(tenantId: string): Promise<Tenant | null>;
+  /** The hashes of every live (not revoked) key. */
+  liveKeyHashes(): Promise<ReadonlySet<string>>;
   /** The tenant of a live (not revoked) key with this hash. */
   tenantByKeyHash(hash: string): Promise<{ tenant: Tenant; keyId: string } | null>;
   /** Every browser origin some enabled tenant lists. */

@@ -12,6 +12,7 @@ import {
   proxyFetch,
   type TestTenant,
   uniqueJobId,
+  withBearer,
 } from "./helpers";
 
 const SHOP = "https://shop-amplified.example";
@@ -93,6 +94,44 @@ describe("requests without a credential cost the database nothing of their own",
 
     expect(await readable()).toBe(added);
     expect(counted.queries()).toBe(2);
+  });
+});
+
+describe("wrong API keys", () => {
+  const randomKey = () => `wlp_${crypto.randomUUID().replaceAll("-", "")}${"x".repeat(11)}`;
+
+  it("cost no query of their own: the set of live key hashes is reloaded at most once a second", async () => {
+    const counted = countingDatabase();
+    const bindings = { ...env, DB: counted.db };
+    const statusWith = async (key: string) =>
+      (await proxyFetch("/jobs", withBearer(key), bindings)).status;
+    vi.useFakeTimers({ now: Date.now(), toFake: ["Date"] });
+    expect(await statusWith(shop.key)).toBe(200);
+
+    const before = counted.queries();
+    for (let i = 0; i < 20; i++) expect(await statusWith(randomKey())).toBe(401);
+    expect(counted.queries() - before).toBe(0);
+
+    vi.advanceTimersByTime(1001);
+    for (let i = 0; i < 20; i++) expect(await statusWith(randomKey())).toBe(401);
+    expect(counted.queries() - before).toBe(1);
+  });
+
+  it("do not stop a key made in another isolate a second ago", async () => {
+    const counted = countingDatabase();
+    const bindings = { ...env, DB: counted.db };
+    vi.useFakeTimers({ now: Date.now(), toFake: ["Date"] });
+    expect((await proxyFetch("/jobs", shop.auth(), bindings)).status).toBe(200);
+
+    // Through the plain binding: another set of stores, as another isolate would have.
+    const created = await proxyFetch(
+      `/admin/tenants/${shop.id}/keys`,
+      asAdmin(jsonBody({ name: "made-elsewhere" })),
+    );
+    const { key } = (await created.json()) as { key: string };
+    vi.advanceTimersByTime(1001);
+
+    expect((await proxyFetch("/jobs", withBearer(key), bindings)).status).toBe(200);
   });
 });
 
