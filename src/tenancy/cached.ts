@@ -2,7 +2,7 @@ import { createMemo } from "./memo";
 import { createSnapshot } from "./snapshot";
 import type { JobStore, OwnedJob, Tenant, TenantStore } from "./store";
 
-/** How stale a positive answer may be: a revoked key or disabled tenant stops within this. */
+/** How stale a memoised answer may be: a revoked key or disabled tenant stops within this. */
 export const MEMO_TTL_MS = 10_000;
 const MAX_ENTRIES = 5_000;
 /** With D1 down and no set of origins yet, preflights are refused this long before asking again. */
