@@ -566,6 +566,43 @@ describe("faults", () => {
     expect((big.result as { text: string }).text).toHaveLength(5 * 1024 * 1024);
   });
 
+  it("endless: answers 200 with a job body that never ends and has no Content-Length", async () => {
+    const id = unique("virtual-fault-endless");
+    await addFault({ match: id, mode: "endless", times: 1 });
+    const response = await api(`/jobs/${id}`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-length")).toBeNull();
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    let text = "";
+    while (text.length < 1_000_000) {
+      const { done, value } = await reader.read();
+      expect(done).toBe(false);
+      text += new TextDecoder().decode(value);
+    }
+    await reader.cancel();
+    expect(text.startsWith(`{"id":"${id}"`)).toBe(true);
+  });
+
+  it("other-id: answers the asked job under another id, the one in `body` if given", async () => {
+    const id = unique("virtual-fault-other-id");
+    await addFault({ match: id, mode: "other-id", body: "someone-elses-job", times: 1 });
+    expect(await getJob(id)).toMatchObject({ id: "someone-elses-job", status: "RUNNING" });
+
+    await addFault({ match: id, mode: "other-id", times: 1 });
+    const answered = await getJob(id);
+    expect(answered.id).toMatch(UUID);
+    expect(answered.id).not.toBe(id);
+  });
+
+  it("unknown-status: answers the asked job with a status Waveline does not document yet", async () => {
+    const id = unique("virtual-fault-unknown-status");
+    await addFault({ match: id, mode: "unknown-status", times: 1 });
+    expect(await getJob(id)).toMatchObject({ id, status: "QUEUED", result: null });
+
+    await addFault({ match: id, mode: "unknown-status", body: "PAUSED", times: 1 });
+    expect(await getJob(id)).toMatchObject({ id, status: "PAUSED" });
+  });
+
   it.each([
     ["no match", { mode: "hang" }],
     ["an unknown mode", { match: "x", mode: "explode" }],

@@ -14,6 +14,10 @@
  * Control API (no auth; tests in other processes scope everything by a unique `match` substring):
  *   POST   /__control/faults        {match, mode, status?, body?, headers?, delayMs?, times?, bytes?,
  *                                    bodyIncludes?} -> 201 {id}
+ *     modes: status (status, body, headers), delay, hang, drop, truncate, malformed, offschema,
+ *     huge (a result of `bytes`), endless (a 200 job body that never ends, no Content-Length),
+ *     other-id (the asked job under the id in `body`, else a random one), unknown-status (the
+ *     asked job with the status in `body`, else "QUEUED")
  *   GET    /__control/faults        -> {faults}
  *   DELETE /__control/faults[/:id]  -> 204
  *   POST   /__control/jobs          {id?, status, type?, fileName?, pages?, result?, resultBytes?}
@@ -94,7 +98,10 @@ export type FaultMode =
   | "truncate"
   | "malformed"
   | "offschema"
-  | "huge";
+  | "huge"
+  | "endless"
+  | "other-id"
+  | "unknown-status";
 
 export const SEEDED_JOB_IDS = {
   completed: "00000000-0000-4000-8000-000000000001",
@@ -119,6 +126,9 @@ const FAULT_MODES: readonly FaultMode[] = [
   "malformed",
   "offschema",
   "huge",
+  "endless",
+  "other-id",
+  "unknown-status",
 ];
 const CREATE_ROUTES: ReadonlyMap<string, string> = new Map([
   ["/extract-document", "extract-document"],
@@ -292,7 +302,8 @@ type Reply =
   | { kind: "empty"; status: number; headers: Record<string, string> }
   | { kind: "hang" }
   | { kind: "drop" }
-  | { kind: "truncate"; text: string };
+  | { kind: "truncate"; text: string }
+  | { kind: "endless"; prefix: string };
 
 type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
 type Failure = { ok: false; error: string };
@@ -541,6 +552,9 @@ function writeReply(req: IncomingMessage, res: ServerResponse, reply: Reply): vo
     case "truncate":
       writeTruncated(res, reply.text);
       return;
+    case "endless":
+      writeEndless(res, reply.prefix);
+      return;
     default:
       assertNever(reply);
   }
@@ -554,6 +568,20 @@ function writeTruncated(res: ServerResponse, text: string): void {
   res.write(full.subarray(0, Math.floor(full.length / 2)), () => {
     socket?.end(() => socket.destroy());
   });
+}
+
+/** Chunked filler after `prefix` until the client hangs up: only a reader with a cap stops. */
+function writeEndless(res: ServerResponse, prefix: string): void {
+  res.writeHead(200, { "content-type": "application/json" });
+  res.write(prefix);
+  const chunk = Buffer.from(filler(64 * 1024));
+  const more = () => {
+    let room = true;
+    while (!res.destroyed && room) room = res.write(chunk);
+    if (!res.destroyed) res.once("drain", more);
+  };
+  res.on("close", () => res.off("drain", more));
+  more();
 }
 
 function assertNever(value: never): never {
@@ -923,6 +951,19 @@ async function applyFault(state: FakeState, exchange: Exchange, fault: Fault): P
     case "huge": {
       const job = jobForFault(state, exchange);
       return json(200, { ...job, status: "COMPLETED", result: { text: filler(fault.bytes) } });
+    }
+    case "endless": {
+      const job = jobForFault(state, exchange);
+      const text = JSON.stringify({ ...job, status: "COMPLETED", result: { text: "" } });
+      return { kind: "endless", prefix: text.slice(0, text.lastIndexOf('""') + 1) };
+    }
+    case "other-id": {
+      const id = typeof fault.body === "string" ? fault.body : randomUUID();
+      return json(200, { ...jobForFault(state, exchange), id });
+    }
+    case "unknown-status": {
+      const status = typeof fault.body === "string" ? fault.body : "QUEUED";
+      return json(200, { ...jobForFault(state, exchange), status, result: null });
     }
     default:
       return assertNever(fault.mode);

@@ -22,11 +22,12 @@ Tenants
                                                     rate limits per minute (0 unlimited, default: the proxy's)
   tenants disable <tenantId>                        every key and browser token of it answers 403
   tenants enable <tenantId>                         undo disable
+  tenants revoke-tokens <tenantId>                  every browser token it minted until now answers 401
 
 API keys
   keys list <tenantId>                              its keys (prefixes only, never the keys)
   keys create <tenantId> [--name N]                 new key (name "default"); shown once, copy it then
-  keys revoke <tenantId> <keyId>                    the key answers 401 from then on
+  keys revoke <tenantId> <keyId>                    the key, and the browser tokens it minted, answer 401
 
 Jobs and usage
   jobs adopt <jobId> --tenant <tenantId> [--subject S]
@@ -113,6 +114,7 @@ interface Tenant {
   allowedOrigins: string[];
   disabled: boolean;
   rateLimits: { readsPerMinute: number | null; createsPerMinute: number | null };
+  tokensNotBefore?: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -225,6 +227,15 @@ const COMMANDS: Command[] = [
     show: (answer) => `enabled tenant\n${formatTenant(answer as Tenant)}`,
   },
   {
+    words: ["tenants", "revoke-tokens"],
+    synopsis: "tenants revoke-tokens <tenantId>",
+    args: ["tenantId"],
+    flags: [],
+    request: ([id]) => ({ method: "POST", path: `/admin/tenants/${seg(id ?? "")}/revoke-tokens` }),
+    show: (answer) =>
+      `revoked every browser token of the tenant minted until now: they answer 401, tokens minted from the next second on work. ${PROPAGATION}\n${formatTenant(answer as Tenant)}`,
+  },
+  {
     words: ["keys", "list"],
     synopsis: "keys list <tenantId>",
     args: ["tenantId"],
@@ -254,7 +265,7 @@ const COMMANDS: Command[] = [
       path: `/admin/tenants/${seg(id ?? "")}/keys/${seg(keyId ?? "")}`,
     }),
     show: (_answer, [id, keyId]) =>
-      `revoked key ${keyId} of tenant ${id}: it now answers 401. ${PROPAGATION}`,
+      `revoked key ${keyId} of tenant ${id}: it and the browser tokens it minted now answer 401. ${PROPAGATION}`,
   },
   {
     words: ["jobs", "adopt"],
@@ -517,6 +528,7 @@ function formatTenant(tenant: Tenant): string {
     ["origins", formatOrigins(tenant.allowedOrigins)],
     ["reads/min", formatLimit(tenant.rateLimits?.readsPerMinute)],
     ["creates/min", formatLimit(tenant.rateLimits?.createsPerMinute)],
+    ["tokens from", tenant.tokensNotBefore ? `after ${tenant.tokensNotBefore}` : "any"],
     ["created", tenant.createdAt],
     ["updated", tenant.updatedAt],
   ]);

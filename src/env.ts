@@ -18,6 +18,8 @@ export interface Config {
   /** Undefined when TOKEN_SIGNING_KEYS is unset: no browser token is minted or accepted. */
   signingKeys: SigningKey[] | undefined;
   maxBodyBytes: number;
+  /** Waveline's answers, read up to this many bytes: a longer one is a 502. */
+  maxUpstreamBodyBytes: number;
   terminalCacheTtlS: number;
   /** 0 turns the reuse of CREATED/RUNNING answers off. */
   pendingCacheTtlMs: number;
@@ -90,7 +92,10 @@ function perMinute(fallback: number) {
 const configSchema = z.object({
   WAVELINE_API_URL: z._default(httpUrl, DEFAULT_WAVELINE_API_URL),
   WAVELINE_API_KEY: z.optional(z.string()),
-  ADMIN_TOKEN: z.optional(z.string()),
+  // As long as the signing secrets: the failed-auth limit does not stop guessing, length does.
+  ADMIN_TOKEN: z.optional(
+    z.string().check(z.minLength(32, { error: "must be at least 32 characters" })),
+  ),
   DEMO_ENABLED: z._default(z.stringbool({ error: "must be true or false" }), false),
   UPSTREAM_TIMEOUT_MS: z._default(
     z.coerce
@@ -112,6 +117,17 @@ const configSchema = z.object({
         z.maximum(100 * 1024 * 1024),
       ),
     10 * 1024 * 1024,
+  ),
+  // A Worker has 128 MB of memory: an answer's text and its parsed job both live in it.
+  MAX_UPSTREAM_BODY_BYTES: z._default(
+    z.coerce
+      .number({ error: "must be a number of bytes" })
+      .check(
+        z.int({ error: "must be a whole number of bytes" }),
+        z.minimum(1024, { error: "must be at least 1024" }),
+        z.maximum(64 * 1024 * 1024, { error: "must be at most 67108864" }),
+      ),
+    32 * 1024 * 1024,
   ),
   TERMINAL_CACHE_TTL_S: z._default(
     z.coerce
@@ -184,6 +200,7 @@ function parseConfig(env: Env): ConfigResult {
         secret: new TextEncoder().encode(secret),
       })),
       maxBodyBytes: vars.MAX_BODY_BYTES,
+      maxUpstreamBodyBytes: vars.MAX_UPSTREAM_BODY_BYTES,
       terminalCacheTtlS: vars.TERMINAL_CACHE_TTL_S,
       pendingCacheTtlMs: vars.PENDING_CACHE_TTL_MS,
       idempotencyTtlS: vars.IDEMPOTENCY_TTL_S,

@@ -17,7 +17,7 @@ import {
 } from "./processes";
 
 export const WAVELINE_KEY = "bench-waveline-key";
-export const ADMIN_TOKEN = "bench-admin-token";
+export const ADMIN_TOKEN = "bench-admin-token-0123456789abcdef01";
 const SIGNING_KEYS = '[{"kid":"bench-1","secret":"bench-only-signing-secret-0123456789abcdef"}]';
 
 export interface BenchStack {

@@ -1,3 +1,4 @@
+import type { Logger } from "../http/logger";
 import type { CachedJob } from "./entry";
 import type { CacheTier } from "./tiers";
 
@@ -5,8 +6,14 @@ import type { CacheTier } from "./tiers";
 const keyFor = (id: string) => `https://waveline-proxy.cache/jobs/${encodeURIComponent(id)}`;
 const META = "X-Cached-Job";
 
-/** The Workers Cache API: shared by every isolate of one Cloudflare location, free of charge. */
-export function cacheApiTier(cache: Cache): CacheTier {
+// Whether the first write to a cache was kept is asked once per cache object: once per isolate.
+const checked = new WeakSet<Cache>();
+
+/**
+ * The Workers Cache API: shared by every isolate of one Cloudflare location, free of charge. On a
+ * `*.workers.dev` address it keeps nothing; the first write says so in the log.
+ */
+export function cacheApiTier(cache: Cache, log: Logger): CacheTier {
   return {
     name: "cache",
     local: false,
@@ -24,8 +31,9 @@ export function cacheApiTier(cache: Cache): CacheTier {
     },
     async put(entry, ttlMs) {
       const { body, ...meta } = entry;
+      const key = keyFor(entry.id);
       await cache.put(
-        keyFor(entry.id),
+        key,
         new Response(body, {
           headers: {
             "Content-Type": "application/json",
@@ -34,6 +42,13 @@ export function cacheApiTier(cache: Cache): CacheTier {
           },
         }),
       );
+      if (checked.has(cache)) return;
+      checked.add(cache);
+      if (!(await cache.match(key))) {
+        log.warn(
+          "the Cache API kept nothing (a *.workers.dev address?): serve the Worker on a route or custom domain to use this tier",
+        );
+      }
     },
     async delete(id) {
       await cache.delete(keyFor(id));

@@ -3,7 +3,7 @@ import type { JobStatus } from "../waveline/schema";
 import { isTerminal } from "./entry";
 import type { CacheTier } from "./tiers";
 
-/** KV values are capped at 25 MiB; a larger result is served uncached. */
+/** KV values are capped at 25 MiB; a larger result stays in the faster tiers that keep it. */
 export const KV_MAX_VALUE_BYTES = 25 * 1024 * 1024;
 /** KV refuses expirations shorter than a minute. */
 const KV_MIN_TTL_S = 60;
@@ -28,7 +28,7 @@ export function kvTier(kv: KVNamespace, log: Logger): CacheTier {
       if (entry.body.length * 3 <= KV_MAX_VALUE_BYTES) return true;
       const bytes = new TextEncoder().encode(entry.body).length;
       if (bytes <= KV_MAX_VALUE_BYTES) return true;
-      log.warn("job too large for KV: served uncached", { jobId: entry.id, bytes });
+      log.warn("job too large for KV: not kept there", { jobId: entry.id, bytes });
       return false;
     },
     async get(id) {

@@ -1,12 +1,11 @@
 import type { MiddlewareHandler } from "hono";
 import type { HonoEnv } from "../env";
-import { authenticationFailed, refuseBlockedClient } from "./auth-failures";
+import { authenticationFailed } from "./auth-failures";
 import { bearerToken, secretsEqual } from "./credentials";
 
 /** Operators only: `Authorization: Bearer <ADMIN_TOKEN>`. No token configured means no admin access. */
 export function requireAdmin(): MiddlewareHandler<HonoEnv> {
   return async (c, next) => {
-    refuseBlockedClient(c);
     const expected = c.get("config").adminToken;
     const given = bearerToken(c.req.header("Authorization"));
     if (!given || !expected || !(await secretsEqual(given, expected))) {

@@ -19,7 +19,8 @@ export function withConfig(): MiddlewareHandler<HonoEnv> {
 /** For routes that call Waveline: never call it without a key. */
 export function withWaveline(): MiddlewareHandler<HonoEnv> {
   return async (c, next) => {
-    const { wavelineApiKey, wavelineApiUrl, upstreamTimeoutMs } = c.get("config");
+    const { wavelineApiKey, wavelineApiUrl, upstreamTimeoutMs, maxUpstreamBodyBytes } =
+      c.get("config");
     if (!wavelineApiKey) fail(503, "proxy is not configured: WAVELINE_API_KEY is missing");
     c.set(
       "waveline",
@@ -27,6 +28,7 @@ export function withWaveline(): MiddlewareHandler<HonoEnv> {
         baseUrl: wavelineApiUrl,
         apiKey: wavelineApiKey,
         timeoutMs: upstreamTimeoutMs,
+        maxBodyBytes: maxUpstreamBodyBytes,
         log: c.get("log"),
       }),
     );

@@ -4,15 +4,16 @@ import type { HonoEnv } from "../env";
 
 /**
  * CORS for the tenant API. A preflight carries no credential, so it is answered from the origin
- * alone: allowed when any enabled tenant lists it. The real request is then held to its own
- * tenant's list by `authenticate`. No credentials mode: browsers send tokens, not cookies.
+ * alone: allowed when any enabled tenant lists it, looked up in the set of enabled origins this
+ * isolate holds (one query per isolate per 10 s, whatever Origins callers send). The real
+ * request is then held to its own tenant's list by `authenticate`. No credentials mode: browsers send tokens, not cookies.
  */
 export function browserCors(): MiddlewareHandler<HonoEnv> {
   const tenantCors = cors({
     origin: async (origin, c) => {
       if (!origin) return null;
       try {
-        return (await c.get("tenantStore").originIsKnown(origin)) ? origin : null;
+        return (await c.get("tenantStore").enabledOrigins()).has(origin) ? origin : null;
       } catch {
         // Storage down: no CORS headers; the request itself then fails closed.
         return null;

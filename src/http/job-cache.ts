@@ -17,7 +17,7 @@ const CACHE_READ_TIMEOUT_MS = 300;
 /** The job cache: this isolate's memory, then this location's Cache API, then KV (global). */
 export function withJobCache(): MiddlewareHandler<HonoEnv> {
   return async (c, next) => {
-    const tiers: CacheTier[] = [memory, cacheApiTier(caches.default)];
+    const tiers: CacheTier[] = [memory, cacheApiTier(caches.default, c.get("log"))];
     // Without a KV namespace bound the proxy still works, with one tier less.
     if (c.env.JOB_CACHE) tiers.push(kvTier(c.env.JOB_CACHE, c.get("log")));
     c.set(

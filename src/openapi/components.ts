@@ -49,7 +49,7 @@ export const HEADERS = {
   },
   "Cache-Control": {
     description:
-      "Terminal jobs: `private, max-age=<TERMINAL_CACHE_TTL_S>, immutable`; running jobs: `no-store`; secrets: `no-store`.",
+      "Terminal jobs: `private, no-cache` (a browser keeps them but revalidates with `If-None-Match` on every reuse, so each caller is authorised); running jobs: `no-store`; secrets: `no-store`.",
     schema: { type: "string" },
   },
   "Retry-After": {

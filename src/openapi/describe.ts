@@ -87,7 +87,7 @@ export const ADMIN_AUTH_ERRORS = {
 
 /** How Waveline's troubles reach the caller (README, "Upstream trouble"). */
 export const UPSTREAM_ERRORS = {
-  502: "Waveline failed, answered off-schema, was unreachable, or refused the proxy's own key",
+  502: "Waveline failed, answered off-schema, about another job than the one asked, or with more than `MAX_UPSTREAM_BODY_BYTES`, was unreachable, or refused the proxy's own key",
   503: "Waveline is rate limiting the proxy (`Retry-After`), the proxy has no `WAVELINE_API_KEY`, or storage is unavailable",
   504: "Waveline did not answer within `UPSTREAM_TIMEOUT_MS`",
 } as const;

@@ -47,6 +47,9 @@ export const tenantRecord = z.object({
     readsPerMinute: z.nullable(z.number()),
     createsPerMinute: z.nullable(z.number()),
   }),
+  tokensNotBefore: z.nullable(
+    z.string().check(z.describe("browser tokens issued at or before this instant are refused")),
+  ),
   createdAt: z.string(),
   updatedAt: z.string(),
 }) satisfies z.ZodMiniType<Tenant>;

@@ -52,7 +52,9 @@ function jobResponse(c: Context<HonoEnv>, entry: CachedJob, xCache: string): Res
   if (isTerminal(entry)) {
     const etag = etagOf(entry, self);
     headers.ETag = etag;
-    headers["Cache-Control"] = `private, max-age=${c.get("config").terminalCacheTtlS}, immutable`;
+    // Kept by a browser but never reused unasked: each reuse is a conditional request that the
+    // proxy authorises first (then a cheap 304), so one profile cannot show a user another's job.
+    headers["Cache-Control"] = "private, no-cache";
     if (matchesEtag(c.req.header("If-None-Match"), etag)) return c.body(null, 304, headers);
   } else {
     headers["Cache-Control"] = "no-store";

@@ -86,6 +86,12 @@ jobs.get(
   },
 );
 
+/** Every skipped job is a row the database reads: a page never skips more than this. */
+const MAX_OFFSET = 10_000;
+const MAX_COUNT = 100;
+/** `total` counts at most this many jobs, so no page costs a count of the whole tenant. */
+export const MAX_LISTED_TOTAL = MAX_OFFSET + MAX_COUNT;
+
 const pageSchema = z.object({
   count: z._default(
     z.coerce
@@ -93,7 +99,7 @@ const pageSchema = z.object({
       .check(
         z.int(),
         z.minimum(1),
-        z.maximum(100, { error: "must be 1 to 100" }),
+        z.maximum(MAX_COUNT, { error: `must be 1 to ${MAX_COUNT}` }),
         z.describe("jobs per page"),
       ),
     10,
@@ -101,7 +107,12 @@ const pageSchema = z.object({
   offset: z._default(
     z.coerce
       .number()
-      .check(z.int(), z.minimum(0, { error: "must be 0 or more" }), z.describe("jobs to skip")),
+      .check(
+        z.int(),
+        z.minimum(0, { error: `must be 0 to ${MAX_OFFSET}` }),
+        z.maximum(MAX_OFFSET, { error: `must be 0 to ${MAX_OFFSET}` }),
+        z.describe(`jobs to skip, at most ${MAX_OFFSET}`),
+      ),
     0,
   ),
 });
@@ -111,25 +122,28 @@ jobs.get(
   describeRoute({
     operationId: "listJobs",
     summary: "List your jobs, newest first",
-    description:
-      "Only the caller's jobs (a token with `sub` sees that user's, a token with `jobs` those), in Waveline's list shape.",
+    description: `Only the caller's jobs (a token with \`sub\` sees that user's, a token with \`jobs\` those), in Waveline's list shape. Each page spends one read of the tenant's read limit; \`total\` counts at most ${MAX_LISTED_TOTAL} jobs.`,
     tag: "jobs",
     auth: "jobs:read",
     responses: { 200: { description: "a page of jobs, without results", body: jobPage } },
     errors: {
-      400: "`count` is not 1 to 100, or `offset` is negative",
+      400: `\`count\` is not 1 to ${MAX_COUNT}, or \`offset\` is not 0 to ${MAX_OFFSET}`,
       ...TENANT_AUTH_ERRORS,
       503: STORAGE_UNAVAILABLE,
     },
   }),
   authenticate({ scope: "jobs:read" }),
+  rateLimit("reads"),
   validate("query", pageSchema),
   async (c) => {
     const { count, offset } = c.req.valid("query");
     const { tenant, subject, jobIds } = c.get("principal");
     const { items, total } = await c
       .get("jobStore")
-      .list({ tenantId: tenant.id, subject, jobIds: jobIds && [...jobIds] }, { count, offset });
+      .list(
+        { tenantId: tenant.id, subject, jobIds: jobIds && [...jobIds] },
+        { count, offset, countUpTo: MAX_LISTED_TOTAL },
+      );
     // Waveline's own list shape, built from D1: its account-wide list is never exposed.
     return c.json({ items: items.map((job) => listItem(c, job)), offset, count, total });
   },

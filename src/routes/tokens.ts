@@ -7,7 +7,7 @@ import { authenticate } from "../http/tenant-auth";
 import { validate } from "../http/validate";
 import { describeRoute, STORAGE_UNAVAILABLE, TENANT_AUTH_ERRORS } from "../openapi/describe";
 import { browserToken } from "../openapi/responses";
-import { mintBrowserToken, SCOPES, TOKEN_TTL_S } from "../tenancy/tokens";
+import { MAX_TOKEN_CHARS, mintBrowserToken, SCOPES, TOKEN_TTL_S } from "../tenancy/tokens";
 import { jobIdSchema } from "../waveline/schema";
 
 /** A tenant's backend (API key) mints short-lived tokens for its browsers. */
@@ -70,7 +70,7 @@ tokens.post(
       },
     },
     errors: {
-      400: "the body is not valid (the message names the field)",
+      400: `the body is not valid (the message names the field), or the token would be longer than the ${MAX_TOKEN_CHARS} characters the proxy accepts (fewer \`jobs\`, a shorter \`sub\`)`,
       ...TENANT_AUTH_ERRORS,
       503: `no \`TOKEN_SIGNING_KEYS\` configured, or ${STORAGE_UNAVAILABLE}`,
     },
@@ -83,11 +83,19 @@ tokens.post(
     if (!keys) fail(503, "proxy is not configured: TOKEN_SIGNING_KEYS is missing");
     const { sub, scopes, jobs, ttlSeconds } = c.req.valid("json");
     const uniqueScopes = [...new Set(scopes)];
+    const { tenant, keyId } = c.get("principal");
     const { token, expiresAt } = await mintBrowserToken(
       keys,
-      { tenantId: c.get("principal").tenant.id, subject: sub, scopes: uniqueScopes, jobIds: jobs },
+      { tenantId: tenant.id, keyId, subject: sub, scopes: uniqueScopes, jobIds: jobs },
       ttlSeconds,
     );
+    // A token the proxy would refuse on every use is no token: say so now, not at each request.
+    if (token.length > MAX_TOKEN_CHARS) {
+      fail(
+        400,
+        `the token would be ${token.length} characters, over the ${MAX_TOKEN_CHARS} the proxy accepts: list fewer jobs or use a shorter sub`,
+      );
+    }
     return c.json({ token, tokenType: "Bearer", expiresAt, scopes: uniqueScopes, sub, jobs }, 201, {
       "Cache-Control": "no-store",
     });

@@ -8,6 +8,8 @@ import type { Scope } from "./tokens";
 export interface Principal {
   tenant: Tenant;
   credential: "api-key" | "browser-token";
+  /** The API key used, or the one that minted the browser token. */
+  keyId: string;
   scopes: ReadonlySet<Scope>;
   /** Only this end user's jobs (browser tokens with a `sub`). */
   subject?: string;

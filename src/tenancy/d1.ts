@@ -22,6 +22,7 @@ interface TenantRow {
   disabled: number;
   reads_per_minute: number | null;
   creates_per_minute: number | null;
+  tokens_not_before: string | null;
   created_at: string;
   updated_at: string;
   origins: string | null;
@@ -49,7 +50,8 @@ interface JobRow {
 
 // Origins ride along as a JSON array so one query answers a whole tenant.
 const TENANT_SELECT = `
-  SELECT t.id, t.name, t.disabled, t.reads_per_minute, t.creates_per_minute, t.created_at, t.updated_at,
+  SELECT t.id, t.name, t.disabled, t.reads_per_minute, t.creates_per_minute, t.tokens_not_before,
+    t.created_at, t.updated_at,
     (SELECT json_group_array(origin) FROM tenant_origins o WHERE o.tenant_id = t.id) AS origins
   FROM tenants t`;
 
@@ -60,6 +62,7 @@ function toTenant(row: TenantRow): Tenant {
     allowedOrigins: row.origins ? (JSON.parse(row.origins) as string[]).sort() : [],
     disabled: row.disabled === 1,
     rateLimits: { readsPerMinute: row.reads_per_minute, createsPerMinute: row.creates_per_minute },
+    tokensNotBefore: row.tokens_not_before,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -124,6 +127,7 @@ export function d1TenantStore(db: D1Database, now = () => new Date().toISOString
         allowedOrigins: [...new Set(allowedOrigins)].sort(),
         disabled: false,
         rateLimits: limits,
+        tokensNotBefore: null,
         createdAt: at,
         updatedAt: at,
       };
@@ -200,6 +204,30 @@ export function d1TenantStore(db: D1Database, now = () => new Date().toISOString
       return result.meta.changes > 0;
     },
 
+    async keyIsLive(tenantId, keyId) {
+      const row = await db
+        .prepare("SELECT 1 FROM api_keys WHERE id = ? AND tenant_id = ? AND revoked_at IS NULL")
+        .bind(keyId, tenantId)
+        .first();
+      return row !== null;
+    },
+
+    async revokeTokens(tenantId) {
+      const at = now();
+      const result = await db
+        .prepare("UPDATE tenants SET tokens_not_before = ?, updated_at = ? WHERE id = ?")
+        .bind(at, at, tenantId)
+        .run();
+      return result.meta.changes > 0 ? getTenant(tenantId) : null;
+    },
+
+    async liveKeyHashes() {
+      const { results } = await db
+        .prepare("SELECT hash FROM api_keys WHERE revoked_at IS NULL")
+        .all<{ hash: string }>();
+      return new Set(results.map((row) => row.hash));
+    },
+
     async tenantByKeyHash(hash) {
       const row = await db
         .prepare(
@@ -213,15 +241,14 @@ export function d1TenantStore(db: D1Database, now = () => new Date().toISOString
       return row ? { tenant: toTenant(row), keyId: row.key_id } : null;
     },
 
-    async originIsKnown(origin) {
-      const row = await db
+    async enabledOrigins() {
+      const { results } = await db
         .prepare(
-          `SELECT 1 FROM tenant_origins o JOIN tenants t ON t.id = o.tenant_id
-           WHERE o.origin = ? AND t.disabled = 0 LIMIT 1`,
+          `SELECT DISTINCT o.origin FROM tenant_origins o JOIN tenants t ON t.id = o.tenant_id
+           WHERE t.disabled = 0`,
         )
-        .bind(origin)
-        .first();
-      return row !== null;
+        .all<{ origin: string }>();
+      return new Set(results.map((row) => row.origin));
     },
   };
 }
@@ -278,7 +305,7 @@ export function d1JobStore(db: D1Database, now = () => new Date().toISOString())
       return row ? toJob(row) : null;
     },
 
-    async list(filter, { count, offset }) {
+    async list(filter, { count, offset, countUpTo }) {
       const { sql, params } = where(filter);
       const [rows, total] = await db.batch<JobRow | { total: number }>([
         db
@@ -286,7 +313,10 @@ export function d1JobStore(db: D1Database, now = () => new Date().toISOString())
             `SELECT * FROM jobs WHERE ${sql} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`,
           )
           .bind(...params, count, offset),
-        db.prepare(`SELECT COUNT(*) AS total FROM jobs WHERE ${sql}`).bind(...params),
+        // Counting stops at countUpTo: a tenant's millionth job costs no page a full scan.
+        db
+          .prepare(`SELECT COUNT(*) AS total FROM (SELECT 1 FROM jobs WHERE ${sql} LIMIT ?)`)
+          .bind(...params, countUpTo),
       ]);
       return {
         items: ((rows?.results ?? []) as JobRow[]).map(toJob),

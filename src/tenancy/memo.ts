@@ -1,6 +1,6 @@
 /**
- * A small per-isolate memo with a hard age limit. Only positive answers go in: a new key or job
- * must work at once, and a revoked key must stop within `ttlMs` everywhere.
+ * A small per-isolate memo with a hard age limit, so a change made elsewhere (a revoked key) is
+ * seen within `ttlMs`; the oldest entry goes first when it is full.
  */
 export interface Memo<V> {
   get(key: string): V | undefined;

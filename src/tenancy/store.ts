@@ -14,6 +14,8 @@ export interface Tenant {
   allowedOrigins: string[];
   disabled: boolean;
   rateLimits: RateLimits;
+  /** Browser tokens issued at or before this instant are refused; null: none are. */
+  tokensNotBefore: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -54,10 +56,16 @@ export interface TenantStore {
   listKeys(tenantId: string): Promise<ApiKeyRecord[]>;
   /** False when the tenant has no live key with that id. */
   revokeKey(tenantId: string, keyId: string): Promise<boolean>;
+  /** Whether this key of this tenant exists and is not revoked. */
+  keyIsLive(tenantId: string, keyId: string): Promise<boolean>;
+  /** Refuses every browser token of the tenant issued until now; null when there is no tenant. */
+  revokeTokens(tenantId: string): Promise<Tenant | null>;
+  /** The hashes of every live (not revoked) key. */
+  liveKeyHashes(): Promise<ReadonlySet<string>>;
   /** The tenant of a live (not revoked) key with this hash. */
   tenantByKeyHash(hash: string): Promise<{ tenant: Tenant; keyId: string } | null>;
-  /** Whether any enabled tenant lists this browser origin. */
-  originIsKnown(origin: string): Promise<boolean>;
+  /** Every browser origin some enabled tenant lists. */
+  enabledOrigins(): Promise<ReadonlySet<string>>;
 }
 
 /** A job as the proxy recorded it: who owns it, and what the proxy last saw of it. */
@@ -94,9 +102,10 @@ export interface JobStore {
    */
   record(job: OwnedJob): Promise<RecordResult>;
   ownerOf(jobId: string): Promise<OwnedJob | null>;
+  /** A page, newest first; `total` counts the matching jobs, but at most `countUpTo`. */
   list(
     filter: JobFilter,
-    page: { count: number; offset: number },
+    page: { count: number; offset: number; countUpTo: number },
   ): Promise<{ items: OwnedJob[]; total: number }>;
   /** Gives a job (e.g. one created outside the proxy) to a tenant, replacing any owner. */
   assign(job: OwnedJob): Promise<void>;

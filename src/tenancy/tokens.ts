@@ -22,6 +22,8 @@ export interface SigningKey {
 
 export interface BrowserTokenClaims {
   tenantId: string;
+  /** The API key that minted it: revoking the key ends the token. */
+  keyId: string;
   subject?: string;
   scopes: Scope[];
   jobIds?: string[];
@@ -29,6 +31,8 @@ export interface BrowserTokenClaims {
 
 const payloadSchema = z.object({
   tid: z.string(),
+  key: z.string(),
+  iat: z.number(),
   sub: z.optional(z.string()),
   scope: z.string(),
   jobs: z.optional(z.array(z.string())),
@@ -46,6 +50,7 @@ export async function mintBrowserToken(
   const expires = issuedAt + ttlSeconds;
   const jwt = new SignJWT({
     tid: claims.tenantId,
+    key: claims.keyId,
     scope: claims.scopes.join(" "),
     ...(claims.jobIds ? { jobs: claims.jobIds } : {}),
   })
@@ -65,7 +70,7 @@ export async function mintBrowserToken(
 export async function verifyBrowserToken(
   keys: readonly SigningKey[],
   token: string,
-): Promise<BrowserTokenClaims | null> {
+): Promise<(BrowserTokenClaims & { issuedAt: number }) | null> {
   if (token.length > MAX_TOKEN_CHARS || keys.length === 0) return null;
   try {
     const { payload } = await jwtVerify(
@@ -91,6 +96,8 @@ export async function verifyBrowserToken(
       .filter((s): s is Scope => SCOPES.includes(s as Scope));
     return {
       tenantId: claims.data.tid,
+      keyId: claims.data.key,
+      issuedAt: claims.data.iat,
       subject: claims.data.sub,
       scopes,
       jobIds: claims.data.jobs,

@@ -33,6 +33,8 @@ export interface WavelineClientOptions {
   apiKey: string;
   /** Budget for the whole call, retry and body included. */
   timeoutMs: number;
+  /** A longer answer is a 502, and the rest of it is never read. */
+  maxBodyBytes: number;
   log: Logger;
   random?: () => number;
 }
@@ -49,6 +51,34 @@ const RETRY_JITTER_MS = { min: 50, spread: 200 };
 /** A retry that would have less than this left to run is not worth starting. */
 const MIN_ATTEMPT_MS = 250;
 const DEFAULT_RETRY_AFTER_S = 10;
+
+/** An upstream body over the cap: reading stopped there. */
+class UpstreamTooLargeError extends Error {
+  override name = "UpstreamTooLargeError";
+}
+
+/** The body as text, counting bytes as they arrive: past `maxBytes` the stream is cancelled. */
+async function readCapped(response: Response, maxBytes: number): Promise<string> {
+  if (Number(response.headers.get("Content-Length")) > maxBytes) {
+    await response.body?.cancel();
+    throw new UpstreamTooLargeError();
+  }
+  if (!response.body) return "";
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let bytes = 0;
+  let text = "";
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return text + decoder.decode();
+    bytes += value.byteLength;
+    if (bytes > maxBytes) {
+      await reader.cancel();
+      throw new UpstreamTooLargeError();
+    }
+    text += decoder.decode(value, { stream: true });
+  }
+}
 
 export function createWavelineClient(options: WavelineClientOptions): WavelineClient {
   const random = options.random ?? Math.random;
@@ -84,10 +114,16 @@ export function createWavelineClient(options: WavelineClientOptions): WavelineCl
         answer = {
           status: response.status,
           headers: response.headers,
-          body: await response.text(),
+          body: await readCapped(response, options.maxBodyBytes),
         };
       } catch (err) {
         options.log.annotate({ upstreamAttempts: attempts, upstreamMs: Date.now() - started });
+        if (err instanceof UpstreamTooLargeError) {
+          options.log.warn("upstream answer over MAX_UPSTREAM_BODY_BYTES", {
+            maxBytes: options.maxBodyBytes,
+          });
+          fail(502, "upstream answer is too large");
+        }
         if (signal.aborted) fail(504, "upstream did not answer in time");
         options.log.warn("upstream unreachable", { attempt: attempts, error: errorName(err) });
         if (!canRetry) fail(502, "upstream unreachable");
@@ -144,7 +180,14 @@ export function createWavelineClient(options: WavelineClientOptions): WavelineCl
     async getJob(id) {
       const answer = await send("GET", `/jobs/${encodeURIComponent(id)}`);
       failOnError(answer, "job not found");
-      return parseAnswer(answer, jobSchema);
+      const job = parseAnswer(answer, jobSchema);
+      // Served, cached or recorded under the asked id, another job's answer would reach the
+      // wrong reader: it is no answer at all.
+      if (job.id !== id) {
+        options.log.warn("upstream answered another job", { jobId: id });
+        fail(502, "upstream answered another job");
+      }
+      return job;
     },
     async createJob(kind, body) {
       const answer = await send("POST", `/${kind}`, body);

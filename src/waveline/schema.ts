@@ -1,7 +1,11 @@
 import * as z from "zod/mini";
 
-export const JOB_STATUSES = ["CREATED", "RUNNING", "FAILED", "COMPLETED"] as const;
-export type JobStatus = (typeof JOB_STATUSES)[number];
+/**
+ * The statuses Waveline documents. It may add more (say `QUEUED`): a status the proxy does not
+ * know is passed through and treated as not finished, never as a bad answer.
+ */
+export type JobStatus = "CREATED" | "RUNNING" | "FAILED" | "COMPLETED" | (string & {});
+export const JOB_STATUSES: readonly JobStatus[] = ["CREATED", "RUNNING", "FAILED", "COMPLETED"];
 
 /** COMPLETED and FAILED never change again: safe to cache forever. */
 export const TERMINAL_STATUSES: ReadonlySet<JobStatus> = new Set(["COMPLETED", "FAILED"]);
@@ -13,7 +17,12 @@ export const TERMINAL_STATUSES: ReadonlySet<JobStatus> = new Set(["COMPLETED", "
 export const jobSchema = z.looseObject({
   id: z.string().check(z.minLength(1)),
   createdAt: z.string(),
-  status: z.enum(JOB_STATUSES),
+  status: z
+    .string()
+    .check(
+      z.minLength(1),
+      z.describe("`CREATED`, `RUNNING`, `COMPLETED` or `FAILED`; any other is not finished yet"),
+    ),
   type: z.string(),
   pages: z.number(),
   fileName: z.string(),

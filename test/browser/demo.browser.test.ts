@@ -13,7 +13,8 @@ import { startTestStack, type TestStack } from "../e2e/test-stack";
  * The demo page in real headless Chromium, served from other origins than the proxy (two more
  * local ports), so that the browser itself enforces CORS: an origin the tenant lists watches a
  * job to COMPLETED, an origin it does not list is stopped by the browser before any job exists,
- * and an expired token reads as an error a person understands.
+ * an expired token reads as an error a person understands, and the browser's cache never shows
+ * one user's finished job to another.
  */
 const CHROMIUM = "/usr/bin/chromium";
 const hasChromium = existsSync(CHROMIUM);
@@ -183,7 +184,7 @@ describe.skipIf(skip)(
       // Minted by the proxy's own code ten minutes ago, for one minute.
       const { token } = await mintBrowserToken(
         keys.map(({ kid, secret }) => ({ kid, secret: new TextEncoder().encode(secret) })),
-        { tenantId, scopes: ["jobs:read"] },
+        { tenantId, keyId: "key_of_the_expired_token", scopes: ["jobs:read"] },
         60,
         Date.now() - 10 * 60_000,
       );
@@ -200,6 +201,39 @@ describe.skipIf(skip)(
       expect(error).toMatch(/Request id: \S+/);
       expect(await page.textContent("#status")).toBe("error");
       await screenshot(page, "expired-token");
+      await page.close();
+    });
+
+    it("asks the proxy before showing a finished job it cached for one user to another", async () => {
+      const jobId = "00000000-0000-4000-8000-000000000001";
+      const adopted = await fetch(`${stack.proxyUrl}/admin/jobs/${jobId}/owner`, {
+        method: "PUT",
+        headers: {
+          Authorization: `Bearer ${stack.vars.ADMIN_TOKEN}`,
+          "Content-Type": "application/json",
+        },
+        body: JSON.stringify({ tenantId, subject: "user-a" }),
+      });
+      expect(adopted.status).toBe(200);
+      const tokenFor = async (sub: string) =>
+        (await json(await proxy("/tokens", apiKey, { sub }))).token ?? "";
+      const [userA, userB] = [await tokenFor("user-a"), await tokenFor("user-b")];
+      const { page } = await openDemo(allowed);
+
+      // The same URL from the same browser profile, as two users of one shared computer would.
+      const statuses = await page.evaluate(
+        async ({ url, tokens }) => {
+          const seen: number[] = [];
+          for (const token of tokens) {
+            const response = await fetch(url, { headers: { Authorization: `Bearer ${token}` } });
+            seen.push(response.status);
+          }
+          return seen;
+        },
+        { url: `${stack.proxyUrl}/jobs/${jobId}`, tokens: [userA, userB, userA] },
+      );
+
+      expect(statuses).toEqual([200, 404, 200]);
       await page.close();
     });
   },

@@ -160,6 +160,23 @@ describe("npm run admin", () => {
     ).toBe(2);
   });
 
+  it("tenants revoke-tokens: a browser token minted before then answers 401, the key still works", async () => {
+    const minted = await fetch(`${stack.proxyUrl}/tokens`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" },
+      body: "{}",
+    });
+    const { token } = (await minted.json()) as { token: string };
+    expect(await statusWithKey(token)).toBe(200);
+
+    const run = await admin(["tenants", "revoke-tokens", tenantId]);
+
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain("revoked every browser token");
+    expect(await statusWithKey(token)).toBe(401);
+    expect(await statusWithKey(key)).toBe(200);
+  });
+
   it("keys revoke: the key then answers 401", async () => {
     const run = await admin(["keys", "revoke", tenantId, keyId]);
 

@@ -113,7 +113,10 @@ describe("terminal jobs", () => {
   it("are served from the Cache API of this location before KV", async () => {
     const id = uniqueJobId("from-cache-api");
     await ownJob(acme.id, id);
-    await cacheApiTier(caches.default).put(await toCachedJob(sampleJob(id, "FAILED")), 60_000);
+    await cacheApiTier(caches.default, silentLog).put(
+      await toCachedJob(sampleJob(id, "FAILED")),
+      60_000,
+    );
 
     const response = await proxyFetch(`/jobs/${id}`, acme.auth());
 
@@ -122,13 +125,13 @@ describe("terminal jobs", () => {
     expect(await upstreamCalls(id)).toBe(0);
   });
 
-  it("carry a strong ETag and immutable caching, and answer 304 to a matching If-None-Match", async () => {
+  it("carry a strong ETag and browser caching that revalidates, and answer 304 to a matching If-None-Match", async () => {
     const id = await ownedJob("etag", "COMPLETED");
 
     const first = await proxyFetch(`/jobs/${id}`, acme.auth());
     const etag = first.headers.get("ETag");
     expect(etag).toMatch(/^"[^"]+"$/);
-    expect(first.headers.get("Cache-Control")).toBe("private, max-age=2592000, immutable");
+    expect(first.headers.get("Cache-Control")).toBe("private, no-cache");
 
     const revalidated = await proxyFetch(
       `/jobs/${id}`,
@@ -368,3 +371,25 @@ async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean): 
   }
   return value;
 }
+
+describe("what a browser may keep of a finished job", () => {
+  it("must ask the proxy before every reuse, so another caller with the same ETag gets 404, not the job", async () => {
+    const id = await ownedJob("shared-profile", "COMPLETED");
+    const first = await proxyFetch(`/jobs/${id}`, acme.auth());
+    const etag = first.headers.get("ETag") ?? "";
+    const cacheControl = (first.headers.get("Cache-Control") ?? "").split(/\s*,\s*/);
+
+    // Reuse without asking (max-age, immutable) would hand acme's job to whoever uses the
+    // browser next: no-cache makes every reuse a conditional request the proxy authorises.
+    expect(cacheControl).toEqual(expect.arrayContaining(["private", "no-cache"]));
+    expect(cacheControl.some((directive) => /^max-age=[1-9]|^immutable$/.test(directive))).toBe(
+      false,
+    );
+    const ifNoneMatch = { headers: { "If-None-Match": etag } };
+    expect((await proxyFetch(`/jobs/${id}`, acme.auth(ifNoneMatch))).status).toBe(304);
+    const otherUser = await proxyFetch(`/jobs/${id}`, globex.auth(ifNoneMatch));
+    expect(otherUser.status).toBe(404);
+    expect(await otherUser.json()).toEqual({ error: "job not found" });
+    expect((await proxyFetch(`/jobs/${id}`, ifNoneMatch)).status).toBe(401);
+  });
+});

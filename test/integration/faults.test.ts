@@ -5,6 +5,8 @@ import {
   asAdmin,
   createTenant,
   type FaultRule,
+  failingBinding,
+  failingDatabase,
   fakeWaveline,
   healthyEnv,
   jsonBody,
@@ -186,28 +188,31 @@ describe("the upstream failing on a job read", () => {
 describe("KV failing", () => {
   it("throwing on reads and writes: 200 from upstream; after recovery, reads still 200", async () => {
     const id = await terminalJob("kv-throws");
-    vi.spyOn(env.JOB_CACHE, "getWithMetadata").mockRejectedValue(new Error("KV is down"));
-    vi.spyOn(env.JOB_CACHE, "put").mockRejectedValue(new Error("KV is down"));
+    const kv = failingBinding(env.JOB_CACHE, ["getWithMetadata", "put"]);
+    const bindings = { ...env, JOB_CACHE: kv.binding };
+    kv.fail("throw");
 
-    await expectRealJob(await read(id), id, "MISS");
+    await expectRealJob(await proxyFetch(`/jobs/${id}`, acme.auth(), bindings), id, "MISS");
 
-    vi.restoreAllMocks();
+    kv.recover();
     expect(await kvEntry(id)).toBeNull();
-    await expectRealJob(await read(id), id, /^HIT; tier=/);
+    await expectRealJob(await proxyFetch(`/jobs/${id}`, acme.auth(), bindings), id, /^HIT; tier=/);
     expect(await upstreamCalls(id)).toBe(1);
   });
 
   it("hanging on reads: 200 from upstream within a few hundred ms; after recovery, 200", async () => {
     const id = await terminalJob("kv-hangs");
-    vi.spyOn(env.JOB_CACHE, "getWithMetadata").mockReturnValue(new Promise(() => {}) as never);
+    const kv = failingBinding(env.JOB_CACHE, ["getWithMetadata"]);
+    const bindings = { ...env, JOB_CACHE: kv.binding };
+    kv.fail("hang");
     const started = Date.now();
 
-    await expectRealJob(await read(id), id, "MISS");
+    await expectRealJob(await proxyFetch(`/jobs/${id}`, acme.auth(), bindings), id, "MISS");
 
     // KV reads are capped at 300 ms: a stalled KV is a miss, not a stalled request.
     expect(Date.now() - started).toBeLessThan(1500);
-    vi.restoreAllMocks();
-    await expectRealJob(await read(id), id, /^HIT; tier=/);
+    kv.recover();
+    await expectRealJob(await proxyFetch(`/jobs/${id}`, acme.auth(), bindings), id, /^HIT; tier=/);
     expect(await kvEntry(id)).toContain('"INV-77"');
   });
 });
@@ -243,19 +248,19 @@ describe("D1 throwing", () => {
     "fails closed for %s: 503, never 200, 401 nor 404; 200 once D1 is back",
     async (_, setUp) => {
       const { id, init } = await setUp();
-      vi.spyOn(env.DB, "prepare").mockImplementation(() => {
-        throw new Error("D1_ERROR: database unavailable");
-      });
+      const d1 = failingDatabase();
+      const bindings = { ...env, DB: d1.db };
+      d1.fail("throw");
 
-      const refused = await proxyFetch(`/jobs/${id}`, init);
+      const refused = await proxyFetch(`/jobs/${id}`, init, bindings);
 
       expect(refused.headers.get("Retry-After")).toBe("5");
       await expectError(refused, 503, "storage is unavailable, retry later");
       expect(await upstreamCalls(id)).toBe(0);
 
       // The outage was not remembered as an unknown key, tenant or job.
-      vi.restoreAllMocks();
-      await expectRealJob(await proxyFetch(`/jobs/${id}`, init), id, "MISS");
+      d1.recover();
+      await expectRealJob(await proxyFetch(`/jobs/${id}`, init, bindings), id, "MISS");
     },
   );
 });
@@ -264,20 +269,18 @@ describe("D1 hanging", () => {
   it("answers 503 within STORAGE_TIMEOUT_MS instead of hanging; 200 once D1 answers again", async () => {
     const tenant = await createTenant("d1-hangs");
     const id = await terminalJob("d1-hangs-job", tenant);
-    const never = () => new Promise(() => {});
-    vi.spyOn(env.DB, "prepare").mockImplementation(() => {
-      const statement = { bind: () => statement, first: never, all: never, run: never, raw: never };
-      return statement as never;
-    });
+    const d1 = failingDatabase();
+    const bindings = { ...env, DB: d1.db };
+    d1.fail("hang");
     const started = Date.now();
 
-    const refused = await proxyFetch(`/jobs/${id}`, tenant.auth());
+    const refused = await proxyFetch(`/jobs/${id}`, tenant.auth(), bindings);
 
     await expectError(refused, 503, "storage is unavailable, retry later");
     expect(Date.now() - started).toBeLessThan(STORAGE_TIMEOUT_MS + 1000);
     expect(await upstreamCalls(id)).toBe(0);
-    vi.restoreAllMocks();
-    await expectRealJob(await proxyFetch(`/jobs/${id}`, tenant.auth()), id, "MISS");
+    d1.recover();
+    await expectRealJob(await proxyFetch(`/jobs/${id}`, tenant.auth(), bindings), id, "MISS");
   });
 });
 
@@ -325,14 +328,16 @@ describe("the rate limiter's Durable Object unavailable", () => {
 describe("the failed-authentication limiter unavailable", () => {
   it("still refuses a bad credential with 401, and lets a good one through", async () => {
     const id = await terminalJob("auth-limiter-down");
-    vi.spyOn(env.AUTH_FAILURE_LIMITER, "limit").mockRejectedValue(new Error("limiter is down"));
+    const limiter = failingBinding(env.AUTH_FAILURE_LIMITER, ["limit"]);
+    const bindings = { ...env, AUTH_FAILURE_LIMITER: limiter.binding };
+    limiter.fail("throw");
 
-    const refused = await proxyFetch(`/jobs/${id}`, withBearer(`wlp_${"C".repeat(43)}`));
+    const refused = await proxyFetch(`/jobs/${id}`, withBearer(`wlp_${"C".repeat(43)}`), bindings);
 
     await expectError(refused, 401, "missing or invalid credentials");
-    await expectRealJob(await read(id), id, "MISS");
-    vi.restoreAllMocks();
-    expect((await proxyFetch(`/jobs/${id}`, withBearer("still-wrong"))).status).toBe(401);
+    await expectRealJob(await proxyFetch(`/jobs/${id}`, acme.auth(), bindings), id, "MISS");
+    limiter.recover();
+    expect((await proxyFetch(`/jobs/${id}`, withBearer("still-wrong"), bindings)).status).toBe(401);
   });
 });
 

@@ -113,7 +113,18 @@ export function uniqueJobId(label: string): string {
 
 export type FaultRule = {
   match: string;
-  mode: "status" | "delay" | "hang" | "drop" | "truncate" | "malformed" | "offschema" | "huge";
+  mode:
+    | "status"
+    | "delay"
+    | "hang"
+    | "drop"
+    | "truncate"
+    | "malformed"
+    | "offschema"
+    | "huge"
+    | "endless"
+    | "other-id"
+    | "unknown-status";
   status?: number;
   body?: unknown;
   headers?: Record<string, string>;
@@ -215,4 +226,103 @@ export async function tenantOwningSeededJobs(name = "acme"): Promise<TestTenant>
   const tenant = await createTenant(name);
   for (const id of Object.values(SEEDED)) await ownJob(tenant.id, id);
   return tenant;
+}
+
+/**
+ * The real D1 binding, counting the statements prepared on it: each is one query, or one part of
+ * a batch. Bindings with it get their own stores (and their own set of origins) in the app.
+ */
+export function countingDatabase(db: D1Database = env.DB): { db: D1Database; queries(): number } {
+  let prepared = 0;
+  const counted = new Proxy(db, {
+    get(target, name) {
+      if (name === "prepare") {
+        return (sql: string) => {
+          prepared++;
+          return target.prepare(sql);
+        };
+      }
+      const value = Reflect.get(target, name, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  return { db: counted, queries: () => prepared };
+}
+
+/**
+ * The real D1 binding, made to fail on demand: while failing, every query (a statement's run,
+ * first, all or raw, or a batch) throws, or never answers; otherwise the real database answers.
+ */
+export function failingDatabase(db: D1Database = env.DB): {
+  db: D1Database;
+  fail(how: "throw" | "hang"): void;
+  recover(): void;
+} {
+  let failing: "throw" | "hang" | undefined;
+  const guard =
+    <A extends unknown[], R>(query: (...args: A) => Promise<R>) =>
+    (...args: A): Promise<R> => {
+      if (failing === "throw") return Promise.reject(new Error("D1_ERROR: database unavailable"));
+      if (failing === "hang") return new Promise<R>(() => {});
+      return query(...args);
+    };
+  const statement = (real: D1PreparedStatement): D1PreparedStatement =>
+    new Proxy(real, {
+      get(target, name) {
+        if (name === "bind") return (...values: unknown[]) => statement(target.bind(...values));
+        const value = Reflect.get(target, name, target);
+        if (typeof value !== "function") return value;
+        const bound = value.bind(target);
+        return ["run", "first", "all", "raw"].includes(String(name)) ? guard(bound) : bound;
+      },
+    });
+  const failingDb = new Proxy(db, {
+    get(target, name) {
+      if (name === "prepare") return (sql: string) => statement(target.prepare(sql));
+      if (name === "batch") {
+        return guard((statements: D1PreparedStatement[]) => target.batch(statements));
+      }
+      const value = Reflect.get(target, name, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  return {
+    db: failingDb,
+    fail: (how) => {
+      failing = how;
+    },
+    recover: () => {
+      failing = undefined;
+    },
+  };
+}
+
+/** A real binding whose `methods` throw, or never answer, while failing; otherwise it answers. */
+export function failingBinding<T extends object>(
+  real: T,
+  methods: readonly (keyof T & string)[],
+): { binding: T; fail(how: "throw" | "hang"): void; recover(): void } {
+  let failing: "throw" | "hang" | undefined;
+  const binding = new Proxy(real, {
+    get(target, name) {
+      const value = Reflect.get(target, name, target);
+      if (typeof value !== "function") return value;
+      const bound = value.bind(target);
+      if (!methods.includes(name as keyof T & string)) return bound;
+      return (...args: unknown[]) => {
+        if (failing === "throw") return Promise.reject(new Error(`${String(name)} is down`));
+        if (failing === "hang") return new Promise(() => {});
+        return bound(...args);
+      };
+    },
+  });
+  return {
+    binding,
+    fail: (how) => {
+      failing = how;
+    },
+    recover: () => {
+      failing = undefined;
+    },
+  };
 }

@@ -1,16 +1,13 @@
 import { env } from "cloudflare:workers";
-import { beforeAll, describe, expect, it } from "vitest";
-import { app } from "../../src/app";
+import { describe, expect, it } from "vitest";
 import { takeTokens } from "../../src/ratelimit/bucket";
 import {
   asAdmin,
   createTenant,
   jsonBody,
   ownedJobId,
-  PROXY_ORIGIN,
   proxyFetch,
   type TestTenant,
-  withBearer,
 } from "./helpers";
 
 const DOCUMENT = { fileName: "limited.txt", contentType: "text/plain", content: "a few words" };
@@ -138,46 +135,6 @@ describe("read limits", () => {
     expect(await response.json()).toMatchObject({
       rateLimits: { readsPerMinute: null, createsPerMinute: null },
     });
-  });
-});
-
-describe("failed authentication per client address", () => {
-  const strict = { ...env, AUTH_FAILURE_LIMITER: env.TEST_STRICT_AUTH_LIMITER };
-  const from = (address: string, credential: string) =>
-    withBearer(credential, { headers: { "CF-Connecting-IP": address } });
-  const request = (path: string, init: RequestInit) =>
-    app.request(`${PROXY_ORIGIN}${path}`, init, strict);
-  let tenant: TestTenant;
-  beforeAll(async () => {
-    tenant = await createTenant("guessed");
-  });
-
-  it("turns into 429 after the limit, even for a good key, while other addresses go on", async () => {
-    const guesser = "203.0.113.77";
-    const statuses: number[] = [];
-    for (let guess = 0; guess < 4; guess++) {
-      statuses.push((await request("/jobs", from(guesser, `wlp_guess${guess}`))).status);
-    }
-
-    expect(statuses).toEqual([401, 401, 401, 429]);
-    const withGoodKey = await request("/jobs", from(guesser, tenant.key));
-    expect(withGoodKey.status).toBe(429);
-    expect(withGoodKey.headers.get("Retry-After")).toBe("60");
-    expect(await withGoodKey.json()).toEqual({
-      error: "too many failed authentication attempts, retry later",
-    });
-
-    expect((await request("/jobs", from("198.51.100.5", tenant.key))).status).toBe(200);
-  });
-
-  it("also guards the admin token", async () => {
-    const guesser = "203.0.113.78";
-    const statuses: number[] = [];
-    for (let guess = 0; guess < 4; guess++) {
-      statuses.push((await request("/admin/tenants", from(guesser, `guess-${guess}`))).status);
-    }
-
-    expect(statuses).toEqual([401, 401, 401, 429]);
   });
 });
 

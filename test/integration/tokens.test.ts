@@ -48,12 +48,15 @@ interface ForgeOptions {
   expiresAt?: number;
 }
 
+/** Tenant id to the id of its live API key, which the proxy's own tokens name in `key`. */
+const liveKeys = new Map<string, string>();
+
 /** A token built like the proxy's own, except for what `options` changes. */
 async function forge(claims: Record<string, unknown>, options: ForgeOptions = {}): Promise<string> {
   const now = nowSeconds();
   const kid = options.kid === undefined ? SIGNER.kid : options.kid;
   const alg = options.alg ?? "HS256";
-  return new SignJWT(claims)
+  return new SignJWT({ key: liveKeys.get(String(claims.tid)) ?? "key_none", ...claims })
     .setProtectedHeader(kid === null ? { alg, typ: "JWT" } : { alg, kid, typ: "JWT" })
     .setIssuer(options.issuer ?? ISSUER)
     .setAudience(options.audience ?? AUDIENCE)
@@ -118,6 +121,7 @@ let globex: TestTenant;
 beforeAll(async () => {
   acme = await createTenant("acme");
   globex = await createTenant("globex");
+  for (const tenant of [acme, globex]) liveKeys.set(tenant.id, tenant.keyId);
 });
 
 describe("POST /tokens", () => {

@@ -107,7 +107,13 @@ export async function setUpTenants(
       ttlSeconds: 3600,
     });
     const listToken = await mint({ jobs: terminal.map((job) => job.id), ttlSeconds: 3600 });
-    const claims = { tenantId: tenant.id, subject, scopes: ["jobs:read" as const] };
+    const backendKeyId = keys.items.find((key) => key.name === "backend")?.id ?? "";
+    const claims = {
+      tenantId: tenant.id,
+      keyId: backendKeyId,
+      subject,
+      scopes: ["jobs:read" as const],
+    };
     const expired = await mintBrowserToken(signingKeys, claims, 60, Date.now() - 3600_000);
     const forgeryKey = {
       kid: signingKeys[0]?.kid ?? "",

@@ -210,7 +210,7 @@ adminTenants.delete(
   describeRoute({
     operationId: "revokeApiKey",
     summary: "Revoke an API key",
-    description: "It stops working within 10 s everywhere.",
+    description: "It stops working within 10 s everywhere, and so do the browser tokens it minted.",
     tag: "admin: tenants",
     auth: "admin",
     responses: { 204: { description: "revoked" } },
@@ -229,6 +229,33 @@ adminTenants.delete(
     const { id, keyId } = c.req.valid("param");
     if (!(await c.get("tenantStore").revokeKey(id, keyId))) fail(404, "key not found");
     return c.body(null, 204);
+  },
+);
+
+adminTenants.post(
+  "/tenants/:id/revoke-tokens",
+  describeRoute({
+    operationId: "revokeBrowserTokens",
+    summary: "End every browser token of a tenant minted until now",
+    description:
+      "Without rotating the signing key all tenants share: the tenant's tokens issued up to this second answer 401, within 10 s everywhere; tokens minted afterwards work. Revoking an API key also ends the tokens it minted.",
+    tag: "admin: tenants",
+    auth: "admin",
+    responses: {
+      200: { description: "the tenant, with `tokensNotBefore` set to now", body: tenantRecord },
+    },
+    errors: {
+      ...INVALID_BODY,
+      ...ADMIN_AUTH_ERRORS,
+      ...TENANT_NOT_FOUND,
+      503: STORAGE_UNAVAILABLE,
+    },
+  }),
+  validate("param", tenantIdParam),
+  async (c) => {
+    const tenant = await c.get("tenantStore").revokeTokens(c.req.valid("param").id);
+    if (!tenant) fail(404, "tenant not found");
+    return c.json(tenant);
   },
 );
 
