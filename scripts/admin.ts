@@ -18,8 +18,11 @@ Tenants
   tenants show <tenantId>                           one tenant
   tenants update <tenantId> [--name N] [--origin URL]... [--clear-origins]
                  [--reads-per-minute N|default] [--creates-per-minute N|default]
+                 [--pages-per-month N|none] [--end-user-pages-per-month N|none]
                                                     rename; --origin/--clear-origins replace the origins;
-                                                    rate limits per minute (0 unlimited, default: the proxy's)
+                                                    rate limits per minute (0 unlimited, default: the proxy's);
+                                                    page budgets per calendar month (UTC), the tenant's
+                                                    and each end user's (none: no budget)
   tenants disable <tenantId>                        every key and browser token of it answers 403
   tenants enable <tenantId>                         undo disable
   tenants revoke-tokens <tenantId>                  every browser token it minted until now answers 401
@@ -52,6 +55,7 @@ Examples
   npm run admin -- keys revoke tnt_0123abcd key_4567ef01
   npm run admin -- tenants update tnt_0123abcd --origin https://app.acme.com --origin https://staging.acme.com
   npm run admin -- tenants update tnt_0123abcd --creates-per-minute 10 --reads-per-minute default
+  npm run admin -- tenants update tnt_0123abcd --pages-per-month 5000 --end-user-pages-per-month 100
   npm run admin -- jobs adopt 3f2b9c1e-8d4a-4e2b-9f1a-0c5d6e7f8a9b --tenant tnt_0123abcd --subject user-42
   npm run admin -- usage tnt_0123abcd --from 2026-06-01T00:00:00Z --to 2026-07-01T00:00:00Z
   ADMIN_TOKEN=… npm run admin -- tenants list --url https://proxy.example.com
@@ -72,11 +76,15 @@ const OPTIONS = {
   to: { type: "string" },
   "reads-per-minute": { type: "string" },
   "creates-per-minute": { type: "string" },
+  "pages-per-month": { type: "string" },
+  "end-user-pages-per-month": { type: "string" },
   "no-cache": { type: "boolean" },
 } as const;
 
 type Flags = ReturnType<typeof parseCommandLine>["values"];
 type CommandFlag =
+  | "pages-per-month"
+  | "end-user-pages-per-month"
   | "name"
   | "origin"
   | "clear-origins"
@@ -114,6 +122,7 @@ interface Tenant {
   allowedOrigins: string[];
   disabled: boolean;
   rateLimits: { readsPerMinute: number | null; createsPerMinute: number | null };
+  budget?: { pagesPerMonth: number | null; endUserPagesPerMonth: number | null };
   tokensNotBefore?: string | null;
   createdAt: string;
   updatedAt: string;
@@ -137,6 +146,14 @@ interface Usage {
   jobsCompleted: number;
   jobsFailed: number;
   pagesBilled: number;
+  budget?: {
+    month: string;
+    resetsAt: string;
+    pagesUsed: number;
+    pagesPerMonth: number | null;
+    remaining: number | null;
+    endUserPagesPerMonth: number | null;
+  };
 }
 
 /** A failure with the exit code it ends the CLI with: 1 proxy/network, 2 usage. */
@@ -191,9 +208,17 @@ const COMMANDS: Command[] = [
   {
     words: ["tenants", "update"],
     synopsis:
-      "tenants update <tenantId> [--name N] [--origin URL]... [--clear-origins] [--reads-per-minute N|default] [--creates-per-minute N|default]",
+      "tenants update <tenantId> [--name N] [--origin URL]... [--clear-origins] [--reads-per-minute N|default] [--creates-per-minute N|default] [--pages-per-month N|none] [--end-user-pages-per-month N|none]",
     args: ["tenantId"],
-    flags: ["name", "origin", "clear-origins", "reads-per-minute", "creates-per-minute"],
+    flags: [
+      "name",
+      "origin",
+      "clear-origins",
+      "reads-per-minute",
+      "creates-per-minute",
+      "pages-per-month",
+      "end-user-pages-per-month",
+    ],
     request: ([id], flags) => ({
       method: "PATCH",
       path: `/admin/tenants/${seg(id ?? "")}`,
@@ -395,12 +420,28 @@ function tenantPatch(flags: Flags): Record<string, unknown> {
     if (value !== undefined) rateLimits[field] = perMinute(value, flag);
   }
   if (Object.keys(rateLimits).length > 0) patch.rateLimits = rateLimits;
+  const budget: Record<string, number | null> = {};
+  for (const [flag, field] of [
+    ["pages-per-month", "pagesPerMonth"],
+    ["end-user-pages-per-month", "endUserPagesPerMonth"],
+  ] as const) {
+    const value = flags[flag];
+    if (value !== undefined) budget[field] = pagesPerMonth(value, flag);
+  }
+  if (Object.keys(budget).length > 0) patch.budget = budget;
   if (Object.keys(patch).length === 0) {
     usageError(
-      "tenants update: nothing to change; give --name, --origin, --clear-origins or a rate limit",
+      "tenants update: nothing to change; give --name, --origin, --clear-origins, a rate limit or a page budget",
     );
   }
   return patch;
+}
+
+/** A whole number of pages a month, or `none` (null: no budget). */
+function pagesPerMonth(value: string, flag: string): number | null {
+  if (value === "none") return null;
+  if (!/^\d+$/.test(value)) usageError(`--${flag} takes a whole number of pages or "none"`);
+  return Number(value);
 }
 
 /** A whole number of requests per minute, or `default` (null: the proxy's default). */
@@ -528,10 +569,16 @@ function formatTenant(tenant: Tenant): string {
     ["origins", formatOrigins(tenant.allowedOrigins)],
     ["reads/min", formatLimit(tenant.rateLimits?.readsPerMinute)],
     ["creates/min", formatLimit(tenant.rateLimits?.createsPerMinute)],
+    ["pages/month", formatBudget(tenant.budget?.pagesPerMonth)],
+    ["pages/month/user", formatBudget(tenant.budget?.endUserPagesPerMonth)],
     ["tokens from", tenant.tokensNotBefore ? `after ${tenant.tokensNotBefore}` : "any"],
     ["created", tenant.createdAt],
     ["updated", tenant.updatedAt],
   ]);
+}
+
+function formatBudget(pages: number | null | undefined): string {
+  return pages === null || pages === undefined ? "no budget" : String(pages);
 }
 
 function formatLimit(limit: number | null | undefined): string {
@@ -587,6 +634,14 @@ function formatUsage(usage: Usage): string {
     ["jobs completed", usage.jobsCompleted],
     ["jobs failed", usage.jobsFailed],
     ["pages billed", usage.pagesBilled],
+    ...(usage.budget
+      ? ([
+          [`budget ${usage.budget.month}`, formatBudget(usage.budget.pagesPerMonth)],
+          ["pages used", usage.budget.pagesUsed],
+          ["pages left", usage.budget.remaining ?? "no budget"],
+          ["resets at", usage.budget.resetsAt],
+        ] as [string, string | number][])
+      : []),
   ]);
 }
 

@@ -19,6 +19,7 @@ import { health } from "./routes/health";
 import { jobs } from "./routes/jobs";
 import { apiReference } from "./routes/reference";
 import { tokens } from "./routes/tokens";
+import { usage } from "./routes/usage";
 
 export const app = new Hono<HonoEnv>();
 
@@ -72,6 +73,7 @@ for (const mount of ["/", WAVELINE_BASE_PATH]) {
   app.route(mount, jobs);
   app.route(mount, jobCreation);
   app.route(mount, tokens);
+  app.route(mount, usage);
 }
 
 app.route("/", apiReference(app, { aliases: [WAVELINE_BASE_PATH] }));

@@ -34,6 +34,7 @@ export function browserCors(): MiddlewareHandler<HonoEnv> {
       "X-Cache",
       "Location",
       "Idempotent-Replayed",
+      "Page-Budget-Remaining",
       "RateLimit-Limit",
       "RateLimit-Remaining",
       "RateLimit-Reset",

@@ -72,5 +72,6 @@ async function resolve(
     scopes: new Set(claims.scopes),
     subject: claims.subject,
     jobIds: claims.jobIds ? new Set(claims.jobIds) : undefined,
+    pagesPerMonth: claims.pagesPerMonth,
   };
 }

@@ -60,6 +60,11 @@ export const HEADERS = {
     description: "The new job's URL on this proxy, under the mount the caller used.",
     schema: { type: "string" },
   },
+  "Page-Budget-Remaining": {
+    description:
+      "Pages left this month (UTC) under the tightest page budget that applies (the tenant's, the end user's), after this job's known pages; absent when no budget applies.",
+    schema: { type: "integer", minimum: 0 },
+  },
   "Idempotent-Replayed": {
     description:
       "`true` when this is the stored answer of an earlier request with the same `Idempotency-Key`: no job was created by this one.",

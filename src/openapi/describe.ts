@@ -27,7 +27,7 @@ export interface RouteDoc {
 
 export type Tag = "jobs" | "tokens" | "service" | "admin: tenants" | "admin: jobs";
 export type SuccessStatus = 200 | 201 | 204 | 304;
-export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 422 | 429 | 502 | 503 | 504;
+export type ErrorStatus = 400 | 401 | 402 | 403 | 404 | 409 | 413 | 422 | 429 | 502 | 503 | 504;
 export type RequestHeader = "If-None-Match" | "Cache-Control" | "Idempotency-Key";
 export type ResponseHeader =
   | "X-Cache"
@@ -35,7 +35,8 @@ export type ResponseHeader =
   | "Cache-Control"
   | "Retry-After"
   | "Location"
-  | "Idempotent-Replayed";
+  | "Idempotent-Replayed"
+  | "Page-Budget-Remaining";
 
 export interface ResponseDoc {
   description: string;

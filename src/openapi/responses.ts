@@ -9,7 +9,17 @@ import { createdJobSchema, jobSchema } from "../waveline/schema";
  * added there and not here does not compile (the OpenAPI tests check live answers against these).
  */
 
-export const errorBody = z.object({ error: z.string() });
+/** Every error; a few carry more: a job that exists but was not handed out, a spent budget. */
+export const errorBody = z.object({
+  error: z.string(),
+  jobId: z.optional(
+    z.string().check(z.describe("502 after creation: the job Waveline made, for an operator")),
+  ),
+  budget: z.optional(
+    z.enum(["tenant", "end user"]).check(z.describe("402: whose page budget is used up")),
+  ),
+  resetsAt: z.optional(z.string().check(z.describe("402: when the budget resets (UTC)"))),
+});
 
 export const healthBody = z.object({ status: z.literal("ok") });
 
@@ -36,7 +46,10 @@ export const browserToken = z.object({
   scopes: z.array(z.enum(SCOPES)),
   sub: z.optional(z.string()),
   jobs: z.optional(z.array(z.string())),
+  pagesPerMonth: z.optional(z.number()),
 });
+
+const pagesPerMonth = z.nullable(z.number());
 
 export const tenantRecord = z.object({
   id: z.string(),
@@ -46,6 +59,12 @@ export const tenantRecord = z.object({
   rateLimits: z.object({
     readsPerMinute: z.nullable(z.number()),
     createsPerMinute: z.nullable(z.number()),
+  }),
+  budget: z.object({
+    pagesPerMonth: pagesPerMonth.check(z.describe("the tenant's pages a calendar month (UTC)")),
+    endUserPagesPerMonth: pagesPerMonth.check(
+      z.describe("each end user's, unless their token carries their own"),
+    ),
   }),
   tokensNotBefore: z.nullable(
     z.string().check(z.describe("browser tokens issued at or before this instant are refused")),
@@ -70,6 +89,16 @@ export const apiKeyList = z.object({ items: z.array(apiKeyRecord) });
 /** The only answer that ever shows a key: it is stored as a hash. */
 export const newApiKey = z.extend(apiKeyRecord, { key: z.string() });
 
+/** This calendar month (UTC) against the tenant's page budget. */
+export const budgetReport = z.object({
+  month: z.string().check(z.describe("`YYYY-MM`, UTC")),
+  resetsAt: z.string().check(z.describe("the first instant of the next month")),
+  pagesUsed: z.number(),
+  pagesPerMonth: pagesPerMonth,
+  remaining: z.nullable(z.number()),
+  endUserPagesPerMonth: pagesPerMonth,
+});
+
 export const usageReport = z.object({
   tenantId: z.string(),
   from: z.string(),
@@ -78,6 +107,7 @@ export const usageReport = z.object({
   jobsCompleted: z.number(),
   jobsFailed: z.number(),
   pagesBilled: z.number(),
+  budget: budgetReport,
 }) satisfies z.ZodMiniType<Usage>;
 
 export const jobOwner = z.object({

@@ -4,6 +4,7 @@ import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import * as z from "zod/mini";
 import { checkCreationBody } from "../creation/body";
+import { applicableBudgets, crossesWarning, exhausted, remainingAfter } from "../creation/budget";
 import {
   IDEMPOTENCY_KEY_PATTERN,
   idempotencyScope,
@@ -65,12 +66,13 @@ for (const kind of ["extract-document", "guess-shape"] satisfies JobKind[]) {
           description:
             "the new job (expected status `CREATED`), `urls.get` on the proxy; also a replay of an earlier answer for the same `Idempotency-Key`",
           body: createdJob,
-          headers: ["Location", "Idempotent-Replayed"],
+          headers: ["Location", "Idempotent-Replayed", "Page-Budget-Remaining"],
         },
       },
       errors: {
         400: "the body is not a JSON object of at most 64 levels, the `Idempotency-Key` is not 1 to 255 printable ASCII characters, or Waveline refused the body (its message)",
         ...TENANT_AUTH_ERRORS,
+        402: "`page budget exhausted`: the tenant's, or the end user's, monthly page budget is used up (`budget` says which, `resetsAt` when it resets, `Retry-After` in seconds); nothing reached Waveline",
         409: "a request with this `Idempotency-Key` is still in progress: retry after `Retry-After`",
         413: "the body is larger than `MAX_BODY_BYTES`",
         422: "this `Idempotency-Key` was used with another body or route",
@@ -104,7 +106,7 @@ for (const kind of ["extract-document", "guess-shape"] satisfies JobKind[]) {
         c.get("refundCreation")();
         fail(400, checked.problem);
       }
-      const { tenant, subject } = c.get("principal");
+      const { tenant, subject, pagesPerMonth } = c.get("principal");
       const ledger = ledgerOf(c.env.CREATION_LEDGER, tenant.id);
       const key = c.req.header("Idempotency-Key");
       const scope = key === undefined ? undefined : idempotencyScope(subject, key);
@@ -112,12 +114,49 @@ for (const kind of ["extract-document", "guess-shape"] satisfies JobKind[]) {
         const replay = await claim(c, ledger, scope, await requestFingerprint(kind, body));
         if (replay) return replay;
       }
+      // Nothing reaches Waveline past a budget; the key is freed, the creation given back.
+      const giveBack = async () => {
+        c.get("refundCreation")();
+        if (scope !== undefined) await ledger.release(scope).catch(() => {});
+      };
+      const endUser = subject === undefined ? undefined : { subject, pagesPerMonth };
+      const budgets = await applicableBudgets(c.get("jobStore"), tenant, endUser, Date.now()).catch(
+        async (err: unknown) => {
+          await giveBack();
+          throw err;
+        },
+      );
+      const over = exhausted(budgets);
+      if (over) {
+        await giveBack();
+        c.get("log").annotate({ budgetExhausted: over.kind });
+        const resetsAt = budgets.month.end;
+        const seconds = Math.max(1, Math.ceil((Date.parse(resetsAt) - Date.now()) / 1000));
+        return c.json({ error: "page budget exhausted", budget: over.kind, resetsAt }, 402, {
+          "Retry-After": String(seconds),
+        });
+      }
 
       const creation = createAndRecord(c, ledger, scope, kind, body, checked.fileName);
       // The job is billed once Waveline has it: finish recording it even if the caller hangs up.
       c.executionCtx.waitUntil(creation.catch(() => {}));
       const outcome = await creation;
-      return answer(c, outcome, false);
+      const response = answer(c, outcome, false);
+      if (outcome.kind === "created") {
+        const pages = typeof outcome.job.pages === "number" ? outcome.job.pages : 0;
+        const remaining = remainingAfter(budgets, pages);
+        if (remaining !== undefined)
+          response.headers.set("Page-Budget-Remaining", String(remaining));
+        const warned = crossesWarning(budgets, pages);
+        if (warned) {
+          c.get("log").alert("tenant passed 80% of its monthly page budget", {
+            tenantId: tenant.id,
+            pagesUsed: warned.used + pages,
+            pagesPerMonth: warned.pagesPerMonth,
+          });
+        }
+      }
+      return response;
     },
   );
 }

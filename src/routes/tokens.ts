@@ -40,6 +40,17 @@ const mintSchema = z.object({
         z.describe("the token reads only these jobs"),
       ),
   ),
+  pagesPerMonth: z.optional(
+    z
+      .number()
+      .check(
+        z.int(),
+        z.minimum(0),
+        z.describe(
+          "with `sub`: the end user's monthly page budget, instead of the tenant's default for end users",
+        ),
+      ),
+  ),
   ttlSeconds: z._default(
     z
       .number()
@@ -81,12 +92,22 @@ tokens.post(
   async (c) => {
     const keys = c.get("config").signingKeys;
     if (!keys) fail(503, "proxy is not configured: TOKEN_SIGNING_KEYS is missing");
-    const { sub, scopes, jobs, ttlSeconds } = c.req.valid("json");
+    const { sub, scopes, jobs, ttlSeconds, pagesPerMonth } = c.req.valid("json");
+    if (pagesPerMonth !== undefined && sub === undefined) {
+      fail(400, "pagesPerMonth needs a sub: it is one end user's budget");
+    }
     const uniqueScopes = [...new Set(scopes)];
     const { tenant, keyId } = c.get("principal");
     const { token, expiresAt } = await mintBrowserToken(
       keys,
-      { tenantId: tenant.id, keyId, subject: sub, scopes: uniqueScopes, jobIds: jobs },
+      {
+        tenantId: tenant.id,
+        keyId,
+        subject: sub,
+        scopes: uniqueScopes,
+        jobIds: jobs,
+        pagesPerMonth,
+      },
       ttlSeconds,
     );
     // A token the proxy would refuse on every use is no token: say so now, not at each request.
@@ -96,7 +117,8 @@ tokens.post(
         `the token would be ${token.length} characters, over the ${MAX_TOKEN_CHARS} the proxy accepts: list fewer jobs or use a shorter sub`,
       );
     }
-    return c.json({ token, tokenType: "Bearer", expiresAt, scopes: uniqueScopes, sub, jobs }, 201, {
+    const minted = { token, tokenType: "Bearer", expiresAt, scopes: uniqueScopes, sub, jobs };
+    return c.json({ ...minted, pagesPerMonth }, 201, {
       "Cache-Control": "no-store",
     });
   },

@@ -15,6 +15,8 @@ export interface Principal {
   subject?: string;
   /** Only these jobs (browser tokens with a job list). */
   jobIds?: ReadonlySet<string>;
+  /** The end user's own monthly page budget, set by the backend that minted the token. */
+  pagesPerMonth?: number;
 }
 
 export const ALL_SCOPES: ReadonlySet<Scope> = new Set(["jobs:read", "jobs:create"]);

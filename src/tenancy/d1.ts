@@ -1,6 +1,7 @@
 import type { JobStatus } from "../waveline/schema";
 import type {
   ApiKeyRecord,
+  Budget,
   JobFilter,
   JobStore,
   OwnedJob,
@@ -22,6 +23,8 @@ interface TenantRow {
   disabled: number;
   reads_per_minute: number | null;
   creates_per_minute: number | null;
+  pages_per_month: number | null;
+  end_user_pages_per_month: number | null;
   tokens_not_before: string | null;
   created_at: string;
   updated_at: string;
@@ -50,8 +53,8 @@ interface JobRow {
 
 // Origins ride along as a JSON array so one query answers a whole tenant.
 const TENANT_SELECT = `
-  SELECT t.id, t.name, t.disabled, t.reads_per_minute, t.creates_per_minute, t.tokens_not_before,
-    t.created_at, t.updated_at,
+  SELECT t.id, t.name, t.disabled, t.reads_per_minute, t.creates_per_minute, t.pages_per_month,
+    t.end_user_pages_per_month, t.tokens_not_before, t.created_at, t.updated_at,
     (SELECT json_group_array(origin) FROM tenant_origins o WHERE o.tenant_id = t.id) AS origins
   FROM tenants t`;
 
@@ -62,6 +65,10 @@ function toTenant(row: TenantRow): Tenant {
     allowedOrigins: row.origins ? (JSON.parse(row.origins) as string[]).sort() : [],
     disabled: row.disabled === 1,
     rateLimits: { readsPerMinute: row.reads_per_minute, createsPerMinute: row.creates_per_minute },
+    budget: {
+      pagesPerMonth: row.pages_per_month,
+      endUserPagesPerMonth: row.end_user_pages_per_month,
+    },
     tokensNotBefore: row.tokens_not_before,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
@@ -105,20 +112,34 @@ export function d1TenantStore(db: D1Database, now = () => new Date().toISOString
     );
 
   return {
-    async createTenant({ name, allowedOrigins, rateLimits }) {
+    async createTenant({ name, allowedOrigins, rateLimits, budget }) {
       const id = newId("tnt");
       const at = now();
       const limits: RateLimits = {
         readsPerMinute: rateLimits?.readsPerMinute ?? null,
         createsPerMinute: rateLimits?.createsPerMinute ?? null,
       };
+      const pages: Budget = {
+        pagesPerMonth: budget?.pagesPerMonth ?? null,
+        endUserPagesPerMonth: budget?.endUserPagesPerMonth ?? null,
+      };
       await db.batch([
         db
           .prepare(
-            `INSERT INTO tenants (id, name, reads_per_minute, creates_per_minute, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?)`,
+            `INSERT INTO tenants (id, name, reads_per_minute, creates_per_minute, pages_per_month,
+               end_user_pages_per_month, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
           )
-          .bind(id, name, limits.readsPerMinute, limits.createsPerMinute, at, at),
+          .bind(
+            id,
+            name,
+            limits.readsPerMinute,
+            limits.createsPerMinute,
+            pages.pagesPerMonth,
+            pages.endUserPagesPerMonth,
+            at,
+            at,
+          ),
         ...originInserts(id, allowedOrigins),
       ]);
       return {
@@ -127,6 +148,7 @@ export function d1TenantStore(db: D1Database, now = () => new Date().toISOString
         allowedOrigins: [...new Set(allowedOrigins)].sort(),
         disabled: false,
         rateLimits: limits,
+        budget: pages,
         tokensNotBefore: null,
         createdAt: at,
         updatedAt: at,
@@ -151,6 +173,8 @@ export function d1TenantStore(db: D1Database, now = () => new Date().toISOString
             `UPDATE tenants SET name = COALESCE(?, name), disabled = COALESCE(?, disabled),
                reads_per_minute = CASE WHEN ? THEN ? ELSE reads_per_minute END,
                creates_per_minute = CASE WHEN ? THEN ? ELSE creates_per_minute END,
+               pages_per_month = CASE WHEN ? THEN ? ELSE pages_per_month END,
+               end_user_pages_per_month = CASE WHEN ? THEN ? ELSE end_user_pages_per_month END,
                updated_at = ?
              WHERE id = ?`,
           )
@@ -162,6 +186,10 @@ export function d1TenantStore(db: D1Database, now = () => new Date().toISOString
             patch.rateLimits?.readsPerMinute ?? null,
             Number(patch.rateLimits?.createsPerMinute !== undefined),
             patch.rateLimits?.createsPerMinute ?? null,
+            Number(patch.budget?.pagesPerMonth !== undefined),
+            patch.budget?.pagesPerMonth ?? null,
+            Number(patch.budget?.endUserPagesPerMonth !== undefined),
+            patch.budget?.endUserPagesPerMonth ?? null,
             now(),
             id,
           ),
@@ -340,16 +368,17 @@ export function d1JobStore(db: D1Database, now = () => new Date().toISOString())
         .run();
     },
 
-    async usage(tenantId, from, to): Promise<Usage> {
+    async usage(tenantId, from, to, subject): Promise<Usage> {
+      const bySubject = subject === undefined ? "" : "AND subject = ?";
       const row = await db
         .prepare(
           `SELECT COUNT(*) AS jobsCreated,
              COALESCE(SUM(status = 'COMPLETED'), 0) AS jobsCompleted,
              COALESCE(SUM(status = 'FAILED'), 0) AS jobsFailed,
              COALESCE(SUM(pages), 0) AS pagesBilled
-           FROM jobs WHERE tenant_id = ? AND created_at >= ? AND created_at < ?`,
+           FROM jobs WHERE tenant_id = ? ${bySubject} AND created_at >= ? AND created_at < ?`,
         )
-        .bind(tenantId, from, to)
+        .bind(...(subject === undefined ? [tenantId] : [tenantId, subject]), from, to)
         .first<Usage>();
       return row ?? { jobsCreated: 0, jobsCompleted: 0, jobsFailed: 0, pagesBilled: 0 };
     },

@@ -8,12 +8,20 @@ export interface RateLimits {
   createsPerMinute: number | null;
 }
 
+/** Pages a calendar month (UTC); null means no budget. */
+export interface Budget {
+  pagesPerMonth: number | null;
+  /** Each end user's, unless their token carries their own. */
+  endUserPagesPerMonth: number | null;
+}
+
 export interface Tenant {
   id: string;
   name: string;
   allowedOrigins: string[];
   disabled: boolean;
   rateLimits: RateLimits;
+  budget: Budget;
   /** Browser tokens issued at or before this instant are refused; null: none are. */
   tokensNotBefore: string | null;
   createdAt: string;
@@ -34,6 +42,7 @@ export interface TenantStore {
     name: string;
     allowedOrigins: string[];
     rateLimits?: Partial<RateLimits>;
+    budget?: Partial<Budget>;
   }): Promise<Tenant>;
   listTenants(): Promise<Tenant[]>;
   getTenant(id: string): Promise<Tenant | null>;
@@ -44,6 +53,7 @@ export interface TenantStore {
       allowedOrigins?: string[];
       disabled?: boolean;
       rateLimits?: Partial<RateLimits>;
+      budget?: Partial<Budget>;
     },
   ): Promise<Tenant | null>;
   /** Stores a key by its hash; the caller generated the key and shows it once. */
@@ -111,6 +121,6 @@ export interface JobStore {
   assign(job: OwnedJob): Promise<void>;
   /** What the proxy last saw of a job's progress. */
   recordProgress(jobId: string, status: JobStatus, pages: number): Promise<void>;
-  /** Jobs created in [from, to) and the pages they billed. */
-  usage(tenantId: string, from: string, to: string): Promise<Usage>;
+  /** Jobs created in [from, to) and the pages they billed; only `subject`'s when given. */
+  usage(tenantId: string, from: string, to: string, subject?: string): Promise<Usage>;
 }

@@ -27,6 +27,8 @@ export interface BrowserTokenClaims {
   subject?: string;
   scopes: Scope[];
   jobIds?: string[];
+  /** The end user's monthly page budget (with a subject only). */
+  pagesPerMonth?: number;
 }
 
 const payloadSchema = z.object({
@@ -36,6 +38,7 @@ const payloadSchema = z.object({
   sub: z.optional(z.string()),
   scope: z.string(),
   jobs: z.optional(z.array(z.string())),
+  ppm: z.optional(z.number()),
 });
 
 export async function mintBrowserToken(
@@ -53,6 +56,7 @@ export async function mintBrowserToken(
     key: claims.keyId,
     scope: claims.scopes.join(" "),
     ...(claims.jobIds ? { jobs: claims.jobIds } : {}),
+    ...(claims.pagesPerMonth === undefined ? {} : { ppm: claims.pagesPerMonth }),
   })
     .setProtectedHeader({ alg: "HS256", kid: signing.kid, typ: "JWT" })
     .setIssuer(ISSUER)
@@ -101,6 +105,7 @@ export async function verifyBrowserToken(
       subject: claims.data.sub,
       scopes,
       jobIds: claims.data.jobs,
+      pagesPerMonth: claims.data.ppm,
     };
   } catch {
     return null;

@@ -127,6 +127,30 @@ describe("npm run admin", () => {
     expect(usage.stdout).toMatch(/pages billed:\s+3\n/);
   });
 
+  it("tenants update sets page budgets, and usage shows what is left of this month's", async () => {
+    const update = await admin([
+      "tenants",
+      "update",
+      tenantId,
+      "--pages-per-month",
+      "10",
+      "--end-user-pages-per-month",
+      "none",
+    ]);
+    expect(update.code).toBe(0);
+    expect(update.stdout).toMatch(/pages\/month:\s+10\n/);
+    expect(update.stdout).toMatch(/pages\/month\/user:\s+no budget\n/);
+
+    const usage = await admin(["usage", tenantId]);
+    expect(usage.code).toBe(0);
+    expect(usage.stdout).toMatch(/pages used:\s+3\n/);
+    expect(usage.stdout).toMatch(/pages left:\s+7\n/);
+
+    const wrong = await admin(["tenants", "update", tenantId, "--pages-per-month", "lots"]);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain('--pages-per-month takes a whole number of pages or "none"');
+  });
+
   it("jobs show reads any job through the cache, --no-cache refetches, cache purge drops it", async () => {
     const job = "00000000-0000-4000-8000-000000000001";
 

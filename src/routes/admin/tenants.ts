@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import * as z from "zod/mini";
+import { monthOf, monthReport } from "../../creation/budget";
 import type { HonoEnv } from "../../env";
 import { fail } from "../../http/errors";
 import { validate } from "../../http/validate";
@@ -36,6 +37,18 @@ const nameSchema = z
 const perMinute = z.nullable(
   z.number().check(z.int(), z.minimum(0, { error: "must be 0 (unlimited) or more" })),
 );
+const pagesPerMonth = z.nullable(
+  z.number().check(z.int(), z.minimum(0, { error: "must be 0 or more pages" })),
+);
+/** Pages a calendar month (UTC); null for none, and `budget: null` removes both. */
+const budgetSchema = z.nullable(
+  z.object({
+    pagesPerMonth: z.optional(pagesPerMonth),
+    endUserPagesPerMonth: z.optional(pagesPerMonth),
+  }),
+);
+const NO_BUDGET = { pagesPerMonth: null, endUserPagesPerMonth: null };
+
 /** Requests per minute for this tenant; null returns to the proxy's default. */
 const rateLimitsSchema = z.object({
   readsPerMinute: z.optional(perMinute),
@@ -64,10 +77,14 @@ adminTenants.post(
       name: nameSchema,
       allowedOrigins: z._default(originsSchema, []),
       rateLimits: z.optional(rateLimitsSchema),
+      budget: z.optional(budgetSchema),
     }),
   ),
   async (c) => {
-    const tenant = await c.get("tenantStore").createTenant(c.req.valid("json"));
+    const { budget, ...input } = c.req.valid("json");
+    const tenant = await c
+      .get("tenantStore")
+      .createTenant({ ...input, budget: budget ?? NO_BUDGET });
     return c.json(tenant, 201);
   },
 );
@@ -132,12 +149,15 @@ adminTenants.patch(
       allowedOrigins: z.optional(originsSchema),
       disabled: z.optional(z.boolean()),
       rateLimits: z.optional(rateLimitsSchema),
+      budget: z.optional(budgetSchema),
     }),
   ),
   async (c) => {
-    const tenant = await c
-      .get("tenantStore")
-      .updateTenant(c.req.valid("param").id, c.req.valid("json"));
+    const { budget, ...patch } = c.req.valid("json");
+    const tenant = await c.get("tenantStore").updateTenant(c.req.valid("param").id, {
+      ...patch,
+      ...(budget === undefined ? {} : { budget: budget ?? NO_BUDGET }),
+    });
     if (!tenant) fail(404, "tenant not found");
     return c.json(tenant);
   },
@@ -169,7 +189,8 @@ adminTenants.post(
   validate("json", z.object({ name: nameSchema })),
   async (c) => {
     const tenantId = c.req.valid("param").id;
-    if (!(await c.get("tenantStore").getTenant(tenantId))) fail(404, "tenant not found");
+    const tenant = await c.get("tenantStore").getTenant(tenantId);
+    if (!tenant) fail(404, "tenant not found");
     const { key, prefix, hash } = await generateApiKey();
     const record = await c.get("tenantStore").addKey({
       tenantId,
@@ -200,7 +221,8 @@ adminTenants.get(
   validate("param", tenantIdParam),
   async (c) => {
     const tenantId = c.req.valid("param").id;
-    if (!(await c.get("tenantStore").getTenant(tenantId))) fail(404, "tenant not found");
+    const tenant = await c.get("tenantStore").getTenant(tenantId);
+    if (!tenant) fail(404, "tenant not found");
     return c.json({ items: await c.get("tenantStore").listKeys(tenantId) });
   },
 );
@@ -273,7 +295,8 @@ adminTenants.get(
   describeRoute({
     operationId: "getUsage",
     summary: "A tenant's jobs and billed pages over a period",
-    description: "Jobs created in [`from`, `to`); by default this calendar month so far (UTC).",
+    description:
+      "Jobs created in [`from`, `to`); by default this calendar month so far (UTC). `budget` is always this calendar month against the tenant's page budget.",
     tag: "admin: tenants",
     auth: "admin",
     responses: { 200: { description: "the usage", body: usageReport } },
@@ -288,16 +311,18 @@ adminTenants.get(
   validate("query", usageQuery),
   async (c) => {
     const tenantId = c.req.valid("param").id;
-    if (!(await c.get("tenantStore").getTenant(tenantId))) fail(404, "tenant not found");
+    const tenant = await c.get("tenantStore").getTenant(tenantId);
+    if (!tenant) fail(404, "tenant not found");
     const query = c.req.valid("query");
     const now = new Date();
     // Default: this calendar month so far (UTC), the usual billing period.
-    const from = new Date(
-      query.from ?? Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1),
-    ).toISOString();
+    const from = query.from ? new Date(query.from).toISOString() : monthOf(now.getTime()).start;
     const to = new Date(query.to ?? now).toISOString();
     if (from >= to) fail(400, "from must be before to");
-    const usage = await c.get("jobStore").usage(tenantId, from, to);
-    return c.json({ tenantId, from, to, ...usage });
+    const [usage, budget] = await Promise.all([
+      c.get("jobStore").usage(tenantId, from, to),
+      monthReport(c.get("jobStore"), tenant, now.getTime()),
+    ]);
+    return c.json({ tenantId, from, to, ...usage, budget });
   },
 );
