@@ -29,6 +29,23 @@ export class TenantRateLimiter extends DurableObject {
     return decision;
   }
 
+  /** Open event streams: lease id -> when the lease lapses even if nobody closes it. */
+  private streams = new Map<string, number>();
+
+  /** Claims one of the tenant's `limit` open streams for at most `leaseMs`; null when all are taken. */
+  openStream(limit: number, leaseMs: number): string | null {
+    const now = Date.now();
+    for (const [id, until] of this.streams) if (until <= now) this.streams.delete(id);
+    if (this.streams.size >= limit) return null;
+    const id = crypto.randomUUID();
+    this.streams.set(id, now + leaseMs);
+    return id;
+  }
+
+  closeStream(leaseId: string): void {
+    this.streams.delete(leaseId);
+  }
+
   /** Gives back a token taken for a request that then did nothing billable. */
   async refund(bucket: BucketName, limitPerMinute: number): Promise<void> {
     const saved = this.buckets.get(bucket) ?? (await this.ctx.storage.get<BucketState>(bucket));
