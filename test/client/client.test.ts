@@ -28,18 +28,27 @@ function answer(status: number, body: unknown, headers: Record<string, string> =
   });
 }
 
-/** A fetch that answers from a script and records when (on the fake clock) it was called. */
-function scriptedFetch(script: Array<Response | Error>) {
-  const calls: { url: string; init: RequestInit; at: number }[] = [];
+type Call = { url: string; init: RequestInit; at: number };
+
+/**
+ * A fetch that answers from a script and records when (on the fake clock) it was called. The
+ * events route answers from its own script, and 404 when that is used up, as a proxy without it.
+ */
+function scriptedFetch(script: Array<Response | Error>, streams: Array<Response | Error> = []) {
+  const calls: Call[] = [];
+  const streamCalls: Call[] = [];
   const fetch = vi.fn(async (url: string, init: RequestInit) => {
-    calls.push({ url, init, at: Date.now() });
-    const next = script.shift();
+    const isStream = url.endsWith("/events");
+    (isStream ? streamCalls : calls).push({ url, init, at: Date.now() });
+    const next = isStream
+      ? (streams.shift() ?? answer(404, { error: "not found" }))
+      : script.shift();
     if (!next) throw new Error("script exhausted");
     if (next instanceof Error) throw next;
     return next;
   });
   const gaps = () => calls.slice(1).map((call, index) => call.at - (calls[index]?.at ?? 0));
-  return { fetch, calls, gaps };
+  return { fetch, calls, streamCalls, gaps };
 }
 
 beforeEach(() => {
@@ -217,7 +226,7 @@ describe("typed errors", () => {
 
 describe("waitForJob", () => {
   it("polls when Retry-After says, and stops at a terminal status", async () => {
-    const { fetch, gaps } = scriptedFetch([
+    const { fetch, calls, gaps } = scriptedFetch([
       answer(200, job("CREATED"), { "Retry-After": "3", "X-Cache": "MISS" }),
       answer(200, job("RUNNING"), { "Retry-After": "1", "X-Cache": "HIT; tier=memory" }),
       answer(200, job("COMPLETED", { total: 42 }), { "X-Cache": "MISS" }),
@@ -242,7 +251,7 @@ describe("waitForJob", () => {
       [2, "RUNNING", "HIT; tier=memory", false],
       [3, "COMPLETED", "MISS", true],
     ]);
-    expect(fetch).toHaveBeenCalledTimes(3);
+    expect(calls).toHaveLength(3);
   });
 
   it("resolves with a FAILED job too: it is terminal", async () => {
@@ -309,7 +318,7 @@ describe("waitForJob", () => {
   });
 
   it("gives up after maxRetries transient failures in a row, with the last typed error", async () => {
-    const { fetch } = scriptedFetch([
+    const { fetch, calls } = scriptedFetch([
       answer(503, { error: "busy" }),
       answer(503, { error: "busy" }),
       answer(503, { error: "still busy" }),
@@ -321,11 +330,13 @@ describe("waitForJob", () => {
     await vi.runAllTimersAsync();
 
     expect(await done).toMatchObject({ status: 503, error: "still busy" });
-    expect(fetch).toHaveBeenCalledTimes(3);
+    expect(calls).toHaveLength(3);
   });
 
   it("does not retry what will not get better: 401, 403, 404", async () => {
-    const { fetch } = scriptedFetch([answer(401, { error: "missing or invalid credentials" })]);
+    const { fetch, calls } = scriptedFetch([
+      answer(401, { error: "missing or invalid credentials" }),
+    ]);
 
     const done = createClient({ baseUrl: BASE, fetch })
       .waitForJob("job-1")
@@ -333,11 +344,11 @@ describe("waitForJob", () => {
     await vi.runAllTimersAsync();
 
     expect(await done).toMatchObject({ status: 401, error: "missing or invalid credentials" });
-    expect(fetch).toHaveBeenCalledTimes(1);
+    expect(calls).toHaveLength(1);
   });
 
   it("stops at once when aborted between polls, with an AbortError, and polls no more", async () => {
-    const { fetch } = scriptedFetch([
+    const { fetch, calls } = scriptedFetch([
       answer(200, job("RUNNING"), { "Retry-After": "30" }),
       answer(200, job("COMPLETED")),
     ]);
@@ -354,7 +365,7 @@ describe("waitForJob", () => {
 
     expect(error).toBeInstanceOf(DOMException);
     expect((error as DOMException).name).toBe("AbortError");
-    expect(fetch).toHaveBeenCalledTimes(1);
+    expect(calls).toHaveLength(1);
   });
 
   it("rejects with the signal's own reason, also when aborted during a request", async () => {
