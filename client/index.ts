@@ -187,9 +187,10 @@ const TRANSIENT_STATUSES: ReadonlySet<number> = new Set([429, 502, 503, 504]);
 const CREATION_RETRY_STATUSES: ReadonlySet<number> = new Set([409, 429, 503]);
 /**
  * Answers of the events route that polling may still get past: an older proxy without the route
- * (404, 405), too many open streams (429); any 5xx too.
+ * (400: its `/jobs/{id}` takes `id/events` for a bad id; 404, 405), too many open streams (429);
+ * any 5xx too.
  */
-const POLL_INSTEAD_STATUSES: ReadonlySet<number> = new Set([404, 405, 429]);
+const POLL_INSTEAD_STATUSES: ReadonlySet<number> = new Set([400, 404, 405, 429]);
 /** Until the stream's `retry:` says otherwise. */
 const DEFAULT_RECONNECT_MS = 1000;
 /** waitForJob gives the stream few chances: polling is a good way to wait too. */

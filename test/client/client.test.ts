@@ -662,6 +662,8 @@ describe("waitForJob with the event stream", () => {
   it.each([
     ["an error event", eventStream(['event: error\ndata: {"error":"upstream failing"}\n\n'])],
     ["too many open streams (429)", { response: answer(429, { error: "too many streams" }) }],
+    // An older proxy's /jobs/{id} route takes "job-1/events" for an id, and refuses it.
+    ["an older proxy's 400", { response: answer(400, { error: "invalid id" }) }],
     ["a 503", { response: answer(503, { error: "busy" }) }],
   ])("polls after %s", async (_, stream) => {
     const { fetch, calls } = scriptedFetch([answer(200, job("COMPLETED"))], [stream.response]);
