@@ -193,6 +193,11 @@ const CREATION_RETRY_STATUSES: ReadonlySet<number> = new Set([409, 429, 503]);
 const POLL_INSTEAD_STATUSES: ReadonlySet<number> = new Set([400, 404, 405, 429]);
 /** Until the stream's `retry:` says otherwise. */
 const DEFAULT_RECONNECT_MS = 1000;
+/**
+ * The proxy sends a comment every 15 s: this long without a byte means a connection that died
+ * without a word (a sleeping laptop, a changed network), so the stream is reopened.
+ */
+const STREAM_IDLE_TIMEOUT_MS = 45_000;
 /** waitForJob gives the stream few chances: polling is a good way to wait too. */
 const STREAM_RETRIES_BEFORE_POLLING = 2;
 /** Spreads clients that were told the same Retry-After, so they do not poll in lockstep. */
@@ -418,14 +423,18 @@ async function* serverSentEvents(
   // A fetch that ignores the signal once its body streams must still let go at once.
   const stop = () => void reader.cancel().catch(() => {});
   signal?.addEventListener("abort", stop, { once: true });
+  let idle: ReturnType<typeof setTimeout> | undefined;
   try {
     for (;;) {
+      idle = setTimeout(stop, STREAM_IDLE_TIMEOUT_MS);
       const { done, value } = await reader.read();
+      clearTimeout(idle);
       if (done) return;
       parser.feed(decoder.decode(value, { stream: true }));
       yield* parsed.splice(0);
     }
   } finally {
+    clearTimeout(idle);
     signal?.removeEventListener("abort", stop);
     stop();
   }

@@ -494,6 +494,24 @@ describe("watchJob", () => {
     expect(new Headers(streamCalls[2]?.init.headers).get("Authorization")).toBe("Bearer tok");
   });
 
+  it("reopens a stream that stays silent longer than three keep-alives", async () => {
+    const silent = eventStream([jobEvent("e1", "RUNNING")], { open: true });
+    const { fetch, streamCalls } = scriptedFetch(
+      [],
+      [silent.response, eventStream([jobEvent("e2", "COMPLETED")]).response],
+    );
+
+    const done = createClient({ baseUrl: BASE, fetch }).watchJob("job-1");
+    await vi.advanceTimersByTimeAsync(44_999);
+    expect(streamCalls).toHaveLength(1);
+    await vi.runAllTimersAsync();
+
+    expect((await done).status).toBe("COMPLETED");
+    expect(silent.cancelled()).toBe(true);
+    expect(new Headers(streamCalls[1]?.init.headers).get("Last-Event-ID")).toBe("e1");
+    expect((streamCalls[1]?.at ?? 0) - (streamCalls[0]?.at ?? 0)).toBe(46_000);
+  });
+
   it("gives up after maxRetries connections in a row that bring nothing, backing off", async () => {
     vi.spyOn(Math, "random").mockReturnValue(0.5);
     const { fetch, streamCalls } = scriptedFetch(
