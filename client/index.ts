@@ -441,11 +441,20 @@ async function* serverSentEvents(
 }
 
 function parseJobEvent(data: string, requestId: string | null): Job {
+  let job: unknown;
   try {
-    return JSON.parse(data) as Job;
+    job = JSON.parse(data);
   } catch {
-    throw new WavelineProxyError(502, "the event stream sent a job that is not JSON", requestId);
+    // Left as is, the SyntaxError would pass for neither a lost connection nor the proxy's word.
   }
+  if (typeof job !== "object" || job === null) {
+    throw new WavelineProxyError(
+      502,
+      "the event stream sent a job that is not a JSON object",
+      requestId,
+    );
+  }
+  return job as Job;
 }
 
 function streamErrorMessage(data: string): string {

@@ -560,6 +560,24 @@ describe("watchJob", () => {
     expect(streamCalls).toHaveLength(1);
   });
 
+  it.each([
+    ["not JSON", "{"],
+    ["not an object", "null"],
+  ])("rejects with a 502 WavelineProxyError on a job event that is %s", async (_, data) => {
+    const { fetch, streamCalls } = scriptedFetch(
+      [],
+      [eventStream([`event: job\ndata: ${data}\n\n`]).response],
+    );
+
+    const error = await createClient({ baseUrl: BASE, fetch })
+      .watchJob("job-1")
+      .catch((err: unknown) => err);
+
+    expect(error).toBeInstanceOf(WavelineProxyError);
+    expect(error).toMatchObject({ status: 502, requestId: "req-stream" });
+    expect(streamCalls).toHaveLength(1);
+  });
+
   it("rejects with the proxy's typed error when it refuses the stream", async () => {
     const { fetch, streamCalls } = scriptedFetch(
       [],
