@@ -78,6 +78,7 @@ export class JobWatcher extends DurableObject<Env> {
     void this.write(subscriber, `retry: ${RECONNECT_HINT_MS}\n\n`);
     const config = readConfig(this.env);
     const maxAgeMs = config.ok ? config.config.pendingCacheTtlMs : 0;
+    if (this.subscribers.size === 1) this.intervalMs = Math.max(MIN_POLL_INTERVAL_MS, maxAgeMs);
     void this.read(this.jobId ?? "", maxAgeMs).then((answer) => {
       if (answer.ok) this.send(subscriber, answer.entry);
       void this.scheduleNextPoll();
