@@ -22,6 +22,8 @@ const RECONNECT_HINT_MS = 2_000;
 /** Polls of a long job slow down to this. */
 const MAX_POLL_INTERVAL_MS = 10_000;
 const MIN_POLL_INTERVAL_MS = 500;
+/** Jobs usually take tens of seconds: until a job has run this long, polls keep their pace. */
+const LONG_JOB_MS = 60_000;
 /** Upstream trouble this long ends the streams with `event: error`. */
 const GIVE_UP_AFTER_MS = 60_000;
 
@@ -47,6 +49,8 @@ export class JobWatcher extends DurableObject<Env> {
   private readonly subscribers = new Set<Subscriber>();
   private keepAlive: ReturnType<typeof setInterval> | undefined;
   private intervalMs = MIN_POLL_INTERVAL_MS;
+  /** When this watcher first saw the job, to tell a long job from a usual one. */
+  private watchingSince = Date.now();
   private failingSince: number | undefined;
   private jobId: string | undefined;
 
@@ -125,9 +129,10 @@ export class JobWatcher extends DurableObject<Env> {
       this.last = entry;
       if (isTerminal(entry)) await this.finish(entry, config.config.terminalCacheTtlS);
       if (changed) {
+        // A change resets the pace, not the age: a long job stays long.
         this.intervalMs = Math.max(MIN_POLL_INTERVAL_MS, config.config.pendingCacheTtlMs);
         for (const subscriber of this.subscribers) this.send(subscriber, entry);
-      } else {
+      } else if (Date.now() - this.watchingSince > LONG_JOB_MS) {
         this.intervalMs = Math.min(MAX_POLL_INTERVAL_MS, Math.ceil(this.intervalMs * 1.5));
       }
       return { ok: true, entry };
