@@ -122,20 +122,60 @@ describe.skipIf(skip)(
       await expect.poll(() => page.inputValue("#token")).toMatch(/^eyJ/);
       expect(await page.inputValue("#api-key")).toBe("");
 
+      const streams = eventStreamRequests(page);
       await page.click("#create");
       await page.locator("#status", { hasText: /^COMPLETED$/ }).waitFor({ timeout: 20_000 });
 
-      expect(JSON.parse((await page.textContent("#result")) ?? "")).toEqual({
-        invoiceNumber: "Sample invoice number",
-        vendor: "Sample vendor",
-        total: 42,
-        currency: "Sample currency",
-      });
-      const polls = await page.$$eval("#polls tbody tr", (rows) =>
-        rows.map((row) => [...row.cells].map((cell) => cell.textContent ?? "")),
+      expect(JSON.parse((await page.textContent("#result")) ?? "")).toEqual(SAMPLE_RESULT);
+      const rows = await tableRows(page);
+      // Columns: #, time, HTTP, job status, X-Cache, next poll, via.
+      expect(rows.map((row) => row[6])).toEqual(rows.map(() => "pushed"));
+      expect(rows[0]?.[3]).toBe("CREATED");
+      expect(rows.at(-1)?.[3]).toBe("COMPLETED");
+      expect(await page.textContent("#live-note")).toBe("");
+      expect(await page.isVisible("#error")).toBe(false);
+      // Closed at the terminal event: no reconnect after the server's `retry:` (2 s) that would
+      // fetch the finished job again.
+      await page.waitForTimeout(3_000);
+      expect(streams).toHaveLength(1);
+      expect(streams[0]).toMatch(/\/jobs\/[\w-]+\/events\?access_token=eyJ/);
+      expect(await tableRows(page)).toHaveLength(rows.length);
+      // The script and style ran under the page's CSP without a violation.
+      expect(messages.join("\n")).not.toMatch(/Content Security Policy/i);
+
+      await screenshot(page, "completed");
+      await page.close();
+    });
+
+    it("falls back to polling, visibly, where the proxy has no live stream", async () => {
+      const { token } = await json(
+        await proxy("/tokens", apiKey, { scopes: ["jobs:read", "jobs:create"] }),
       );
+      const { page, messages } = await openDemo(allowed);
+      // A proxy from before GET /jobs/{id}/events: an unknown path, with CORS as for any other.
+      await page.route(
+        (url) => url.pathname.endsWith("/events"),
+        (route) =>
+          route.fulfill({
+            status: 404,
+            headers: { "Access-Control-Allow-Origin": allowed.origin },
+            contentType: "application/json",
+            body: JSON.stringify({ error: "not found" }),
+          }),
+      );
+      await page.fill("#token", token ?? "");
+
+      await page.click("#create");
+      await page.locator("#status", { hasText: /^COMPLETED$/ }).waitFor({ timeout: 20_000 });
+
+      expect(JSON.parse((await page.textContent("#result")) ?? "")).toEqual(SAMPLE_RESULT);
+      expect(await page.textContent("#live-note")).toBe(
+        "Live updates are unavailable (404 not found): polling GET /jobs/{id} instead.",
+      );
+      const polls = await tableRows(page);
       expect(polls.length).toBeGreaterThanOrEqual(2);
-      // Columns: #, time, HTTP, job status, X-Cache, next poll.
+      // Columns: #, time, HTTP, job status, X-Cache, next poll, via.
+      expect(polls.map((row) => row[6])).toEqual(polls.map(() => "polled"));
       expect(polls.map((row) => row[3])).toContain("CREATED");
       expect(polls.at(-1)?.[3]).toBe("COMPLETED");
       expect(polls[0]?.[4]).toBe("MISS");
@@ -143,10 +183,9 @@ describe.skipIf(skip)(
       // Retry-After (2 s in .dev.vars.example) paced every poll but the last.
       for (const row of polls.slice(0, -1)) expect(row[5]).toBe("2.0 s");
       expect(await page.isVisible("#error")).toBe(false);
-      // The inline script and style ran under the page's CSP, by nonce, without a violation.
       expect(messages.join("\n")).not.toMatch(/Content Security Policy/i);
 
-      await screenshot(page, "completed");
+      await screenshot(page, "polled");
       await page.close();
     });
 
@@ -238,6 +277,30 @@ describe.skipIf(skip)(
     });
   },
 );
+
+/** What the fake Waveline extracts from the page's sample document. */
+const SAMPLE_RESULT = {
+  invoiceNumber: "Sample invoice number",
+  vendor: "Sample vendor",
+  total: 42,
+  currency: "Sample currency",
+};
+
+/** The rows of the page's table of updates, as the texts of their cells. */
+function tableRows(page: Page): Promise<string[][]> {
+  return page.$$eval("#polls tbody tr", (rows) =>
+    rows.map((row) => [...row.cells].map((cell) => cell.textContent ?? "")),
+  );
+}
+
+/** The URLs of the event streams `page` opens from now on, as they are opened. */
+function eventStreamRequests(page: Page): string[] {
+  const urls: string[] = [];
+  page.on("request", (request) => {
+    if (request.resourceType() === "eventsource") urls.push(request.url());
+  });
+  return urls;
+}
 
 interface PageServer {
   origin: string;
