@@ -12,7 +12,8 @@ import { startTestStack, type TestStack } from "../e2e/test-stack";
 /**
  * The demo page in real headless Chromium, served from other origins than the proxy (two more
  * local ports), so that the browser itself enforces CORS: an origin the tenant lists watches a
- * job to COMPLETED, an origin it does not list is stopped by the browser before any job exists,
+ * job to COMPLETED over the live stream, and by polling where the stream is unavailable or fails,
+ * an origin it does not list is stopped by the browser before any job exists,
  * an expired token reads as an error a person understands, and the browser's cache never shows
  * one user's finished job to another.
  */
@@ -147,47 +148,81 @@ describe.skipIf(skip)(
       await page.close();
     });
 
-    it("falls back to polling, visibly, where the proxy has no live stream", async () => {
-      const { token } = await json(
-        await proxy("/tokens", apiKey, { scopes: ["jobs:read", "jobs:create"] }),
-      );
-      const { page, messages } = await openDemo(allowed);
-      // A proxy from before GET /jobs/{id}/events: an unknown path, with CORS as for any other.
-      await page.route(
-        (url) => url.pathname.endsWith("/events"),
-        (route) =>
-          route.fulfill({
-            status: 404,
-            headers: { "Access-Control-Allow-Origin": allowed.origin },
-            contentType: "application/json",
-            body: JSON.stringify({ error: "not found" }),
-          }),
-      );
-      await page.fill("#token", token ?? "");
+    it.each([
+      {
+        // A proxy from before GET /jobs/{id}/events: an unknown path, with CORS as for any other.
+        case: "a proxy without live streams",
+        stream: {
+          status: 404,
+          contentType: "application/json",
+          body: JSON.stringify({ error: "not found" }),
+        },
+        reason: "404 not found",
+        pushed: [],
+        screenshot: "polled-no-stream",
+      },
+      {
+        // One update, then what the proxy sends when Waveline has failed for a minute.
+        case: "a stream that reports an error",
+        stream: {
+          status: 200,
+          contentType: "text/event-stream",
+          body:
+            `retry: 500\n\nevent: job\ndata: ${JSON.stringify({ status: "CREATED" })}\n\n` +
+            `event: error\ndata: ${JSON.stringify({ error: "Waveline is failing" })}\n\n`,
+        },
+        reason: "the stream reported: Waveline is failing",
+        pushed: ["CREATED"],
+        screenshot: "polled-stream-error",
+      },
+    ])(
+      "falls back to polling, visibly, from $case",
+      async ({ stream, reason, pushed, ...expected }) => {
+        const { token } = await json(
+          await proxy("/tokens", apiKey, { scopes: ["jobs:read", "jobs:create"] }),
+        );
+        const { page, messages } = await openDemo(allowed);
+        await page.route(
+          (url) => url.pathname.endsWith("/events"),
+          (route) =>
+            route.fulfill({
+              ...stream,
+              headers: { "Access-Control-Allow-Origin": allowed.origin },
+            }),
+        );
+        const streams = eventStreamRequests(page);
+        await page.fill("#token", token ?? "");
 
-      await page.click("#create");
-      await page.locator("#status", { hasText: /^COMPLETED$/ }).waitFor({ timeout: 20_000 });
+        await page.click("#create");
+        await page.locator("#status", { hasText: /^COMPLETED$/ }).waitFor({ timeout: 20_000 });
 
-      expect(JSON.parse((await page.textContent("#result")) ?? "")).toEqual(SAMPLE_RESULT);
-      expect(await page.textContent("#live-note")).toBe(
-        "Live updates are unavailable (404 not found): polling GET /jobs/{id} instead.",
-      );
-      const polls = await tableRows(page);
-      expect(polls.length).toBeGreaterThanOrEqual(2);
-      // Columns: #, time, HTTP, job status, X-Cache, next poll, via.
-      expect(polls.map((row) => row[6])).toEqual(polls.map(() => "polled"));
-      expect(polls.map((row) => row[3])).toContain("CREATED");
-      expect(polls.at(-1)?.[3]).toBe("COMPLETED");
-      expect(polls[0]?.[4]).toBe("MISS");
-      for (const row of polls) expect(row[4]).toMatch(/^(MISS|HIT; tier=\w+)$/);
-      // Retry-After (2 s in .dev.vars.example) paced every poll but the last.
-      for (const row of polls.slice(0, -1)) expect(row[5]).toBe("2.0 s");
-      expect(await page.isVisible("#error")).toBe(false);
-      expect(messages.join("\n")).not.toMatch(/Content Security Policy/i);
+        expect(JSON.parse((await page.textContent("#result")) ?? "")).toEqual(SAMPLE_RESULT);
+        expect(await page.textContent("#live-note")).toBe(
+          `Live updates are unavailable (${reason}): polling GET /jobs/{id} instead.`,
+        );
+        const rows = await tableRows(page);
+        // Columns: #, time, HTTP, job status, X-Cache, next poll, via.
+        expect(rows.slice(0, pushed.length).map((row) => [row[3], row[6]])).toEqual(
+          pushed.map((status) => [status, "pushed"]),
+        );
+        const polls = rows.slice(pushed.length);
+        expect(polls.length).toBeGreaterThanOrEqual(2);
+        expect(polls.map((row) => row[6])).toEqual(polls.map(() => "polled"));
+        expect(polls.map((row) => row[3])).toContain("CREATED");
+        expect(polls.at(-1)?.[3]).toBe("COMPLETED");
+        expect(polls[0]?.[4]).toBe("MISS");
+        for (const row of polls) expect(row[4]).toMatch(/^(MISS|HIT; tier=\w+)$/);
+        // Retry-After (2 s in .dev.vars.example) paced every poll but the last.
+        for (const row of polls.slice(0, -1)) expect(row[5]).toBe("2.0 s");
+        // The stream was closed, not reopened after its `retry:` (0.5 s) while the page polled.
+        expect(streams).toHaveLength(1);
+        expect(await page.isVisible("#error")).toBe(false);
+        expect(messages.join("\n")).not.toMatch(/Content Security Policy/i);
 
-      await screenshot(page, "polled");
-      await page.close();
-    });
+        await screenshot(page, expected.screenshot);
+        await page.close();
+      },
+    );
 
     it("is blocked by the browser from an origin the tenant does not list, before any job exists", async () => {
       const jobsBefore = await json(await proxy("/jobs", apiKey));
