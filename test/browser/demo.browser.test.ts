@@ -224,6 +224,43 @@ describe.skipIf(skip)(
       },
     );
 
+    it("closes the stream of a job when the user starts another", async () => {
+      const { token } = await json(
+        await proxy("/tokens", apiKey, { scopes: ["jobs:read", "jobs:create"] }),
+      );
+      const { page } = await openDemo(allowed);
+      const streams = eventStreamRequests(page);
+      await page.fill("#token", token ?? "");
+
+      await page.click("#create");
+      await page.locator("#polls tbody tr").first().waitFor();
+      const firstJob = await page.inputValue("#job-id");
+      // The first job is still running (CREATED just came): only the page can end its stream.
+      const firstStreamAborted = page.waitForEvent("requestfailed", {
+        predicate: (request) => request.url() === streams[0],
+        timeout: 1_500,
+      });
+      await page.click("#create");
+      await firstStreamAborted;
+      await page.locator("#status", { hasText: /^COMPLETED$/ }).waitFor({ timeout: 20_000 });
+
+      const secondJob = await page.inputValue("#job-id");
+      expect(secondJob).not.toBe(firstJob);
+      expect(streams.map((url) => new URL(url).pathname)).toEqual([
+        `/jobs/${firstJob}/events`,
+        `/jobs/${secondJob}/events`,
+      ]);
+      // Once the first job has finished too, nothing of it has come into the second one's table.
+      await expect
+        .poll(async () => (await json(await proxy(`/jobs/${firstJob}`, apiKey))).status)
+        .toBe("COMPLETED");
+      await page.waitForTimeout(1_000);
+      const rows = await tableRows(page);
+      expect(rows.filter((row) => row[3] === "COMPLETED")).toHaveLength(1);
+      expect(rows[0]?.[3]).toBe("CREATED");
+      await page.close();
+    });
+
     it("is blocked by the browser from an origin the tenant does not list, before any job exists", async () => {
       const jobsBefore = await json(await proxy("/jobs", apiKey));
       const creationsBefore = await upstreamCreations(stack);
