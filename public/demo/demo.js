@@ -177,11 +177,11 @@ function follow(path, credential, signal) {
     const settle = (outcome) => {
       // Closed at once: left open, EventSource would reconnect after the server ends the stream.
       source.close();
-      signal.removeEventListener("abort", stop);
+      signal.removeEventListener("abort", abandon);
       outcome();
     };
-    const stop = () => settle(() => reject(signal.reason));
-    signal.addEventListener("abort", stop, { once: true });
+    const abandon = () => settle(() => reject(signal.reason));
+    signal.addEventListener("abort", abandon, { once: true });
     setStatus("live…", "polling");
     source.addEventListener("job", (event) => {
       const job = JSON.parse(event.data);
@@ -211,8 +211,8 @@ function follow(path, credential, signal) {
 /** Why the stream failed before its first event: EventSource does not say, one GET does. */
 async function streamFailure(path, credential, signal) {
   const probe = new AbortController();
-  const stop = () => probe.abort();
-  signal.addEventListener("abort", stop, { once: true });
+  const abandon = () => probe.abort();
+  signal.addEventListener("abort", abandon, { once: true });
   try {
     const response = await call(path, { credential, signal: probe.signal });
     if (response.ok) return "the stream broke off before its first update";
@@ -222,7 +222,7 @@ async function streamFailure(path, credential, signal) {
     return err.readable ? err.message.split("\n")[0] : String(err);
   } finally {
     probe.abort();
-    signal.removeEventListener("abort", stop);
+    signal.removeEventListener("abort", abandon);
   }
 }
 

@@ -310,6 +310,10 @@ describe.skipIf(skip)(
       expect(error).toMatch(/^401 missing or invalid credentials\n/);
       expect(error).toContain("expired: mint a new one");
       expect(error).toMatch(/Request id: \S+/);
+      // EventSource only says "error": the page asked the proxy why the stream was refused.
+      expect(await page.textContent("#live-note")).toBe(
+        "Live updates are unavailable (401 missing or invalid credentials): polling GET /jobs/{id} instead.",
+      );
       expect(await page.textContent("#status")).toBe("error");
       await screenshot(page, "expired-token");
       await page.close();
