@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mintBrowserToken } from "../../src/tenancy/tokens";
+import { JOB_ID_RULE } from "../../src/waveline/schema";
 import { startTestStack, type TestStack } from "../e2e/test-stack";
 
 /**
@@ -150,27 +151,27 @@ describe.skipIf(skip)(
 
     it.each([
       {
-        // A proxy from before GET /jobs/{id}/events: an unknown path, with CORS as for any other.
-        case: "a proxy without live streams",
-        stream: {
-          status: 404,
-          contentType: "application/json",
-          body: JSON.stringify({ error: "not found" }),
-        },
-        reason: "404 not found",
+        // A proxy from before GET /jobs/{id}/events: no token from the query (401), and its
+        // GET /jobs/{id} takes "<id>/events" for an id (400). CORS as for any other answer.
+        case: "an older proxy without live streams",
+        stream: (authorization?: string) =>
+          authorization
+            ? answer(400, { error: `id ${JOB_ID_RULE}` })
+            : answer(401, { error: "missing or invalid credentials" }),
+        reason: `400 id ${JOB_ID_RULE}`,
         pushed: [],
         screenshot: "polled-no-stream",
       },
       {
         // One update, then what the proxy sends when Waveline has failed for a minute.
         case: "a stream that reports an error",
-        stream: {
+        stream: () => ({
           status: 200,
           contentType: "text/event-stream",
           body:
             `retry: 500\n\nevent: job\ndata: ${JSON.stringify({ status: "CREATED" })}\n\n` +
             `event: error\ndata: ${JSON.stringify({ error: "Waveline is failing" })}\n\n`,
-        },
+        }),
         reason: "the stream reported: Waveline is failing",
         pushed: ["CREATED"],
         screenshot: "polled-stream-error",
@@ -186,7 +187,7 @@ describe.skipIf(skip)(
           (url) => url.pathname.endsWith("/events"),
           (route) =>
             route.fulfill({
-              ...stream,
+              ...stream(route.request().headers().authorization),
               headers: { "Access-Control-Allow-Origin": allowed.origin },
             }),
         );
@@ -361,6 +362,11 @@ const SAMPLE_RESULT = {
   total: 42,
   currency: "Sample currency",
 };
+
+/** A JSON answer for `route.fulfill`. */
+function answer(status: number, body: { error: string }) {
+  return { status, contentType: "application/json", body: JSON.stringify(body) };
+}
 
 /** The rows of the page's table of updates, as the texts of their cells. */
 function tableRows(page: Page): Promise<string[][]> {
