@@ -28,6 +28,12 @@ export interface BenchStack {
   proxy: WorkerProcess;
   /** The same bundle with PENDING_CACHE_TTL_MS=0: every read of a running job goes upstream. */
   proxyNoPending: WorkerProcess;
+  /**
+   * The proxy as two Workers of one Miniflare instance (`url` and `twinUrl`) sharing its Durable
+   * Objects, D1 and KV, as two Cloudflare locations do: what the job watcher's figures read.
+   * Always under Miniflare, whatever the runtime of the others.
+   */
+  pair: WorkerProcess & { twinUrl: string };
   bundles: Record<"proxy" | "floor" | "naive", WorkerBundle>;
   /** The vars and secrets file every Worker reads. */
   envFile: string;
@@ -70,14 +76,25 @@ export async function startBenchStack(
     ...vars,
     PENDING_CACHE_TTL_MS: "0",
   });
-  // The second proxy process gets a copy: two workerd processes must not share one SQLite file.
+  // The pair's streams of the same tenant outnumber STREAMS_PER_TENANT (100) for a moment: the
+  // subscribers' row holds 100 open while the latency samples open theirs.
+  const pairEnvFile = writeEnvFile(join(workDir, "pair.vars"), {
+    ...vars,
+    STREAMS_PER_TENANT: "1000",
+  });
+  // Other proxy processes get a copy: two workerd processes must not share one SQLite file.
   cpSync(state("proxy"), state("no-pending"), { recursive: true });
+  cpSync(state("proxy"), state("pair"), { recursive: true });
 
-  log(`starting four Workers (${options.runtime === "miniflare" ? "Miniflare" : "wrangler dev"})`);
+  log(
+    `starting four Workers (${options.runtime === "miniflare" ? "Miniflare" : "wrangler dev"}) ` +
+      "and the proxy pair (two Workers, one Miniflare)",
+  );
   const worker = async (name: string, script: string, config: string, extra: WorkerExtra) =>
     startWorker({
       name,
-      runtime: options.runtime,
+      runtime: extra.twin ? "miniflare" : options.runtime,
+      twin: extra.twin,
       // The Worker's log lines are written, as production writes them, then deleted with the run.
       logFile: join(process.env.BENCH_LOG_DIR ?? workDir, `${name}.worker.log`),
       script,
@@ -88,7 +105,7 @@ export async function startBenchStack(
       ready: extra.ready,
     });
   const isProxy = (response: Response) => response.headers.has("X-Request-Id");
-  const [floor, naive, proxy, proxyNoPending] = await Promise.all([
+  const [floor, naive, proxy, proxyNoPending, pair] = await Promise.all([
     worker("floor", floorBundle.file, "bench/floor/wrangler.toml", {
       readyPath: "/jobs/x",
       ready: (response) => response.ok,
@@ -110,13 +127,23 @@ export async function startBenchStack(
       readyPath: "/health",
       ready: isProxy,
     }),
+    worker("proxy-pair", proxyBundle.file, "wrangler.toml", {
+      envFile: pairEnvFile,
+      persistTo: state("pair"),
+      readyPath: "/health",
+      ready: isProxy,
+      twin: true,
+    }),
   ]);
+  const { twinUrl } = pair;
+  if (!twinUrl) throw new Error("proxy-pair: no second Worker");
   return {
     fake,
     floor,
     naive,
     proxy,
     proxyNoPending,
+    pair: { ...pair, twinUrl },
     bundles: { proxy: proxyBundle, floor: floorBundle, naive: naiveBundle },
     envFile,
     pendingCacheTtlMs: configuredPendingTtlMs(),
@@ -134,6 +161,7 @@ interface WorkerExtra {
   persistTo?: string;
   readyPath: string;
   ready(response: Response): boolean;
+  twin?: boolean;
 }
 
 export function dirIn(parent: string, name: string): string {
