@@ -31,6 +31,7 @@ import {
   measureSharedPollers,
   measureSubscribers,
   prepareWatching,
+  type WatchedStack,
   type WatchingJobs,
 } from "./lib/watching";
 
@@ -66,7 +67,7 @@ async function main(): Promise<number> {
 async function benchmark(options: BenchOptions, workDir: string): Promise<Results> {
   const stack = await startBenchStack(
     workDir,
-    { runtime: options.runtime, latencyMs: options.latencyMs, minify: true },
+    { runtime: options.runtime, latencyMs: options.latencyMs, minify: true, pair: true },
     log,
   );
   const ctx: Context = {
@@ -77,9 +78,11 @@ async function benchmark(options: BenchOptions, workDir: string): Promise<Result
   };
 
   log("raising the demo tenant's read limit; creating jobs and giving them to the demo tenant");
+  if (!stack.pair) throw new Error("the proxy pair did not start");
+  const watched: WatchedStack = { fake: stack.fake, pair: stack.pair };
   const [{ jobs, targets }, watchingJobs] = await Promise.all([
     prepareTargets(stack, options),
-    prepareWatching(stack, options.watching),
+    prepareWatching(watched, options.watching),
   ]);
 
   log(`warming up every target${options.warmupS ? ` for ${options.warmupS} s` : ""}`);
@@ -103,7 +106,7 @@ async function benchmark(options: BenchOptions, workDir: string): Promise<Result
   }
 
   const pollers = await measurePollers(ctx, stack, jobs.pollIds, options);
-  const watching = await measureWatching(ctx, stack, watchingJobs, options);
+  const watching = await measureWatching(ctx, watched, watchingJobs, options);
   const sizes = await measureSizes(ctx, stack, jobs.sizeIds, options);
   const results = buildResults({
     options,
@@ -133,6 +136,7 @@ function printOutputs(stack: BenchStack): void {
   const lastLines = (text: string) => text.trim().split("\n").slice(-20).join("\n");
   const all = [stack.fake, stack.floor, stack.naive, stack.proxy, stack.proxyNoPending, stack.pair];
   for (const managed of all) {
+    if (!managed) continue;
     const tail = lastLines(managed.output());
     if (tail) log(`last output of ${managed.name}:\n${tail}`);
     const logFile = "logFile" in managed ? managed.logFile : undefined;
@@ -188,7 +192,7 @@ async function measurePollers(
 /** The job watcher on the proxy pair: shared pollers, stream subscribers, completion latency. */
 async function measureWatching(
   ctx: Context,
-  stack: BenchStack,
+  stack: WatchedStack,
   jobs: WatchingJobs,
   options: BenchOptions,
 ): Promise<ResultsInput["watching"]> {

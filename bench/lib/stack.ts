@@ -31,15 +31,17 @@ export interface BenchStack {
   /**
    * The proxy as two Workers of one Miniflare instance (`url` and `twinUrl`) sharing its Durable
    * Objects, D1 and KV, as two Cloudflare locations do: what the job watcher's figures read.
-   * Always under Miniflare, whatever the runtime of the others.
+   * Always under Miniflare, whatever the runtime of the others; only when asked for.
    */
-  pair: WorkerProcess & { twinUrl: string };
+  pair: PairProcess | undefined;
   bundles: Record<"proxy" | "floor" | "naive", WorkerBundle>;
   /** The vars and secrets file every Worker reads. */
   envFile: string;
   /** PENDING_CACHE_TTL_MS of `proxy`. */
   pendingCacheTtlMs: number;
 }
+
+export type PairProcess = WorkerProcess & { twinUrl: string };
 
 export async function startBenchStack(
   workDir: string,
@@ -48,6 +50,8 @@ export async function startBenchStack(
     latencyMs: number;
     minify: boolean;
     proxyDefine?: Record<string, string>;
+    /** Start the proxy pair too (the job watcher's figures). */
+    pair?: boolean;
   },
   log: (line: string) => void,
 ): Promise<BenchStack> {
@@ -87,8 +91,8 @@ export async function startBenchStack(
   cpSync(state("proxy"), state("pair"), { recursive: true });
 
   log(
-    `starting four Workers (${options.runtime === "miniflare" ? "Miniflare" : "wrangler dev"}) ` +
-      "and the proxy pair (two Workers, one Miniflare)",
+    `starting four Workers (${options.runtime === "miniflare" ? "Miniflare" : "wrangler dev"})` +
+      (options.pair ? " and the proxy pair (two Workers, one Miniflare)" : ""),
   );
   const worker = async (name: string, script: string, config: string, extra: WorkerExtra) =>
     startWorker({
@@ -127,23 +131,24 @@ export async function startBenchStack(
       readyPath: "/health",
       ready: isProxy,
     }),
-    worker("proxy-pair", proxyBundle.file, "wrangler.toml", {
-      envFile: pairEnvFile,
-      persistTo: state("pair"),
-      readyPath: "/health",
-      ready: isProxy,
-      twin: true,
-    }),
+    options.pair
+      ? worker("proxy-pair", proxyBundle.file, "wrangler.toml", {
+          envFile: pairEnvFile,
+          persistTo: state("pair"),
+          readyPath: "/health",
+          ready: isProxy,
+          twin: true,
+        })
+      : undefined,
   ]);
-  const { twinUrl } = pair;
-  if (!twinUrl) throw new Error("proxy-pair: no second Worker");
+  if (pair && !pair.twinUrl) throw new Error("proxy-pair: no second Worker");
   return {
     fake,
     floor,
     naive,
     proxy,
     proxyNoPending,
-    pair: { ...pair, twinUrl },
+    pair: pair?.twinUrl ? { ...pair, twinUrl: pair.twinUrl } : undefined,
     bundles: { proxy: proxyBundle, floor: floorBundle, naive: naiveBundle },
     envFile,
     pendingCacheTtlMs: configuredPendingTtlMs(),

@@ -8,7 +8,8 @@ import { DEV_API_KEY } from "../../dev/seed";
 import { createOwnedJobs, raiseReadLimit, upstreamCallsSince } from "./fixtures";
 import { type LoadRun, runLoad } from "./load";
 import type { Context } from "./measure";
-import { ADMIN_TOKEN, type BenchStack } from "./stack";
+import type { FakeProcess } from "./processes";
+import { ADMIN_TOKEN, type PairProcess } from "./stack";
 
 const API_KEY_HEADERS = { Authorization: `Bearer ${DEV_API_KEY}` };
 const TERMINAL = new Set(["COMPLETED", "FAILED"]);
@@ -18,6 +19,12 @@ const RETRY_AFTER_JITTER_MS = 250;
 const SEE_FINISH_TIMEOUT_MS = 30_000;
 /** More polls than this for one sample means something loops. */
 const MAX_POLLS = 200;
+
+/** What these figures run on: the proxy pair and the fake it calls. */
+export interface WatchedStack {
+  fake: FakeProcess;
+  pair: PairProcess;
+}
 
 export interface WatchingOptions {
   /** Clients polling one running job, split evenly between the two Workers. */
@@ -42,7 +49,7 @@ export interface WatchingJobs {
 
 /** The demo tenant's read limit raised on the pair, and its running jobs, owned by the tenant. */
 export async function prepareWatching(
-  stack: BenchStack,
+  stack: WatchedStack,
   options: WatchingOptions,
 ): Promise<WatchingJobs> {
   await raiseReadLimit(stack.pair.url, ADMIN_TOKEN);
@@ -71,7 +78,7 @@ export interface SharedPollerRun {
 /** `clients` pollers of one running job, as fast as they get answers, half on each Worker. */
 export async function measureSharedPollers(
   ctx: Context,
-  stack: BenchStack,
+  stack: WatchedStack,
   jobId: string,
   clients: number,
   windowS: number,
@@ -116,7 +123,7 @@ export interface SubscriberRun {
 /** `clients` subscribers of one running job's events stream for the window, half on each Worker. */
 export async function measureSubscribers(
   ctx: Context,
-  stack: BenchStack,
+  stack: WatchedStack,
   jobId: string,
   clients: number,
   windowS: number,
@@ -179,7 +186,7 @@ export interface CompletionRun {
  * the fake at once, after the sample's run time. All samples run at the same time.
  */
 export async function measureCompletion(
-  stack: BenchStack,
+  stack: WatchedStack,
   jobs: WatchingJobs,
   options: WatchingOptions,
 ): Promise<CompletionRun> {
