@@ -1,11 +1,11 @@
 /**
  * `node --import tsx bench/lib/serve-worker.ts --script B --config C --port P --persist D
- * [--env-file F] [--log-file L] [--inspector-port I] [--twin-port Q]`: one prebuilt Worker bundle in workerd through
- * Miniflare, with the bindings its wrangler config declares (the same conversion `wrangler dev`
- * uses) and local state in D (the layout `wrangler --persist-to D` writes). The Worker's console
- * output goes to L (or nowhere) as workerd writes it: nothing parses it on the way, as in
- * production, where logs leave the isolate without costing the Worker's machine anything more.
- * Prints "ready" once it answers.
+ * [--env-file F] [--log-file L] [--inspector-port I] [--twin-port Q]`: one prebuilt Worker bundle
+ * in workerd through Miniflare, with the bindings its wrangler config declares (the same
+ * conversion `wrangler dev` uses) and local state in D (the layout `wrangler --persist-to D`
+ * writes). The Worker's console output goes to L (or nowhere) as workerd writes it: nothing parses
+ * it on the way, as in production, where logs leave the isolate without costing the Worker's
+ * machine anything more. Prints "ready" once it answers.
  *
  * With --twin-port, the instance runs the bundle twice, as two Cloudflare locations would: the
  * second Worker (on Q, straight to it) binds the first one's Durable Objects (`scriptName`) and

@@ -88,7 +88,7 @@ export async function startBenchStack(
   });
   // Other proxy processes get a copy: two workerd processes must not share one SQLite file.
   cpSync(state("proxy"), state("no-pending"), { recursive: true });
-  cpSync(state("proxy"), state("pair"), { recursive: true });
+  if (options.pair) cpSync(state("proxy"), state("pair"), { recursive: true });
 
   log(
     `starting four Workers (${options.runtime === "miniflare" ? "Miniflare" : "wrangler dev"})` +
