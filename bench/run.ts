@@ -16,14 +16,24 @@ import { type BenchOptions, parseOptions } from "./lib/options";
 import { stopAll, superviseRun } from "./lib/processes";
 import {
   buildResults,
+  latencyFigures,
   type PollerRun,
   type Results,
+  type ResultsInput,
   renderResultsMarkdown,
   renderSummary,
   type SizeRun,
 } from "./lib/report";
 import { type BenchStack, startBenchStack } from "./lib/stack";
 import { prepareTargets, SIZES } from "./lib/targets";
+import {
+  measureCompletion,
+  measureSharedPollers,
+  measureSubscribers,
+  prepareWatching,
+  type WatchedStack,
+  type WatchingJobs,
+} from "./lib/watching";
 
 const WARM_PROBES = 20;
 
@@ -57,7 +67,7 @@ async function main(): Promise<number> {
 async function benchmark(options: BenchOptions, workDir: string): Promise<Results> {
   const stack = await startBenchStack(
     workDir,
-    { runtime: options.runtime, latencyMs: options.latencyMs, minify: true },
+    { runtime: options.runtime, latencyMs: options.latencyMs, minify: true, pair: true },
     log,
   );
   const ctx: Context = {
@@ -68,7 +78,12 @@ async function benchmark(options: BenchOptions, workDir: string): Promise<Result
   };
 
   log("raising the demo tenant's read limit; creating jobs and giving them to the demo tenant");
-  const { jobs, targets } = await prepareTargets(stack, options);
+  if (!stack.pair) throw new Error("the proxy pair did not start");
+  const watched: WatchedStack = { fake: stack.fake, pair: stack.pair };
+  const [{ jobs, targets }, watchingJobs] = await Promise.all([
+    prepareTargets(stack, options),
+    prepareWatching(watched, options.watching),
+  ]);
 
   log(`warming up every target${options.warmupS ? ` for ${options.warmupS} s` : ""}`);
   await warmUp(ctx, targets, options.warmupS);
@@ -91,6 +106,7 @@ async function benchmark(options: BenchOptions, workDir: string): Promise<Result
   }
 
   const pollers = await measurePollers(ctx, stack, jobs.pollIds, options);
+  const watching = await measureWatching(ctx, watched, watchingJobs, options);
   const sizes = await measureSizes(ctx, stack, jobs.sizeIds, options);
   const results = buildResults({
     options,
@@ -104,6 +120,7 @@ async function benchmark(options: BenchOptions, workDir: string): Promise<Result
     })),
     pollers,
     sizes,
+    watching,
     bundles: stack.bundles,
     pendingCacheTtlMs: stack.pendingCacheTtlMs,
   });
@@ -117,7 +134,9 @@ async function benchmark(options: BenchOptions, workDir: string): Promise<Result
  */
 function printOutputs(stack: BenchStack): void {
   const lastLines = (text: string) => text.trim().split("\n").slice(-20).join("\n");
-  for (const managed of [stack.fake, stack.floor, stack.naive, stack.proxy, stack.proxyNoPending]) {
+  const all = [stack.fake, stack.floor, stack.naive, stack.proxy, stack.proxyNoPending, stack.pair];
+  for (const managed of all) {
+    if (!managed) continue;
     const tail = lastLines(managed.output());
     if (tail) log(`last output of ${managed.name}:\n${tail}`);
     const logFile = "logFile" in managed ? managed.logFile : undefined;
@@ -168,6 +187,41 @@ async function measurePollers(
     runs.push({ clients, sample });
   }
   return runs;
+}
+
+/** The job watcher on the proxy pair: shared pollers, stream subscribers, completion latency. */
+async function measureWatching(
+  ctx: Context,
+  stack: WatchedStack,
+  jobs: WatchingJobs,
+  options: BenchOptions,
+): Promise<ResultsInput["watching"]> {
+  const { sharedPollers, subscribers, windowS } = options.watching;
+  const pollers = [];
+  for (const [index, clients] of sharedPollers.entries()) {
+    const id = jobs.pollIds[index] ?? "";
+    const run = await measureSharedPollers(ctx, stack, id, clients, windowS);
+    log(
+      `${clients} pollers of one running job on two Workers: ${run.upstreamCalls} upstream calls`,
+    );
+    pollers.push(run);
+  }
+  const subscribed = await measureSubscribers(ctx, stack, jobs.subscribeId, subscribers, windowS);
+  log(
+    `${subscribers} subscribers of one running job's events on two Workers: ` +
+      `${subscribed.upstreamCalls} upstream calls, ${subscribed.events} events`,
+  );
+  const { completionSamples, completionRunS } = options.watching;
+  log(
+    `${completionSamples} jobs finished after ${completionRunS.min}–${completionRunS.max} s, ` +
+      "each watched by a polling client and a stream client",
+  );
+  const completion = await measureCompletion(stack, jobs, options.watching);
+  log(
+    `seen finished after (p50): polling ${latencyFigures(completion.pollingMs).p50.toFixed(0)} ms, ` +
+      `stream ${latencyFigures(completion.streamMs).p50.toFixed(0)} ms`,
+  );
+  return { pollers, subscribers: subscribed, completion };
 }
 
 async function measureSizes(

@@ -1,15 +1,33 @@
 /**
  * A typed client of the Waveline edge proxy for front-ends, in browsers and on servers alike:
  * web-standard `fetch`, `Headers`, `AbortSignal` and timers only, nothing of Node or of the Worker
- * at run time (the job types below are erased when compiled).
+ * at run time; its one dependency, `eventsource-parser`, reads the job's event stream.
  *
  *   const proxy = createClient({ baseUrl: "https://proxy.example.com", token });
  *   const { id } = await proxy.createExtraction({ fileName, contentType, content, shape });
  *   const job = await proxy.waitForJob(id, { signal, onProgress: (p) => show(p.job.status) });
  */
-import type { Job, JobStatus } from "../src/waveline/schema";
+import { createParser, type EventSourceMessage } from "eventsource-parser";
 
-export type { Job, JobStatus };
+/**
+ * The statuses Waveline documents. It may add more (say `QUEUED`): those mean "not finished yet".
+ * Kept equal to `src/waveline/schema.ts` by `test/client/types.test.ts`.
+ */
+export type JobStatus = "CREATED" | "RUNNING" | "FAILED" | "COMPLETED" | (string & {});
+
+/** A job as `GET /jobs/{id}` answers it; fields Waveline adds later pass through. */
+export interface Job {
+  id: string;
+  createdAt: string;
+  status: JobStatus;
+  type: string;
+  pages: number;
+  fileName: string;
+  /** The extracted data once COMPLETED; null before. */
+  result: unknown;
+  urls: { get: string; [field: string]: unknown };
+  [field: string]: unknown;
+}
 
 /** What `GET /jobs` lists: a job without its result. */
 export type JobSummary = Omit<Job, "result">;
@@ -56,13 +74,26 @@ export interface ClientOptions {
 
 export interface JobProgress {
   job: Job;
+  /** `stream`: an event of `GET /jobs/{id}/events`; `poll`: an answer of `GET /jobs/{id}`. */
+  via: "stream" | "poll";
   /** The proxy's `X-Cache`: `HIT; tier=memory|cache|kv`, `MISS` or `BYPASS`. */
   cache: string | null;
+  /** The `X-Request-Id` of the poll, or of the stream that carried the event. */
   requestId: string | null;
-  /** Polls answered so far, this one included. */
+  /** Updates so far (stream events and polls answered), this one included. */
   poll: number;
-  /** When the next poll will be sent; undefined once the job is terminal. */
+  /** When the next poll will be sent; undefined on stream events and once the job is terminal. */
   nextPollInMs: number | undefined;
+}
+
+export interface WatchOptions {
+  signal?: AbortSignal;
+  onProgress?: (progress: JobProgress) => void;
+  /**
+   * Connections in a row that fail or end before any update (a dropped stream is reconnected
+   * with `Last-Event-ID`) before giving up. Default 5.
+   */
+  maxRetries?: number;
 }
 
 export interface WaitOptions {
@@ -96,7 +127,16 @@ export interface WavelineProxyClient {
     page?: { count?: number; offset?: number },
     init?: { signal?: AbortSignal },
   ): Promise<JobPage>;
-  /** Polls until the job is COMPLETED or FAILED and resolves with it; rejects when aborted. */
+  /**
+   * Follows the job's event stream until it is COMPLETED or FAILED and resolves with it;
+   * reconnects when the stream ends early; rejects when aborted or when the proxy refuses.
+   */
+  watchJob(id: string, options?: WatchOptions): Promise<Job>;
+  /**
+   * Resolves with the job once COMPLETED or FAILED: follows its event stream, and polls instead
+   * when the proxy has no stream for it (an older proxy, too many streams, trouble); rejects when
+   * aborted.
+   */
   waitForJob(id: string, options?: WaitOptions): Promise<Job>;
 }
 
@@ -145,6 +185,21 @@ const TERMINAL_STATUSES: ReadonlySet<JobStatus> = new Set(["COMPLETED", "FAILED"
 const TRANSIENT_STATUSES: ReadonlySet<number> = new Set([429, 502, 503, 504]);
 /** Answers after which sending a creation again, with its key, can only help. */
 const CREATION_RETRY_STATUSES: ReadonlySet<number> = new Set([409, 429, 503]);
+/**
+ * Answers of the events route that polling may still get past: an older proxy without the route
+ * (400: its `/jobs/{id}` takes `id/events` for a bad id; 404, 405), too many open streams (429);
+ * any 5xx too.
+ */
+const POLL_INSTEAD_STATUSES: ReadonlySet<number> = new Set([400, 404, 405, 429]);
+/** Until the stream's `retry:` says otherwise. */
+const DEFAULT_RECONNECT_MS = 1000;
+/**
+ * The proxy sends a comment every 15 s: this long without a byte means a connection that died
+ * without a word (a sleeping laptop, a changed network), so the stream is reopened.
+ */
+const STREAM_IDLE_TIMEOUT_MS = 45_000;
+/** waitForJob gives the stream few chances: polling is a good way to wait too. */
+const STREAM_RETRIES_BEFORE_POLLING = 2;
 /** Spreads clients that were told the same Retry-After, so they do not poll in lockstep. */
 const RETRY_AFTER_JITTER_MS = 250;
 
@@ -155,7 +210,7 @@ export function createClient(options: ClientOptions): WavelineProxyClient {
 
   async function request(path: string, init: RequestInit): Promise<Response> {
     const headers = new Headers(init.headers);
-    headers.set("Accept", "application/json");
+    if (!headers.has("Accept")) headers.set("Accept", "application/json");
     const token = options.getToken ? await options.getToken() : options.token;
     if (token) headers.set("Authorization", `Bearer ${token}`);
     const response = await send(`${baseUrl}${path}`, { ...init, headers });
@@ -218,47 +273,204 @@ export function createClient(options: ClientOptions): WavelineProxyClient {
       return (await (await request(`/jobs${search}`, { signal: init.signal })).json()) as JobPage;
     },
 
+    watchJob: (id, watch = {}) => followEvents(id, watch),
+
     async waitForJob(id, wait = {}) {
-      const { signal, onProgress } = wait;
-      const backoff = backoffDelays(wait.minDelayMs ?? 1000, wait.maxDelayMs ?? 30_000);
-      const maxRetries = wait.maxRetries ?? 5;
-      let failuresInARow = 0;
-      let poll = 0;
-      for (;;) {
-        throwIfAborted(signal);
-        let delayMs: number;
-        try {
-          const { job, headers } = await fetchJob(id, signal);
-          failuresInARow = 0;
-          poll += 1;
-          const terminal = TERMINAL_STATUSES.has(job.status);
-          const retryAfter = retryAfterMs(headers.get("Retry-After"));
-          const next = terminal
-            ? undefined
-            : retryAfter === undefined
-              ? backoff.next()
-              : withJitter(retryAfter);
-          onProgress?.({
-            job,
-            cache: headers.get("X-Cache"),
-            requestId: headers.get("X-Request-Id"),
-            poll,
-            nextPollInMs: next,
-          });
-          if (next === undefined) return job;
-          delayMs = next;
-        } catch (err) {
-          throwIfAborted(signal);
-          const transient = err instanceof WavelineProxyError ? err.transient : isNetworkError(err);
-          failuresInARow += 1;
-          if (!transient || failuresInARow > maxRetries) throw err;
-          const retryAfter = err instanceof WavelineProxyError ? err.retryAfterMs : undefined;
-          delayMs = retryAfter === undefined ? backoff.next() : withJitter(retryAfter);
-        }
-        await sleep(delayMs, signal);
+      let updates = 0;
+      const onProgress = (progress: JobProgress) => {
+        updates = progress.poll;
+        wait.onProgress?.(progress);
+      };
+      try {
+        return await followEvents(id, {
+          signal: wait.signal,
+          onProgress,
+          maxRetries: STREAM_RETRIES_BEFORE_POLLING,
+        });
+      } catch (err) {
+        throwIfAborted(wait.signal);
+        if (!pollingMayHelp(err)) throw err;
       }
+      return pollUntilTerminal(id, wait, updates);
     },
   };
+
+  /** `GET /jobs/{id}/events` until a terminal job; an early end reconnects with Last-Event-ID. */
+  async function followEvents(id: string, watch: WatchOptions): Promise<Job> {
+    const { signal, onProgress } = watch;
+    const maxRetries = watch.maxRetries ?? 5;
+    let reconnectMs = DEFAULT_RECONNECT_MS;
+    let backoff = backoffDelays(DEFAULT_RECONNECT_MS, 30_000);
+    let lastEventId: string | undefined;
+    let failuresInARow = 0;
+    let updates = 0;
+    for (;;) {
+      throwIfAborted(signal);
+      const updatesBefore = updates;
+      let failure: unknown;
+      try {
+        const headers = new Headers({ Accept: "text/event-stream" });
+        if (lastEventId !== undefined) headers.set("Last-Event-ID", lastEventId);
+        const response = await request(`/jobs/${encodeURIComponent(id)}/events`, {
+          headers,
+          signal,
+        });
+        const requestId = response.headers.get("X-Request-Id");
+        const contentType = response.headers.get("Content-Type") ?? "";
+        if (!response.body || !contentType.startsWith("text/event-stream")) {
+          throw new WavelineProxyError(502, "the proxy sent no event stream", requestId);
+        }
+        const events = serverSentEvents(response.body, signal, (ms) => {
+          reconnectMs = ms;
+        });
+        for await (const event of events) {
+          throwIfAborted(signal);
+          if (event.id !== undefined) lastEventId = event.id;
+          if (event.event === "error") {
+            throw new WavelineProxyError(502, streamErrorMessage(event.data), requestId);
+          }
+          if (event.event !== "job") continue;
+          const job = parseJobEvent(event.data, requestId);
+          updates += 1;
+          onProgress?.({
+            job,
+            via: "stream",
+            cache: response.headers.get("X-Cache"),
+            requestId,
+            poll: updates,
+            nextPollInMs: undefined,
+          });
+          if (TERMINAL_STATUSES.has(job.status)) return job;
+        }
+        failure = new WavelineProxyError(
+          502,
+          "the event stream ended before any update",
+          requestId,
+        );
+      } catch (err) {
+        throwIfAborted(signal);
+        // Only a lost connection is worth another: refusals and the proxy's own verdicts are final.
+        if (!isNetworkError(err)) throw err;
+        failure = err;
+      }
+      throwIfAborted(signal);
+      // A stream that brought news was healthy (the proxy ends each one after a few minutes).
+      if (updates > updatesBefore) {
+        failuresInARow = 0;
+        backoff = backoffDelays(DEFAULT_RECONNECT_MS, 30_000);
+      } else if (++failuresInARow > maxRetries) {
+        throw failure;
+      }
+      const delayMs = failuresInARow === 0 ? reconnectMs : Math.max(reconnectMs, backoff.next());
+      await sleep(delayMs, signal);
+    }
+  }
+
+  /** Polls `GET /jobs/{id}` until a terminal job, counting updates on from `updatesSoFar`. */
+  async function pollUntilTerminal(id: string, wait: WaitOptions, updatesSoFar: number) {
+    const { signal, onProgress } = wait;
+    const backoff = backoffDelays(wait.minDelayMs ?? 1000, wait.maxDelayMs ?? 30_000);
+    const maxRetries = wait.maxRetries ?? 5;
+    let failuresInARow = 0;
+    let poll = updatesSoFar;
+    for (;;) {
+      throwIfAborted(signal);
+      let delayMs: number;
+      try {
+        const { job, headers } = await fetchJob(id, signal);
+        failuresInARow = 0;
+        poll += 1;
+        const terminal = TERMINAL_STATUSES.has(job.status);
+        const retryAfter = retryAfterMs(headers.get("Retry-After"));
+        const next = terminal
+          ? undefined
+          : retryAfter === undefined
+            ? backoff.next()
+            : withJitter(retryAfter);
+        onProgress?.({
+          job,
+          via: "poll",
+          cache: headers.get("X-Cache"),
+          requestId: headers.get("X-Request-Id"),
+          poll,
+          nextPollInMs: next,
+        });
+        if (next === undefined) return job;
+        delayMs = next;
+      } catch (err) {
+        throwIfAborted(signal);
+        const transient = err instanceof WavelineProxyError ? err.transient : isNetworkError(err);
+        failuresInARow += 1;
+        if (!transient || failuresInARow > maxRetries) throw err;
+        const retryAfter = err instanceof WavelineProxyError ? err.retryAfterMs : undefined;
+        delayMs = retryAfter === undefined ? backoff.next() : withJitter(retryAfter);
+      }
+      await sleep(delayMs, signal);
+    }
+  }
+}
+
+/** The events of an SSE body, in order; the body is cancelled when the caller stops or aborts. */
+async function* serverSentEvents(
+  body: ReadableStream<Uint8Array>,
+  signal: AbortSignal | undefined,
+  onRetry: (ms: number) => void,
+): AsyncGenerator<EventSourceMessage> {
+  const parsed: EventSourceMessage[] = [];
+  const parser = createParser({ onEvent: (event) => parsed.push(event), onRetry });
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  // A fetch that ignores the signal once its body streams must still let go at once.
+  const stop = () => void reader.cancel().catch(() => {});
+  signal?.addEventListener("abort", stop, { once: true });
+  let idle: ReturnType<typeof setTimeout> | undefined;
+  try {
+    for (;;) {
+      idle = setTimeout(stop, STREAM_IDLE_TIMEOUT_MS);
+      const { done, value } = await reader.read();
+      clearTimeout(idle);
+      if (done) return;
+      parser.feed(decoder.decode(value, { stream: true }));
+      yield* parsed.splice(0);
+    }
+  } finally {
+    clearTimeout(idle);
+    signal?.removeEventListener("abort", stop);
+    stop();
+  }
+}
+
+function parseJobEvent(data: string, requestId: string | null): Job {
+  let job: unknown;
+  try {
+    job = JSON.parse(data);
+  } catch {
+    // Left as is, the SyntaxError would pass for neither a lost connection nor the proxy's word.
+  }
+  if (typeof job !== "object" || job === null) {
+    throw new WavelineProxyError(
+      502,
+      "the event stream sent a job that is not a JSON object",
+      requestId,
+    );
+  }
+  return job as Job;
+}
+
+function streamErrorMessage(data: string): string {
+  try {
+    const body = JSON.parse(data) as { error?: unknown };
+    if (typeof body?.error === "string") return body.error;
+  } catch {
+    // Not the proxy's JSON: say what happened without its words.
+  }
+  return "the job's event stream failed";
+}
+
+/** What the events route or its stream may meet that polling does not: fall back, don't fail. */
+function pollingMayHelp(err: unknown): boolean {
+  if (!(err instanceof WavelineProxyError)) return isNetworkError(err);
+  return POLL_INSTEAD_STATUSES.has(err.status) || err.status >= 500;
 }
 
 async function proxyError(response: Response): Promise<WavelineProxyError> {

@@ -27,6 +27,8 @@ export interface Config {
   idempotencyTtlS: number;
   /** Defaults for tenants without their own limits; 0 means unlimited. */
   readRateLimitPerMin: number;
+  /** Open event streams per tenant at once. */
+  streamsPerTenant: number;
   createRateLimitPerMin: number;
 }
 
@@ -159,6 +161,16 @@ const configSchema = z.object({
     24 * 60 * 60,
   ),
   READ_RATE_LIMIT_PER_MIN: perMinute(1200),
+  STREAMS_PER_TENANT: z._default(
+    z.coerce
+      .number({ error: "must be a number of streams" })
+      .check(
+        z.int({ error: "must be a whole number" }),
+        z.minimum(1, { error: "must be at least 1" }),
+        z.maximum(100_000, { error: "must be at most 100000" }),
+      ),
+    100,
+  ),
   CREATE_RATE_LIMIT_PER_MIN: perMinute(60),
 });
 
@@ -205,6 +217,7 @@ function parseConfig(env: Env): ConfigResult {
       pendingCacheTtlMs: vars.PENDING_CACHE_TTL_MS,
       idempotencyTtlS: vars.IDEMPOTENCY_TTL_S,
       readRateLimitPerMin: vars.READ_RATE_LIMIT_PER_MIN,
+      streamsPerTenant: vars.STREAMS_PER_TENANT,
       createRateLimitPerMin: vars.CREATE_RATE_LIMIT_PER_MIN,
     },
   };

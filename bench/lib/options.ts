@@ -1,6 +1,7 @@
 /** `npm run bench [-- --smoke] [--connections N] ...`: the full run, or CI's short smoke run. */
 import { parseArgs } from "node:util";
 import type { Runtime } from "./processes";
+import type { WatchingOptions } from "./watching";
 
 export interface BenchOptions {
   smoke: boolean;
@@ -22,6 +23,8 @@ export interface BenchOptions {
   pollers: number[];
   pollDurationS: number;
   sizeDurationS: number;
+  /** The job watcher's figures, on the proxy pair (bench/lib/watching.ts). */
+  watching: WatchingOptions;
   /** Where results.json, RESULTS.md and chart.svg go; none: print only. */
   outDir: string | undefined;
   /** The whole run is stopped past this: nothing may hang. */
@@ -41,8 +44,15 @@ const FULL: BenchOptions = {
   pollers: [1, 10, 100, 1000],
   pollDurationS: 10,
   sizeDurationS: 2,
+  watching: {
+    sharedPollers: [1, 100, 1000],
+    subscribers: 100,
+    windowS: 10,
+    completionSamples: 10,
+    completionRunS: { min: 1, max: 8 },
+  },
   outDir: "bench",
-  deadlineS: 300,
+  deadlineS: 360,
 };
 
 const SMOKE: BenchOptions = {
@@ -54,6 +64,13 @@ const SMOKE: BenchOptions = {
   unloadedS: 0.5,
   pollDurationS: 0.5,
   sizeDurationS: 1,
+  watching: {
+    sharedPollers: [1, 100, 1000],
+    subscribers: 100,
+    windowS: 1.5,
+    completionSamples: 2,
+    completionRunS: { min: 0.5, max: 1 },
+  },
   outDir: undefined,
   deadlineS: 120,
 };
@@ -69,6 +86,10 @@ export const USAGE = `npm run bench [-- options]
   --pollers LIST        clients polling one running job (default ${FULL.pollers.join(",")})
   --poll-duration S     seconds per poller count (default ${FULL.pollDurationS}; smoke ${SMOKE.pollDurationS})
   --size-duration S     seconds per result size (default ${FULL.sizeDurationS}; smoke ${SMOKE.sizeDurationS})
+  --watch-window S      seconds per row of the job watcher's pollers and subscribers, on two
+                        Workers (default ${FULL.watching.windowS}; smoke ${SMOKE.watching.windowS})
+  --samples N           jobs finished per kind of client, polling and stream (default
+                        ${FULL.watching.completionSamples}; smoke ${SMOKE.watching.completionSamples})
   --out DIR             write results.json, RESULTS.md, chart.svg there (default bench; smoke: none)`;
 
 export function parseOptions(argv: string[]): BenchOptions {
@@ -84,6 +105,8 @@ export function parseOptions(argv: string[]): BenchOptions {
       pollers: { type: "string" },
       "poll-duration": { type: "string" },
       "size-duration": { type: "string" },
+      "watch-window": { type: "string" },
+      samples: { type: "string" },
       out: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -110,6 +133,11 @@ export function parseOptions(argv: string[]): BenchOptions {
       : base.pollers,
     pollDurationS: number(values["poll-duration"], base.pollDurationS, 0.5, 60),
     sizeDurationS: number(values["size-duration"], base.sizeDurationS, 0.5, 60),
+    watching: {
+      ...base.watching,
+      windowS: number(values["watch-window"], base.watching.windowS, 0.5, 60),
+      completionSamples: integer(values.samples, base.watching.completionSamples, 1, 100),
+    },
     outDir: values.out ?? base.outDir,
   };
 }

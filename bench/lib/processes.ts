@@ -175,6 +175,8 @@ export interface WorkerProcess extends Managed {
   logFile?: string;
   /** The runtime's DevTools endpoint for the Worker (CPU profiles: bench/profile.ts). */
   inspectorPort: number;
+  /** The same Worker again in this instance, sharing its Durable Objects, D1 and KV (`twin`). */
+  twinUrl?: string;
 }
 
 export interface WorkerOptions {
@@ -190,6 +192,8 @@ export interface WorkerOptions {
   /** Path whose answer says the Worker is up, and how to tell. */
   readyPath: string;
   ready(response: Response): boolean;
+  /** Run the bundle twice in one Miniflare instance (bench/lib/serve-worker.ts --twin-port). */
+  twin?: boolean;
 }
 
 /**
@@ -197,27 +201,39 @@ export interface WorkerOptions {
  * them). The Worker logs what it logs in production.
  */
 export async function startWorker(options: WorkerOptions): Promise<WorkerProcess> {
+  if (options.twin && options.runtime !== "miniflare") {
+    throw new Error(`${options.name}: two Workers in one instance need Miniflare`);
+  }
   return withPortRetries(async () => {
     const [port, inspectorPort] = [await claimPort(), await claimPort()];
+    const twinPort = options.twin ? await claimPort() : undefined;
     const args =
       options.runtime === "miniflare"
-        ? miniflareArgs(options, port, inspectorPort)
+        ? miniflareArgs(options, port, inspectorPort, twinPort)
         : wranglerArgs(options, port, inspectorPort);
     const managed = spawnManaged(options.name, args);
     const url = `http://127.0.0.1:${port}`;
     await waitOrExplain(managed, `${url}${options.readyPath}`, options.ready);
+    const twinUrl = twinPort === undefined ? undefined : `http://127.0.0.1:${twinPort}`;
+    if (twinUrl) await waitOrExplain(managed, `${twinUrl}${options.readyPath}`, options.ready);
     const logFile = options.runtime === "miniflare" ? options.logFile : undefined;
-    return { ...managed, url, port, inspectorPort, runtime: options.runtime, logFile };
+    return { ...managed, url, port, inspectorPort, runtime: options.runtime, logFile, twinUrl };
   });
 }
 
 /** bench/lib/serve-worker.ts: Miniflare with the config's bindings and wrangler's state layout. */
-function miniflareArgs(options: WorkerOptions, port: number, inspectorPort: number): string[] {
+function miniflareArgs(
+  options: WorkerOptions,
+  port: number,
+  inspectorPort: number,
+  twinPort: number | undefined,
+): string[] {
   const args = ["--import", "tsx", SERVE_WORKER, "--script", options.script];
   args.push("--config", options.config, "--persist", options.persistTo);
   args.push("--port", String(port), "--inspector-port", String(inspectorPort));
   if (options.envFile) args.push("--env-file", options.envFile);
   if (options.logFile) args.push("--log-file", options.logFile);
+  if (twinPort !== undefined) args.push("--twin-port", String(twinPort));
   return args;
 }
 

@@ -8,6 +8,7 @@ import type { Probe } from "./fixtures";
 import type { Machine } from "./machine";
 import { type Aggregate, aggregate, type Sample, type Target, type TargetName } from "./measure";
 import type { BenchOptions } from "./options";
+import type { CompletionRun, SharedPollerRun, SubscriberRun } from "./watching";
 
 export interface PollerRun {
   clients: number;
@@ -99,6 +100,31 @@ export interface Results {
       statusCodes: Record<string, number>;
     }[];
   };
+  /** The job watcher on two Workers sharing the Durable Objects (bench/lib/watching.ts). */
+  watching: {
+    windowS: number;
+    pollers: {
+      clients: number;
+      /** Clients on the first Worker and on the second. */
+      split: [number, number];
+      requests: number;
+      reqPerSec: number;
+      upstreamCalls: number;
+      errors: number;
+      timeouts: number;
+      non2xx: number;
+      statusCodes: Record<string, number>;
+    }[];
+    subscribers: Omit<SubscriberRun, "windowS">;
+    completion: {
+      samples: number;
+      /** How long each sample's job ran before the fake finished it. */
+      runForMs: number[];
+      polling: LatencyFigures;
+      stream: LatencyFigures;
+      failures: string[];
+    };
+  };
   bundle: {
     budgetKiB: number;
     workers: Record<string, { bytes: number; gzipBytes: number }>;
@@ -106,6 +132,13 @@ export interface Results {
   cpu: { source: string; note: string };
   /** What makes this run invalid (and the command exit non-zero): errors, wrong answers, leaks. */
   problems: string[];
+}
+
+/** Milliseconds from the fake finishing a job to the client seeing it. */
+export interface LatencyFigures {
+  samplesMs: number[];
+  p50: number;
+  p95: number;
 }
 
 export interface ResultsInput {
@@ -121,6 +154,11 @@ export interface ResultsInput {
   }[];
   pollers: PollerRun[];
   sizes: SizeRun[];
+  watching: {
+    pollers: SharedPollerRun[];
+    subscribers: SubscriberRun;
+    completion: CompletionRun;
+  };
   bundles: Record<string, WorkerBundle>;
   pendingCacheTtlMs: number;
 }
@@ -193,6 +231,31 @@ export function buildResults(input: ResultsInput): Results {
       statusCodes: stats.statusCodes,
     };
   });
+  const sharedPollers = input.watching.pollers.map(({ clients, split, runs, upstreamCalls }) => {
+    const requests = runs.reduce((total, run) => total + run.requests, 0);
+    const durationS = Math.max(...runs.map((run) => run.durationS));
+    const statusCodes: Record<string, number> = {};
+    for (const run of runs) {
+      for (const [code, count] of Object.entries(run.statusCodes)) {
+        statusCodes[code] = (statusCodes[code] ?? 0) + count;
+      }
+    }
+    const total = (field: "errors" | "timeouts" | "non2xx") =>
+      runs.reduce((sum, run) => sum + run[field], 0);
+    return {
+      clients,
+      split,
+      requests,
+      reqPerSec: durationS ? requests / durationS : 0,
+      upstreamCalls,
+      errors: total("errors"),
+      timeouts: total("timeouts"),
+      non2xx: total("non2xx"),
+      statusCodes,
+    };
+  });
+  const { windowS, ...subscribers } = input.watching.subscribers;
+  const { completion } = input.watching;
   const workers = Object.fromEntries(
     Object.entries(input.bundles).map(([name, b]) => [
       name,
@@ -221,6 +284,18 @@ export function buildResults(input: ResultsInput): Results {
     ratios,
     goals: [],
     scaling: { pollers, sizes },
+    watching: {
+      windowS,
+      pollers: sharedPollers,
+      subscribers,
+      completion: {
+        samples: completion.runForMs.length,
+        runForMs: completion.runForMs,
+        polling: latencyFigures(completion.pollingMs),
+        stream: latencyFigures(completion.streamMs),
+        failures: completion.failures,
+      },
+    },
     bundle: { budgetKiB: BUNDLE_BUDGET_KIB, workers },
     cpu: { source: "/proc/PID/stat of each Worker's process tree", note: CPU_NOTE },
     problems: [],
@@ -239,6 +314,14 @@ function unloadedOf(sample: Sample): NonNullable<TargetResult["unloaded"]> {
     errors: stats.errors,
     non2xx: stats.non2xx,
   };
+}
+
+/** Nearest-rank p50 and p95. */
+export function latencyFigures(samplesMs: number[]): LatencyFigures {
+  const sorted = [...samplesMs].sort((a, b) => a - b);
+  const rank = (p: number) =>
+    sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] ?? 0;
+  return { samplesMs, p50: rank(0.5), p95: rank(0.95) };
 }
 
 function safeDivide(a: number | undefined, b: number | undefined): number {
@@ -298,6 +381,7 @@ function goalsOf(results: Results): Goal[] {
       met: last.upstreamCalls <= bound,
     });
   }
+  goals.push(...watchingGoalsOf(results.watching));
   const proxy = bundle.workers.proxy;
   if (proxy) {
     const kib = proxy.gzipBytes / 1024;
@@ -309,6 +393,46 @@ function goalsOf(results: Results): Goal[] {
       met: kib <= bundle.budgetKiB,
     });
   }
+  return goals;
+}
+
+/**
+ * Clients of one running job through two Workers cost Waveline what one client costs: one call
+ * per interval, give or take the one in flight at the window's edge. A stream tells its client
+ * sooner than polling does.
+ */
+function watchingGoalsOf(watching: Results["watching"]): Goal[] {
+  const goals: Goal[] = [];
+  const first = watching.pollers[0];
+  const last = watching.pollers[watching.pollers.length - 1];
+  if (first && last) {
+    const bound = first.upstreamCalls + 1;
+    if (last !== first) {
+      goals.push({
+        name: `upstream calls, ${last.clients} pollers on two Workers (1 poller: ${first.upstreamCalls})`,
+        value: last.upstreamCalls,
+        unit: "calls",
+        target: `<= ${bound}`,
+        met: last.upstreamCalls <= bound,
+      });
+    }
+    const { subscribers } = watching;
+    goals.push({
+      name: `upstream calls, ${subscribers.clients} stream subscribers on two Workers (1 poller: ${first.upstreamCalls})`,
+      value: subscribers.upstreamCalls,
+      unit: "calls",
+      target: `<= ${bound}`,
+      met: subscribers.upstreamCalls <= bound,
+    });
+  }
+  const { polling, stream } = watching.completion;
+  goals.push({
+    name: `job finished → client sees it, p50: stream (polling: ${polling.p50.toFixed(0)} ms)`,
+    value: stream.p50,
+    unit: "ms",
+    target: `< ${polling.p50.toFixed(0)}`,
+    met: stream.samplesMs.length > 0 && stream.p50 < polling.p50,
+  });
   return goals;
 }
 
@@ -349,6 +473,23 @@ function problemsOf(results: Results): string[] {
       problems.push(`${p.clients} pollers: no upstream call at all`);
     }
   }
+  for (const p of results.watching.pollers) {
+    if (p.non2xx)
+      problems.push(`${p.clients} pollers, two Workers: ${p.non2xx} non-2xx ${codes(p)}`);
+    if (p.requests > 0 && p.upstreamCalls < 1) {
+      problems.push(`${p.clients} pollers, two Workers: no upstream call at all`);
+    }
+  }
+  const { subscribers, completion } = results.watching;
+  if (subscribers.opened < subscribers.clients || subscribers.withEvents < subscribers.clients) {
+    problems.push(
+      `subscribers: ${subscribers.opened} of ${subscribers.clients} streams opened, ` +
+        `${subscribers.withEvents} got an event`,
+    );
+  }
+  for (const failure of subscribers.failures.slice(0, 5)) problems.push(`subscriber: ${failure}`);
+  if (subscribers.upstreamCalls < 1) problems.push("subscribers: no upstream call at all");
+  for (const failure of completion.failures) problems.push(`completion: ${failure}`);
   for (const s of results.scaling.sizes) {
     if (s.errors || s.non2xx) {
       problems.push(`${s.label}: ${s.errors} errors, ${s.non2xx} non-2xx ${codes(s)}`);
@@ -467,6 +608,62 @@ export function renderResultsMarkdown(results: Results): string {
       String(s.upstreamCalls),
     ]),
   );
+  const { watching } = results;
+  const watchers = table(
+    [
+      "clients",
+      "Workers (clients on each)",
+      "seconds",
+      "answers",
+      "req/s",
+      "upstream calls",
+      "errors (timeouts)",
+      "non-2xx",
+    ],
+    [
+      ...watching.pollers.map((p) => [
+        `${p.clients} polling`,
+        p.split[1] ? `2 (${p.split[0]} + ${p.split[1]})` : `1 (${p.split[0]})`,
+        watching.windowS.toFixed(1),
+        int(p.requests),
+        int(p.reqPerSec),
+        String(p.upstreamCalls),
+        `${p.errors} (${p.timeouts})`,
+        String(p.non2xx),
+      ]),
+      [
+        `${watching.subscribers.clients} subscribed to \`/events\``,
+        `2 (${Math.ceil(watching.subscribers.clients / 2)} + ${Math.floor(watching.subscribers.clients / 2)})`,
+        watching.windowS.toFixed(1),
+        `${int(watching.subscribers.events)} events`,
+        "–",
+        String(watching.subscribers.upstreamCalls),
+        String(watching.subscribers.failures.length),
+        String(watching.subscribers.clients - watching.subscribers.opened),
+      ],
+    ],
+  );
+  const { completion } = watching;
+  const completionRows = table(
+    [
+      "client",
+      "samples",
+      "p50 ms",
+      "p95 ms",
+      "each sample, ms (job ran for " +
+        completion.runForMs.map((t) => (t / 1000).toFixed(1)).join(", ") +
+        " s)",
+    ],
+    (["polling", "stream"] as const).map((kind) => [
+      kind === "polling"
+        ? "polling (`Retry-After` + ≤ 250 ms jitter)"
+        : "stream (`GET /jobs/{id}/events`)",
+      String(completion[kind].samplesMs.length),
+      int(completion[kind].p50),
+      int(completion[kind].p95),
+      completion[kind].samplesMs.map((v) => int(v)).join(", "),
+    ]),
+  );
   const bundles = table(
     ["Worker", "bytes (minified)", "gzipped KiB"],
     Object.entries(results.bundle.workers).map(([name, b]) => [
@@ -524,6 +721,23 @@ client polling as fast as it gets answers. Upstream calls are those for that row
 
 ${pollers}
 
+## The job watcher: one running job, two Workers
+
+The proxy as two Workers of one Miniflare instance sharing its Durable Objects, D1 and KV (as two
+Cloudflare locations do; neither has a Cache API, see README.md). ${watching.windowS} s per row; pollers
+poll as fast as they get answers; upstream calls are those for that row's job only. A lone
+poller is the figure every row should match: one call per ${settings.pendingCacheTtlMs} ms interval.
+
+${watchers}
+
+### Job finished → client sees it
+
+Each sample's job is finished on the fake (\`PATCH /__control/jobs/:id\`) after it ran for the
+time below; the figure is from the fake's answer to the client having the terminal job. A polling
+client and a stream client watch jobs of their own, started together, on the same Worker.
+
+${completionRows}
+
 ## Scaling: hit path by result size
 
 ${settings.connections} connections, ${settings.sizeDurationS} s per row, after warm-up (the
@@ -556,6 +770,9 @@ export function renderSummary(results: Results): string {
   const sizes = results.scaling.sizes
     .map((s) => `${s.label} p50 ${ms(s.latencyMs.p50)} ms`)
     .join(", ");
+  const { watching } = results;
+  const shared = watching.pollers.map((p) => `${p.clients} → ${p.upstreamCalls}`).join(", ");
+  const { polling, stream } = watching.completion;
   return [
     "",
     targetsTable(results),
@@ -564,6 +781,10 @@ export function renderSummary(results: Results): string {
     goals,
     `Pollers → upstream calls: ${pollers}`,
     `Hit path by size: ${sizes}`,
+    `Two Workers, pollers → upstream calls: ${shared}; ` +
+      `${watching.subscribers.clients} subscribers → ${watching.subscribers.upstreamCalls}`,
+    `Job finished → seen, p50/p95 ms: polling ${int(polling.p50)}/${int(polling.p95)}, ` +
+      `stream ${int(stream.p50)}/${int(stream.p95)}`,
     "",
   ].join("\n");
 }

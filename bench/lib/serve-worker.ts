@@ -1,18 +1,27 @@
 /**
  * `node --import tsx bench/lib/serve-worker.ts --script B --config C --port P --persist D
- * [--env-file F] [--log-file L] [--inspector-port I]`: one prebuilt Worker bundle in workerd through
- * Miniflare, with the bindings its wrangler config declares (the same conversion `wrangler dev`
- * uses) and local state in D (the layout `wrangler --persist-to D` writes). The Worker's console
- * output goes to L (or nowhere) as workerd writes it: nothing parses it on the way, as in
- * production, where logs leave the isolate without costing the Worker's machine anything more.
- * Prints "ready" once it answers.
+ * [--env-file F] [--log-file L] [--inspector-port I] [--twin-port Q]`: one prebuilt Worker bundle
+ * in workerd through Miniflare, with the bindings its wrangler config declares (the same
+ * conversion `wrangler dev` uses) and local state in D (the layout `wrangler --persist-to D`
+ * writes). The Worker's console output goes to L (or nowhere) as workerd writes it: nothing parses
+ * it on the way, as in production, where logs leave the isolate without costing the Worker's
+ * machine anything more. Prints "ready" once it answers.
+ *
+ * With --twin-port, the instance runs the bundle twice, as two Cloudflare locations would: the
+ * second Worker (on Q, straight to it) binds the first one's Durable Objects (`scriptName`) and
+ * the same D1 and KV, but has an isolate of its own. Neither has a Cache API then: Miniflare
+ * gives every Worker of an instance the same one, which two locations never share.
  */
 import { createWriteStream, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import type { Readable } from "node:stream";
 import { parseArgs, parseEnv } from "node:util";
-import { Miniflare } from "miniflare";
+import { Miniflare, type WorkerOptions } from "miniflare";
 import { unstable_getMiniflareWorkerOptions, unstable_readConfig } from "wrangler";
+
+/** The first Worker's name: the second binds its Durable Objects by it. */
+const PRIMARY_NAME = "primary";
+type DurableObjectDesignator = NonNullable<WorkerOptions["durableObjects"]>[string];
 
 const { values } = parseArgs({
   options: {
@@ -23,6 +32,7 @@ const { values } = parseArgs({
     "env-file": { type: "string" },
     "log-file": { type: "string" },
     "inspector-port": { type: "string" },
+    "twin-port": { type: "string" },
   },
 });
 const required = (name: keyof typeof values) => {
@@ -34,7 +44,18 @@ const required = (name: keyof typeof values) => {
 const config = resolve(required("config"));
 const persist = resolve(required("persist"));
 const { workerOptions } = unstable_getMiniflareWorkerOptions(config);
+const twinPort = values["twin-port"] ? Number(values["twin-port"]) : undefined;
 const log = values["log-file"] ? createWriteStream(values["log-file"], { flags: "a" }) : undefined;
+
+const worker: WorkerOptions = {
+  ...workerOptions,
+  modules: true,
+  scriptPath: resolve(required("script")),
+  modulesRoot: dirname(resolve(required("script"))),
+  // The config's [vars] and the env file, as `wrangler dev --env-file` reads them: never a
+  // developer's .dev.vars, which the conversion above would add.
+  bindings: { ...configVars(config), ...envFileVars(values["env-file"]) },
+};
 
 const miniflare = new Miniflare({
   host: "127.0.0.1",
@@ -50,17 +71,7 @@ const miniflare = new Miniflare({
       else stream.resume();
     }
   },
-  workers: [
-    {
-      ...workerOptions,
-      modules: true,
-      scriptPath: resolve(required("script")),
-      modulesRoot: dirname(resolve(required("script"))),
-      // The config's [vars] and the env file, as `wrangler dev --env-file` reads them: never a
-      // developer's .dev.vars, which the conversion above would add.
-      bindings: { ...configVars(config), ...envFileVars(values["env-file"]) },
-    },
-  ],
+  workers: twinPort === undefined ? [worker] : [primary(worker), twin(worker, twinPort)],
 });
 await miniflare.ready;
 console.log("ready");
@@ -70,6 +81,31 @@ const stop = () => {
 };
 process.once("SIGTERM", stop);
 process.once("SIGINT", stop);
+
+function primary(options: WorkerOptions): WorkerOptions {
+  return { ...options, name: PRIMARY_NAME, cache: false };
+}
+
+/** The same Worker elsewhere: its own isolate, the primary's Durable Objects, D1 and KV. */
+function twin(options: WorkerOptions, port: number): WorkerOptions {
+  const durableObjects = Object.fromEntries(
+    Object.entries<DurableObjectDesignator>(options.durableObjects ?? {}).map(
+      ([binding, designator]) => [
+        binding,
+        typeof designator === "string"
+          ? { className: designator, scriptName: PRIMARY_NAME }
+          : { ...designator, scriptName: PRIMARY_NAME },
+      ],
+    ),
+  );
+  return {
+    ...options,
+    name: "twin",
+    cache: false,
+    durableObjects,
+    unsafeDirectSockets: [{ host: "127.0.0.1", port }],
+  };
+}
 
 function envFileVars(file: string | undefined): Record<string, string> {
   return file ? (parseEnv(readFileSync(file, "utf8")) as Record<string, string>) : {};

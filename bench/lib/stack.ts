@@ -28,12 +28,20 @@ export interface BenchStack {
   proxy: WorkerProcess;
   /** The same bundle with PENDING_CACHE_TTL_MS=0: every read of a running job goes upstream. */
   proxyNoPending: WorkerProcess;
+  /**
+   * The proxy as two Workers of one Miniflare instance (`url` and `twinUrl`) sharing its Durable
+   * Objects, D1 and KV, as two Cloudflare locations do: what the job watcher's figures read.
+   * Always under Miniflare, whatever the runtime of the others; only when asked for.
+   */
+  pair: PairProcess | undefined;
   bundles: Record<"proxy" | "floor" | "naive", WorkerBundle>;
   /** The vars and secrets file every Worker reads. */
   envFile: string;
   /** PENDING_CACHE_TTL_MS of `proxy`. */
   pendingCacheTtlMs: number;
 }
+
+export type PairProcess = WorkerProcess & { twinUrl: string };
 
 export async function startBenchStack(
   workDir: string,
@@ -42,6 +50,8 @@ export async function startBenchStack(
     latencyMs: number;
     minify: boolean;
     proxyDefine?: Record<string, string>;
+    /** Start the proxy pair too (the job watcher's figures). */
+    pair?: boolean;
   },
   log: (line: string) => void,
 ): Promise<BenchStack> {
@@ -70,14 +80,25 @@ export async function startBenchStack(
     ...vars,
     PENDING_CACHE_TTL_MS: "0",
   });
-  // The second proxy process gets a copy: two workerd processes must not share one SQLite file.
+  // The pair's streams of the same tenant outnumber STREAMS_PER_TENANT (100) for a moment: the
+  // subscribers' row holds 100 open while the latency samples open theirs.
+  const pairEnvFile = writeEnvFile(join(workDir, "pair.vars"), {
+    ...vars,
+    STREAMS_PER_TENANT: "1000",
+  });
+  // Other proxy processes get a copy: two workerd processes must not share one SQLite file.
   cpSync(state("proxy"), state("no-pending"), { recursive: true });
+  if (options.pair) cpSync(state("proxy"), state("pair"), { recursive: true });
 
-  log(`starting four Workers (${options.runtime === "miniflare" ? "Miniflare" : "wrangler dev"})`);
+  log(
+    `starting four Workers (${options.runtime === "miniflare" ? "Miniflare" : "wrangler dev"})` +
+      (options.pair ? " and the proxy pair (two Workers, one Miniflare)" : ""),
+  );
   const worker = async (name: string, script: string, config: string, extra: WorkerExtra) =>
     startWorker({
       name,
-      runtime: options.runtime,
+      runtime: extra.twin ? "miniflare" : options.runtime,
+      twin: extra.twin,
       // The Worker's log lines are written, as production writes them, then deleted with the run.
       logFile: join(process.env.BENCH_LOG_DIR ?? workDir, `${name}.worker.log`),
       script,
@@ -88,7 +109,7 @@ export async function startBenchStack(
       ready: extra.ready,
     });
   const isProxy = (response: Response) => response.headers.has("X-Request-Id");
-  const [floor, naive, proxy, proxyNoPending] = await Promise.all([
+  const [floor, naive, proxy, proxyNoPending, pair] = await Promise.all([
     worker("floor", floorBundle.file, "bench/floor/wrangler.toml", {
       readyPath: "/jobs/x",
       ready: (response) => response.ok,
@@ -110,13 +131,24 @@ export async function startBenchStack(
       readyPath: "/health",
       ready: isProxy,
     }),
+    options.pair
+      ? worker("proxy-pair", proxyBundle.file, "wrangler.toml", {
+          envFile: pairEnvFile,
+          persistTo: state("pair"),
+          readyPath: "/health",
+          ready: isProxy,
+          twin: true,
+        })
+      : undefined,
   ]);
+  if (pair && !pair.twinUrl) throw new Error("proxy-pair: no second Worker");
   return {
     fake,
     floor,
     naive,
     proxy,
     proxyNoPending,
+    pair: pair?.twinUrl ? { ...pair, twinUrl: pair.twinUrl } : undefined,
     bundles: { proxy: proxyBundle, floor: floorBundle, naive: naiveBundle },
     envFile,
     pendingCacheTtlMs: configuredPendingTtlMs(),
@@ -134,6 +166,7 @@ interface WorkerExtra {
   persistTo?: string;
   readyPath: string;
   ready(response: Response): boolean;
+  twin?: boolean;
 }
 
 export function dirIn(parent: string, name: string): string {

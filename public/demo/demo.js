@@ -117,15 +117,18 @@ function clearError() {
   $("error").textContent = "";
 }
 
-function addPoll(n, httpStatus, jobStatus, cache, nextMs) {
-  const row = $("polls").tBodies[0].insertRow();
+/** One row per update of the job, `via` "pushed" (the live stream) or "polled" (GET). */
+function addRow(via, httpStatus, jobStatus, cache, nextMs) {
+  const rows = $("polls").tBodies[0];
+  const row = rows.insertRow();
   for (const text of [
-    n,
+    rows.rows.length,
     new Date().toLocaleTimeString(),
     httpStatus,
     jobStatus,
     cache || "—",
     nextMs == null ? "—" : `${(nextMs / 1000).toFixed(1)} s`,
+    via,
   ]) {
     row.insertCell().textContent = String(text);
   }
@@ -136,6 +139,7 @@ function begin(label) {
   running = new AbortController();
   clearError();
   $("polls").tBodies[0].replaceChildren();
+  $("live-note").textContent = "";
   $("result").textContent = "No result yet.";
   $("job-label").textContent = label;
   $("stop").disabled = false;
@@ -155,22 +159,100 @@ function token() {
   return value;
 }
 
+function showResult(job) {
+  $("result").textContent = JSON.stringify(job.status === "COMPLETED" ? job.result : job, null, 2);
+}
+
+/**
+ * Follows the job over `GET /jobs/{id}/events` until it finishes. Resolves with
+ * `{ job }` (finished) or `{ unavailable }` (why the stream is of no use: poll instead).
+ */
+function follow(path, credential, signal) {
+  return new Promise((resolve, reject) => {
+    // EventSource cannot send headers: the browser token goes in the query.
+    const source = new EventSource(
+      `${proxyUrl()}${path}?access_token=${encodeURIComponent(credential)}`,
+    );
+    let pushed = 0;
+    const settle = (outcome) => {
+      // Closed at once: left open, EventSource would reconnect after the server ends the stream.
+      source.close();
+      signal.removeEventListener("abort", abandon);
+      outcome();
+    };
+    const abandon = () => settle(() => reject(signal.reason));
+    signal.addEventListener("abort", abandon, { once: true });
+    setStatus("live…", "polling");
+    source.addEventListener("job", (event) => {
+      const job = JSON.parse(event.data);
+      pushed++;
+      addRow("pushed", "—", job.status, null, null);
+      setStatus(job.status);
+      if (TERMINAL.includes(job.status)) settle(() => resolve({ job }));
+    });
+    source.addEventListener("error", (event) => {
+      if (typeof event.data === "string") {
+        // `event: error` from the proxy: Waveline has failed for a while.
+        let reason = event.data;
+        try {
+          reason = JSON.parse(event.data).error;
+        } catch {}
+        return settle(() => resolve({ unavailable: `the stream reported: ${reason}` }));
+      }
+      if (pushed === 0) return settle(() => resolve({ unavailable: null }));
+      if (source.readyState === EventSource.CLOSED) {
+        return settle(() => resolve({ unavailable: "the stream was refused on reconnecting" }));
+      }
+      setStatus("reconnecting…", "polling");
+    });
+  });
+}
+
+/** Why the stream failed before its first event: EventSource does not say, one GET does. */
+async function streamFailure(path, credential, signal) {
+  const probe = new AbortController();
+  const abandon = () => probe.abort();
+  signal.addEventListener("abort", abandon, { once: true });
+  try {
+    const response = await call(path, { credential, signal: probe.signal });
+    if (response.ok) return "the stream broke off before its first update";
+    return (await failure(response)).message.split("\n")[0];
+  } catch (err) {
+    if (signal.aborted) throw err;
+    return err.readable ? err.message.split("\n")[0] : String(err);
+  } finally {
+    probe.abort();
+    signal.removeEventListener("abort", abandon);
+  }
+}
+
 async function watch(id, signal) {
   const credential = token();
   $("job-id").value = id;
   $("job-label").textContent = `job ${id}`;
+  const path = `/jobs/${encodeURIComponent(id)}`;
+  const followed = await follow(`${path}/events`, credential, signal);
+  if (followed.job) return showResult(followed.job);
+  const reason =
+    followed.unavailable ?? (await streamFailure(`${path}/events`, credential, signal));
+  $("live-note").textContent =
+    `Live updates are unavailable (${reason}): polling GET /jobs/{id} instead.`;
+  await poll(path, credential, signal);
+}
+
+async function poll(path, credential, signal) {
   let step = 0,
     failures = 0;
-  for (let n = 1; ; n++) {
+  for (;;) {
     setStatus("polling…", "polling");
-    const response = await call(`/jobs/${encodeURIComponent(id)}`, { credential, signal });
+    const response = await call(path, { credential, signal });
     const cache = response.headers.get("X-Cache");
     const wait = retryAfterMs(response);
     if (!response.ok) {
       const err = await failure(response);
       const retry = TRANSIENT.includes(response.status) && ++failures <= 5;
       const next = retry ? (wait == null ? backoffMs(step++) : wait) : null;
-      addPoll(n, response.status, "—", cache, next);
+      addRow("polled", response.status, "—", cache, next);
       if (!retry) throw err;
       await sleep(next, signal);
       continue;
@@ -179,16 +261,9 @@ async function watch(id, signal) {
     const job = await response.json();
     const terminal = TERMINAL.includes(job.status);
     const next = terminal ? null : wait == null ? backoffMs(step++) : wait;
-    addPoll(n, response.status, job.status, cache, next);
+    addRow("polled", response.status, job.status, cache, next);
     setStatus(job.status);
-    if (terminal) {
-      $("result").textContent = JSON.stringify(
-        job.status === "COMPLETED" ? job.result : job,
-        null,
-        2,
-      );
-      return;
-    }
+    if (terminal) return showResult(job);
     await sleep(next, signal);
   }
 }

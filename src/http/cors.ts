@@ -25,6 +25,8 @@ export function browserCors(): MiddlewareHandler<HonoEnv> {
       "Content-Type",
       "Idempotency-Key",
       "If-None-Match",
+      // A stream's reconnect says which event it saw last.
+      "Last-Event-ID",
       "X-Request-Id",
     ],
     exposeHeaders: [

@@ -14,10 +14,22 @@ import { fail } from "./errors";
  * one that may not do this. A browser's Origin must be one its tenant lists.
  */
 export function authenticate(
-  options: { scope?: Scope; apiKeyOnly?: boolean } = {},
+  options: {
+    scope?: Scope;
+    apiKeyOnly?: boolean;
+    /** Also a browser token in `?access_token=` (for EventSource, which cannot send headers). */
+    tokenInQuery?: boolean;
+  } = {},
 ): MiddlewareHandler<HonoEnv> {
   return async (c, next) => {
-    const credential = bearerToken(c.req.header("Authorization"));
+    let credential = bearerToken(c.req.header("Authorization"));
+    if (credential === undefined && options.tokenInQuery) {
+      credential = c.req.query("access_token");
+      // A URL lands in histories and logs along the way: never a long-lived key's place.
+      if (credential !== undefined && looksLikeApiKey(credential)) {
+        fail(400, "API keys are not accepted in URLs: send them in the Authorization header");
+      }
+    }
     const principal = credential
       ? await resolve(c.get("tenantStore"), c.get("config"), credential)
       : null;

@@ -31,6 +31,8 @@ interface Lease {
   decision: Decision;
   /** Reads waiting for the next lease: it is sized to serve them all. */
   waiting: number;
+  /** Tokens the last refill granted: what this isolate used of them sizes the next. */
+  size: number;
 }
 
 /** Unspent lease tokens are dropped after this: a lease can never hoard a tenant's budget. */
@@ -51,10 +53,16 @@ export function durableRateLimiter(
     );
 
   const refill = async (lease: Lease, tenantId: string, limitPerMinute: number) => {
-    // A second's worth of reads, or as many as are waiting now, whichever is more.
-    const want = Math.max(Math.ceil(limitPerMinute / 60), lease.waiting);
+    // Sized to this isolate's own demand, never more than a second's worth: unspent tokens lapse,
+    // and many isolates each taking a second's worth every lease would spend a tenant's budget
+    // without serving it. A lease used up before it lapsed doubles; one left over shrinks to use.
+    const used = lease.size - lease.tokens;
+    const ranOut = lease.tokens === 0 && lease.expires > Date.now();
+    const demand = Math.max(1, ranOut ? used * 2 : used);
+    const want = Math.max(lease.waiting, Math.min(Math.ceil(limitPerMinute / 60), demand));
     const decision = await ask(tenantId, "reads", want, limitPerMinute);
     lease.tokens = decision.granted;
+    lease.size = decision.granted;
     lease.decision = decision;
     // A refusal is remembered briefly too, so a tenant over its limit cannot flood the object.
     lease.expires =
@@ -103,7 +111,7 @@ function leaseFor(key: string): Lease {
   if (!lease) {
     if (leases.size >= MAX_LEASES) leases.delete(leases.keys().next().value as string);
     const nothing = { granted: 0, limit: 0, remaining: 0, resetSeconds: 0, retryAfterSeconds: 0 };
-    lease = { tokens: 0, expires: 0, decision: nothing, waiting: 0 };
+    lease = { tokens: 0, expires: 0, decision: nothing, waiting: 0, size: 0 };
     leases.set(key, lease);
   }
   return lease;

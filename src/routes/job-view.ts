@@ -1,8 +1,13 @@
 import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
 import { basePath } from "hono/route";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { coalesce } from "../cache/coalesce";
 import { type CachedJob, etagOf, isTerminal, renderJob, toCachedJob } from "../cache/entry";
 import type { HonoEnv } from "../env";
+import { describeError, fail } from "../http/errors";
+import { withTimeout } from "../lib/timeout";
+import type { WatchedJob } from "../watching/watcher";
 
 /**
  * Answers a job the caller may read (authorisation happened before: the cache is keyed by job id
@@ -12,27 +17,38 @@ import type { HonoEnv } from "../env";
 export async function serveJob(
   c: Context<HonoEnv>,
   id: string,
-  options: {
-    bypassCache?: boolean;
-    /** The status the proxy last recorded: a job last seen pending skips tiers that cannot have it. */
-    lastSeen?: Pick<CachedJob, "status">;
-    onFetched?: (entry: CachedJob) => void;
-  } = {},
+  options: LookupOptions = {},
 ): Promise<Response> {
+  const { entry, xCache } = await lookupJob(c, id, options);
+  return jobResponse(c, entry, xCache);
+}
+
+interface LookupOptions {
+  bypassCache?: boolean;
+  /** The status the proxy last recorded: a job last seen pending skips tiers that cannot have it. */
+  lastSeen?: Pick<CachedJob, "status">;
+  onFetched?: (entry: CachedJob) => void;
+}
+
+/** The job from the fastest place that has it fresh, and where that was (`X-Cache`). */
+export async function lookupJob(
+  c: Context<HonoEnv>,
+  id: string,
+  options: LookupOptions = {},
+): Promise<{ entry: CachedJob; xCache: string }> {
   const jobCache = c.get("jobCache");
   // This isolate's own copy costs no I/O: nothing to share with other readers.
   const local = options.bypassCache ? null : await jobCache.readLocal(id, options.lastSeen);
   if (local) {
     const xCache = `HIT; tier=${local.tier}`;
     c.get("log").annotate({ cache: xCache });
-    return jobResponse(c, local.entry, xCache);
+    return { entry: local.entry, xCache };
   }
 
-  const waveline = c.get("waveline");
   const lookup = async (): Promise<{ entry: CachedJob; xCache: string }> => {
     const hit = options.bypassCache ? null : await jobCache.read(id, options.lastSeen);
     if (hit) return { entry: hit.entry, xCache: `HIT; tier=${hit.tier}` };
-    const fetched = await toCachedJob(await waveline.getJob(id));
+    const fetched = await fetchFresh(c, id, options);
     await jobCache.write(fetched);
     options.onFetched?.(fetched);
     return { entry: fetched, xCache: options.bypassCache ? "BYPASS" : "MISS" };
@@ -41,12 +57,50 @@ export async function serveJob(
   // cache just before another's upstream answer landed must not call upstream again.
   const maxWaitMs = c.get("config").upstreamTimeoutMs + 1000;
   const key = `${options.bypassCache ? "bypass" : "read"}:${id}`;
-  const { entry, xCache } = await coalesce(key, lookup, maxWaitMs);
-  c.get("log").annotate({ cache: xCache });
-  return jobResponse(c, entry, xCache);
+  const result = await coalesce(key, lookup, maxWaitMs);
+  c.get("log").annotate({ cache: result.xCache });
+  return result;
 }
 
-function jobResponse(c: Context<HonoEnv>, entry: CachedJob, xCache: string): Response {
+/**
+ * A fresh answer. A job last seen running is asked of its watcher, the one poller of that job
+ * everywhere; if the watcher cannot be reached in time, Waveline is asked directly.
+ */
+async function fetchFresh(
+  c: Context<HonoEnv>,
+  id: string,
+  options: LookupOptions,
+): Promise<CachedJob> {
+  const watchers = c.env.JOB_WATCHER;
+  if (!options.bypassCache && options.lastSeen && !isTerminal(options.lastSeen) && watchers) {
+    const { pendingCacheTtlMs, upstreamTimeoutMs } = c.get("config");
+    try {
+      const answer = await withTimeout(
+        watchers.get(watchers.idFromName(id)).read(id, pendingCacheTtlMs) as Promise<WatchedJob>,
+        upstreamTimeoutMs + WATCHER_GRACE_MS,
+      );
+      c.get("log").annotate({ watcher: true });
+      if (answer.ok) return answer.entry;
+      fail(
+        answer.status as ContentfulStatusCode,
+        answer.error,
+        answer.retryAfter ? { "Retry-After": answer.retryAfter } : undefined,
+      );
+    } catch (err) {
+      if (err instanceof HTTPException) throw err;
+      c.get("log").warn("job watcher unavailable: asking upstream directly", {
+        jobId: id,
+        error: describeError(err),
+      });
+    }
+  }
+  return toCachedJob(await c.get("waveline").getJob(id));
+}
+
+/** The watcher's own upstream call may take UPSTREAM_TIMEOUT_MS; this much more, and it is down. */
+const WATCHER_GRACE_MS = 1_000;
+
+export function jobResponse(c: Context<HonoEnv>, entry: CachedJob, xCache: string): Response {
   const self = proxyJobUrl(c, entry.id);
   const headers: Record<string, string> = { "X-Cache": xCache };
   if (isTerminal(entry)) {

@@ -7,12 +7,14 @@ import { fileURLToPath } from "node:url";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mintBrowserToken } from "../../src/tenancy/tokens";
+import { JOB_ID_RULE } from "../../src/waveline/schema";
 import { startTestStack, type TestStack } from "../e2e/test-stack";
 
 /**
  * The demo page in real headless Chromium, served from other origins than the proxy (two more
  * local ports), so that the browser itself enforces CORS: an origin the tenant lists watches a
- * job to COMPLETED, an origin it does not list is stopped by the browser before any job exists,
+ * job to COMPLETED over the live stream, and by polling where the stream is unavailable or fails,
+ * an origin it does not list is stopped by the browser before any job exists,
  * an expired token reads as an error a person understands, and the browser's cache never shows
  * one user's finished job to another.
  */
@@ -122,31 +124,141 @@ describe.skipIf(skip)(
       await expect.poll(() => page.inputValue("#token")).toMatch(/^eyJ/);
       expect(await page.inputValue("#api-key")).toBe("");
 
+      const streams = eventStreamRequests(page);
       await page.click("#create");
       await page.locator("#status", { hasText: /^COMPLETED$/ }).waitFor({ timeout: 20_000 });
 
-      expect(JSON.parse((await page.textContent("#result")) ?? "")).toEqual({
-        invoiceNumber: "Sample invoice number",
-        vendor: "Sample vendor",
-        total: 42,
-        currency: "Sample currency",
-      });
-      const polls = await page.$$eval("#polls tbody tr", (rows) =>
-        rows.map((row) => [...row.cells].map((cell) => cell.textContent ?? "")),
-      );
-      expect(polls.length).toBeGreaterThanOrEqual(2);
-      // Columns: #, time, HTTP, job status, X-Cache, next poll.
-      expect(polls.map((row) => row[3])).toContain("CREATED");
-      expect(polls.at(-1)?.[3]).toBe("COMPLETED");
-      expect(polls[0]?.[4]).toBe("MISS");
-      for (const row of polls) expect(row[4]).toMatch(/^(MISS|HIT; tier=\w+)$/);
-      // Retry-After (2 s in .dev.vars.example) paced every poll but the last.
-      for (const row of polls.slice(0, -1)) expect(row[5]).toBe("2.0 s");
+      expect(JSON.parse((await page.textContent("#result")) ?? "")).toEqual(SAMPLE_RESULT);
+      const rows = await tableRows(page);
+      // Columns: #, time, HTTP, job status, X-Cache, next poll, via.
+      expect(rows.map((row) => row[6])).toEqual(rows.map(() => "pushed"));
+      expect(rows[0]?.[3]).toBe("CREATED");
+      expect(rows.at(-1)?.[3]).toBe("COMPLETED");
+      expect(await page.textContent("#live-note")).toBe("");
       expect(await page.isVisible("#error")).toBe(false);
-      // The inline script and style ran under the page's CSP, by nonce, without a violation.
+      // Closed at the terminal event: no reconnect after the server's `retry:` (2 s) that would
+      // fetch the finished job again.
+      await page.waitForTimeout(3_000);
+      expect(streams).toHaveLength(1);
+      expect(streams[0]).toMatch(/\/jobs\/[\w-]+\/events\?access_token=eyJ/);
+      expect(await tableRows(page)).toHaveLength(rows.length);
+      // The script and style ran under the page's CSP without a violation.
       expect(messages.join("\n")).not.toMatch(/Content Security Policy/i);
 
       await screenshot(page, "completed");
+      await page.close();
+    });
+
+    it.each([
+      {
+        // A proxy from before GET /jobs/{id}/events: no token from the query (401), and its
+        // GET /jobs/{id} takes "<id>/events" for an id (400). CORS as for any other answer.
+        case: "an older proxy without live streams",
+        stream: (authorization?: string) =>
+          authorization
+            ? answer(400, { error: `id ${JOB_ID_RULE}` })
+            : answer(401, { error: "missing or invalid credentials" }),
+        reason: `400 id ${JOB_ID_RULE}`,
+        pushed: [],
+        screenshot: "polled-no-stream",
+      },
+      {
+        // One update, then what the proxy sends when Waveline has failed for a minute.
+        case: "a stream that reports an error",
+        stream: () => ({
+          status: 200,
+          contentType: "text/event-stream",
+          body:
+            `retry: 500\n\nevent: job\ndata: ${JSON.stringify({ status: "CREATED" })}\n\n` +
+            `event: error\ndata: ${JSON.stringify({ error: "Waveline is failing" })}\n\n`,
+        }),
+        reason: "the stream reported: Waveline is failing",
+        pushed: ["CREATED"],
+        screenshot: "polled-stream-error",
+      },
+    ])(
+      "falls back to polling, visibly, from $case",
+      async ({ stream, reason, pushed, ...expected }) => {
+        const { token } = await json(
+          await proxy("/tokens", apiKey, { scopes: ["jobs:read", "jobs:create"] }),
+        );
+        const { page, messages } = await openDemo(allowed);
+        await page.route(
+          (url) => url.pathname.endsWith("/events"),
+          (route) =>
+            route.fulfill({
+              ...stream(route.request().headers().authorization),
+              headers: { "Access-Control-Allow-Origin": allowed.origin },
+            }),
+        );
+        const streams = eventStreamRequests(page);
+        await page.fill("#token", token ?? "");
+
+        await page.click("#create");
+        await page.locator("#status", { hasText: /^COMPLETED$/ }).waitFor({ timeout: 20_000 });
+
+        expect(JSON.parse((await page.textContent("#result")) ?? "")).toEqual(SAMPLE_RESULT);
+        expect(await page.textContent("#live-note")).toBe(
+          `Live updates are unavailable (${reason}): polling GET /jobs/{id} instead.`,
+        );
+        const rows = await tableRows(page);
+        // Columns: #, time, HTTP, job status, X-Cache, next poll, via.
+        expect(rows.slice(0, pushed.length).map((row) => [row[3], row[6]])).toEqual(
+          pushed.map((status) => [status, "pushed"]),
+        );
+        const polls = rows.slice(pushed.length);
+        expect(polls.length).toBeGreaterThanOrEqual(2);
+        expect(polls.map((row) => row[6])).toEqual(polls.map(() => "polled"));
+        expect(polls.map((row) => row[3])).toContain("CREATED");
+        expect(polls.at(-1)?.[3]).toBe("COMPLETED");
+        expect(polls[0]?.[4]).toBe("MISS");
+        for (const row of polls) expect(row[4]).toMatch(/^(MISS|HIT; tier=\w+)$/);
+        // Retry-After (2 s in .dev.vars.example) paced every poll but the last.
+        for (const row of polls.slice(0, -1)) expect(row[5]).toBe("2.0 s");
+        // The stream was closed, not reopened after its `retry:` (0.5 s) while the page polled.
+        expect(streams).toHaveLength(1);
+        expect(await page.isVisible("#error")).toBe(false);
+        expect(messages.join("\n")).not.toMatch(/Content Security Policy/i);
+
+        await screenshot(page, expected.screenshot);
+        await page.close();
+      },
+    );
+
+    it("closes the stream of a job when the user starts another", async () => {
+      const { token } = await json(
+        await proxy("/tokens", apiKey, { scopes: ["jobs:read", "jobs:create"] }),
+      );
+      const { page } = await openDemo(allowed);
+      const streams = eventStreamRequests(page);
+      await page.fill("#token", token ?? "");
+
+      await page.click("#create");
+      await page.locator("#polls tbody tr").first().waitFor();
+      const firstJob = await page.inputValue("#job-id");
+      // The first job is still running (CREATED just came): only the page can end its stream.
+      const firstStreamAborted = page.waitForEvent("requestfailed", {
+        predicate: (request) => request.url() === streams[0],
+        timeout: 1_500,
+      });
+      await page.click("#create");
+      await firstStreamAborted;
+      await page.locator("#status", { hasText: /^COMPLETED$/ }).waitFor({ timeout: 20_000 });
+
+      const secondJob = await page.inputValue("#job-id");
+      expect(secondJob).not.toBe(firstJob);
+      expect(streams.map((url) => new URL(url).pathname)).toEqual([
+        `/jobs/${firstJob}/events`,
+        `/jobs/${secondJob}/events`,
+      ]);
+      // Once the first job has finished too, nothing of it has come into the second one's table.
+      await expect
+        .poll(async () => (await json(await proxy(`/jobs/${firstJob}`, apiKey))).status)
+        .toBe("COMPLETED");
+      await page.waitForTimeout(1_000);
+      const rows = await tableRows(page);
+      expect(rows.filter((row) => row[3] === "COMPLETED")).toHaveLength(1);
+      expect(rows[0]?.[3]).toBe("CREATED");
       await page.close();
     });
 
@@ -199,6 +311,10 @@ describe.skipIf(skip)(
       expect(error).toMatch(/^401 missing or invalid credentials\n/);
       expect(error).toContain("expired: mint a new one");
       expect(error).toMatch(/Request id: \S+/);
+      // EventSource only says "error": the page asked the proxy why the stream was refused.
+      expect(await page.textContent("#live-note")).toBe(
+        "Live updates are unavailable (401 missing or invalid credentials): polling GET /jobs/{id} instead.",
+      );
       expect(await page.textContent("#status")).toBe("error");
       await screenshot(page, "expired-token");
       await page.close();
@@ -238,6 +354,35 @@ describe.skipIf(skip)(
     });
   },
 );
+
+/** What the fake Waveline extracts from the page's sample document. */
+const SAMPLE_RESULT = {
+  invoiceNumber: "Sample invoice number",
+  vendor: "Sample vendor",
+  total: 42,
+  currency: "Sample currency",
+};
+
+/** A JSON answer for `route.fulfill`. */
+function answer(status: number, body: { error: string }) {
+  return { status, contentType: "application/json", body: JSON.stringify(body) };
+}
+
+/** The rows of the page's table of updates, as the texts of their cells. */
+function tableRows(page: Page): Promise<string[][]> {
+  return page.$$eval("#polls tbody tr", (rows) =>
+    rows.map((row) => [...row.cells].map((cell) => cell.textContent ?? "")),
+  );
+}
+
+/** The URLs of the event streams `page` opens from now on, as they are opened. */
+function eventStreamRequests(page: Page): string[] {
+  const urls: string[] = [];
+  page.on("request", (request) => {
+    if (request.resourceType() === "eventsource") urls.push(request.url());
+  });
+  return urls;
+}
 
 interface PageServer {
   origin: string;

@@ -44,7 +44,7 @@ describe("the client against a real proxy", () => {
     await stack?.stop();
   });
 
-  it("creates a job with the API key and waits for it with a browser token, following Retry-After", async () => {
+  it("creates a job with the API key and waits for it with a browser token over the live stream", async () => {
     const backend = createClient({ baseUrl: `${stack.proxyUrl}/api/v1`, token: apiKey });
     const created = await backend.createExtraction({
       fileName: "invoice.txt",
@@ -57,22 +57,19 @@ describe("the client against a real proxy", () => {
     });
     const token = await mintToken({ jobs: [created.id], scopes: ["jobs:read"] });
     const browser = createClient({ baseUrl: stack.proxyUrl, getToken: () => token });
-    const progress: (JobProgress & { at: number })[] = [];
+    const progress: JobProgress[] = [];
 
     const job = await browser.waitForJob(created.id, {
-      onProgress: (update) => progress.push({ ...update, at: Date.now() }),
+      onProgress: (update) => progress.push(update),
     });
 
     expect(job).toMatchObject({ id: created.id, status: "COMPLETED", result: { total: 42 } });
     expect(progress.length).toBeGreaterThanOrEqual(2);
-    expect(progress[0]?.cache).toBe("MISS");
-    expect(progress.every((update) => update.requestId)).toBe(true);
-    // PENDING_CACHE_TTL_MS is 2000 in .dev.vars.example: the proxy says Retry-After: 2.
-    for (const [index, update] of progress.slice(1).entries()) {
-      expect(progress[index]?.nextPollInMs).toBeGreaterThanOrEqual(2000);
-      expect(update.at - (progress[index]?.at ?? 0)).toBeGreaterThanOrEqual(2000);
-    }
-    expect(progress.at(-1)?.nextPollInMs).toBeUndefined();
+    expect(progress.every((update) => update.via === "stream")).toBe(true);
+    const order = ["CREATED", "RUNNING", "COMPLETED"];
+    const ranks = progress.map((update) => order.indexOf(update.job.status));
+    expect(ranks).toEqual([...ranks].sort());
+    expect(new Set(ranks).size).toBe(ranks.length);
 
     const page = await backend.listJobs({ count: 5 });
     expect(page).toMatchObject({ count: 5, offset: 0, total: 1 });
@@ -122,5 +119,21 @@ describe("the client against a real proxy", () => {
     expect(await outcome).toMatchObject({ name: "AbortError" });
     expect(Date.now() - started).toBeLessThan(1000);
     expect(polls).toBe(1);
+  });
+
+  it("watchJob follows a job to COMPLETED over the stream with the backend's key", async () => {
+    const client = createClient({ baseUrl: `${stack.proxyUrl}/api/v1`, token: apiKey });
+    const { id } = await client.guessShape({
+      fileName: "watched.txt",
+      contentType: "text/plain",
+      content: "a b c",
+    });
+    const seen: string[] = [];
+
+    const job = await client.watchJob(id, { onProgress: (update) => seen.push(update.job.status) });
+
+    expect(job).toMatchObject({ id, status: "COMPLETED" });
+    expect(seen.at(-1)).toBe("COMPLETED");
+    expect(job.urls.get).toBe(`${stack.proxyUrl}/api/v1/jobs/${id}`);
   });
 });

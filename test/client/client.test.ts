@@ -28,18 +28,27 @@ function answer(status: number, body: unknown, headers: Record<string, string> =
   });
 }
 
-/** A fetch that answers from a script and records when (on the fake clock) it was called. */
-function scriptedFetch(script: Array<Response | Error>) {
-  const calls: { url: string; init: RequestInit; at: number }[] = [];
+type Call = { url: string; init: RequestInit; at: number };
+
+/**
+ * A fetch that answers from a script and records when (on the fake clock) it was called. The
+ * events route answers from its own script, and 404 when that is used up, as a proxy without it.
+ */
+function scriptedFetch(script: Array<Response | Error>, streams: Array<Response | Error> = []) {
+  const calls: Call[] = [];
+  const streamCalls: Call[] = [];
   const fetch = vi.fn(async (url: string, init: RequestInit) => {
-    calls.push({ url, init, at: Date.now() });
-    const next = script.shift();
+    const isStream = url.endsWith("/events");
+    (isStream ? streamCalls : calls).push({ url, init, at: Date.now() });
+    const next = isStream
+      ? (streams.shift() ?? answer(404, { error: "not found" }))
+      : script.shift();
     if (!next) throw new Error("script exhausted");
     if (next instanceof Error) throw next;
     return next;
   });
   const gaps = () => calls.slice(1).map((call, index) => call.at - (calls[index]?.at ?? 0));
-  return { fetch, calls, gaps };
+  return { fetch, calls, streamCalls, gaps };
 }
 
 beforeEach(() => {
@@ -217,7 +226,7 @@ describe("typed errors", () => {
 
 describe("waitForJob", () => {
   it("polls when Retry-After says, and stops at a terminal status", async () => {
-    const { fetch, gaps } = scriptedFetch([
+    const { fetch, calls, gaps } = scriptedFetch([
       answer(200, job("CREATED"), { "Retry-After": "3", "X-Cache": "MISS" }),
       answer(200, job("RUNNING"), { "Retry-After": "1", "X-Cache": "HIT; tier=memory" }),
       answer(200, job("COMPLETED", { total: 42 }), { "X-Cache": "MISS" }),
@@ -242,7 +251,7 @@ describe("waitForJob", () => {
       [2, "RUNNING", "HIT; tier=memory", false],
       [3, "COMPLETED", "MISS", true],
     ]);
-    expect(fetch).toHaveBeenCalledTimes(3);
+    expect(calls).toHaveLength(3);
   });
 
   it("resolves with a FAILED job too: it is terminal", async () => {
@@ -309,7 +318,7 @@ describe("waitForJob", () => {
   });
 
   it("gives up after maxRetries transient failures in a row, with the last typed error", async () => {
-    const { fetch } = scriptedFetch([
+    const { fetch, calls } = scriptedFetch([
       answer(503, { error: "busy" }),
       answer(503, { error: "busy" }),
       answer(503, { error: "still busy" }),
@@ -321,11 +330,13 @@ describe("waitForJob", () => {
     await vi.runAllTimersAsync();
 
     expect(await done).toMatchObject({ status: 503, error: "still busy" });
-    expect(fetch).toHaveBeenCalledTimes(3);
+    expect(calls).toHaveLength(3);
   });
 
   it("does not retry what will not get better: 401, 403, 404", async () => {
-    const { fetch } = scriptedFetch([answer(401, { error: "missing or invalid credentials" })]);
+    const { fetch, calls } = scriptedFetch([
+      answer(401, { error: "missing or invalid credentials" }),
+    ]);
 
     const done = createClient({ baseUrl: BASE, fetch })
       .waitForJob("job-1")
@@ -333,11 +344,11 @@ describe("waitForJob", () => {
     await vi.runAllTimersAsync();
 
     expect(await done).toMatchObject({ status: 401, error: "missing or invalid credentials" });
-    expect(fetch).toHaveBeenCalledTimes(1);
+    expect(calls).toHaveLength(1);
   });
 
   it("stops at once when aborted between polls, with an AbortError, and polls no more", async () => {
-    const { fetch } = scriptedFetch([
+    const { fetch, calls } = scriptedFetch([
       answer(200, job("RUNNING"), { "Retry-After": "30" }),
       answer(200, job("COMPLETED")),
     ]);
@@ -354,7 +365,7 @@ describe("waitForJob", () => {
 
     expect(error).toBeInstanceOf(DOMException);
     expect((error as DOMException).name).toBe("AbortError");
-    expect(fetch).toHaveBeenCalledTimes(1);
+    expect(calls).toHaveLength(1);
   });
 
   it("rejects with the signal's own reason, also when aborted during a request", async () => {
@@ -386,5 +397,330 @@ describe("waitForJob", () => {
 
     await expect(done).rejects.toMatchObject({ name: "AbortError" });
     expect(fetch).not.toHaveBeenCalled();
+  });
+});
+
+/** An answer of the events route: SSE text in the given chunks; `open` keeps the body open. */
+function eventStream(chunks: string[], { open = false, requestId = "req-stream" } = {}) {
+  const encoder = new TextEncoder();
+  let cancelled = false;
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (const chunk of chunks) controller.enqueue(encoder.encode(chunk));
+      if (!open) controller.close();
+    },
+    cancel() {
+      cancelled = true;
+    },
+  });
+  const response = new Response(body, {
+    headers: {
+      "Content-Type": "text/event-stream",
+      "Cache-Control": "no-store",
+      "X-Request-Id": requestId,
+    },
+  });
+  return { response, cancelled: () => cancelled };
+}
+
+function jobEvent(id: string, status: Job["status"], result: unknown = null): string {
+  return `event: job\nid: ${id}\ndata: ${JSON.stringify(job(status, result))}\n\n`;
+}
+
+describe("watchJob", () => {
+  it("reports each job event in order and resolves at the terminal one, with the token sent", async () => {
+    const completed = jobEvent("e3", "COMPLETED", { total: 42 });
+    const stream = eventStream(
+      [
+        "retry: 2000\n\n",
+        jobEvent("e1", "CREATED"),
+        ": keep-alive\n\nevent: unknown\ndata: {}\n\n",
+        // One event torn across chunks, as TCP may deliver it.
+        jobEvent("e2", "RUNNING").slice(0, 15),
+        jobEvent("e2", "RUNNING").slice(15),
+        completed.slice(0, completed.length - 1),
+        "\n",
+      ],
+      { open: true },
+    );
+    const { fetch, streamCalls, calls } = scriptedFetch([], [stream.response]);
+    const seen: unknown[] = [];
+
+    const done = await createClient({ baseUrl: BASE, token: "tok", fetch }).watchJob("job-1", {
+      onProgress: ({ job, via, poll, requestId, nextPollInMs }) =>
+        seen.push([poll, via, job.status, requestId, nextPollInMs]),
+    });
+
+    expect(done.result).toEqual({ total: 42 });
+    expect(seen).toEqual([
+      [1, "stream", "CREATED", "req-stream", undefined],
+      [2, "stream", "RUNNING", "req-stream", undefined],
+      [3, "stream", "COMPLETED", "req-stream", undefined],
+    ]);
+    expect(streamCalls).toHaveLength(1);
+    expect(calls).toHaveLength(0);
+    expect(streamCalls[0]?.url).toBe(`${BASE}/jobs/job-1/events`);
+    const headers = new Headers(streamCalls[0]?.init.headers);
+    expect(headers.get("Authorization")).toBe("Bearer tok");
+    expect(headers.get("Accept")).toBe("text/event-stream");
+    expect(headers.has("Last-Event-ID")).toBe(false);
+    // Resolved at the terminal event, not at the end of the body: it lets the connection go.
+    expect(stream.cancelled()).toBe(true);
+  });
+
+  it("reconnects with Last-Event-ID after the stream's retry hint when it ends without a terminal job", async () => {
+    const { fetch, streamCalls } = scriptedFetch(
+      [],
+      [
+        eventStream(["retry: 3000\n\n", jobEvent("e1", "CREATED"), jobEvent("e2", "RUNNING")])
+          .response,
+        eventStream([jobEvent("e3", "RUNNING")]).response,
+        eventStream([jobEvent("e4", "COMPLETED")]).response,
+      ],
+    );
+    const seen: string[] = [];
+
+    const done = createClient({ baseUrl: BASE, token: "tok", fetch }).watchJob("job-1", {
+      onProgress: ({ job }) => seen.push(job.status),
+    });
+    await vi.runAllTimersAsync();
+
+    expect((await done).status).toBe("COMPLETED");
+    expect(seen).toEqual(["CREATED", "RUNNING", "RUNNING", "COMPLETED"]);
+    const lastIds = streamCalls.map((call) => new Headers(call.init.headers).get("Last-Event-ID"));
+    expect(lastIds).toEqual([null, "e2", "e3"]);
+    const gaps = streamCalls.slice(1).map((call, index) => call.at - (streamCalls[index]?.at ?? 0));
+    expect(gaps).toEqual([3000, 3000]);
+    expect(new Headers(streamCalls[2]?.init.headers).get("Authorization")).toBe("Bearer tok");
+  });
+
+  it("reopens a stream that stays silent longer than three keep-alives", async () => {
+    const silent = eventStream([jobEvent("e1", "RUNNING")], { open: true });
+    const { fetch, streamCalls } = scriptedFetch(
+      [],
+      [silent.response, eventStream([jobEvent("e2", "COMPLETED")]).response],
+    );
+
+    const done = createClient({ baseUrl: BASE, fetch }).watchJob("job-1");
+    await vi.advanceTimersByTimeAsync(44_999);
+    expect(streamCalls).toHaveLength(1);
+    await vi.runAllTimersAsync();
+
+    expect((await done).status).toBe("COMPLETED");
+    expect(silent.cancelled()).toBe(true);
+    expect(new Headers(streamCalls[1]?.init.headers).get("Last-Event-ID")).toBe("e1");
+    expect((streamCalls[1]?.at ?? 0) - (streamCalls[0]?.at ?? 0)).toBe(46_000);
+  });
+
+  it("gives up after maxRetries connections in a row that bring nothing, backing off", async () => {
+    vi.spyOn(Math, "random").mockReturnValue(0.5);
+    const { fetch, streamCalls } = scriptedFetch(
+      [],
+      [
+        new TypeError("fetch failed"),
+        eventStream([": keep-alive\n\n"]).response,
+        new TypeError("fetch failed"),
+        new TypeError("fetch failed"),
+      ],
+    );
+
+    const done = createClient({ baseUrl: BASE, fetch })
+      .watchJob("job-1", { maxRetries: 2 })
+      .catch((err: unknown) => err);
+    await vi.runAllTimersAsync();
+
+    expect(await done).toBeInstanceOf(TypeError);
+    expect(streamCalls).toHaveLength(3);
+    const gaps = streamCalls.slice(1).map((call, index) => call.at - (streamCalls[index]?.at ?? 0));
+    // Steps of 1 and 2 s; with random() = 0.5 each delay is three quarters of its step.
+    expect(gaps).toEqual([1000, 1500]);
+  });
+
+  it("rejects with a 502 WavelineProxyError on an error event, and does not reconnect", async () => {
+    const { fetch, streamCalls } = scriptedFetch(
+      [],
+      [
+        eventStream([
+          jobEvent("e1", "RUNNING"),
+          'event: error\ndata: {"error":"upstream keeps failing"}\n\n',
+        ]).response,
+      ],
+    );
+
+    const error = await createClient({ baseUrl: BASE, fetch })
+      .watchJob("job-1")
+      .catch((err: unknown) => err);
+
+    expect(error).toBeInstanceOf(WavelineProxyError);
+    expect(error).toMatchObject({
+      status: 502,
+      error: "upstream keeps failing",
+      requestId: "req-stream",
+    });
+    expect(streamCalls).toHaveLength(1);
+  });
+
+  it.each([
+    ["not JSON", "{"],
+    ["not an object", "null"],
+  ])("rejects with a 502 WavelineProxyError on a job event that is %s", async (_, data) => {
+    const { fetch, streamCalls } = scriptedFetch(
+      [],
+      [eventStream([`event: job\ndata: ${data}\n\n`]).response],
+    );
+
+    const error = await createClient({ baseUrl: BASE, fetch })
+      .watchJob("job-1")
+      .catch((err: unknown) => err);
+
+    expect(error).toBeInstanceOf(WavelineProxyError);
+    expect(error).toMatchObject({ status: 502, requestId: "req-stream" });
+    expect(streamCalls).toHaveLength(1);
+  });
+
+  it("rejects with the proxy's typed error when it refuses the stream", async () => {
+    const { fetch, streamCalls } = scriptedFetch(
+      [],
+      [answer(429, { error: "too many open streams" }, { "Retry-After": "10" })],
+    );
+
+    const error = await createClient({ baseUrl: BASE, fetch })
+      .watchJob("job-1")
+      .catch((err: unknown) => err);
+
+    expect(error).toBeInstanceOf(WavelineProxyError);
+    expect(error).toMatchObject({
+      status: 429,
+      error: "too many open streams",
+      retryAfterMs: 10000,
+    });
+    expect(streamCalls).toHaveLength(1);
+  });
+
+  it("rejects at once with the signal's reason when aborted on an open stream, and lets it go", async () => {
+    const stream = eventStream([jobEvent("e1", "RUNNING")], { open: true });
+    const { fetch, streamCalls } = scriptedFetch([], [stream.response]);
+    const controller = new AbortController();
+    const reason = new Error("user left the page");
+
+    const done = createClient({ baseUrl: BASE, fetch })
+      .watchJob("job-1", { signal: controller.signal, onProgress: () => controller.abort(reason) })
+      .catch((err: unknown) => err);
+
+    expect(await done).toBe(reason);
+    expect(stream.cancelled()).toBe(true);
+    await vi.runAllTimersAsync();
+    expect(streamCalls).toHaveLength(1);
+  });
+
+  it("rejects at once when aborted while the stream is quiet", async () => {
+    const stream = eventStream([jobEvent("e1", "RUNNING")], { open: true });
+    const { fetch } = scriptedFetch([], [stream.response]);
+    const controller = new AbortController();
+
+    const done = createClient({ baseUrl: BASE, fetch })
+      .watchJob("job-1", { signal: controller.signal })
+      .catch((err: unknown) => err);
+    await vi.advanceTimersByTimeAsync(10);
+    controller.abort();
+
+    expect(await done).toMatchObject({ name: "AbortError" });
+    expect(stream.cancelled()).toBe(true);
+  });
+});
+
+describe("waitForJob with the event stream", () => {
+  it("follows the stream and sends no poll when the proxy has it", async () => {
+    const { fetch, calls } = scriptedFetch(
+      [],
+      [eventStream([jobEvent("e1", "RUNNING"), jobEvent("e2", "COMPLETED")]).response],
+    );
+    const via: string[] = [];
+
+    const done = await createClient({ baseUrl: BASE, fetch }).waitForJob("job-1", {
+      onProgress: (progress) => via.push(progress.via),
+    });
+
+    expect(done.status).toBe("COMPLETED");
+    expect(via).toEqual(["stream", "stream"]);
+    expect(calls).toHaveLength(0);
+  });
+
+  it("polls when the proxy has no events route (404)", async () => {
+    const { fetch, calls, streamCalls } = scriptedFetch(
+      [answer(200, job("RUNNING"), { "Retry-After": "1" }), answer(200, job("COMPLETED"))],
+      [answer(404, { error: "not found" })],
+    );
+    const seen: unknown[] = [];
+
+    const done = createClient({ baseUrl: BASE, fetch }).waitForJob("job-1", {
+      onProgress: ({ via, poll }) => seen.push([poll, via]),
+    });
+    await vi.runAllTimersAsync();
+
+    expect((await done).status).toBe("COMPLETED");
+    expect(streamCalls).toHaveLength(1);
+    expect(calls).toHaveLength(2);
+    expect(seen).toEqual([
+      [1, "poll"],
+      [2, "poll"],
+    ]);
+  });
+
+  it("polls on from where a stream that keeps breaking left off", async () => {
+    const { fetch, calls, streamCalls } = scriptedFetch(
+      [answer(200, job("COMPLETED"))],
+      [
+        eventStream([jobEvent("e1", "RUNNING")]).response,
+        new TypeError("fetch failed"),
+        eventStream([]).response,
+        new TypeError("fetch failed"),
+      ],
+    );
+    const seen: unknown[] = [];
+
+    const done = createClient({ baseUrl: BASE, fetch }).waitForJob("job-1", {
+      onProgress: ({ job, via, poll }) => seen.push([poll, via, job.status]),
+    });
+    await vi.runAllTimersAsync();
+
+    expect((await done).status).toBe("COMPLETED");
+    // One stream that brought news, then three that did not (the first try and two retries).
+    expect(streamCalls).toHaveLength(4);
+    expect(new Headers(streamCalls[3]?.init.headers).get("Last-Event-ID")).toBe("e1");
+    expect(calls).toHaveLength(1);
+    expect(seen).toEqual([
+      [1, "stream", "RUNNING"],
+      [2, "poll", "COMPLETED"],
+    ]);
+  });
+
+  it.each([
+    ["an error event", eventStream(['event: error\ndata: {"error":"upstream failing"}\n\n'])],
+    ["too many open streams (429)", { response: answer(429, { error: "too many streams" }) }],
+    // An older proxy's /jobs/{id} route takes "job-1/events" for an id, and refuses it.
+    ["an older proxy's 400", { response: answer(400, { error: "invalid id" }) }],
+    ["a 503", { response: answer(503, { error: "busy" }) }],
+  ])("polls after %s", async (_, stream) => {
+    const { fetch, calls } = scriptedFetch([answer(200, job("COMPLETED"))], [stream.response]);
+
+    const done = await createClient({ baseUrl: BASE, fetch }).waitForJob("job-1");
+
+    expect(done.status).toBe("COMPLETED");
+    expect(calls).toHaveLength(1);
+  });
+
+  it("does not poll when the proxy refuses the token on the events route", async () => {
+    const { fetch, calls } = scriptedFetch(
+      [answer(200, job("COMPLETED"))],
+      [answer(401, { error: "missing or invalid credentials" })],
+    );
+
+    const error = await createClient({ baseUrl: BASE, fetch })
+      .waitForJob("job-1")
+      .catch((err: unknown) => err);
+
+    expect(error).toMatchObject({ status: 401 });
+    expect(calls).toHaveLength(0);
   });
 });

@@ -15,6 +15,7 @@ import {
   proxyFetch,
   type TestTenant,
   withBearer,
+  withoutWatchers,
 } from "./helpers";
 
 /**
@@ -189,7 +190,7 @@ describe("KV failing", () => {
   it("throwing on reads and writes: 200 from upstream; after recovery, reads still 200", async () => {
     const id = await terminalJob("kv-throws");
     const kv = failingBinding(env.JOB_CACHE, ["getWithMetadata", "put"]);
-    const bindings = { ...env, JOB_CACHE: kv.binding };
+    const bindings = withoutWatchers({ ...env, JOB_CACHE: kv.binding });
     kv.fail("throw");
 
     await expectRealJob(await proxyFetch(`/jobs/${id}`, acme.auth(), bindings), id, "MISS");
@@ -203,7 +204,7 @@ describe("KV failing", () => {
   it("hanging on reads: 200 from upstream within a few hundred ms; after recovery, 200", async () => {
     const id = await terminalJob("kv-hangs");
     const kv = failingBinding(env.JOB_CACHE, ["getWithMetadata"]);
-    const bindings = { ...env, JOB_CACHE: kv.binding };
+    const bindings = withoutWatchers({ ...env, JOB_CACHE: kv.binding });
     kv.fail("hang");
     const started = Date.now();
 

@@ -205,7 +205,19 @@ export const fakeWaveline = {
  * (faults on the creation routes hit every creation of every file). `healthyEnv` points at it.
  */
 export const healthyWaveline = { ...fakeWaveline, origin: inject("healthyWavelineOrigin") };
-export const healthyEnv: Env = { ...env, WAVELINE_API_URL: inject("healthyWavelineBaseUrl") };
+export const healthyEnv: Env = withoutWatchers({
+  ...env,
+  WAVELINE_API_URL: inject("healthyWavelineBaseUrl"),
+});
+
+/**
+ * Bindings whose reads of running jobs go straight to Waveline. A job watcher is a Durable Object
+ * with the env of the pool, so it never sees a test's own upstream settings or faulty bindings:
+ * tests that change those for the Worker alone test the direct path, and say so with this.
+ */
+export function withoutWatchers(bindings: Env): Env {
+  return { ...bindings, JOB_WATCHER: undefined as unknown as Env["JOB_WATCHER"] };
+}
 
 export const SEEDED = {
   completed: "00000000-0000-4000-8000-000000000001",

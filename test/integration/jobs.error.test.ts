@@ -8,6 +8,7 @@ import {
   proxyFetch,
   type TestTenant,
   tenantOwningSeededJobs,
+  withoutWatchers,
 } from "./helpers";
 
 let acme: TestTenant;
@@ -64,7 +65,7 @@ describe("upstream answers, mapped", () => {
   });
 
   it("answers 502 when nothing listens at WAVELINE_API_URL", async () => {
-    const unreachable = { ...env, WAVELINE_API_URL: "http://127.0.0.1:1/api/v1" };
+    const unreachable = withoutWatchers({ ...env, WAVELINE_API_URL: "http://127.0.0.1:1/api/v1" });
 
     const response = await app.request(
       `${PROXY_ORIGIN}/jobs/${await ownedJobId(acme, "refused")}`,

@@ -3,10 +3,12 @@ import { TEST_ADMIN_TOKEN, TEST_WAVELINE_KEY } from "../constants";
 import {
   fakeWaveline,
   ownedJobId,
+  ownJob,
   proxyFetch,
   SEEDED,
   type TestTenant,
   tenantOwningSeededJobs,
+  uniqueJobId,
 } from "./helpers";
 
 let acme: TestTenant;
@@ -128,7 +130,9 @@ describe("the Waveline key never shows", () => {
 
 describe("the request log", () => {
   it("writes one JSON line per request with route, status, cache and upstream timing", async () => {
-    const id = await ownedJobId(acme, "logged");
+    // Last seen finished, so this very request asks Waveline (a running job's watcher would).
+    const id = uniqueJobId("logged");
+    await ownJob(acme.id, id, null, "COMPLETED");
     const response = await proxyFetch(`/jobs/${id}`, acme.auth());
 
     const requests = logLines
@@ -148,5 +152,15 @@ describe("the request log", () => {
     });
     expect(requests[0].durationMs).toBeTypeOf("number");
     expect(requests[0].upstreamMs).toBeTypeOf("number");
+  });
+
+  it("says when a running job's answer came from its watcher", async () => {
+    const id = await ownedJobId(acme, "logged-watched");
+    await proxyFetch(`/jobs/${id}`, acme.auth());
+
+    const [request] = logLines
+      .map((line) => JSON.parse(line))
+      .filter((line) => line.msg === "request");
+    expect(request).toMatchObject({ status: 200, cache: "MISS", watcher: true });
   });
 });

@@ -7,6 +7,7 @@ import {
   proxyFetch,
   type TestTenant,
   uniqueJobId,
+  withoutWatchers,
 } from "./helpers";
 
 let acme: TestTenant;
@@ -48,7 +49,7 @@ describe("an upstream answer about another job than the one asked", () => {
 });
 
 describe("an upstream answer over MAX_UPSTREAM_BODY_BYTES", () => {
-  const capped = { ...env, MAX_UPSTREAM_BODY_BYTES: String(1024 * 1024) };
+  const capped = withoutWatchers({ ...env, MAX_UPSTREAM_BODY_BYTES: String(1024 * 1024) });
 
   it("is a 502 as soon as the cap is passed, without reading the rest of an endless body", async () => {
     const id = uniqueJobId("endless");
