@@ -5,6 +5,9 @@ import type { BucketName } from "../ratelimit/durable-object";
 import { durableRateLimiter } from "../ratelimit/limiter";
 import { describeError, fail } from "./errors";
 
+/** An unlimited creation took nothing; set once, not a closure per request on the read path. */
+const NOTHING_TO_REFUND = () => {};
+
 /**
  * Per-tenant limits, after authentication. Answers carry `RateLimit-*` headers; a refusal is a
  * 429 with `Retry-After`. If the limiter itself is down, reads go on (they are cheap and cached)
@@ -18,7 +21,7 @@ export function rateLimit(bucket: BucketName): MiddlewareHandler<HonoEnv> {
       bucket === "reads"
         ? (tenant.rateLimits.readsPerMinute ?? config.readRateLimitPerMin)
         : (tenant.rateLimits.createsPerMinute ?? config.createRateLimitPerMin);
-    c.set("refundCreation", () => {});
+    if (bucket === "creates") c.set("refundCreation", NOTHING_TO_REFUND);
     if (limit === 0) return next();
 
     const limiter = durableRateLimiter(c.env.RATE_LIMITER);
