@@ -3,10 +3,11 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { CreationLedger } from "../../src/creation/ledger";
 import { STORAGE_TIMEOUT_MS } from "../../src/tenancy/guard";
-import { faultyD1, faultyNamespace } from "./faulty-bindings";
 import {
   asAdmin,
   createTenant,
+  failingDatabase,
+  failingStubs,
   fakeWaveline,
   jsonBody,
   proxyFetch,
@@ -15,7 +16,7 @@ import {
 
 /**
  * Once Waveline has made a job, its caller gets it and D1 gets it, whatever D1 does meanwhile.
- * Faults come from the real bindings wrapped (./faulty-bindings): only the job insert fails.
+ * Faults come from the real bindings wrapped (helpers.ts): only the job insert fails.
  */
 
 let acme: TestTenant;
@@ -24,6 +25,13 @@ beforeAll(async () => {
 });
 
 const isJobInsert = (sql: string) => sql.trimStart().startsWith("INSERT INTO jobs");
+
+/** The real D1, whose job inserts alone throw or never answer. */
+function jobInsertsFailing(how: "throw" | "hang"): D1Database {
+  const database = failingDatabase(env.DB, isJobInsert);
+  database.fail(how);
+  return database.db;
+}
 
 function documentFor(label: string) {
   return {
@@ -61,7 +69,7 @@ describe("D1 failing while a job is created", () => {
     "D1 %s: 201 with the job; once D1 answers, the job is read, listed and counted",
     async (_, fault) => {
       const document = documentFor(fault);
-      const down = { ...env, DB: faultyD1(env.DB, fault, isJobInsert) };
+      const down = { ...env, DB: jobInsertsFailing(fault) };
       const started = Date.now();
 
       const response = await proxyFetch(
@@ -102,7 +110,7 @@ describe("D1 failing while a job is created", () => {
   it("replays the held job for its Idempotency-Key", async () => {
     const document = documentFor("replay");
     const key = crypto.randomUUID();
-    const down = { ...env, DB: faultyD1(env.DB, "throw", isJobInsert) };
+    const down = { ...env, DB: jobInsertsFailing("throw") };
     const init = () => acme.auth(jsonBody(document, { headers: { "Idempotency-Key": key } }));
 
     const first = await proxyFetch("/extract-document", init(), down);
@@ -120,7 +128,7 @@ describe("D1 failing while a job is created", () => {
 
   it("keeps a held job while D1 still fails, and writes it once D1 answers", async () => {
     const document = documentFor("retry");
-    const down = { ...env, DB: faultyD1(env.DB, "throw", isJobInsert) };
+    const down = { ...env, DB: jobInsertsFailing("throw") };
     const response = await proxyFetch("/extract-document", acme.auth(jsonBody(document)), down);
     const { id } = (await response.json()) as { id: string };
     const later = () => Date.now() + 60_000;
@@ -130,7 +138,7 @@ describe("D1 failing while a job is created", () => {
       async (ledger: CreationLedger, state) => {
         // The test drives the retries itself: no alarm may write the job first.
         await state.storage.deleteAlarm();
-        await ledger.recordHeldJobs(faultyD1(env.DB, "throw", isJobInsert), later());
+        await ledger.recordHeldJobs(jobInsertsFailing("throw"), later());
         return ledger.unrecordedJobIds();
       },
     );
@@ -147,8 +155,8 @@ describe("D1 failing while a job is created", () => {
     const document = documentFor("nowhere");
     const broken = {
       ...env,
-      DB: faultyD1(env.DB, "throw", isJobInsert),
-      CREATION_LEDGER: faultyNamespace(env.CREATION_LEDGER, "throw", ["holdUnrecorded"]),
+      DB: jobInsertsFailing("throw"),
+      CREATION_LEDGER: failingStubs(env.CREATION_LEDGER, "throw", ["holdUnrecorded"]),
     };
 
     const response = await proxyFetch("/extract-document", acme.auth(jsonBody(document)), broken);
@@ -174,7 +182,7 @@ describe("D1 failing while a job is created", () => {
     const document = documentFor("ledger-down");
     const broken = {
       ...env,
-      CREATION_LEDGER: faultyNamespace(env.CREATION_LEDGER, "throw", ["reserve"]),
+      CREATION_LEDGER: failingStubs(env.CREATION_LEDGER, "throw", ["reserve"]),
     };
 
     const response = await proxyFetch(

@@ -262,37 +262,54 @@ export function countingDatabase(db: D1Database = env.DB): { db: D1Database; que
 }
 
 /**
- * The real D1 binding, made to fail on demand: while failing, every query (a statement's run,
- * first, all or raw, or a batch) throws, or never answers; otherwise the real database answers.
+ * The real D1 binding, made to fail on demand: while failing, every query whose SQL `only` picks
+ * (by default all: a statement's run, first, all or raw, or a batch holding one) throws, or never
+ * answers; otherwise the real database answers.
  */
-export function failingDatabase(db: D1Database = env.DB): {
+export function failingDatabase(
+  db: D1Database = env.DB,
+  only: (sql: string) => boolean = () => true,
+): {
   db: D1Database;
   fail(how: "throw" | "hang"): void;
   recover(): void;
 } {
   let failing: "throw" | "hang" | undefined;
   const guard =
-    <A extends unknown[], R>(query: (...args: A) => Promise<R>) =>
+    <A extends unknown[], R>(query: (...args: A) => Promise<R>, picked: boolean) =>
     (...args: A): Promise<R> => {
-      if (failing === "throw") return Promise.reject(new Error("D1_ERROR: database unavailable"));
-      if (failing === "hang") return new Promise<R>(() => {});
+      if (picked && failing === "throw") {
+        return Promise.reject(new Error("D1_ERROR: database unavailable"));
+      }
+      if (picked && failing === "hang") return new Promise<R>(() => {});
       return query(...args);
     };
-  const statement = (real: D1PreparedStatement): D1PreparedStatement =>
-    new Proxy(real, {
+  const sqlOf = new WeakMap<D1PreparedStatement, string>();
+  const statement = (real: D1PreparedStatement, sql: string): D1PreparedStatement => {
+    const wrapped = new Proxy(real, {
       get(target, name) {
-        if (name === "bind") return (...values: unknown[]) => statement(target.bind(...values));
+        if (name === "bind")
+          return (...values: unknown[]) => statement(target.bind(...values), sql);
         const value = Reflect.get(target, name, target);
         if (typeof value !== "function") return value;
         const bound = value.bind(target);
-        return ["run", "first", "all", "raw"].includes(String(name)) ? guard(bound) : bound;
+        return ["run", "first", "all", "raw"].includes(String(name))
+          ? guard(bound, only(sql))
+          : bound;
       },
     });
+    sqlOf.set(wrapped, sql);
+    return wrapped;
+  };
   const failingDb = new Proxy(db, {
     get(target, name) {
-      if (name === "prepare") return (sql: string) => statement(target.prepare(sql));
+      if (name === "prepare") return (sql: string) => statement(target.prepare(sql), sql);
       if (name === "batch") {
-        return guard((statements: D1PreparedStatement[]) => target.batch(statements));
+        return (statements: D1PreparedStatement[]) =>
+          guard(
+            () => target.batch(statements),
+            statements.some((s) => only(sqlOf.get(s) ?? "")),
+          )();
       }
       const value = Reflect.get(target, name, target);
       return typeof value === "function" ? value.bind(target) : value;
@@ -307,6 +324,35 @@ export function failingDatabase(db: D1Database = env.DB): {
       failing = undefined;
     },
   };
+}
+
+/**
+ * A real Durable Object namespace whose stubs' `methods` (RPC calls) throw, or never answer;
+ * every other call reaches the real object.
+ */
+export function failingStubs<T extends Rpc.DurableObjectBranded | undefined>(
+  real: DurableObjectNamespace<T>,
+  how: "throw" | "hang",
+  methods: readonly string[],
+): DurableObjectNamespace<T> {
+  const failing = () =>
+    how === "hang" ? new Promise<never>(() => {}) : Promise.reject(new Error("object is down"));
+  return new Proxy(real, {
+    get(target, property) {
+      const member = Reflect.get(target, property, target) as unknown;
+      if (typeof member !== "function") return member;
+      if (property !== "get") return member.bind(target);
+      return (...args: Parameters<typeof target.get>) =>
+        new Proxy(target.get(...args), {
+          get(stub, name) {
+            if (methods.includes(String(name))) return failing;
+            // Every property of a stub is a remote method, `bind` included: call through it.
+            const call = stub as unknown as Record<string, (...values: unknown[]) => unknown>;
+            return (...values: unknown[]) => call[String(name)]?.(...values);
+          },
+        });
+    },
+  });
 }
 
 /** A real binding whose `methods` throw, or never answer, while failing; otherwise it answers. */

@@ -1,9 +1,9 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it, vi } from "vitest";
-import { faultyNamespace } from "./faulty-bindings";
 import {
   createTenant,
+  failingStubs,
   fakeWaveline,
   jsonBody,
   mintToken,
@@ -135,7 +135,7 @@ describe("one watcher per running job", () => {
     "when the watcher %s, reads still answer 200 through the direct path",
     async (_, fault) => {
       const id = await runningJob(`watcher-${fault}`);
-      const broken = { ...env, JOB_WATCHER: faultyNamespace(env.JOB_WATCHER, fault, ["read"]) };
+      const broken = { ...env, JOB_WATCHER: failingStubs(env.JOB_WATCHER, fault, ["read"]) };
 
       const response = await proxyFetch(`/jobs/${id}`, acme.auth(), broken);
 
