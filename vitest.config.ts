@@ -13,7 +13,7 @@ export default defineConfig({
         // Integration tests inside workerd, the runtime the proxy runs on in production.
         plugins: [
           cloudflareTest(({ inject }) => ({
-            main: "./src/index.ts",
+            main: "./src/platform/cloudflare/worker.ts",
             wrangler: { configPath: "./wrangler.toml" },
             miniflare: {
               bindings: {

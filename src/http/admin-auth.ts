@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from "hono";
-import type { HonoEnv } from "../env";
+import type { HonoEnv } from "../core/config";
 import { authenticationFailed } from "./auth-failures";
 import { bearerToken, secretsEqual } from "./credentials";
 

@@ -1,5 +1,5 @@
 import type { Context } from "hono";
-import type { HonoEnv } from "../env";
+import type { HonoEnv } from "../core/config";
 
 /**
  * A file of the Worker's static assets (`[assets]` in wrangler.toml): pages live there, not in

@@ -1,6 +1,6 @@
 import type { Context } from "hono";
-import type { HonoEnv } from "../env";
-import { createMemo } from "../tenancy/memo";
+import type { HonoEnv } from "../core/config";
+import { createMemo } from "../core/memo";
 import { describeError, fail } from "./errors";
 
 /**

@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from "hono";
-import { type HonoEnv, readConfig } from "../env";
+import { type HonoEnv, readConfig } from "../core/config";
 import { createWavelineClient } from "../waveline/client";
 import { fail } from "./errors";
 

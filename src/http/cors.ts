@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
-import type { HonoEnv } from "../env";
+import type { HonoEnv } from "../core/config";
 
 /**
  * CORS for the tenant API. A preflight carries no credential, so it is answered from the origin

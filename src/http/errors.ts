@@ -1,8 +1,8 @@
 import type { Context, ErrorHandler, NotFoundHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import type { HonoEnv } from "../env";
-import { StorageUnavailableError } from "../tenancy/guard";
+import type { HonoEnv } from "../core/config";
+import { StorageUnavailableError } from "../core/tenancy/guard";
 
 /** Stops the request with `{ "error": message }`; extra headers (e.g. Retry-After) ride along. */
 export function fail(

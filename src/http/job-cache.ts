@@ -1,10 +1,10 @@
 import type { MiddlewareHandler } from "hono";
-import { cacheApiTier } from "../cache/cache-api";
-import { tieredJobCache } from "../cache/job-cache";
-import { kvTier } from "../cache/kv";
-import { memoryTier } from "../cache/memory";
-import type { CacheTier } from "../cache/tiers";
-import type { HonoEnv } from "../env";
+import { tieredJobCache } from "../core/cache/job-cache";
+import { memoryTier } from "../core/cache/memory";
+import type { CacheTier } from "../core/cache/tiers";
+import type { HonoEnv } from "../core/config";
+import { cacheApiTier } from "../platform/cloudflare/cache-api-tier";
+import { kvTier } from "../platform/cloudflare/kv-tier";
 
 // One per isolate: every request of this isolate shares its memory tier.
 const memory = memoryTier({

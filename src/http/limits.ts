@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from "hono";
-import type { HonoEnv } from "../env";
+import type { HonoEnv } from "../core/config";
 import { fail } from "./errors";
 
 /** Far above any legitimate request, far below what would cost real CPU or memory. */

@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
-import type { HonoEnv } from "../env";
+import type { HonoEnv } from "../core/config";
 
 type Fields = Record<string, unknown>;
 

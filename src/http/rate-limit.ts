@@ -1,8 +1,8 @@
 import type { MiddlewareHandler } from "hono";
-import type { HonoEnv } from "../env";
-import type { Decision } from "../ratelimit/bucket";
-import type { BucketName } from "../ratelimit/durable-object";
-import { durableRateLimiter } from "../ratelimit/limiter";
+import type { HonoEnv } from "../core/config";
+import type { Decision } from "../core/ratelimit/bucket";
+import { durableRateLimiter } from "../core/ratelimit/limiter";
+import type { BucketName } from "../platform/cloudflare/rate-limiter";
 import { describeError, fail } from "./errors";
 
 /** An unlimited creation took nothing; set once, not a closure per request on the read path. */

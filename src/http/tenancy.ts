@@ -1,9 +1,9 @@
 import type { MiddlewareHandler } from "hono";
-import type { HonoEnv } from "../env";
-import { memoisedJobStore, memoisedTenantStore } from "../tenancy/cached";
-import { d1JobStore, d1TenantStore } from "../tenancy/d1";
-import { guardStorage } from "../tenancy/guard";
-import type { JobStore, TenantStore } from "../tenancy/store";
+import type { HonoEnv } from "../core/config";
+import { memoisedJobStore, memoisedTenantStore } from "../core/tenancy/cached";
+import { guardStorage } from "../core/tenancy/guard";
+import type { JobStore, TenantStore } from "../core/tenancy/store";
+import { d1JobStore, d1TenantStore } from "../platform/cloudflare/d1-stores";
 
 type Stores = { tenantStore: TenantStore; jobStore: JobStore };
 

@@ -1,9 +1,9 @@
 import type { MiddlewareHandler } from "hono";
-import type { Config, HonoEnv } from "../env";
-import { ALL_SCOPES, type Principal } from "../tenancy/access";
-import { hashApiKey, looksLikeApiKey } from "../tenancy/keys";
-import type { TenantStore } from "../tenancy/store";
-import { type Scope, verifyBrowserToken } from "../tenancy/tokens";
+import type { Config, HonoEnv } from "../core/config";
+import { ALL_SCOPES, type Principal } from "../core/tenancy/access";
+import { hashApiKey, looksLikeApiKey } from "../core/tenancy/keys";
+import type { TenantStore } from "../core/tenancy/store";
+import { type Scope, verifyBrowserToken } from "../core/tenancy/tokens";
 import { authenticationFailed } from "./auth-failures";
 import { bearerToken } from "./credentials";
 import { fail } from "./errors";

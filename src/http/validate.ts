@@ -1,8 +1,8 @@
 import { zValidator } from "@hono/zod-validator";
 import type { ValidationTargets } from "hono";
 import type * as z from "zod/mini";
-import { documentRequest } from "../openapi/describe";
 import { errorResponse } from "./errors";
+import { documentRequest } from "./openapi/describe";
 
 /**
  * zValidator whose failures answer 400 `{ "error": "<field> <problem>" }` like every other error.

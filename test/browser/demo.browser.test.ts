@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mintBrowserToken } from "../../src/tenancy/tokens";
+import { mintBrowserToken } from "../../src/core/tenancy/tokens";
 import { JOB_ID_RULE } from "../../src/waveline/schema";
 import { startTestStack, type TestStack } from "../e2e/test-stack";
 

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { memoisedJobStore } from "../../src/tenancy/cached";
-import { d1JobStore } from "../../src/tenancy/d1";
+import { memoisedJobStore } from "../../src/core/tenancy/cached";
+import { d1JobStore } from "../../src/platform/cloudflare/d1-stores";
 import {
   asAdmin,
   countingDatabase,

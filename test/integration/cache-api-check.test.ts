@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { cacheApiTier } from "../../src/cache/cache-api";
-import { toCachedJob } from "../../src/cache/entry";
+import { toCachedJob } from "../../src/core/cache/entry";
 import type { Logger } from "../../src/http/logger";
+import { cacheApiTier } from "../../src/platform/cloudflare/cache-api-tier";
 import type { Job } from "../../src/waveline/schema";
 import { uniqueJobId } from "./helpers";
 

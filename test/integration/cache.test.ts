@@ -1,8 +1,8 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { cacheApiTier } from "../../src/cache/cache-api";
-import { toCachedJob } from "../../src/cache/entry";
-import { KV_MAX_VALUE_BYTES, kvTier } from "../../src/cache/kv";
+import { toCachedJob } from "../../src/core/cache/entry";
+import { cacheApiTier } from "../../src/platform/cloudflare/cache-api-tier";
+import { KV_MAX_VALUE_BYTES, kvTier } from "../../src/platform/cloudflare/kv-tier";
 import type { Job } from "../../src/waveline/schema";
 import {
   asAdmin,

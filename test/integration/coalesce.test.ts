@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { coalesce } from "../../src/cache/coalesce";
+import { coalesce } from "../../src/core/coalesce";
 
 describe("coalesce", () => {
   it("runs concurrent work with one key once, and again once it settled", async () => {

@@ -1,8 +1,8 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { CreationLedger } from "../../src/creation/ledger";
-import { STORAGE_TIMEOUT_MS } from "../../src/tenancy/guard";
+import { STORAGE_TIMEOUT_MS } from "../../src/core/tenancy/guard";
+import type { CreationLedger } from "../../src/platform/cloudflare/creation-ledger";
 import {
   asAdmin,
   createTenant,

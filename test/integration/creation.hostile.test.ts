@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
-import { checkCreationBody } from "../../src/creation/body";
+import { checkCreationBody } from "../../src/core/creation/body";
 import {
   asAdmin,
   createTenant,

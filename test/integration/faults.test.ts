@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { STORAGE_TIMEOUT_MS } from "../../src/tenancy/guard";
+import { STORAGE_TIMEOUT_MS } from "../../src/core/tenancy/guard";
 import {
   asAdmin,
   createTenant,

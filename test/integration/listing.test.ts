@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { MAX_LISTED_TOTAL } from "../../src/routes/jobs";
+import { MAX_LISTED_TOTAL } from "../../src/http/routes/jobs";
 import { asAdmin, createTenant, jsonBody, proxyFetch, type TestTenant } from "./helpers";
 
 /** Gives a tenant `n` jobs in one statement, created a second apart, newest last. */

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { takeTokens } from "../../src/ratelimit/bucket";
+import { takeTokens } from "../../src/core/ratelimit/bucket";
 import {
   asAdmin,
   createTenant,

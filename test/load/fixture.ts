@@ -1,4 +1,4 @@
-import { mintBrowserToken, type SigningKey } from "../../src/tenancy/tokens";
+import { mintBrowserToken, type SigningKey } from "../../src/core/tenancy/tokens";
 import type { TestStack } from "../e2e/test-stack";
 
 export type JobStatus = "CREATED" | "RUNNING" | "COMPLETED" | "FAILED";

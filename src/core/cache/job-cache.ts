@@ -1,0 +1,110 @@
+import { describeError } from "../../http/errors";
+import type { Logger } from "../../http/logger";
+import { withTimeout } from "../timeout";
+import { type CachedJob, isTerminal } from "./entry";
+import type { CacheTier } from "./tiers";
+
+export type CacheTierName = CacheTier["name"];
+
+export interface JobCacheOptions {
+  /** Fastest first: a hit in one tier refills the tiers before it. */
+  tiers: CacheTier[];
+  terminalTtlMs: number;
+  /** How long a CREATED/RUNNING answer may be reused; 0 never reuses one. */
+  pendingTtlMs: number;
+  /** A tier slower than this counts as a miss (KV can stall). */
+  readTimeoutMs: number;
+  log: Logger;
+  waitUntil(promise: Promise<unknown>): void;
+}
+
+export interface JobCache {
+  /**
+   * `lastSeen`: the status the proxy last recorded for the job. A job last seen CREATED or
+   * RUNNING is looked for only where a pending answer can be (a job that finished since is then
+   * fetched once more, which is right, only slower).
+   */
+  read(
+    id: string,
+    lastSeen?: Pick<CachedJob, "status">,
+  ): Promise<{ entry: CachedJob; tier: CacheTierName } | null>;
+  /** This isolate's own copy (local tiers), if any: no I/O, so no need to coalesce it. */
+  readLocal(
+    id: string,
+    lastSeen?: Pick<CachedJob, "status">,
+  ): Promise<{ entry: CachedJob; tier: CacheTierName } | null>;
+  /** Stores a fresh answer: this isolate's memory at once, slower tiers after the response. */
+  write(entry: CachedJob): Promise<void>;
+  /** Removes a job from every tier this code can reach (memory here, this location, KV). */
+  purge(id: string): Promise<void>;
+}
+
+/** Terminal jobs never change: cached until the TTL (which only bounds storage). */
+export function tieredJobCache(options: JobCacheOptions): JobCache {
+  const { tiers, log } = options;
+
+  const ttlLeft = (entry: CachedJob) =>
+    isTerminal(entry)
+      ? options.terminalTtlMs
+      : options.pendingTtlMs - (Date.now() - entry.fetchedAt);
+
+  const putInto = (tier: CacheTier, entry: CachedJob) => {
+    const ttlMs = ttlLeft(entry);
+    if (ttlMs <= 0 || !tier.keeps(entry)) return Promise.resolve();
+    return tier.put(entry, ttlMs).catch((err: unknown) => {
+      log.warn("cache write failed", {
+        tier: tier.name,
+        jobId: entry.id,
+        error: describeError(err),
+      });
+    });
+  };
+
+  const fill = async (targets: CacheTier[], entry: CachedJob) => {
+    for (const tier of targets) {
+      const write = putInto(tier, entry);
+      // Local tiers are filled before the answer goes back, so this isolate's next poll hits them.
+      if (tier.local) await write;
+      else options.waitUntil(write);
+    }
+  };
+
+  const worthReading = (tier: CacheTier, lastSeen: Pick<CachedJob, "status"> | undefined) =>
+    lastSeen === undefined ||
+    isTerminal(lastSeen) ||
+    (tier.keepsPending && options.pendingTtlMs > 0);
+
+  return {
+    async readLocal(id, lastSeen) {
+      for (const tier of tiers) {
+        if (!tier.local || !worthReading(tier, lastSeen)) continue;
+        const entry = await tier.get(id);
+        if (entry && ttlLeft(entry) > 0) return { entry, tier: tier.name };
+      }
+      return null;
+    },
+    async read(id, lastSeen) {
+      for (const [index, tier] of tiers.entries()) {
+        if (!worthReading(tier, lastSeen)) continue;
+        let entry: CachedJob | null;
+        try {
+          entry = tier.local
+            ? await tier.get(id)
+            : await withTimeout(tier.get(id), options.readTimeoutMs);
+        } catch (err) {
+          // Fail open: a broken tier is a miss, never a failed request.
+          log.warn("cache read failed", { tier: tier.name, jobId: id, error: describeError(err) });
+          continue;
+        }
+        if (!entry || ttlLeft(entry) <= 0) continue;
+        await fill(tiers.slice(0, index), entry);
+        return { entry, tier: tier.name };
+      }
+      return null;
+    },
+    write: (entry) => fill(tiers, entry),
+    async purge(id) {
+      await Promise.all(tiers.map((tier) => tier.delete(id)));
+    },
+  };
+}

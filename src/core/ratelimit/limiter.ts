@@ -1,0 +1,118 @@
+import type { BucketName, TenantRateLimiter } from "../../platform/cloudflare/rate-limiter";
+import { coalesce } from "../coalesce";
+import { withTimeout } from "../timeout";
+import type { Decision } from "./bucket";
+
+/**
+ * Rate limits per tenant. Job creation costs money, so every creation asks the tenant's Durable
+ * Object (exact, one round trip). Reads must stay cheap on the cache-hit path, so an isolate
+ * takes a lease of read tokens from the same object and spends it locally: the object never
+ * grants more than the limit, and only one read per lease pays the round trip.
+ */
+export interface RateLimiter {
+  take(tenantId: string, bucket: BucketName, limitPerMinute: number): Promise<Decision>;
+  /** Gives a creation back: the request was refused before it could bill anything. */
+  refundCreation(tenantId: string, limitPerMinute: number): Promise<void>;
+}
+
+export interface RateLimiterOptions {
+  /**
+   * How long a read waits for a refill another request started before asking itself: Workers
+   * never settles a promise whose creating request was cancelled (a client that hung up).
+   */
+  refillWaitMs: number;
+  /** An object slower than this counts as down: reads go on, creations are refused. */
+  timeoutMs: number;
+}
+
+interface Lease {
+  tokens: number;
+  expires: number;
+  decision: Decision;
+  /** Reads waiting for the next lease: it is sized to serve them all. */
+  waiting: number;
+  /** Tokens the last refill granted: what this isolate used of them sizes the next. */
+  size: number;
+}
+
+/** Unspent lease tokens are dropped after this: a lease can never hoard a tenant's budget. */
+const LEASE_MS = 2_000;
+const MAX_LEASES = 10_000;
+const leases = new Map<string, Lease>();
+
+const DEFAULTS: RateLimiterOptions = { refillWaitMs: 1_000, timeoutMs: 2_000 };
+
+export function durableRateLimiter(
+  namespace: DurableObjectNamespace<TenantRateLimiter>,
+  options: RateLimiterOptions = DEFAULTS,
+): RateLimiter {
+  const ask = (tenantId: string, bucket: BucketName, count: number, limit: number) =>
+    withTimeout(
+      namespace.get(namespace.idFromName(tenantId)).take(bucket, count, limit, bucket === "reads"),
+      options.timeoutMs,
+    );
+
+  const refill = async (lease: Lease, tenantId: string, limitPerMinute: number) => {
+    // Sized to this isolate's own demand, never more than a second's worth: unspent tokens lapse,
+    // and many isolates each taking a second's worth every lease would spend a tenant's budget
+    // without serving it. A lease used up before it lapsed doubles; one left over shrinks to use.
+    const used = lease.size - lease.tokens;
+    const ranOut = lease.tokens === 0 && lease.expires > Date.now();
+    const demand = Math.max(1, ranOut ? used * 2 : used);
+    const want = Math.max(lease.waiting, Math.min(Math.ceil(limitPerMinute / 60), demand));
+    const decision = await ask(tenantId, "reads", want, limitPerMinute);
+    lease.tokens = decision.granted;
+    lease.size = decision.granted;
+    lease.decision = decision;
+    // A refusal is remembered briefly too, so a tenant over its limit cannot flood the object.
+    lease.expires =
+      Date.now() +
+      (decision.granted > 0 ? LEASE_MS : Math.min(1000, decision.retryAfterSeconds * 1000));
+  };
+
+  return {
+    refundCreation: (tenantId, limitPerMinute) =>
+      withTimeout(
+        namespace.get(namespace.idFromName(tenantId)).refund("creates", limitPerMinute),
+        options.timeoutMs,
+      ),
+    async take(tenantId, bucket, limitPerMinute) {
+      if (bucket === "creates") return ask(tenantId, "creates", 1, limitPerMinute);
+      const key = `${tenantId}:${limitPerMinute}`;
+      const lease = leaseFor(key);
+      for (;;) {
+        const fresh = lease.expires > Date.now();
+        if (fresh && lease.tokens > 0) {
+          lease.tokens--;
+          return {
+            ...lease.decision,
+            granted: 1,
+            remaining: lease.decision.remaining + lease.tokens,
+          };
+        }
+        if (fresh && lease.decision.granted === 0) return lease.decision;
+        lease.waiting++;
+        try {
+          await coalesce(
+            `lease:${key}`,
+            () => refill(lease, tenantId, limitPerMinute),
+            options.refillWaitMs,
+          );
+        } finally {
+          lease.waiting--;
+        }
+      }
+    },
+  };
+}
+
+function leaseFor(key: string): Lease {
+  let lease = leases.get(key);
+  if (!lease) {
+    if (leases.size >= MAX_LEASES) leases.delete(leases.keys().next().value as string);
+    const nothing = { granted: 0, limit: 0, remaining: 0, resetSeconds: 0, retryAfterSeconds: 0 };
+    lease = { tokens: 0, expires: 0, decision: nothing, waiting: 0, size: 0 };
+    leases.set(key, lease);
+  }
+  return lease;
+}

@@ -1,0 +1,126 @@
+import type { JobStatus } from "../../waveline/schema";
+
+/** The storage behind tenancy, as the rest of the proxy sees it (D1 in production). */
+
+/** Requests per minute; null means the proxy's default. */
+export interface RateLimits {
+  readsPerMinute: number | null;
+  createsPerMinute: number | null;
+}
+
+/** Pages a calendar month (UTC); null means no budget. */
+export interface Budget {
+  pagesPerMonth: number | null;
+  /** Each end user's, unless their token carries their own. */
+  endUserPagesPerMonth: number | null;
+}
+
+export interface Tenant {
+  id: string;
+  name: string;
+  allowedOrigins: string[];
+  disabled: boolean;
+  rateLimits: RateLimits;
+  budget: Budget;
+  /** Browser tokens issued at or before this instant are refused; null: none are. */
+  tokensNotBefore: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ApiKeyRecord {
+  id: string;
+  tenantId: string;
+  name: string;
+  prefix: string;
+  createdAt: string;
+  revokedAt: string | null;
+}
+
+export interface TenantStore {
+  createTenant(input: {
+    name: string;
+    allowedOrigins: string[];
+    rateLimits?: Partial<RateLimits>;
+    budget?: Partial<Budget>;
+  }): Promise<Tenant>;
+  listTenants(): Promise<Tenant[]>;
+  getTenant(id: string): Promise<Tenant | null>;
+  updateTenant(
+    id: string,
+    patch: {
+      name?: string;
+      allowedOrigins?: string[];
+      disabled?: boolean;
+      rateLimits?: Partial<RateLimits>;
+      budget?: Partial<Budget>;
+    },
+  ): Promise<Tenant | null>;
+  /** Stores a key by its hash; the caller generated the key and shows it once. */
+  addKey(input: {
+    tenantId: string;
+    name: string;
+    prefix: string;
+    hash: string;
+  }): Promise<ApiKeyRecord>;
+  listKeys(tenantId: string): Promise<ApiKeyRecord[]>;
+  /** False when the tenant has no live key with that id. */
+  revokeKey(tenantId: string, keyId: string): Promise<boolean>;
+  /** Whether this key of this tenant exists and is not revoked. */
+  keyIsLive(tenantId: string, keyId: string): Promise<boolean>;
+  /** Refuses every browser token of the tenant issued until now; null when there is no tenant. */
+  revokeTokens(tenantId: string): Promise<Tenant | null>;
+  /** The hashes of every live (not revoked) key. */
+  liveKeyHashes(): Promise<ReadonlySet<string>>;
+  /** The tenant of a live (not revoked) key with this hash. */
+  tenantByKeyHash(hash: string): Promise<{ tenant: Tenant; keyId: string } | null>;
+  /** Every browser origin some enabled tenant lists. */
+  enabledOrigins(): Promise<ReadonlySet<string>>;
+}
+
+/** A job as the proxy recorded it: who owns it, and what the proxy last saw of it. */
+export interface OwnedJob {
+  id: string;
+  tenantId: string;
+  subject: string | null;
+  type: string;
+  fileName: string;
+  createdAt: string;
+  status: JobStatus;
+  pages: number;
+}
+
+export interface JobFilter {
+  tenantId: string;
+  subject?: string;
+  jobIds?: readonly string[];
+}
+
+export interface Usage {
+  jobsCreated: number;
+  jobsCompleted: number;
+  jobsFailed: number;
+  pagesBilled: number;
+}
+
+export type RecordResult = "recorded" | "duplicate" | "taken";
+
+export interface JobStore {
+  /**
+   * Records a job the proxy created. Recording an id again keeps the first owner: `duplicate` when
+   * that is the same tenant and subject (a retried write), `taken` when it is someone else.
+   */
+  record(job: OwnedJob): Promise<RecordResult>;
+  ownerOf(jobId: string): Promise<OwnedJob | null>;
+  /** A page, newest first; `total` counts the matching jobs, but at most `countUpTo`. */
+  list(
+    filter: JobFilter,
+    page: { count: number; offset: number; countUpTo: number },
+  ): Promise<{ items: OwnedJob[]; total: number }>;
+  /** Gives a job (e.g. one created outside the proxy) to a tenant, replacing any owner. */
+  assign(job: OwnedJob): Promise<void>;
+  /** What the proxy last saw of a job's progress. */
+  recordProgress(jobId: string, status: JobStatus, pages: number): Promise<void>;
+  /** Jobs created in [from, to) and the pages they billed; only `subject`'s when given. */
+  usage(tenantId: string, from: string, to: string, subject?: string): Promise<Usage>;
+}

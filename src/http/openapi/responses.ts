@@ -1,0 +1,138 @@
+import * as z from "zod/mini";
+import type { ApiKeyRecord, Tenant, Usage } from "../../core/tenancy/store";
+import { SCOPES } from "../../core/tenancy/tokens";
+import { createdJobSchema, jobSchema } from "../../waveline/schema";
+
+/**
+ * The bodies the proxy answers, as zod schemas for the OpenAPI document. The job comes from the
+ * upstream's own schema; the rest the proxy builds, and each `satisfies` its domain type, so a field
+ * added there and not here does not compile (the OpenAPI tests check live answers against these).
+ */
+
+/** Every error; a few carry more: a job that exists but was not handed out, a spent budget. */
+export const errorBody = z.object({
+  error: z.string(),
+  jobId: z.optional(
+    z.string().check(z.describe("502 after creation: the job Waveline made, for an operator")),
+  ),
+  budget: z.optional(
+    z.enum(["tenant", "end user"]).check(z.describe("402: whose page budget is used up")),
+  ),
+  resetsAt: z.optional(z.string().check(z.describe("402: when the budget resets (UTC)"))),
+});
+
+export const healthBody = z.object({ status: z.literal("ok") });
+
+/** A Waveline list item: the job without its result, as the proxy recorded it. */
+export const jobSummary = z.omit(jobSchema, { result: true });
+
+export const jobPage = z.object({
+  items: z.array(jobSummary),
+  offset: z.number(),
+  count: z.number(),
+  total: z.number(),
+});
+
+/** Waveline does not publish the creating POSTs' answer: the proxy guarantees `id` and `urls.get`. */
+export const createdJob = z.looseObject({
+  ...createdJobSchema.shape,
+  urls: z.looseObject({ get: z.string() }),
+});
+
+export const browserToken = z.object({
+  token: z.string(),
+  tokenType: z.literal("Bearer"),
+  expiresAt: z.string(),
+  scopes: z.array(z.enum(SCOPES)),
+  sub: z.optional(z.string()),
+  jobs: z.optional(z.array(z.string())),
+  pagesPerMonth: z.optional(z.number()),
+});
+
+const pagesPerMonth = z.nullable(z.number());
+
+export const tenantRecord = z.object({
+  id: z.string(),
+  name: z.string(),
+  allowedOrigins: z.array(z.string()),
+  disabled: z.boolean(),
+  rateLimits: z.object({
+    readsPerMinute: z.nullable(z.number()),
+    createsPerMinute: z.nullable(z.number()),
+  }),
+  budget: z.object({
+    pagesPerMonth: pagesPerMonth.check(z.describe("the tenant's pages a calendar month (UTC)")),
+    endUserPagesPerMonth: pagesPerMonth.check(
+      z.describe("each end user's, unless their token carries their own"),
+    ),
+  }),
+  tokensNotBefore: z.nullable(
+    z.string().check(z.describe("browser tokens issued at or before this instant are refused")),
+  ),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+}) satisfies z.ZodMiniType<Tenant>;
+
+export const tenantList = z.object({ items: z.array(tenantRecord) });
+
+export const apiKeyRecord = z.object({
+  id: z.string(),
+  tenantId: z.string(),
+  name: z.string(),
+  prefix: z.string(),
+  createdAt: z.string(),
+  revokedAt: z.nullable(z.string()),
+}) satisfies z.ZodMiniType<ApiKeyRecord>;
+
+export const apiKeyList = z.object({ items: z.array(apiKeyRecord) });
+
+/** The only answer that ever shows a key: it is stored as a hash. */
+export const newApiKey = z.extend(apiKeyRecord, { key: z.string() });
+
+/** This calendar month (UTC) against the tenant's page budget. */
+export const budgetReport = z.object({
+  month: z.string().check(z.describe("`YYYY-MM`, UTC")),
+  resetsAt: z.string().check(z.describe("the first instant of the next month")),
+  pagesUsed: z.number(),
+  pagesPerMonth: pagesPerMonth,
+  remaining: z.nullable(z.number()),
+  endUserPagesPerMonth: pagesPerMonth,
+});
+
+export const usageReport = z.object({
+  tenantId: z.string(),
+  from: z.string(),
+  to: z.string(),
+  jobsCreated: z.number(),
+  jobsCompleted: z.number(),
+  jobsFailed: z.number(),
+  pagesBilled: z.number(),
+  budget: budgetReport,
+}) satisfies z.ZodMiniType<Usage>;
+
+export const jobOwner = z.object({
+  jobId: z.string(),
+  tenantId: z.string(),
+  subject: z.nullable(z.string()),
+});
+
+/** Component names: each response body is one named schema, referenced by `$ref`. */
+export const namedResponses = z.registry<{ id: string }>();
+for (const [id, schema] of Object.entries({
+  Error: errorBody,
+  Health: healthBody,
+  Job: jobSchema,
+  JobSummary: jobSummary,
+  JobPage: jobPage,
+  CreatedJob: createdJob,
+  BrowserToken: browserToken,
+  Tenant: tenantRecord,
+  TenantList: tenantList,
+  ApiKey: apiKeyRecord,
+  ApiKeyList: apiKeyList,
+  NewApiKey: newApiKey,
+  Usage: usageReport,
+  JobOwner: jobOwner,
+})) {
+  namedResponses.add(schema, { id });
+}

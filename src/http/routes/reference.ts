@@ -1,0 +1,96 @@
+import { Hono } from "hono";
+import type { HonoEnv } from "../../core/config";
+import { staticAsset } from "../assets";
+import { describeRoute } from "../openapi/describe";
+import { buildOpenApiDocument, type OpenApiDocument } from "../openapi/document";
+
+/** Public and the same for everyone: shared caches may keep it a few minutes. */
+const PUBLIC_CACHE = "public, max-age=300";
+
+/**
+ * The API reference of `app`: the OpenAPI document and a page that renders it. Built on first use,
+ * once every route of `app` is registered; `aliases` are mounts that repeat the root's routes.
+ */
+export function apiReference(app: Hono<HonoEnv>, options: { aliases: string[] }) {
+  const reference = new Hono<HonoEnv>();
+  let document: OpenApiDocument | undefined;
+
+  reference.get(
+    "/openapi.json",
+    describeRoute({
+      operationId: "getOpenApiDocument",
+      summary: "This document",
+      tag: "service",
+      auth: "public",
+      responses: {
+        200: {
+          description: "OpenAPI 3.1, generated from the schemas that validate requests",
+          mediaType: "application/json",
+          headers: ["Cache-Control"],
+        },
+      },
+      errors: {},
+    }),
+    (c) => {
+      document ??= buildOpenApiDocument(app.routes, options);
+      return c.json(document, 200, { "Cache-Control": PUBLIC_CACHE });
+    },
+  );
+
+  reference.get(
+    "/docs",
+    describeRoute({
+      operationId: "getDocsPage",
+      summary: "An interactive reference of this document",
+      description:
+        "No CDN: the page, its script and its style come from this proxy, so it works offline and under `wrangler dev`.",
+      tag: "service",
+      auth: "public",
+      responses: {
+        200: { description: "an HTML page", mediaType: "text/html", headers: ["Cache-Control"] },
+      },
+      errors: {},
+    }),
+    (c) => staticAsset(c, "/docs/index.html", DOCS_HEADERS),
+  );
+
+  reference.get(
+    "/docs/:file",
+    describeRoute({
+      operationId: "getDocsPageFile",
+      summary: "The reference page's script or style",
+      tag: "service",
+      auth: "public",
+      responses: {
+        200: {
+          description: "`docs.js` or `docs.css` (any other name is a 404)",
+          mediaType: "text/javascript",
+          headers: ["Cache-Control"],
+        },
+      },
+      errors: {},
+    }),
+    (c) => {
+      const file = c.req.param("file");
+      return DOCS_FILES.has(file) ? staticAsset(c, `/docs/${file}`, DOCS_HEADERS) : c.notFound();
+    },
+  );
+
+  return reference;
+}
+
+const DOCS_FILES = new Set(["docs.js", "docs.css"]);
+
+/** Only the page's own script and style run, and it talks to this origin alone. */
+const DOCS_HEADERS = {
+  "Cache-Control": PUBLIC_CACHE,
+  "Content-Security-Policy": [
+    "default-src 'none'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "connect-src 'self'",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+  ].join("; "),
+};

@@ -1,0 +1,224 @@
+import { DurableObject } from "cloudflare:workers";
+import { HTTPException } from "hono/http-exception";
+import { type CachedJob, isTerminal, toCachedJob } from "../../core/cache/entry";
+import { readConfig } from "../../core/config";
+import { STORAGE_TIMEOUT_MS } from "../../core/tenancy/guard";
+import { withTimeout } from "../../core/timeout";
+import { EVENT_STREAM_HEADERS, jobEvent } from "../../core/watching/events";
+import type { Logger } from "../../http/logger";
+import { createWavelineClient, retryAfterSeconds } from "../../waveline/client";
+import { d1JobStore } from "./d1-stores";
+import { kvTier } from "./kv-tier";
+
+/** What the watcher answers a reader: the job, or the upstream's trouble as the proxy maps it. */
+export type WatchedJob =
+  | { ok: true; entry: CachedJob }
+  | { ok: false; status: number; error: string; retryAfter?: string };
+
+/** A stream ends after this, with a `retry:` hint: the client reconnects and gets the state. */
+export const STREAM_LIFETIME_MS = 5 * 60_000;
+const KEEP_ALIVE_MS = 15_000;
+const RECONNECT_HINT_MS = 2_000;
+/** Polls of a long job slow down to this. */
+const MAX_POLL_INTERVAL_MS = 10_000;
+const MIN_POLL_INTERVAL_MS = 500;
+/** Jobs usually take tens of seconds: until a job has run this long, polls keep their pace. */
+const LONG_JOB_MS = 60_000;
+/** Upstream trouble this long ends the streams with `event: error`. */
+const GIVE_UP_AFTER_MS = 60_000;
+
+interface Subscriber {
+  writer: WritableStreamDefaultWriter<Uint8Array>;
+  /** The proxy's URL of the job, under the mount this subscriber used. */
+  self: string;
+  lastSent: string | undefined;
+  ends: ReturnType<typeof setTimeout>;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * One per running job (named by job id): the single place that asks Waveline about that job
+ * while it runs, wherever its readers are. Readers share its last answer while it is fresh;
+ * subscribers get a Server-Sent Events stream that it feeds from its own polling (an alarm),
+ * which stops once nobody listens. A terminal answer goes to KV and D1, then the watcher is done.
+ */
+export class JobWatcher extends DurableObject<Env> {
+  private last: CachedJob | undefined;
+  private polling: Promise<WatchedJob> | undefined;
+  private readonly subscribers = new Set<Subscriber>();
+  private keepAlive: ReturnType<typeof setInterval> | undefined;
+  private intervalMs = MIN_POLL_INTERVAL_MS;
+  /** When this watcher first saw the job, to tell a long job from a usual one. */
+  private watchingSince = Date.now();
+  private failingSince: number | undefined;
+  private jobId: string | undefined;
+
+  /** The job, from the last answer while younger than `maxAgeMs`, else from Waveline. */
+  async read(jobId: string, maxAgeMs: number): Promise<WatchedJob> {
+    this.jobId = jobId;
+    if (this.last && (isTerminal(this.last) || Date.now() - this.last.fetchedAt < maxAgeMs)) {
+      return { ok: true, entry: this.last };
+    }
+    return this.poll();
+  }
+
+  /** `GET …/events`: a stream of this job for one subscriber. */
+  override async fetch(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    this.jobId = url.searchParams.get("job") ?? this.jobId;
+    const self = url.searchParams.get("self") ?? "";
+    const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+    const subscriber: Subscriber = {
+      writer: writable.getWriter(),
+      self,
+      lastSent: undefined,
+      ends: setTimeout(() => this.unsubscribe(subscriber), STREAM_LIFETIME_MS),
+    };
+    this.subscribers.add(subscriber);
+    // A client that hangs up cancels the stream: it stops counting as a listener at once.
+    subscriber.writer.closed.catch(() => this.unsubscribe(subscriber));
+    this.keepAlive ??= setInterval(() => this.broadcast(": keep-alive\n\n"), KEEP_ALIVE_MS);
+    void this.write(subscriber, `retry: ${RECONNECT_HINT_MS}\n\n`);
+    const config = readConfig(this.env);
+    const maxAgeMs = config.ok ? config.config.pendingCacheTtlMs : 0;
+    if (this.subscribers.size === 1) this.intervalMs = Math.max(MIN_POLL_INTERVAL_MS, maxAgeMs);
+    void this.read(this.jobId ?? "", maxAgeMs).then((answer) => {
+      if (answer.ok) this.send(subscriber, answer.entry);
+      void this.scheduleNextPoll();
+    });
+    return new Response(readable, { headers: EVENT_STREAM_HEADERS });
+  }
+
+  override async alarm(): Promise<void> {
+    // A write is what tells a stream whose client hung up: ask before paying for a poll.
+    await Promise.all([...this.subscribers].map((s) => this.write(s, ": poll\n\n")));
+    if (this.subscribers.size === 0) return;
+    await this.poll();
+    await this.scheduleNextPoll();
+  }
+
+  /** One upstream call at a time, shared by every reader and the alarm. */
+  private poll(): Promise<WatchedJob> {
+    this.polling ??= this.askUpstream().finally(() => {
+      this.polling = undefined;
+    });
+    return this.polling;
+  }
+
+  private async askUpstream(): Promise<WatchedJob> {
+    const jobId = this.jobId;
+    const config = readConfig(this.env);
+    if (!config.ok || !config.config.wavelineApiKey || jobId === undefined) {
+      return { ok: false, status: 503, error: "proxy is not configured" };
+    }
+    const { wavelineApiUrl, wavelineApiKey, upstreamTimeoutMs, maxUpstreamBodyBytes } =
+      config.config;
+    const client = createWavelineClient({
+      baseUrl: wavelineApiUrl,
+      apiKey: wavelineApiKey,
+      timeoutMs: upstreamTimeoutMs,
+      maxBodyBytes: maxUpstreamBodyBytes,
+      log: watcherLog(jobId),
+    });
+    try {
+      const entry = await toCachedJob(await client.getJob(jobId));
+      this.failingSince = undefined;
+      const changed =
+        !this.last || this.last.status !== entry.status || this.last.pages !== entry.pages;
+      this.last = entry;
+      if (isTerminal(entry)) await this.finish(entry, config.config.terminalCacheTtlS);
+      if (changed) {
+        // A change resets the pace, not the age: a long job stays long.
+        this.intervalMs = Math.max(MIN_POLL_INTERVAL_MS, config.config.pendingCacheTtlMs);
+        for (const subscriber of this.subscribers) this.send(subscriber, entry);
+      } else if (Date.now() - this.watchingSince > LONG_JOB_MS) {
+        this.intervalMs = Math.min(MAX_POLL_INTERVAL_MS, Math.ceil(this.intervalMs * 1.5));
+      }
+      return { ok: true, entry };
+    } catch (err) {
+      this.failingSince ??= Date.now();
+      const failure =
+        err instanceof HTTPException
+          ? {
+              ok: false as const,
+              status: err.status,
+              error: err.message,
+              retryAfter: err.res?.headers.get("Retry-After") ?? undefined,
+            }
+          : { ok: false as const, status: 502, error: "upstream error" };
+      if (failure.retryAfter) {
+        this.intervalMs = Math.max(this.intervalMs, retryAfterSeconds(failure.retryAfter) * 1000);
+      }
+      if (Date.now() - this.failingSince > GIVE_UP_AFTER_MS) {
+        this.broadcast(`event: error\ndata: ${JSON.stringify({ error: failure.error })}\n\n`);
+        this.closeAll();
+      }
+      return failure;
+    }
+  }
+
+  /** A terminal job never changes: KV keeps it and D1 learns it before any subscriber does. */
+  private async finish(entry: CachedJob, terminalTtlS: number): Promise<void> {
+    const log = watcherLog(entry.id);
+    await Promise.all([
+      kvTier(this.env.JOB_CACHE, log)
+        .put(entry, terminalTtlS * 1000)
+        .catch((err: unknown) => log.warn("terminal job not kept in KV", { error: String(err) })),
+      withTimeout(
+        d1JobStore(this.env.DB).recordProgress(entry.id, entry.status, entry.pages),
+        STORAGE_TIMEOUT_MS,
+      ).catch((err: unknown) => log.warn("job progress not recorded", { error: String(err) })),
+    ]);
+    await this.ctx.storage.deleteAll();
+  }
+
+  private async scheduleNextPoll(): Promise<void> {
+    if (this.subscribers.size === 0 || (this.last && isTerminal(this.last))) return;
+    await this.ctx.storage.setAlarm(Date.now() + this.intervalMs);
+  }
+
+  /** The job to one subscriber, unless it has seen this status and page count already. */
+  private send(subscriber: Subscriber, entry: CachedJob): void {
+    const seen = `${entry.status}.${entry.pages}`;
+    if (subscriber.lastSent === seen) return;
+    subscriber.lastSent = seen;
+    void this.write(subscriber, jobEvent(entry, subscriber.self)).then(() => {
+      if (isTerminal(entry)) this.unsubscribe(subscriber);
+    });
+  }
+
+  private broadcast(text: string): void {
+    for (const subscriber of this.subscribers) void this.write(subscriber, text);
+  }
+
+  private async write(subscriber: Subscriber, text: string): Promise<void> {
+    await subscriber.writer.write(encoder.encode(text)).catch(() => this.unsubscribe(subscriber));
+  }
+
+  private unsubscribe(subscriber: Subscriber): void {
+    if (!this.subscribers.delete(subscriber)) return;
+    clearTimeout(subscriber.ends);
+    subscriber.writer.close().catch(() => {});
+    if (this.subscribers.size === 0 && this.keepAlive !== undefined) {
+      clearInterval(this.keepAlive);
+      this.keepAlive = undefined;
+    }
+  }
+
+  private closeAll(): void {
+    for (const subscriber of [...this.subscribers]) this.unsubscribe(subscriber);
+  }
+}
+
+function watcherLog(jobId: string): Logger {
+  const line = (level: string, msg: string, fields?: Record<string, unknown>) =>
+    console.log(JSON.stringify({ level, msg, watcher: jobId, ...fields }));
+  return {
+    info: (msg, fields) => line("info", msg, fields),
+    warn: (msg, fields) => line("warn", msg, fields),
+    error: (msg, fields) => line("error", msg, fields),
+    alert: (msg, fields) => line("alert", msg, fields),
+    annotate: () => {},
+  };
+}
