@@ -3,80 +3,98 @@ import { bodyLimit } from "hono/body-limit";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
 import { secureHeaders } from "hono/secure-headers";
-import type { HonoEnv } from "./core/config";
+import type { Services } from "./core/services";
 import { requireAdmin } from "./http/admin-auth";
-import { withConfig } from "./http/config";
+import type { AppEnv } from "./http/context";
 import { browserCors } from "./http/cors";
 import { errorResponse, fail, notFound, onError } from "./http/errors";
 import { REQUEST_LIMITS, requestLimits } from "./http/limits";
 import { requestLogger } from "./http/logger";
-import { adminJobs } from "./http/routes/admin/jobs";
-import { adminTenants } from "./http/routes/admin/tenants";
-import { jobCreation } from "./http/routes/create-job";
-import { demo } from "./http/routes/demo";
-import { health } from "./http/routes/health";
-import { jobs } from "./http/routes/jobs";
+import { adminJobsRoutes } from "./http/routes/admin/jobs";
+import { adminTenantsRoutes } from "./http/routes/admin/tenants";
+import { jobCreationRoutes } from "./http/routes/create-job";
+import { demoRoutes } from "./http/routes/demo";
+import { healthRoutes } from "./http/routes/health";
+import { jobRoutes } from "./http/routes/jobs";
 import { apiReference } from "./http/routes/reference";
-import { tokens } from "./http/routes/tokens";
-import { usage } from "./http/routes/usage";
-import { withTenancy } from "./http/tenancy";
+import { tokensRoutes } from "./http/routes/tokens";
+import { usageRoutes } from "./http/routes/usage";
 
-export const app = new Hono<HonoEnv>();
+/** What a Waveline client knows is served at the root and under /api/v1: swap the base URL, done. */
+const WAVELINE_BASE_PATH = "/api/v1";
 
 /** Job creation has its own, larger limit (MAX_BODY_BYTES); every other body is small. */
 const CREATION_PATHS = new Set(
-  ["/extract-document", "/guess-shape"].flatMap((path) => [path, `/api/v1${path}`]),
+  ["/extract-document", "/guess-shape"].flatMap((path) => [path, `${WAVELINE_BASE_PATH}${path}`]),
 );
-const smallBodyLimit = bodyLimit({
-  maxSize: REQUEST_LIMITS.smallBodyBytes,
-  onError: () => fail(413, `request body is larger than ${REQUEST_LIMITS.smallBodyBytes} bytes`),
-});
 
-// Order matters: the request id and the log line wrap everything, including config errors;
-// CORS answers preflights before any authentication (each route authenticates itself).
-app.use(requestId());
-app.use(requestLogger());
-app.use(
-  methodNotAllowed({
-    app,
-    onMethodNotAllowed: (c, methods) =>
-      errorResponse(c, 405, "method not allowed", { Allow: methods.join(", ") }),
-  }),
-);
-app.use(
-  // A JSON API: nothing to frame, sniff or run. Pages that need more set their own CSP.
-  secureHeaders({
-    overwrite: false,
-    xFrameOptions: "DENY",
-    contentSecurityPolicy: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
-  }),
-);
-app.use(requestLimits());
-// A plain path check: hono/combine's except() runs a router match per request.
-app.use((c, next) => (CREATION_PATHS.has(c.req.path) ? next() : smallBodyLimit(c, next)));
-app.use(withConfig());
-app.use(withTenancy());
-app.use(browserCors());
+/**
+ * The proxy as a Hono app over `services`, built once per isolate by a runtime's entry. Each
+ * request then brings only its own parts (`RequestPlatform`: `waitUntil`, the client's address).
+ */
+export function createApp(services: Services): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const smallBodyLimit = bodyLimit({
+    maxSize: REQUEST_LIMITS.smallBodyBytes,
+    onError: () => fail(413, `request body is larger than ${REQUEST_LIMITS.smallBodyBytes} bytes`),
+  });
 
-app.route("/", health);
-app.route("/", demo);
+  // Order matters: the request id and the log line wrap everything; CORS answers preflights
+  // before any authentication (each route authenticates itself).
+  app.use(requestId());
+  app.use(requestLogger);
+  app.use(
+    methodNotAllowed({
+      app,
+      onMethodNotAllowed: (c, methods) =>
+        errorResponse(c, 405, "method not allowed", { Allow: methods.join(", ") }),
+    }),
+  );
+  app.use(
+    // A JSON API: nothing to frame, sniff or run. Pages that need more set their own CSP.
+    secureHeaders({
+      overwrite: false,
+      xFrameOptions: "DENY",
+      contentSecurityPolicy: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
+    }),
+  );
+  app.use(requestLimits());
+  // A plain path check: hono/combine's except() runs a router match per request.
+  app.use((c, next) => (CREATION_PATHS.has(c.req.path) ? next() : smallBodyLimit(c, next)));
+  app.use(browserCors(services));
 
-const admin = new Hono<HonoEnv>()
-  .use(requireAdmin())
-  .route("/", adminTenants)
-  .route("/", adminJobs);
-app.route("/admin", admin);
+  app.route("/", healthRoutes());
+  app.route("/", demoRoutes(services));
 
-// What a Waveline client knows is served at the root and under /api/v1: swap the base URL, done.
-const WAVELINE_BASE_PATH = "/api/v1";
-for (const mount of ["/", WAVELINE_BASE_PATH]) {
-  app.route(mount, jobs);
-  app.route(mount, jobCreation);
-  app.route(mount, tokens);
-  app.route(mount, usage);
+  const admin = new Hono<AppEnv>()
+    .use(requireAdmin(services))
+    .route("/", adminTenantsRoutes(services))
+    .route("/", adminJobsRoutes(services));
+  app.route("/admin", admin);
+
+  const tenantApi = new Hono<AppEnv>()
+    .route("/", jobRoutes(services))
+    .route("/", jobCreationRoutes(services))
+    .route("/", tokensRoutes(services))
+    .route("/", usageRoutes(services));
+  for (const mount of ["/", WAVELINE_BASE_PATH]) app.route(mount, tenantApi);
+
+  app.route("/", apiReference(app, services, { aliases: [WAVELINE_BASE_PATH] }));
+
+  app.notFound(notFound);
+  app.onError(onError);
+  return app;
 }
 
-app.route("/", apiReference(app, { aliases: [WAVELINE_BASE_PATH] }));
-
-app.notFound(notFound);
-app.onError(onError);
+/** What answers while the configuration is broken: every request a 503 that says why. */
+export function unconfiguredApp(problem: string): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.use(requestId());
+  app.use(requestLogger);
+  app.all("*", (c) => {
+    c.var.log.alert("invalid configuration", { problem });
+    return errorResponse(c, 503, `proxy is not configured: ${problem}`);
+  });
+  app.onError(onError);
+  return app;
+}

@@ -1,12 +1,7 @@
 import * as z from "zod/mini";
-import type { Logger } from "../http/logger";
-import type { WavelineClient } from "../waveline/client";
-import type { JobCache } from "./cache/job-cache";
-import type { Principal } from "./tenancy/access";
-import type { JobStore, TenantStore } from "./tenancy/store";
 import type { SigningKey } from "./tenancy/tokens";
 
-/** The proxy's settings, read from the Worker's vars and secrets once per environment object. */
+/** The proxy's settings, from the runtime's variables and secrets. */
 export interface Config {
   wavelineApiUrl: string;
   /** Undefined when the secret is missing or empty: proxied routes then answer 503. */
@@ -31,21 +26,6 @@ export interface Config {
   streamsPerTenant: number;
   createRateLimitPerMin: number;
 }
-
-export type Variables = {
-  requestId: string;
-  config: Config;
-  log: Logger;
-  waveline: WavelineClient;
-  tenantStore: TenantStore;
-  jobStore: JobStore;
-  principal: Principal;
-  jobCache: JobCache;
-  /** Gives back the creation `rateLimit("creates")` counted, for a request that billed nothing. */
-  refundCreation: () => void;
-};
-
-export type HonoEnv = { Bindings: Env; Variables: Variables };
 
 export const DEFAULT_WAVELINE_API_URL = "https://waveline.ai/api/v1";
 
@@ -178,8 +158,11 @@ export type ConfigResult = { ok: true; config: Config } | { ok: false; problem: 
 
 const parsed = new WeakMap<object, ConfigResult>();
 
-/** Validates the bindings once per env object; an empty string counts as unset. */
-export function readConfig(env: Env): ConfigResult {
+/**
+ * Validates the variables once per object that holds them (Workers' `env`, a parsed env file);
+ * an empty string counts as unset.
+ */
+export function readConfig(env: object): ConfigResult {
   const cached = parsed.get(env);
   if (cached) return cached;
   const result = parseConfig(env);
@@ -187,10 +170,10 @@ export function readConfig(env: Env): ConfigResult {
   return result;
 }
 
-function parseConfig(env: Env): ConfigResult {
+function parseConfig(env: object): ConfigResult {
   const raw: Record<string, unknown> = {};
   for (const key of Object.keys(configSchema.shape)) {
-    const value = (env as unknown as Record<string, unknown>)[key];
+    const value = (env as Record<string, unknown>)[key];
     raw[key] = value === "" ? undefined : value;
   }
   const result = configSchema.safeParse(raw);

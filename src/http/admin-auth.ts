@@ -1,16 +1,17 @@
-import type { MiddlewareHandler } from "hono";
-import type { HonoEnv } from "../core/config";
+import { createMiddleware } from "hono/factory";
+import type { Services } from "../core/services";
 import { authenticationFailed } from "./auth-failures";
-import { bearerToken, secretsEqual } from "./credentials";
+import type { AppEnv } from "./context";
+import { bearerToken } from "./credentials";
 
 /** Operators only: `Authorization: Bearer <ADMIN_TOKEN>`. No token configured means no admin access. */
-export function requireAdmin(): MiddlewareHandler<HonoEnv> {
-  return async (c, next) => {
-    const expected = c.get("config").adminToken;
+export function requireAdmin(services: Services) {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    const expected = services.config.adminToken;
     const given = bearerToken(c.req.header("Authorization"));
-    if (!given || !expected || !(await secretsEqual(given, expected))) {
-      return authenticationFailed(c);
+    if (!given || !expected || !(await services.secretsEqual(given, expected))) {
+      return authenticationFailed(services, c);
     }
     await next();
-  };
+  });
 }

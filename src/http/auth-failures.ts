@@ -1,7 +1,9 @@
 import type { Context } from "hono";
-import type { HonoEnv } from "../core/config";
+import { describeError } from "../core/errors";
 import { createMemo } from "../core/memo";
-import { describeError, fail } from "./errors";
+import type { Services } from "../core/services";
+import type { AppEnv } from "./context";
+import { fail } from "./errors";
 
 /**
  * Failed authentication is limited per client address: the limit counts failed attempts, never
@@ -9,8 +11,8 @@ import { describeError, fail } from "./errors";
  * on Cloudflare's network, a tab polling with an expired token must not lock others out).
  * Guessing stays hopeless because every credential is long (keys 256 bits, ADMIN_TOKEN and
  * signing secrets 32+ characters); the limit keeps failures cheap to answer and easy to spot.
- * The binding counts per Cloudflare location; once an address is over, this isolate answers its
- * further failures 429 for a minute without asking the binding again.
+ * The counter is the runtime's (on Workers, the rate-limiting binding, per location); once an
+ * address is over, this isolate answers its further failures 429 for a minute without asking.
  */
 const BLOCK_S = 60;
 const blocked = createMemo<true>({ ttlMs: BLOCK_S * 1000, maxEntries: 10_000 });
@@ -38,17 +40,20 @@ function tooMany(): never {
 }
 
 /** Counts the failure, then refuses: 429 once the address is over its limit, else 401. */
-export async function authenticationFailed(c: Context<HonoEnv>): Promise<never> {
-  const key = failureKey(c.req.header("CF-Connecting-IP"));
+export async function authenticationFailed<E extends AppEnv>(
+  services: Services,
+  c: Context<E>,
+): Promise<never> {
+  const key = failureKey(c.env.clientAddress);
   if (blocked.get(key)) tooMany();
-  const { success } = await c.env.AUTH_FAILURE_LIMITER.limit({ key }).catch((err: unknown) => {
+  const allowed = await services.countAuthFailure(key).catch((err: unknown) => {
     // The credential is refused either way: a counter outage must not turn that into a 500.
-    c.get("log").warn("authentication failure not counted", { error: describeError(err) });
-    return { success: true };
+    c.var.log.warn("authentication failure not counted", { error: describeError(err) });
+    return true;
   });
-  if (!success) {
+  if (!allowed) {
     blocked.set(key, true);
-    c.get("log").warn("authentication failures over the limit", { client: key });
+    c.var.log.warn("authentication failures over the limit", { client: key });
     tooMany();
   }
   fail(401, "missing or invalid credentials", { "WWW-Authenticate": "Bearer" });

@@ -1,6 +1,7 @@
-import type { MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
-import type { HonoEnv } from "../core/config";
+import { createMiddleware } from "hono/factory";
+import type { Services } from "../core/services";
+import type { AppEnv } from "./context";
 
 /**
  * CORS for the tenant API. A preflight carries no credential, so it is answered from the origin
@@ -8,12 +9,12 @@ import type { HonoEnv } from "../core/config";
  * isolate holds (one query per isolate per 10 s, whatever Origins callers send). The real
  * request is then held to its own tenant's list by `authenticate`. No credentials mode: browsers send tokens, not cookies.
  */
-export function browserCors(): MiddlewareHandler<HonoEnv> {
+export function browserCors(services: Services) {
   const tenantCors = cors({
-    origin: async (origin, c) => {
+    origin: async (origin) => {
       if (!origin) return null;
       try {
-        return (await c.get("tenantStore").enabledOrigins()).has(origin) ? origin : null;
+        return (await services.tenants.enabledOrigins()).has(origin) ? origin : null;
       } catch {
         // Storage down: no CORS headers; the request itself then fails closed.
         return null;
@@ -43,7 +44,15 @@ export function browserCors(): MiddlewareHandler<HonoEnv> {
     ],
     maxAge: 600,
   });
-  // The admin API is for operators' tools, never for browsers: no CORS at all.
-  return (c, next) =>
-    c.req.path === "/admin" || c.req.path.startsWith("/admin/") ? next() : tenantCors(c, next);
+  return createMiddleware<AppEnv>(async (c, next) => {
+    // The admin API is for operators' tools, never for browsers: no CORS at all.
+    if (c.req.path === "/admin" || c.req.path.startsWith("/admin/")) return next();
+    // Not a browser's cross-origin request: nothing to answer or check (the answer still varies).
+    if (c.req.header("Origin") === undefined) {
+      await next();
+      c.res.headers.append("Vary", "Origin");
+      return;
+    }
+    return tenantCors(c, next);
+  });
 }

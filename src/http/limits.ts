@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from "hono";
-import type { HonoEnv } from "../core/config";
+import type { AppEnv } from "./context";
 import { fail } from "./errors";
 
 /** Far above any legitimate request, far below what would cost real CPU or memory. */
@@ -11,7 +11,7 @@ export const REQUEST_LIMITS = {
   jsonDepth: 64,
 };
 
-export function requestLimits(): MiddlewareHandler<HonoEnv> {
+export function requestLimits(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     if (c.req.url.length > REQUEST_LIMITS.urlChars) fail(414, "request URL is too long");
     let headerBytes = 0;

@@ -1,66 +1,96 @@
-import type { MiddlewareHandler } from "hono";
-import type { HonoEnv } from "../core/config";
-import type { Decision } from "../core/ratelimit/bucket";
-import { durableRateLimiter } from "../core/ratelimit/limiter";
-import type { BucketName } from "../platform/cloudflare/rate-limiter";
-import { describeError, fail } from "./errors";
+import { createMiddleware } from "hono/factory";
+import { describeError } from "../core/errors";
+import type { BucketName, Decision } from "../core/ratelimit/bucket";
+import type { Services } from "../core/services";
+import type { Tenant } from "../core/tenancy/store";
+import { fail } from "./errors";
+import type { Authenticated } from "./tenant-auth";
 
-/** An unlimited creation took nothing; set once, not a closure per request on the read path. */
-const NOTHING_TO_REFUND = () => {};
+/** Gives back the creation `limitCreations` counted, for a request that billed nothing. */
+export type Refund = () => void;
+export type CreationCounted = Authenticated & { Variables: { refundCreation: Refund } };
+
+/** An unlimited creation took nothing; one constant, not a closure per request. */
+const NOTHING_TO_REFUND: Refund = () => {};
 
 /**
  * Per-tenant limits, after authentication. Answers carry `RateLimit-*` headers; a refusal is a
  * 429 with `Retry-After`. If the limiter itself is down, reads go on (they are cheap and cached)
  * but creations stop with 503: they cost money, and their limit must be exact.
  */
-export function rateLimit(bucket: BucketName): MiddlewareHandler<HonoEnv> {
-  return async (c, next) => {
-    const { tenant } = c.get("principal");
-    const config = c.get("config");
-    const limit =
-      bucket === "reads"
-        ? (tenant.rateLimits.readsPerMinute ?? config.readRateLimitPerMin)
-        : (tenant.rateLimits.createsPerMinute ?? config.createRateLimitPerMin);
-    if (bucket === "creates") c.set("refundCreation", NOTHING_TO_REFUND);
+export function limitReads(services: Services) {
+  return createMiddleware<Authenticated>(async (c, next) => {
+    const { tenant } = c.var.principal;
+    const limit = tenant.rateLimits.readsPerMinute ?? services.config.readRateLimitPerMin;
     if (limit === 0) return next();
-
-    const limiter = durableRateLimiter(c.env.RATE_LIMITER);
     let decision: Decision;
     try {
-      decision = await limiter.take(tenant.id, bucket, limit);
+      decision = await services.rateLimiter.take(tenant.id, "reads", limit);
     } catch (err) {
-      if (bucket === "creates") {
-        c.get("log").error("rate limiter unavailable: creation refused", {
-          error: describeError(err),
-        });
-        fail(503, "rate limiter is unavailable, retry later", { "Retry-After": "5" });
-      }
-      c.get("log").warn("rate limiter unavailable: read allowed", { error: describeError(err) });
+      c.var.log.warn("rate limiter unavailable: read allowed", { error: describeError(err) });
       return next();
     }
-
-    const headers = {
-      "RateLimit-Limit": String(limit),
-      "RateLimit-Remaining": String(decision.remaining),
-      "RateLimit-Reset": String(decision.resetSeconds),
-    };
-    if (decision.granted === 0) {
-      c.get("log").annotate({ rateLimited: bucket });
-      fail(429, `rate limit exceeded: ${limit} ${bucket} per minute`, {
-        ...headers,
-        "Retry-After": String(decision.retryAfterSeconds),
-      });
-    }
-    if (bucket === "creates") {
-      c.set("refundCreation", () => {
-        c.executionCtx.waitUntil(
-          limiter.refundCreation(tenant.id, limit).catch((err: unknown) => {
-            c.get("log").warn("creation not refunded", { error: describeError(err) });
-          }),
-        );
-      });
-    }
+    const headers = rateLimitHeaders(limit, decision);
+    if (decision.granted === 0) refuse(c.var.log, "reads", limit, decision, headers);
     await next();
-    for (const [name, value] of Object.entries(headers)) c.res.headers.set(name, value);
+    setHeaders(c.res.headers, headers);
+  });
+}
+
+export function limitCreations(services: Services) {
+  return createMiddleware<CreationCounted>(async (c, next) => {
+    const { tenant } = c.var.principal;
+    const limit = creationLimit(services, tenant);
+    c.set("refundCreation", NOTHING_TO_REFUND);
+    if (limit === 0) return next();
+    let decision: Decision;
+    try {
+      decision = await services.rateLimiter.take(tenant.id, "creates", limit);
+    } catch (err) {
+      c.var.log.error("rate limiter unavailable: creation refused", { error: describeError(err) });
+      fail(503, "rate limiter is unavailable, retry later", { "Retry-After": "5" });
+    }
+    const headers = rateLimitHeaders(limit, decision);
+    if (decision.granted === 0) refuse(c.var.log, "creates", limit, decision, headers);
+    const { scope } = c.var;
+    c.set("refundCreation", () => {
+      scope.waitUntil(
+        services.rateLimiter.refundCreation(tenant.id, limit).catch((err: unknown) => {
+          scope.log.warn("creation not refunded", { error: describeError(err) });
+        }),
+      );
+    });
+    await next();
+    setHeaders(c.res.headers, headers);
+  });
+}
+
+function creationLimit(services: Services, tenant: Tenant): number {
+  return tenant.rateLimits.createsPerMinute ?? services.config.createRateLimitPerMin;
+}
+
+function rateLimitHeaders(limit: number, decision: Decision): Record<string, string> {
+  return {
+    "RateLimit-Limit": String(limit),
+    "RateLimit-Remaining": String(decision.remaining),
+    "RateLimit-Reset": String(decision.resetSeconds),
   };
+}
+
+function refuse(
+  log: { annotate(fields: Record<string, unknown>): void },
+  bucket: BucketName,
+  limit: number,
+  decision: Decision,
+  headers: Record<string, string>,
+): never {
+  log.annotate({ rateLimited: bucket });
+  fail(429, `rate limit exceeded: ${limit} ${bucket} per minute`, {
+    ...headers,
+    "Retry-After": String(decision.retryAfterSeconds),
+  });
+}
+
+function setHeaders(target: Headers, headers: Record<string, string>): void {
+  for (const [name, value] of Object.entries(headers)) target.set(name, value);
 }

@@ -1,27 +1,31 @@
-import type { MiddlewareHandler } from "hono";
-import type { Config, HonoEnv } from "../core/config";
-import { ALL_SCOPES, type Principal } from "../core/tenancy/access";
-import { hashApiKey, looksLikeApiKey } from "../core/tenancy/keys";
-import type { TenantStore } from "../core/tenancy/store";
-import { type Scope, verifyBrowserToken } from "../core/tenancy/tokens";
+import { createMiddleware } from "hono/factory";
+import type { Services } from "../core/services";
+import type { Principal } from "../core/tenancy/access";
+import { principalOf } from "../core/tenancy/authenticate";
+import { looksLikeApiKey } from "../core/tenancy/keys";
+import type { Scope } from "../core/tenancy/tokens";
 import { authenticationFailed } from "./auth-failures";
+import type { AppEnv } from "./context";
 import { bearerToken } from "./credentials";
 import { fail } from "./errors";
 
+export type Authenticated = AppEnv & { Variables: { principal: Principal } };
+
 /**
- * Tenant routes: `Authorization: Bearer <API key | browser token>` becomes `c.get("principal")`.
+ * Tenant routes: `Authorization: Bearer <API key | browser token>` becomes `c.var.principal`.
  * Every refusal says as little as possible: 401 for a credential that is not good, 403 for a good
  * one that may not do this. A browser's Origin must be one its tenant lists.
  */
 export function authenticate(
+  services: Services,
   options: {
     scope?: Scope;
     apiKeyOnly?: boolean;
     /** Also a browser token in `?access_token=` (for EventSource, which cannot send headers). */
     tokenInQuery?: boolean;
   } = {},
-): MiddlewareHandler<HonoEnv> {
-  return async (c, next) => {
+) {
+  return createMiddleware<Authenticated>(async (c, next) => {
     let credential = bearerToken(c.req.header("Authorization"));
     if (credential === undefined && options.tokenInQuery) {
       credential = c.req.query("access_token");
@@ -31,9 +35,9 @@ export function authenticate(
       }
     }
     const principal = credential
-      ? await resolve(c.get("tenantStore"), c.get("config"), credential)
+      ? await principalOf(credential, services.tenants, services.signingKeys)
       : null;
-    if (!principal) return authenticationFailed(c);
+    if (!principal) return authenticationFailed(services, c);
     c.set("principal", principal);
 
     const origin = c.req.header("Origin");
@@ -45,45 +49,7 @@ export function authenticate(
     ) {
       fail(403, "forbidden");
     }
-    c.get("log").annotate({ tenantId: principal.tenant.id, credential: principal.credential });
+    c.var.log.annotate({ tenantId: principal.tenant.id, credential: principal.credential });
     await next();
-  };
-}
-
-/** `iat` has whole seconds: a token of the revocation's own second is refused too. */
-function issuedTooEarly(issuedAtS: number, notBefore: string | null): boolean {
-  return notBefore !== null && issuedAtS <= Math.floor(Date.parse(notBefore) / 1000);
-}
-
-async function resolve(
-  tenantStore: TenantStore,
-  config: Config,
-  credential: string,
-): Promise<Principal | null> {
-  if (looksLikeApiKey(credential)) {
-    const found = await tenantStore.tenantByKeyHash(await hashApiKey(credential));
-    return (
-      found && {
-        tenant: found.tenant,
-        credential: "api-key",
-        keyId: found.keyId,
-        scopes: ALL_SCOPES,
-      }
-    );
-  }
-  const claims = await verifyBrowserToken(config.signingKeys ?? [], credential);
-  if (!claims) return null;
-  const tenant = await tenantStore.getTenant(claims.tenantId);
-  if (!tenant || issuedTooEarly(claims.issuedAt, tenant.tokensNotBefore)) return null;
-  // Both lookups are memoised for 10 s: a revoked key's tokens stop within that everywhere.
-  if (!(await tenantStore.keyIsLive(tenant.id, claims.keyId))) return null;
-  return {
-    tenant,
-    credential: "browser-token",
-    keyId: claims.keyId,
-    scopes: new Set(claims.scopes),
-    subject: claims.subject,
-    jobIds: claims.jobIds ? new Set(claims.jobIds) : undefined,
-    pagesPerMonth: claims.pagesPerMonth,
-  };
+  });
 }

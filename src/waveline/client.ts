@@ -1,6 +1,6 @@
 import type * as z from "zod/mini";
-import { fail } from "../http/errors";
-import type { Logger } from "../http/logger";
+import { UpstreamError } from "../core/errors";
+import type { Logger } from "../core/log";
 import {
   type CreatedJob,
   createdJobSchema,
@@ -9,21 +9,22 @@ import {
   upstreamErrorSchema,
 } from "./schema";
 
-/** The calls this proxy makes to Waveline; every failure is already mapped to the proxy's answer. */
+/**
+ * The calls this proxy makes to Waveline, one client per isolate; `log` is the calling request's.
+ * Every failure is an `UpstreamError` saying what went wrong.
+ */
 export interface WavelineClient {
-  getJob(id: string): Promise<Job>;
+  getJob(id: string, log: Logger): Promise<Job>;
   /**
-   * Creates a job; `body` is the client's JSON, passed through as it is. Never retried. A failure
-   * for which `createdNothing(err)` holds is Waveline saying no job was made.
+   * Creates a job; `body` is the client's JSON, passed through as it is. Never retried. An
+   * `UpstreamError` with `createdNothing` is Waveline saying no job was made.
    */
-  createJob(kind: JobKind, body: Uint8Array | string): Promise<CreatedJob>;
+  createJob(kind: JobKind, body: Uint8Array | string, log: Logger): Promise<CreatedJob>;
 }
-
-const refusals = new WeakSet<object>();
 
 /** Whether a failed creation certainly made no job: Waveline refused it (401, 403, 404, 429). */
 export function createdNothing(err: unknown): boolean {
-  return typeof err === "object" && err !== null && refusals.has(err);
+  return err instanceof UpstreamError && err.options.createdNothing === true;
 }
 
 export type JobKind = "extract-document" | "guess-shape";
@@ -35,7 +36,6 @@ export interface WavelineClientOptions {
   timeoutMs: number;
   /** A longer answer is a 502, and the rest of it is never read. */
   maxBodyBytes: number;
-  log: Logger;
   random?: () => number;
 }
 
@@ -86,6 +86,7 @@ export function createWavelineClient(options: WavelineClientOptions): WavelineCl
   async function send(
     method: "GET" | "POST",
     path: string,
+    log: Logger,
     body?: Uint8Array | string,
   ): Promise<UpstreamAnswer> {
     const deadline = Date.now() + options.timeoutMs;
@@ -117,19 +118,19 @@ export function createWavelineClient(options: WavelineClientOptions): WavelineCl
           body: await readCapped(response, options.maxBodyBytes),
         };
       } catch (err) {
-        options.log.annotate({ upstreamAttempts: attempts, upstreamMs: Date.now() - started });
+        log.annotate({ upstreamAttempts: attempts, upstreamMs: Date.now() - started });
         if (err instanceof UpstreamTooLargeError) {
-          options.log.warn("upstream answer over MAX_UPSTREAM_BODY_BYTES", {
+          log.warn("upstream answer over MAX_UPSTREAM_BODY_BYTES", {
             maxBytes: options.maxBodyBytes,
           });
-          fail(502, "upstream answer is too large");
+          throw new UpstreamError("bad-answer", "upstream answer is too large");
         }
-        if (signal.aborted) fail(504, "upstream did not answer in time");
-        options.log.warn("upstream unreachable", { attempt: attempts, error: errorName(err) });
-        if (!canRetry) fail(502, "upstream unreachable");
+        if (signal.aborted) throw new UpstreamError("timeout", "upstream did not answer in time");
+        log.warn("upstream unreachable", { attempt: attempts, error: errorName(err) });
+        if (!canRetry) throw new UpstreamError("bad-answer", "upstream unreachable");
       }
       if (answer) {
-        options.log.annotate({
+        log.annotate({
           upstreamStatus: answer.status,
           upstreamAttempts: attempts,
           upstreamMs: Date.now() - started,
@@ -140,24 +141,29 @@ export function createWavelineClient(options: WavelineClientOptions): WavelineCl
     }
   }
 
-  function failOnError(answer: UpstreamAnswer, notFound: string): void {
+  function failOnError(answer: UpstreamAnswer, notFound: string, log: Logger): void {
     const { status } = answer;
     if (status >= 200 && status < 300) return;
-    if (status === 400) fail(400, upstreamMessage(answer) ?? "bad request");
+    // Waveline refused before doing anything: a creation made no job.
+    const refused = { createdNothing: status > 400 && status < 500 };
+    if (status === 400) {
+      throw new UpstreamError("refused", upstreamMessage(answer) ?? "bad request");
+    }
     if (status === 401 || status === 403) {
-      options.log.alert("upstream rejected the proxy's credentials: check WAVELINE_API_KEY", {
+      log.alert("upstream rejected the proxy's credentials: check WAVELINE_API_KEY", {
         upstreamStatus: status,
       });
-      fail(502, "upstream rejected the proxy's credentials");
+      throw new UpstreamError("bad-answer", "upstream rejected the proxy's credentials", refused);
     }
-    if (status === 404) fail(404, notFound);
+    if (status === 404) throw new UpstreamError("not-found", notFound, refused);
     if (status === 429) {
-      fail(503, "upstream is busy, retry later", {
-        "Retry-After": String(retryAfterSeconds(answer.headers.get("Retry-After"))),
+      throw new UpstreamError("busy", "upstream is busy, retry later", {
+        ...refused,
+        retryAfterS: retryAfterSeconds(answer.headers.get("Retry-After")),
       });
     }
-    if (status >= 500) fail(502, "upstream error");
-    fail(502, "upstream sent an unexpected answer");
+    if (status >= 500) throw new UpstreamError("bad-answer", "upstream error");
+    throw new UpstreamError("bad-answer", "upstream sent an unexpected answer", refused);
   }
 
   /** Waveline's own words for a 400, minus anything that looks like our key. */
@@ -167,40 +173,32 @@ export function createWavelineClient(options: WavelineClientOptions): WavelineCl
     return parsed.data.error.split(options.apiKey).join("[redacted]").slice(0, 500);
   }
 
-  function parseAnswer<T>(answer: UpstreamAnswer, schema: z.ZodMiniType<T>): T {
+  function parseAnswer<T>(answer: UpstreamAnswer, schema: z.ZodMiniType<T>, log: Logger): T {
     const parsed = schema.safeParse(parseJson(answer.body));
     if (!parsed.success) {
-      options.log.warn("upstream sent an invalid job", { issue: parsed.error.issues[0]?.message });
-      fail(502, "upstream sent an invalid answer");
+      log.warn("upstream sent an invalid job", { issue: parsed.error.issues[0]?.message });
+      throw new UpstreamError("bad-answer", "upstream sent an invalid answer");
     }
     return parsed.data;
   }
 
   return {
-    async getJob(id) {
-      const answer = await send("GET", `/jobs/${encodeURIComponent(id)}`);
-      failOnError(answer, "job not found");
-      const job = parseAnswer(answer, jobSchema);
+    async getJob(id, log) {
+      const answer = await send("GET", `/jobs/${encodeURIComponent(id)}`, log);
+      failOnError(answer, "job not found", log);
+      const job = parseAnswer(answer, jobSchema, log);
       // Served, cached or recorded under the asked id, another job's answer would reach the
       // wrong reader: it is no answer at all.
       if (job.id !== id) {
-        options.log.warn("upstream answered another job", { jobId: id });
-        fail(502, "upstream answered another job");
+        log.warn("upstream answered another job", { jobId: id });
+        throw new UpstreamError("bad-answer", "upstream answered another job");
       }
       return job;
     },
-    async createJob(kind, body) {
-      const answer = await send("POST", `/${kind}`, body);
-      try {
-        failOnError(answer, "not found");
-      } catch (err) {
-        // A 400 created nothing either, but Waveline would refuse the same body again: final.
-        if (answer.status > 400 && answer.status < 500 && typeof err === "object" && err) {
-          refusals.add(err);
-        }
-        throw err;
-      }
-      return parseAnswer(answer, createdJobSchema);
+    async createJob(kind, body, log) {
+      const answer = await send("POST", `/${kind}`, log, body);
+      failOnError(answer, "not found", log);
+      return parseAnswer(answer, createdJobSchema, log);
     },
   };
 }

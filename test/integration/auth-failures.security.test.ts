@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { app } from "../../src/app";
 import { failureKey } from "../../src/http/auth-failures";
+import { worker as app } from "../../src/platform/cloudflare/worker";
 import { TEST_ADMIN_TOKEN } from "../constants";
 import {
   asAdmin,

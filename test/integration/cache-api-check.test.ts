@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { toCachedJob } from "../../src/core/cache/entry";
-import type { Logger } from "../../src/http/logger";
+import type { Logger } from "../../src/core/log";
 import { cacheApiTier } from "../../src/platform/cloudflare/cache-api-tier";
 import type { Job } from "../../src/waveline/schema";
 import { uniqueJobId } from "./helpers";

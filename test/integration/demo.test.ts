@@ -1,7 +1,7 @@
 import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { app } from "../../src/app";
+import { worker as app } from "../../src/platform/cloudflare/worker";
 import { PROXY_ORIGIN, proxyFetch } from "./helpers";
 
 /** The app with DEMO_ENABLED set as given (wrangler.toml leaves it "false"). */

@@ -1,7 +1,7 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { inject } from "vitest";
-import { app } from "../../src/app";
+import { worker as app } from "../../src/platform/cloudflare/worker";
 import { TEST_ADMIN_TOKEN } from "../constants";
 
 export const PROXY_ORIGIN = "https://proxy.example";

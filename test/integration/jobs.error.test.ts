@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { app } from "../../src/app";
+import { worker as app } from "../../src/platform/cloudflare/worker";
 import {
   fakeWaveline,
   ownedJobId,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Decision } from "../../src/core/ratelimit/bucket";
-import { durableRateLimiter } from "../../src/core/ratelimit/limiter";
 import type { TenantRateLimiter } from "../../src/platform/cloudflare/rate-limiter";
+import { durableRateLimiter } from "../../src/platform/cloudflare/rate-limiter";
 
 /**
  * The read lease is shared by every request of an isolate. Workers never settles a promise whose

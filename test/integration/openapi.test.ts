@@ -1,6 +1,7 @@
+import { env } from "cloudflare:workers";
 import { Validator } from "@cfworker/json-schema";
 import { beforeAll, describe, expect, it } from "vitest";
-import { app } from "../../src/app";
+import { appFor } from "../../src/platform/cloudflare/worker";
 import {
   asAdmin,
   createTenant,
@@ -96,8 +97,8 @@ describe("GET /openapi.json", () => {
 
   it("lists every route the app serves, under each mount that serves it, and no other", () => {
     const served = new Set(
-      app.routes
-        .filter((route) => route.method !== "ALL")
+      appFor(env)
+        .routes.filter((route) => route.method !== "ALL")
         .map((route) => `${route.method} ${route.path.replace(/:(\w+)(\{[^}]*\})?/g, "{$1}")}`),
     );
     const documented = new Set<string>();

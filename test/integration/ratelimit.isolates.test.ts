@@ -1,7 +1,7 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect, it, vi } from "vitest";
-import type { app as App } from "../../src/app";
+import type { worker as App } from "../../src/platform/cloudflare/worker";
 import {
   asAdmin,
   jsonBody,
@@ -28,7 +28,7 @@ it("a tenant reading far below its limit from five isolates is never refused", a
   for (let i = 0; i < 5; i++) {
     vi.resetModules();
     // A fresh module graph: its own leases, as another isolate has.
-    isolates.push((await import("../../src/app")).app);
+    isolates.push((await import("../../src/platform/cloudflare/worker")).worker);
   }
   const read = async (app: typeof App) => {
     const ctx = createExecutionContext();

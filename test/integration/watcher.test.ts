@@ -98,17 +98,17 @@ function openEvents(id: string, init: RequestInit = acme.auth(), query = "") {
 }
 
 async function proxyStream(path: string, init: RequestInit, bindings: Env = env) {
-  const { app } = await import("../../src/app");
+  const { worker: app } = await import("../../src/platform/cloudflare/worker");
   return app.request(`${PROXY_ORIGIN}${path}`, init, bindings, createExecutionContext());
 }
 
 describe("one watcher per running job", () => {
   it("answers 200 concurrent reads from two separately built apps with one upstream call", async () => {
     const id = await runningJob("two-isolates");
-    const { app: first } = await import("../../src/app");
+    const { worker: first } = await import("../../src/platform/cloudflare/worker");
     vi.resetModules();
     // A fresh module graph: its own memory tier and its own coalescing, as another isolate has.
-    const { app: second } = await import("../../src/app");
+    const { worker: second } = await import("../../src/platform/cloudflare/worker");
     expect(second).not.toBe(first);
 
     const reads = Array.from({ length: 200 }, async (_, i) => {

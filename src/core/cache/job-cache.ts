@@ -1,5 +1,5 @@
-import { describeError } from "../../http/errors";
-import type { Logger } from "../../http/logger";
+import { describeError } from "../errors";
+import type { RequestScope } from "../log";
 import { withTimeout } from "../timeout";
 import { type CachedJob, isTerminal } from "./entry";
 import type { CacheTier } from "./tiers";
@@ -14,8 +14,6 @@ export interface JobCacheOptions {
   pendingTtlMs: number;
   /** A tier slower than this counts as a miss (KV can stall). */
   readTimeoutMs: number;
-  log: Logger;
-  waitUntil(promise: Promise<unknown>): void;
 }
 
 export interface JobCache {
@@ -26,7 +24,8 @@ export interface JobCache {
    */
   read(
     id: string,
-    lastSeen?: Pick<CachedJob, "status">,
+    lastSeen: Pick<CachedJob, "status"> | undefined,
+    scope: RequestScope,
   ): Promise<{ entry: CachedJob; tier: CacheTierName } | null>;
   /** This isolate's own copy (local tiers), if any: no I/O, so no need to coalesce it. */
   readLocal(
@@ -34,25 +33,28 @@ export interface JobCache {
     lastSeen?: Pick<CachedJob, "status">,
   ): Promise<{ entry: CachedJob; tier: CacheTierName } | null>;
   /** Stores a fresh answer: this isolate's memory at once, slower tiers after the response. */
-  write(entry: CachedJob): Promise<void>;
+  write(entry: CachedJob, scope: RequestScope): Promise<void>;
   /** Removes a job from every tier this code can reach (memory here, this location, KV). */
   purge(id: string): Promise<void>;
 }
 
-/** Terminal jobs never change: cached until the TTL (which only bounds storage). */
+/**
+ * Terminal jobs never change: cached until the TTL (which only bounds storage). One per isolate:
+ * the calling request lends its scope for logging and for writes that finish after the answer.
+ */
 export function tieredJobCache(options: JobCacheOptions): JobCache {
-  const { tiers, log } = options;
+  const { tiers } = options;
 
   const ttlLeft = (entry: CachedJob) =>
     isTerminal(entry)
       ? options.terminalTtlMs
       : options.pendingTtlMs - (Date.now() - entry.fetchedAt);
 
-  const putInto = (tier: CacheTier, entry: CachedJob) => {
+  const putInto = (tier: CacheTier, entry: CachedJob, scope: RequestScope) => {
     const ttlMs = ttlLeft(entry);
     if (ttlMs <= 0 || !tier.keeps(entry)) return Promise.resolve();
     return tier.put(entry, ttlMs).catch((err: unknown) => {
-      log.warn("cache write failed", {
+      scope.log.warn("cache write failed", {
         tier: tier.name,
         jobId: entry.id,
         error: describeError(err),
@@ -60,12 +62,12 @@ export function tieredJobCache(options: JobCacheOptions): JobCache {
     });
   };
 
-  const fill = async (targets: CacheTier[], entry: CachedJob) => {
+  const fill = async (targets: CacheTier[], entry: CachedJob, scope: RequestScope) => {
     for (const tier of targets) {
-      const write = putInto(tier, entry);
+      const write = putInto(tier, entry, scope);
       // Local tiers are filled before the answer goes back, so this isolate's next poll hits them.
       if (tier.local) await write;
-      else options.waitUntil(write);
+      else scope.waitUntil(write);
     }
   };
 
@@ -83,7 +85,7 @@ export function tieredJobCache(options: JobCacheOptions): JobCache {
       }
       return null;
     },
-    async read(id, lastSeen) {
+    async read(id, lastSeen, scope) {
       for (const [index, tier] of tiers.entries()) {
         if (!worthReading(tier, lastSeen)) continue;
         let entry: CachedJob | null;
@@ -93,16 +95,20 @@ export function tieredJobCache(options: JobCacheOptions): JobCache {
             : await withTimeout(tier.get(id), options.readTimeoutMs);
         } catch (err) {
           // Fail open: a broken tier is a miss, never a failed request.
-          log.warn("cache read failed", { tier: tier.name, jobId: id, error: describeError(err) });
+          scope.log.warn("cache read failed", {
+            tier: tier.name,
+            jobId: id,
+            error: describeError(err),
+          });
           continue;
         }
         if (!entry || ttlLeft(entry) <= 0) continue;
-        await fill(tiers.slice(0, index), entry);
+        await fill(tiers.slice(0, index), entry, scope);
         return { entry, tier: tier.name };
       }
       return null;
     },
-    write: (entry) => fill(tiers, entry),
+    write: (entry, scope) => fill(tiers, entry, scope),
     async purge(id) {
       await Promise.all(tiers.map((tier) => tier.delete(id)));
     },

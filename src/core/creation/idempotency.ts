@@ -1,10 +1,5 @@
-import type {
-  CreationLedger,
-  CreationOutcome,
-  Reservation,
-} from "../../platform/cloudflare/creation-ledger";
+import type { CreatedJob } from "../../waveline/schema";
 import type { OwnedJob } from "../tenancy/store";
-import { withTimeout } from "../timeout";
 
 /** The IETF draft's `Idempotency-Key`, as Stripe takes it: 1 to 255 printable ASCII characters. */
 export const IDEMPOTENCY_KEY_PATTERN = /^[\x20-\x7e]{1,255}$/;
@@ -20,9 +15,21 @@ export async function requestFingerprint(kind: string, body: Uint8Array): Promis
   return `${kind}:${Array.from(digest, (byte) => byte.toString(16).padStart(2, "0")).join("")}`;
 }
 
-/** An object slower than this counts as unavailable. */
-const LEDGER_TIMEOUT_MS = 2_000;
+/** What a creation ended with, as it is answered again for its idempotency key. */
+export type CreationOutcome =
+  | { kind: "created"; job: CreatedJob }
+  | { kind: "error"; status: 400 | 502 | 503 | 504; error: string; jobId?: string };
 
+export type Reservation =
+  | { state: "new" }
+  | { state: "replay"; outcome: CreationOutcome }
+  | { state: "in-flight" }
+  | { state: "mismatch" };
+
+/**
+ * A tenant's record of its creations: idempotency keys and their outcomes, and jobs created but
+ * not yet recorded in the job store (it records them as soon as it can). Calls may fail.
+ */
 export interface Ledger {
   reserve(scope: string, fingerprint: string, lockMs: number, ttlMs: number): Promise<Reservation>;
   settle(scope: string, outcome: CreationOutcome, ttlMs: number): Promise<void>;
@@ -33,22 +40,6 @@ export interface Ledger {
   ): Promise<void>;
 }
 
-/** The tenant's ledger, every call bounded in time. */
-export function ledgerOf(
-  namespace: DurableObjectNamespace<CreationLedger>,
-  tenantId: string,
-): Ledger {
-  const stub = namespace.get(namespace.idFromName(tenantId));
-  return {
-    reserve: (scope, fingerprint, lockMs, ttlMs) =>
-      withTimeout(
-        stub.reserve(scope, fingerprint, lockMs, ttlMs) as Promise<Reservation>,
-        LEDGER_TIMEOUT_MS,
-      ),
-    settle: (scope, outcome, ttlMs) =>
-      withTimeout(stub.settle(scope, outcome, ttlMs) as Promise<void>, LEDGER_TIMEOUT_MS),
-    release: (scope) => withTimeout(stub.release(scope) as Promise<void>, LEDGER_TIMEOUT_MS),
-    holdUnrecorded: (job, settlement) =>
-      withTimeout(stub.holdUnrecorded(job, settlement) as Promise<void>, LEDGER_TIMEOUT_MS),
-  };
+export interface Ledgers {
+  of(tenantId: string): Ledger;
 }

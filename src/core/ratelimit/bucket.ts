@@ -1,3 +1,6 @@
+/** Reads are cheap and leased out; creations cost money and are counted exactly. */
+export type BucketName = "reads" | "creates";
+
 /**
  * A token bucket per tenant and kind of request: `limitPerMinute` tokens at most, refilled
  * continuously at that rate, so bursts up to the limit pass and a steady rate above it does not.

@@ -1,18 +1,30 @@
-import type { BucketName, TenantRateLimiter } from "../../platform/cloudflare/rate-limiter";
 import { coalesce } from "../coalesce";
 import { withTimeout } from "../timeout";
-import type { Decision } from "./bucket";
+import type { BucketName, Decision } from "./bucket";
 
 /**
- * Rate limits per tenant. Job creation costs money, so every creation asks the tenant's Durable
- * Object (exact, one round trip). Reads must stay cheap on the cache-hit path, so an isolate
- * takes a lease of read tokens from the same object and spends it locally: the object never
- * grants more than the limit, and only one read per lease pays the round trip.
+ * Rate limits per tenant. Job creation costs money, so every creation asks the tenant's counters
+ * (exact, one round trip). Reads must stay cheap on the cache-hit path, so an isolate takes a
+ * lease of read tokens from the same counters and spends it locally: they never grant more than
+ * the limit, and only one read per lease pays the round trip.
  */
 export interface RateLimiter {
   take(tenantId: string, bucket: BucketName, limitPerMinute: number): Promise<Decision>;
   /** Gives a creation back: the request was refused before it could bill anything. */
   refundCreation(tenantId: string, limitPerMinute: number): Promise<void>;
+}
+
+/** A tenant's exact counters, shared by every isolate (one Durable Object per tenant on Workers). */
+export interface TenantCounters {
+  /** Up to `count` tokens; fewer (even none) only when `partial`. */
+  take(
+    tenantId: string,
+    bucket: BucketName,
+    count: number,
+    limitPerMinute: number,
+    partial: boolean,
+  ): Promise<Decision>;
+  refund(tenantId: string, bucket: BucketName, limitPerMinute: number): Promise<void>;
 }
 
 export interface RateLimiterOptions {
@@ -38,17 +50,18 @@ interface Lease {
 /** Unspent lease tokens are dropped after this: a lease can never hoard a tenant's budget. */
 const LEASE_MS = 2_000;
 const MAX_LEASES = 10_000;
-const leases = new Map<string, Lease>();
 
-const DEFAULTS: RateLimiterOptions = { refillWaitMs: 1_000, timeoutMs: 2_000 };
+export const RATE_LIMITER_DEFAULTS: RateLimiterOptions = { refillWaitMs: 1_000, timeoutMs: 2_000 };
 
-export function durableRateLimiter(
-  namespace: DurableObjectNamespace<TenantRateLimiter>,
-  options: RateLimiterOptions = DEFAULTS,
+/** One per isolate: its leases are what this isolate may spend without asking. */
+export function leasedRateLimiter(
+  counters: TenantCounters,
+  options: RateLimiterOptions = RATE_LIMITER_DEFAULTS,
 ): RateLimiter {
+  const leases = new Map<string, Lease>();
   const ask = (tenantId: string, bucket: BucketName, count: number, limit: number) =>
     withTimeout(
-      namespace.get(namespace.idFromName(tenantId)).take(bucket, count, limit, bucket === "reads"),
+      counters.take(tenantId, bucket, count, limit, bucket === "reads"),
       options.timeoutMs,
     );
 
@@ -72,14 +85,11 @@ export function durableRateLimiter(
 
   return {
     refundCreation: (tenantId, limitPerMinute) =>
-      withTimeout(
-        namespace.get(namespace.idFromName(tenantId)).refund("creates", limitPerMinute),
-        options.timeoutMs,
-      ),
+      withTimeout(counters.refund(tenantId, "creates", limitPerMinute), options.timeoutMs),
     async take(tenantId, bucket, limitPerMinute) {
       if (bucket === "creates") return ask(tenantId, "creates", 1, limitPerMinute);
       const key = `${tenantId}:${limitPerMinute}`;
-      const lease = leaseFor(key);
+      const lease = leaseFor(leases, key);
       for (;;) {
         const fresh = lease.expires > Date.now();
         if (fresh && lease.tokens > 0) {
@@ -106,7 +116,7 @@ export function durableRateLimiter(
   };
 }
 
-function leaseFor(key: string): Lease {
+function leaseFor(leases: Map<string, Lease>, key: string): Lease {
   let lease = leases.get(key);
   if (!lease) {
     if (leases.size >= MAX_LEASES) leases.delete(leases.keys().next().value as string);

@@ -1,9 +1,5 @@
+import { StorageUnavailableError } from "../errors";
 import { withTimeout } from "../timeout";
-
-/** A storage call that failed (D1 down, timed out, throttled): answered 503, never as "not found". */
-export class StorageUnavailableError extends Error {
-  override name = "StorageUnavailableError";
-}
 
 /** A storage call slower than this counts as failed: D1 can stall, and a request must not. */
 export const STORAGE_TIMEOUT_MS = 3_000;

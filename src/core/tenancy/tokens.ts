@@ -1,4 +1,4 @@
-import { jwtVerify, SignJWT } from "jose";
+import { type CryptoKey, jwtVerify, SignJWT } from "jose";
 import * as z from "zod/mini";
 
 /**
@@ -17,7 +17,24 @@ export const MAX_TOKEN_CHARS = 8192;
 
 export interface SigningKey {
   kid: string;
-  secret: Uint8Array;
+  /** As configured (bytes), or imported once for the isolate (what the hot path should hold). */
+  secret: Uint8Array | CryptoKey;
+}
+
+/** Imports the secrets as HMAC keys once: jose would import raw bytes again on every token. */
+export async function importSigningKeys(keys: readonly SigningKey[]): Promise<SigningKey[]> {
+  return Promise.all(
+    keys.map(async ({ kid, secret }) => ({
+      kid,
+      secret:
+        secret instanceof Uint8Array
+          ? await crypto.subtle.importKey("raw", secret, { name: "HMAC", hash: "SHA-256" }, false, [
+              "sign",
+              "verify",
+            ])
+          : secret,
+    })),
+  );
 }
 
 export interface BrowserTokenClaims {

@@ -1,35 +1,33 @@
-import type { TenantRateLimiter } from "../../platform/cloudflare/rate-limiter";
 import { type CachedJob, renderJob } from "../cache/entry";
-import { withTimeout } from "../timeout";
+import type { UpstreamFailure } from "../errors";
 
 /** One `event: job` of a stream: the job as `GET /jobs/{id}` answers it, `urls.get` on the proxy. */
 export function jobEvent(entry: CachedJob, self: string): string {
   return `id: ${entry.status}.${entry.pages}\nevent: job\ndata: ${renderJob(entry, self)}\n\n`;
 }
 
-export const EVENT_STREAM_HEADERS = {
-  "Content-Type": "text/event-stream",
-  "Cache-Control": "no-store",
-  // Proxies that buffer responses (nginx) would hold the events back.
-  "X-Accel-Buffering": "no",
-};
+/** A stream ends after this, with a `retry:` hint: the client reconnects and gets the state. */
+export const STREAM_LIFETIME_MS = 5 * 60_000;
 
-/** An object slower than this counts as unavailable. */
-const LEASE_TIMEOUT_MS = 2_000;
+/** What a watcher answers a reader: the job, or the upstream's trouble. */
+export type WatchedJob =
+  | { ok: true; entry: CachedJob }
+  | { ok: false; failure: UpstreamFailure | "unavailable"; error: string; retryAfterS?: number };
 
 /**
- * A tenant's open streams are counted by its limiter object, as leases that lapse on their own:
- * a stream whose end was never reported (an isolate that died) stops counting after `leaseMs`.
+ * The one poller of each running job, wherever its readers are (a Durable Object per job on
+ * Workers). Calls may throw or hang: callers then ask Waveline themselves.
  */
-export function streamLeases(
-  namespace: DurableObjectNamespace<TenantRateLimiter>,
-  tenantId: string,
-) {
-  const stub = namespace.get(namespace.idFromName(tenantId));
-  return {
-    open: (limit: number, leaseMs: number) =>
-      withTimeout(stub.openStream(limit, leaseMs) as Promise<string | null>, LEASE_TIMEOUT_MS),
-    close: (leaseId: string) =>
-      withTimeout(stub.closeStream(leaseId) as Promise<void>, LEASE_TIMEOUT_MS),
-  };
+export interface JobWatchers {
+  /** The job, from the watcher's last answer while younger than `maxAgeMs`, else fresh. */
+  read(jobId: string, maxAgeMs: number): Promise<WatchedJob>;
+  /** A Server-Sent Events stream of the job; `self` is its URL on the proxy for the events. */
+  subscribe(jobId: string, self: string): Promise<ReadableStream<Uint8Array>>;
+}
+
+/** Each tenant's open streams, counted where every isolate sees them. */
+export interface StreamLeases {
+  /** A lease id, or null when the tenant has `limit` streams open. Lapses after `leaseMs`. */
+  open(tenantId: string, limit: number, leaseMs: number): Promise<string | null>;
+  close(tenantId: string, leaseId: string): Promise<void>;
 }

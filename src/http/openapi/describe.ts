@@ -1,7 +1,7 @@
 import type { MiddlewareHandler, ValidationTargets } from "hono";
 import type * as z from "zod/mini";
-import type { HonoEnv } from "../../core/config";
 import type { Scope } from "../../core/tenancy/tokens";
+import type { AppEnv } from "../context";
 
 /**
  * What the OpenAPI document says about a route, attached to the route itself: `describeRoute` is a
@@ -55,8 +55,8 @@ export interface RequestSchema {
 const routeDocs = new WeakMap<object, RouteDoc>();
 const requestSchemas = new WeakMap<object, RequestSchema>();
 
-export function describeRoute(doc: RouteDoc): MiddlewareHandler<HonoEnv> {
-  const middleware: MiddlewareHandler<HonoEnv> = (_c, next) => next();
+export function describeRoute(doc: RouteDoc): MiddlewareHandler<AppEnv> {
+  const middleware: MiddlewareHandler<AppEnv> = (_c, next) => next();
   routeDocs.set(middleware, doc);
   return middleware;
 }

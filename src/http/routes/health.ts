@@ -1,20 +1,23 @@
 import { Hono } from "hono";
-import type { HonoEnv } from "../../core/config";
+import type { AppEnv } from "../context";
 import { describeRoute } from "../openapi/describe";
 import { healthBody } from "../openapi/responses";
 
-export const health = new Hono<HonoEnv>();
+export function healthRoutes() {
+  const health = new Hono<AppEnv>();
 
-/** Liveness for load balancers and uptime checks: no upstream call, nothing secret. */
-health.get(
-  "/health",
-  describeRoute({
-    operationId: "getHealth",
-    summary: "Liveness",
-    tag: "service",
-    auth: "public",
-    responses: { 200: { description: "the Worker runs and is configured", body: healthBody } },
-    errors: {},
-  }),
-  (c) => c.json({ status: "ok" }),
-);
+  /** Liveness for load balancers and uptime checks: no upstream call, nothing secret. */
+  health.get(
+    "/health",
+    describeRoute({
+      operationId: "getHealth",
+      summary: "Liveness",
+      tag: "service",
+      auth: "public",
+      responses: { 200: { description: "the Worker runs and is configured", body: healthBody } },
+      errors: {},
+    }),
+    (c) => c.json({ status: "ok" }),
+  );
+  return health;
+}

@@ -1,6 +1,7 @@
 import { Hono } from "hono";
-import type { HonoEnv } from "../../core/config";
+import type { Services } from "../../core/services";
 import { staticAsset } from "../assets";
+import type { AppEnv } from "../context";
 import { describeRoute } from "../openapi/describe";
 import { buildOpenApiDocument, type OpenApiDocument } from "../openapi/document";
 
@@ -11,8 +12,12 @@ const PUBLIC_CACHE = "public, max-age=300";
  * The API reference of `app`: the OpenAPI document and a page that renders it. Built on first use,
  * once every route of `app` is registered; `aliases` are mounts that repeat the root's routes.
  */
-export function apiReference(app: Hono<HonoEnv>, options: { aliases: string[] }) {
-  const reference = new Hono<HonoEnv>();
+export function apiReference(
+  app: Hono<AppEnv>,
+  services: Services,
+  options: { aliases: string[] },
+) {
+  const reference = new Hono<AppEnv>();
   let document: OpenApiDocument | undefined;
 
   reference.get(
@@ -51,7 +56,7 @@ export function apiReference(app: Hono<HonoEnv>, options: { aliases: string[] })
       },
       errors: {},
     }),
-    (c) => staticAsset(c, "/docs/index.html", DOCS_HEADERS),
+    (c) => staticAsset(services, c, "/docs/index.html", DOCS_HEADERS),
   );
 
   reference.get(
@@ -72,7 +77,9 @@ export function apiReference(app: Hono<HonoEnv>, options: { aliases: string[] })
     }),
     (c) => {
       const file = c.req.param("file");
-      return DOCS_FILES.has(file) ? staticAsset(c, `/docs/${file}`, DOCS_HEADERS) : c.notFound();
+      return DOCS_FILES.has(file)
+        ? staticAsset(services, c, `/docs/${file}`, DOCS_HEADERS)
+        : c.notFound();
     },
   );
 

@@ -1,125 +1,129 @@
 import { Hono } from "hono";
 import * as z from "zod/mini";
-import type { HonoEnv } from "../../core/config";
+import type { Services } from "../../core/services";
 import { MAX_TOKEN_CHARS, mintBrowserToken, SCOPES, TOKEN_TTL_S } from "../../core/tenancy/tokens";
 import { jobIdSchema } from "../../waveline/schema";
+import type { AppEnv } from "../context";
 import { fail } from "../errors";
 import { describeRoute, STORAGE_UNAVAILABLE, TENANT_AUTH_ERRORS } from "../openapi/describe";
 import { browserToken } from "../openapi/responses";
-import { rateLimit } from "../rate-limit";
+import { limitReads } from "../rate-limit";
 import { authenticate } from "../tenant-auth";
 import { validate } from "../validate";
 
 /** A tenant's backend (API key) mints short-lived tokens for its browsers. */
-export const tokens = new Hono<HonoEnv>();
+export function tokensRoutes(services: Services) {
+  const tokens = new Hono<AppEnv>();
 
-const mintSchema = z.object({
-  sub: z.optional(
-    z
-      .string()
-      .check(
-        z.minLength(1),
-        z.maxLength(256),
-        z.describe("the tenant's end user: the token creates and reads only that user's jobs"),
-      ),
-  ),
-  scopes: z._default(
-    z
-      .array(z.enum(SCOPES))
-      .check(
-        z.minLength(1, { error: "must name at least one scope" }),
-        z.describe("`jobs:read` reads and lists; `jobs:create` creates"),
-      ),
-    ["jobs:read"],
-  ),
-  jobs: z.optional(
-    z
-      .array(jobIdSchema)
-      .check(
-        z.maxLength(100, { error: "must list at most 100 jobs" }),
-        z.describe("the token reads only these jobs"),
-      ),
-  ),
-  pagesPerMonth: z.optional(
-    z
-      .number()
-      .check(
-        z.int(),
-        z.minimum(0),
-        z.describe(
-          "with `sub`: the end user's monthly page budget, instead of the tenant's default for end users",
+  const mintSchema = z.object({
+    sub: z.optional(
+      z
+        .string()
+        .check(
+          z.minLength(1),
+          z.maxLength(256),
+          z.describe("the tenant's end user: the token creates and reads only that user's jobs"),
         ),
-      ),
-  ),
-  ttlSeconds: z._default(
-    z
-      .number()
-      .check(
-        z.int(),
-        z.minimum(1),
-        z.maximum(TOKEN_TTL_S.max, { error: `must be at most ${TOKEN_TTL_S.max}` }),
-        z.describe("the token's lifetime in seconds"),
-      ),
-    TOKEN_TTL_S.default,
-  ),
-});
+    ),
+    scopes: z._default(
+      z
+        .array(z.enum(SCOPES))
+        .check(
+          z.minLength(1, { error: "must name at least one scope" }),
+          z.describe("`jobs:read` reads and lists; `jobs:create` creates"),
+        ),
+      ["jobs:read"],
+    ),
+    jobs: z.optional(
+      z
+        .array(jobIdSchema)
+        .check(
+          z.maxLength(100, { error: "must list at most 100 jobs" }),
+          z.describe("the token reads only these jobs"),
+        ),
+    ),
+    pagesPerMonth: z.optional(
+      z
+        .number()
+        .check(
+          z.int(),
+          z.minimum(0),
+          z.describe(
+            "with `sub`: the end user's monthly page budget, instead of the tenant's default for end users",
+          ),
+        ),
+    ),
+    ttlSeconds: z._default(
+      z
+        .number()
+        .check(
+          z.int(),
+          z.minimum(1),
+          z.maximum(TOKEN_TTL_S.max, { error: `must be at most ${TOKEN_TTL_S.max}` }),
+          z.describe("the token's lifetime in seconds"),
+        ),
+      TOKEN_TTL_S.default,
+    ),
+  });
 
-tokens.post(
-  "/tokens",
-  describeRoute({
-    operationId: "mintBrowserToken",
-    summary: "Mint a browser token",
-    description:
-      "A tenant's backend mints a short-lived token (HS256 JWT) and hands it to a browser, which sends it as `Authorization: Bearer`.",
-    tag: "tokens",
-    auth: "api-key",
-    responses: {
-      201: {
-        description: "the token, with `Cache-Control: no-store`",
-        body: browserToken,
-        headers: ["Cache-Control"],
+  tokens.post(
+    "/tokens",
+    describeRoute({
+      operationId: "mintBrowserToken",
+      summary: "Mint a browser token",
+      description:
+        "A tenant's backend mints a short-lived token (HS256 JWT) and hands it to a browser, which sends it as `Authorization: Bearer`.",
+      tag: "tokens",
+      auth: "api-key",
+      responses: {
+        201: {
+          description: "the token, with `Cache-Control: no-store`",
+          body: browserToken,
+          headers: ["Cache-Control"],
+        },
       },
-    },
-    errors: {
-      400: `the body is not valid (the message names the field), or the token would be longer than the ${MAX_TOKEN_CHARS} characters the proxy accepts (fewer \`jobs\`, a shorter \`sub\`)`,
-      ...TENANT_AUTH_ERRORS,
-      503: `no \`TOKEN_SIGNING_KEYS\` configured, or ${STORAGE_UNAVAILABLE}`,
-    },
-  }),
-  authenticate({ apiKeyOnly: true }),
-  rateLimit("reads"),
-  validate("json", mintSchema),
-  async (c) => {
-    const keys = c.get("config").signingKeys;
-    if (!keys) fail(503, "proxy is not configured: TOKEN_SIGNING_KEYS is missing");
-    const { sub, scopes, jobs, ttlSeconds, pagesPerMonth } = c.req.valid("json");
-    if (pagesPerMonth !== undefined && sub === undefined) {
-      fail(400, "pagesPerMonth needs a sub: it is one end user's budget");
-    }
-    const uniqueScopes = [...new Set(scopes)];
-    const { tenant, keyId } = c.get("principal");
-    const { token, expiresAt } = await mintBrowserToken(
-      keys,
-      {
-        tenantId: tenant.id,
-        keyId,
-        subject: sub,
-        scopes: uniqueScopes,
-        jobIds: jobs,
-        pagesPerMonth,
+      errors: {
+        400: `the body is not valid (the message names the field), or the token would be longer than the ${MAX_TOKEN_CHARS} characters the proxy accepts (fewer \`jobs\`, a shorter \`sub\`)`,
+        ...TENANT_AUTH_ERRORS,
+        503: `no \`TOKEN_SIGNING_KEYS\` configured, or ${STORAGE_UNAVAILABLE}`,
       },
-      ttlSeconds,
-    );
-    // A token the proxy would refuse on every use is no token: say so now, not at each request.
-    if (token.length > MAX_TOKEN_CHARS) {
-      fail(
-        400,
-        `the token would be ${token.length} characters, over the ${MAX_TOKEN_CHARS} the proxy accepts: list fewer jobs or use a shorter sub`,
+    }),
+    authenticate(services, { apiKeyOnly: true }),
+    limitReads(services),
+    validate("json", mintSchema),
+    async (c) => {
+      const keys = services.signingKeys;
+      if (!keys) fail(503, "proxy is not configured: TOKEN_SIGNING_KEYS is missing");
+      const { sub, scopes, jobs, ttlSeconds, pagesPerMonth } = c.req.valid("json");
+      if (pagesPerMonth !== undefined && sub === undefined) {
+        fail(400, "pagesPerMonth needs a sub: it is one end user's budget");
+      }
+      const uniqueScopes = [...new Set(scopes)];
+      const { tenant, keyId } = c.var.principal;
+      const { token, expiresAt } = await mintBrowserToken(
+        await keys,
+        {
+          tenantId: tenant.id,
+          keyId,
+          subject: sub,
+          scopes: uniqueScopes,
+          jobIds: jobs,
+          pagesPerMonth,
+        },
+        ttlSeconds,
       );
-    }
-    const minted = { token, tokenType: "Bearer", expiresAt, scopes: uniqueScopes, sub, jobs };
-    return c.json({ ...minted, pagesPerMonth }, 201, {
-      "Cache-Control": "no-store",
-    });
-  },
-);
+      // A token the proxy would refuse on every use is no token: say so now, not at each request.
+      if (token.length > MAX_TOKEN_CHARS) {
+        fail(
+          400,
+          `the token would be ${token.length} characters, over the ${MAX_TOKEN_CHARS} the proxy accepts: list fewer jobs or use a shorter sub`,
+        );
+      }
+      const minted = { token, tokenType: "Bearer", expiresAt, scopes: uniqueScopes, sub, jobs };
+      return c.json({ ...minted, pagesPerMonth }, 201, {
+        "Cache-Control": "no-store",
+      });
+    },
+  );
+  return tokens;
+}

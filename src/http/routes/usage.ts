@@ -1,38 +1,42 @@
 import { Hono } from "hono";
-import type { HonoEnv } from "../../core/config";
 import { monthOf, monthReport } from "../../core/creation/budget";
+import type { Services } from "../../core/services";
+import type { AppEnv } from "../context";
 import { describeRoute, STORAGE_UNAVAILABLE, TENANT_AUTH_ERRORS } from "../openapi/describe";
 import { usageReport } from "../openapi/responses";
-import { rateLimit } from "../rate-limit";
+import { limitReads } from "../rate-limit";
 import { authenticate } from "../tenant-auth";
 
 /** A tenant's backend sees what it has spent this month and what its budget leaves. */
-export const usage = new Hono<HonoEnv>();
+export function usageRoutes(services: Services) {
+  const usage = new Hono<AppEnv>();
 
-usage.get(
-  "/usage",
-  describeRoute({
-    operationId: "getOwnUsage",
-    summary: "Your jobs and billed pages this month, and your page budget",
-    description:
-      "This calendar month so far (UTC): jobs created, completed and failed, pages billed as the proxy has seen them, and what the operator's page budget leaves.",
-    tag: "jobs",
-    auth: "api-key",
-    responses: { 200: { description: "the usage", body: usageReport } },
-    errors: { ...TENANT_AUTH_ERRORS, 503: STORAGE_UNAVAILABLE },
-  }),
-  authenticate({ apiKeyOnly: true }),
-  rateLimit("reads"),
-  async (c) => {
-    const { tenant } = c.get("principal");
-    const jobs = c.get("jobStore");
-    const now = Date.now();
-    const from = monthOf(now).start;
-    const to = new Date(now).toISOString();
-    const [counts, budget] = await Promise.all([
-      jobs.usage(tenant.id, from, to),
-      monthReport(jobs, tenant, now),
-    ]);
-    return c.json({ tenantId: tenant.id, from, to, ...counts, budget });
-  },
-);
+  usage.get(
+    "/usage",
+    describeRoute({
+      operationId: "getOwnUsage",
+      summary: "Your jobs and billed pages this month, and your page budget",
+      description:
+        "This calendar month so far (UTC): jobs created, completed and failed, pages billed as the proxy has seen them, and what the operator's page budget leaves.",
+      tag: "jobs",
+      auth: "api-key",
+      responses: { 200: { description: "the usage", body: usageReport } },
+      errors: { ...TENANT_AUTH_ERRORS, 503: STORAGE_UNAVAILABLE },
+    }),
+    authenticate(services, { apiKeyOnly: true }),
+    limitReads(services),
+    async (c) => {
+      const { tenant } = c.var.principal;
+      const jobs = services.jobs;
+      const now = Date.now();
+      const from = monthOf(now).start;
+      const to = new Date(now).toISOString();
+      const [counts, budget] = await Promise.all([
+        jobs.usage(tenant.id, from, to),
+        monthReport(jobs, tenant, now),
+      ]);
+      return c.json({ tenantId: tenant.id, from, to, ...counts, budget });
+    },
+  );
+  return usage;
+}

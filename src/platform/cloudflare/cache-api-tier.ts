@@ -1,6 +1,6 @@
 import type { CachedJob } from "../../core/cache/entry";
 import type { CacheTier } from "../../core/cache/tiers";
-import type { Logger } from "../../http/logger";
+import type { Logger } from "../../core/log";
 
 /** A synthetic URL: Cache API keys must be URLs, and this one is never routed anywhere. */
 const keyFor = (id: string) => `https://waveline-proxy.cache/jobs/${encodeURIComponent(id)}`;

@@ -1,20 +1,14 @@
 import { DurableObject } from "cloudflare:workers";
+import type {
+  CreationOutcome,
+  Ledger,
+  Ledgers,
+  Reservation,
+} from "../../core/creation/idempotency";
 import { STORAGE_TIMEOUT_MS } from "../../core/tenancy/guard";
 import type { OwnedJob } from "../../core/tenancy/store";
 import { withTimeout } from "../../core/timeout";
-import type { CreatedJob } from "../../waveline/schema";
 import { d1JobStore } from "./d1-stores";
-
-/** What a creation ended with, as it is answered again for its idempotency key. */
-export type CreationOutcome =
-  | { kind: "created"; job: CreatedJob }
-  | { kind: "error"; status: 400 | 502 | 503 | 504; error: string; jobId?: string };
-
-export type Reservation =
-  | { state: "new" }
-  | { state: "replay"; outcome: CreationOutcome }
-  | { state: "in-flight" }
-  | { state: "mismatch" };
 
 /** A job the proxy created but could not record in D1 yet: this object retries until it can. */
 const RETRY_MS = { first: 1_000, max: 30_000 };
@@ -221,4 +215,28 @@ function storable(outcome: CreationOutcome): CreationOutcome {
 
 function logLine(level: string, msg: string, fields: Record<string, unknown>): void {
   console.log(JSON.stringify({ level, msg, ...fields }));
+}
+
+/** An object slower than this counts as unavailable. */
+const LEDGER_TIMEOUT_MS = 2_000;
+
+/** Each tenant's ledger is its own object; every call bounded in time. */
+export function durableLedgers(namespace: DurableObjectNamespace<CreationLedger>): Ledgers {
+  return {
+    of(tenantId: string): Ledger {
+      const stub = namespace.get(namespace.idFromName(tenantId));
+      return {
+        reserve: (scope, fingerprint, lockMs, ttlMs) =>
+          withTimeout(
+            stub.reserve(scope, fingerprint, lockMs, ttlMs) as Promise<Reservation>,
+            LEDGER_TIMEOUT_MS,
+          ),
+        settle: (scope, outcome, ttlMs) =>
+          withTimeout(stub.settle(scope, outcome, ttlMs) as Promise<void>, LEDGER_TIMEOUT_MS),
+        release: (scope) => withTimeout(stub.release(scope) as Promise<void>, LEDGER_TIMEOUT_MS),
+        holdUnrecorded: (job, settlement) =>
+          withTimeout(stub.holdUnrecorded(job, settlement) as Promise<void>, LEDGER_TIMEOUT_MS),
+      };
+    },
+  };
 }

@@ -1,22 +1,20 @@
 import { DurableObject } from "cloudflare:workers";
-import { HTTPException } from "hono/http-exception";
 import { type CachedJob, isTerminal, toCachedJob } from "../../core/cache/entry";
 import { readConfig } from "../../core/config";
+import { UpstreamError } from "../../core/errors";
+import type { Logger } from "../../core/log";
 import { STORAGE_TIMEOUT_MS } from "../../core/tenancy/guard";
 import { withTimeout } from "../../core/timeout";
-import { EVENT_STREAM_HEADERS, jobEvent } from "../../core/watching/events";
-import type { Logger } from "../../http/logger";
-import { createWavelineClient, retryAfterSeconds } from "../../waveline/client";
+import {
+  type JobWatchers,
+  jobEvent,
+  STREAM_LIFETIME_MS,
+  type WatchedJob,
+} from "../../core/watching/events";
+import { createWavelineClient } from "../../waveline/client";
 import { d1JobStore } from "./d1-stores";
 import { kvTier } from "./kv-tier";
 
-/** What the watcher answers a reader: the job, or the upstream's trouble as the proxy maps it. */
-export type WatchedJob =
-  | { ok: true; entry: CachedJob }
-  | { ok: false; status: number; error: string; retryAfter?: string };
-
-/** A stream ends after this, with a `retry:` hint: the client reconnects and gets the state. */
-export const STREAM_LIFETIME_MS = 5 * 60_000;
 const KEEP_ALIVE_MS = 15_000;
 const RECONNECT_HINT_MS = 2_000;
 /** Polls of a long job slow down to this. */
@@ -87,7 +85,7 @@ export class JobWatcher extends DurableObject<Env> {
       if (answer.ok) this.send(subscriber, answer.entry);
       void this.scheduleNextPoll();
     });
-    return new Response(readable, { headers: EVENT_STREAM_HEADERS });
+    return new Response(readable, { headers: { "Content-Type": "text/event-stream" } });
   }
 
   override async alarm(): Promise<void> {
@@ -110,7 +108,7 @@ export class JobWatcher extends DurableObject<Env> {
     const jobId = this.jobId;
     const config = readConfig(this.env);
     if (!config.ok || !config.config.wavelineApiKey || jobId === undefined) {
-      return { ok: false, status: 503, error: "proxy is not configured" };
+      return { ok: false, failure: "unavailable", error: "proxy is not configured" };
     }
     const { wavelineApiUrl, wavelineApiKey, upstreamTimeoutMs, maxUpstreamBodyBytes } =
       config.config;
@@ -119,10 +117,9 @@ export class JobWatcher extends DurableObject<Env> {
       apiKey: wavelineApiKey,
       timeoutMs: upstreamTimeoutMs,
       maxBodyBytes: maxUpstreamBodyBytes,
-      log: watcherLog(jobId),
     });
     try {
-      const entry = await toCachedJob(await client.getJob(jobId));
+      const entry = await toCachedJob(await client.getJob(jobId, watcherLog(jobId)));
       this.failingSince = undefined;
       const changed =
         !this.last || this.last.status !== entry.status || this.last.pages !== entry.pages;
@@ -138,17 +135,17 @@ export class JobWatcher extends DurableObject<Env> {
       return { ok: true, entry };
     } catch (err) {
       this.failingSince ??= Date.now();
-      const failure =
-        err instanceof HTTPException
+      const failure: WatchedJob =
+        err instanceof UpstreamError
           ? {
-              ok: false as const,
-              status: err.status,
+              ok: false,
+              failure: err.failure,
               error: err.message,
-              retryAfter: err.res?.headers.get("Retry-After") ?? undefined,
+              retryAfterS: err.options.retryAfterS,
             }
-          : { ok: false as const, status: 502, error: "upstream error" };
-      if (failure.retryAfter) {
-        this.intervalMs = Math.max(this.intervalMs, retryAfterSeconds(failure.retryAfter) * 1000);
+          : { ok: false, failure: "bad-answer", error: "upstream error" };
+      if (failure.retryAfterS) {
+        this.intervalMs = Math.max(this.intervalMs, failure.retryAfterS * 1000);
       }
       if (Date.now() - this.failingSince > GIVE_UP_AFTER_MS) {
         this.broadcast(`event: error\ndata: ${JSON.stringify({ error: failure.error })}\n\n`);
@@ -220,5 +217,21 @@ function watcherLog(jobId: string): Logger {
     error: (msg, fields) => line("error", msg, fields),
     alert: (msg, fields) => line("alert", msg, fields),
     annotate: () => {},
+  };
+}
+
+/** The watchers as the core sees them: one object per job id. */
+export function durableJobWatchers(namespace: DurableObjectNamespace<JobWatcher>): JobWatchers {
+  const of = (jobId: string) => namespace.get(namespace.idFromName(jobId));
+  return {
+    read: (jobId, maxAgeMs) => of(jobId).read(jobId, maxAgeMs) as Promise<WatchedJob>,
+    async subscribe(jobId, self) {
+      const target = new URL("https://job-watcher/events");
+      target.searchParams.set("job", jobId);
+      target.searchParams.set("self", self);
+      const stream = await of(jobId).fetch(target);
+      if (!stream.body) throw new Error("the watcher sent no stream");
+      return stream.body;
+    },
   };
 }

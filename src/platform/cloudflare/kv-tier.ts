@@ -1,6 +1,6 @@
 import { isTerminal } from "../../core/cache/entry";
 import type { CacheTier } from "../../core/cache/tiers";
-import type { Logger } from "../../http/logger";
+import type { Logger } from "../../core/log";
 import type { JobStatus } from "../../waveline/schema";
 
 /** KV values are capped at 25 MiB; a larger result stays in the faster tiers that keep it. */

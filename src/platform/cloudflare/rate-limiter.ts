@@ -1,12 +1,19 @@
 import { DurableObject } from "cloudflare:workers";
 import {
+  type BucketName,
   type BucketState,
   type Decision,
   returnToken,
   takeTokens,
 } from "../../core/ratelimit/bucket";
-
-export type BucketName = "reads" | "creates";
+import {
+  leasedRateLimiter,
+  RATE_LIMITER_DEFAULTS,
+  type RateLimiter,
+  type RateLimiterOptions,
+} from "../../core/ratelimit/limiter";
+import { withTimeout } from "../../core/timeout";
+import type { StreamLeases } from "../../core/watching/events";
 
 /** Storage key of the tenant's open event streams: lease id -> when it lapses unclosed. */
 const STREAMS = "streams";
@@ -65,4 +72,42 @@ export class TenantRateLimiter extends DurableObject {
     this.buckets.set(bucket, state);
     await this.ctx.storage.put(bucket, state);
   }
+}
+
+/** The rate limiter over the tenants' objects: one per isolate. */
+export function durableRateLimiter(
+  namespace: DurableObjectNamespace<TenantRateLimiter>,
+  options: RateLimiterOptions = RATE_LIMITER_DEFAULTS,
+): RateLimiter {
+  const of = (tenantId: string) => namespace.get(namespace.idFromName(tenantId));
+  return leasedRateLimiter(
+    {
+      take: (tenantId, bucket, count, limit, partial) =>
+        of(tenantId).take(bucket, count, limit, partial),
+      refund: (tenantId, bucket, limit) => of(tenantId).refund(bucket, limit),
+    },
+    options,
+  );
+}
+
+/** An object slower than this counts as unavailable. */
+const LEASE_TIMEOUT_MS = 2_000;
+
+/**
+ * A tenant's open streams are counted by its limiter object, as leases that lapse on their own:
+ * a stream whose end was never reported (an isolate that died) stops counting after `leaseMs`.
+ */
+export function durableStreamLeases(
+  namespace: DurableObjectNamespace<TenantRateLimiter>,
+): StreamLeases {
+  const of = (tenantId: string) => namespace.get(namespace.idFromName(tenantId));
+  return {
+    open: (tenantId, limit, leaseMs) =>
+      withTimeout(
+        of(tenantId).openStream(limit, leaseMs) as Promise<string | null>,
+        LEASE_TIMEOUT_MS,
+      ),
+    close: (tenantId, leaseId) =>
+      withTimeout(of(tenantId).closeStream(leaseId) as Promise<void>, LEASE_TIMEOUT_MS),
+  };
 }

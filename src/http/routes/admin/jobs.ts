@@ -1,132 +1,135 @@
 import { Hono } from "hono";
 import * as z from "zod/mini";
-import type { HonoEnv } from "../../../core/config";
+import { describeError } from "../../../core/errors";
+import type { Services } from "../../../core/services";
 import { jobIdSchema, jobSchema } from "../../../waveline/schema";
-import { withWaveline } from "../../config";
-import { describeError, fail } from "../../errors";
-import { withJobCache } from "../../job-cache";
+import type { AppEnv } from "../../context";
+import { fail } from "../../errors";
 import { ADMIN_AUTH_ERRORS, describeRoute, UPSTREAM_ERRORS } from "../../openapi/describe";
 import { jobOwner } from "../../openapi/responses";
 import { validate } from "../../validate";
-import { serveJob } from "../job-view";
+import { withWaveline } from "../../waveline";
+import { jobAnswers } from "../job-view";
 
 /**
  * Operators read any job (through the cache; `Cache-Control: no-cache` refetches it), purge a job
  * from the cache, and give jobs created outside the proxy (or orphaned by a failed write) to a tenant.
  */
-export const adminJobs = new Hono<HonoEnv>();
+export function adminJobsRoutes(services: Services) {
+  const adminJobs = new Hono<AppEnv>();
+  const { serveJob } = jobAnswers(services);
 
-const jobParam = z.object({ jobId: jobIdSchema });
+  const jobParam = z.object({ jobId: jobIdSchema });
 
-const INVALID_JOB_ID =
-  "the job id is not 1 to 128 characters, or is `.` or `..`, or holds a control character, `/` or a backslash";
+  const INVALID_JOB_ID =
+    "the job id is not 1 to 128 characters, or is `.` or `..`, or holds a control character, `/` or a backslash";
 
-adminJobs.get(
-  "/jobs/:jobId",
-  describeRoute({
-    operationId: "adminGetJob",
-    summary: "Read any job",
-    description:
-      "Through the edge cache, whoever owns the job; `Cache-Control: no-cache` reads Waveline and refreshes the cache (`X-Cache: BYPASS`).",
-    tag: "admin: jobs",
-    auth: "admin",
-    requestHeaders: ["If-None-Match", "Cache-Control"],
-    responses: {
-      200: {
-        description: "the job; `ETag` for terminal jobs, `Retry-After` for running ones",
-        body: jobSchema,
-        headers: ["X-Cache", "ETag", "Cache-Control", "Retry-After"],
+  adminJobs.get(
+    "/jobs/:jobId",
+    describeRoute({
+      operationId: "adminGetJob",
+      summary: "Read any job",
+      description:
+        "Through the edge cache, whoever owns the job; `Cache-Control: no-cache` reads Waveline and refreshes the cache (`X-Cache: BYPASS`).",
+      tag: "admin: jobs",
+      auth: "admin",
+      requestHeaders: ["If-None-Match", "Cache-Control"],
+      responses: {
+        200: {
+          description: "the job; `ETag` for terminal jobs, `Retry-After` for running ones",
+          body: jobSchema,
+          headers: ["X-Cache", "ETag", "Cache-Control", "Retry-After"],
+        },
+        304: {
+          description: "the terminal job still matches `If-None-Match`",
+          headers: ["X-Cache", "ETag", "Cache-Control"],
+        },
       },
-      304: {
-        description: "the terminal job still matches `If-None-Match`",
-        headers: ["X-Cache", "ETag", "Cache-Control"],
+      errors: {
+        400: `${INVALID_JOB_ID}, or Waveline refused the request`,
+        ...ADMIN_AUTH_ERRORS,
+        404: "`job not found` at Waveline",
+        ...UPSTREAM_ERRORS,
       },
-    },
-    errors: {
-      400: `${INVALID_JOB_ID}, or Waveline refused the request`,
-      ...ADMIN_AUTH_ERRORS,
-      404: "`job not found` at Waveline",
-      ...UPSTREAM_ERRORS,
-    },
-  }),
-  validate("param", jobParam),
-  withWaveline(),
-  withJobCache(),
-  async (c) => {
-    const bypassCache = /\bno-cache\b/i.test(c.req.header("Cache-Control") ?? "");
-    return serveJob(c, c.req.valid("param").jobId, { bypassCache });
-  },
-);
-
-adminJobs.delete(
-  "/cache/jobs/:jobId",
-  describeRoute({
-    operationId: "purgeCachedJob",
-    summary: "Purge a job from the cache",
-    description:
-      "From every tier this code can reach: this isolate's memory, this location's Cache API, and KV.",
-    tag: "admin: jobs",
-    auth: "admin",
-    responses: { 204: { description: "purged (or was not cached)" } },
-    errors: { 400: INVALID_JOB_ID, ...ADMIN_AUTH_ERRORS, 503: "`cache purge failed, retry`" },
-  }),
-  validate("param", jobParam),
-  withJobCache(),
-  async (c) => {
-    const { jobId } = c.req.valid("param");
-    try {
-      await c.get("jobCache").purge(jobId);
-    } catch (err) {
-      c.get("log").error("cache purge failed", { jobId, error: describeError(err) });
-      fail(503, "cache purge failed, retry");
-    }
-    return c.body(null, 204);
-  },
-);
-
-adminJobs.put(
-  "/jobs/:jobId/owner",
-  describeRoute({
-    operationId: "assignJobOwner",
-    summary: "Give a job to a tenant",
-    description:
-      "For jobs created outside the proxy, or orphaned by a failed write: the job must exist at Waveline, and any previous owner is replaced.",
-    tag: "admin: jobs",
-    auth: "admin",
-    responses: { 200: { description: "the job's new owner", body: jobOwner } },
-    errors: {
-      400: `${INVALID_JOB_ID}, or the body is not valid`,
-      ...ADMIN_AUTH_ERRORS,
-      404: "`tenant not found`, or `job not found` at Waveline",
-      ...UPSTREAM_ERRORS,
-    },
-  }),
-  validate("param", jobParam),
-  validate(
-    "json",
-    z.object({
-      tenantId: z.string().check(z.minLength(1)),
-      subject: z.optional(z.nullable(z.string().check(z.minLength(1), z.maxLength(256)))),
     }),
-  ),
-  withWaveline(),
-  async (c) => {
-    const { jobId } = c.req.valid("param");
-    const { tenantId, subject } = c.req.valid("json");
-    if (!(await c.get("tenantStore").getTenant(tenantId))) fail(404, "tenant not found");
-    // Only a job Waveline knows can be owned: this also fills in its type, name and progress.
-    const job = await c.get("waveline").getJob(jobId);
-    const owned = {
-      id: jobId,
-      tenantId,
-      subject: subject ?? null,
-      type: job.type,
-      fileName: job.fileName,
-      createdAt: new Date(Date.parse(job.createdAt) || Date.now()).toISOString(),
-      status: job.status,
-      pages: job.pages,
-    };
-    await c.get("jobStore").assign(owned);
-    return c.json({ jobId, tenantId, subject: owned.subject });
-  },
-);
+    validate("param", jobParam),
+    withWaveline(services),
+    async (c) => {
+      const bypassCache = /\bno-cache\b/i.test(c.req.header("Cache-Control") ?? "");
+      return serveJob(c, c.req.valid("param").jobId, { bypassCache });
+    },
+  );
+
+  adminJobs.delete(
+    "/cache/jobs/:jobId",
+    describeRoute({
+      operationId: "purgeCachedJob",
+      summary: "Purge a job from the cache",
+      description:
+        "From every tier this code can reach: this isolate's memory, this location's Cache API, and KV.",
+      tag: "admin: jobs",
+      auth: "admin",
+      responses: { 204: { description: "purged (or was not cached)" } },
+      errors: { 400: INVALID_JOB_ID, ...ADMIN_AUTH_ERRORS, 503: "`cache purge failed, retry`" },
+    }),
+    validate("param", jobParam),
+    async (c) => {
+      const { jobId } = c.req.valid("param");
+      try {
+        await services.jobCache.purge(jobId);
+      } catch (err) {
+        c.var.log.error("cache purge failed", { jobId, error: describeError(err) });
+        fail(503, "cache purge failed, retry");
+      }
+      return c.body(null, 204);
+    },
+  );
+
+  adminJobs.put(
+    "/jobs/:jobId/owner",
+    describeRoute({
+      operationId: "assignJobOwner",
+      summary: "Give a job to a tenant",
+      description:
+        "For jobs created outside the proxy, or orphaned by a failed write: the job must exist at Waveline, and any previous owner is replaced.",
+      tag: "admin: jobs",
+      auth: "admin",
+      responses: { 200: { description: "the job's new owner", body: jobOwner } },
+      errors: {
+        400: `${INVALID_JOB_ID}, or the body is not valid`,
+        ...ADMIN_AUTH_ERRORS,
+        404: "`tenant not found`, or `job not found` at Waveline",
+        ...UPSTREAM_ERRORS,
+      },
+    }),
+    validate("param", jobParam),
+    validate(
+      "json",
+      z.object({
+        tenantId: z.string().check(z.minLength(1)),
+        subject: z.optional(z.nullable(z.string().check(z.minLength(1), z.maxLength(256)))),
+      }),
+    ),
+    withWaveline(services),
+    async (c) => {
+      const { jobId } = c.req.valid("param");
+      const { tenantId, subject } = c.req.valid("json");
+      if (!(await services.tenants.getTenant(tenantId))) fail(404, "tenant not found");
+      // Only a job Waveline knows can be owned: this also fills in its type, name and progress.
+      const job = await c.var.waveline.getJob(jobId, c.var.log);
+      const owned = {
+        id: jobId,
+        tenantId,
+        subject: subject ?? null,
+        type: job.type,
+        fileName: job.fileName,
+        createdAt: new Date(Date.parse(job.createdAt) || Date.now()).toISOString(),
+        status: job.status,
+        pages: job.pages,
+      };
+      await services.jobs.assign(owned);
+      return c.json({ jobId, tenantId, subject: owned.subject });
+    },
+  );
+  return adminJobs;
+}

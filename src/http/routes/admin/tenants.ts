@@ -1,8 +1,9 @@
 import { Hono } from "hono";
 import * as z from "zod/mini";
-import type { HonoEnv } from "../../../core/config";
 import { monthOf, monthReport } from "../../../core/creation/budget";
+import type { Services } from "../../../core/services";
 import { generateApiKey } from "../../../core/tenancy/keys";
+import type { AppEnv } from "../../context";
 import { fail } from "../../errors";
 import { ADMIN_AUTH_ERRORS, describeRoute, STORAGE_UNAVAILABLE } from "../../openapi/describe";
 import {
@@ -15,314 +16,316 @@ import {
 import { validate } from "../../validate";
 
 /** Operators manage tenants, their browser origins and their API keys. */
-export const adminTenants = new Hono<HonoEnv>();
+export function adminTenantsRoutes(services: Services) {
+  const adminTenants = new Hono<AppEnv>();
 
-/** `scheme://host[:port]`, exactly as a browser sends it in `Origin`. */
-const originSchema = z.string().check(
-  z.refine((value) => {
-    try {
-      const url = new URL(value);
-      return ["http:", "https:"].includes(url.protocol) && url.origin === value;
-    } catch {
-      return false;
-    }
-  }, "must be origins like https://app.example.com (scheme, host, optional port; no path)"),
-);
-const originsSchema = z
-  .array(originSchema)
-  .check(z.maxLength(50, { error: "must list at most 50 origins" }));
-const nameSchema = z
-  .string()
-  .check(z.trim(), z.minLength(1, { error: "must not be empty" }), z.maxLength(100));
-const perMinute = z.nullable(
-  z.number().check(z.int(), z.minimum(0, { error: "must be 0 (unlimited) or more" })),
-);
-const pagesPerMonth = z.nullable(
-  z.number().check(z.int(), z.minimum(0, { error: "must be 0 or more pages" })),
-);
-/** Pages a calendar month (UTC); null for none, and `budget: null` removes both. */
-const budgetSchema = z.nullable(
-  z.object({
-    pagesPerMonth: z.optional(pagesPerMonth),
-    endUserPagesPerMonth: z.optional(pagesPerMonth),
-  }),
-);
-const NO_BUDGET = { pagesPerMonth: null, endUserPagesPerMonth: null };
-
-/** Requests per minute for this tenant; null returns to the proxy's default. */
-const rateLimitsSchema = z.object({
-  readsPerMinute: z.optional(perMinute),
-  createsPerMinute: z.optional(perMinute),
-});
-const tenantIdParam = z.object({ id: z.string().check(z.maxLength(64)) });
-
-const TENANT_NOT_FOUND = { 404: "`tenant not found`" } as const;
-const INVALID_BODY = {
-  400: "the body or path is not valid (the message names the field)",
-} as const;
-
-adminTenants.post(
-  "/tenants",
-  describeRoute({
-    operationId: "createTenant",
-    summary: "Create a tenant",
-    tag: "admin: tenants",
-    auth: "admin",
-    responses: { 201: { description: "the tenant", body: tenantRecord } },
-    errors: { ...INVALID_BODY, ...ADMIN_AUTH_ERRORS, 503: STORAGE_UNAVAILABLE },
-  }),
-  validate(
-    "json",
+  /** `scheme://host[:port]`, exactly as a browser sends it in `Origin`. */
+  const originSchema = z.string().check(
+    z.refine((value) => {
+      try {
+        const url = new URL(value);
+        return ["http:", "https:"].includes(url.protocol) && url.origin === value;
+      } catch {
+        return false;
+      }
+    }, "must be origins like https://app.example.com (scheme, host, optional port; no path)"),
+  );
+  const originsSchema = z
+    .array(originSchema)
+    .check(z.maxLength(50, { error: "must list at most 50 origins" }));
+  const nameSchema = z
+    .string()
+    .check(z.trim(), z.minLength(1, { error: "must not be empty" }), z.maxLength(100));
+  const perMinute = z.nullable(
+    z.number().check(z.int(), z.minimum(0, { error: "must be 0 (unlimited) or more" })),
+  );
+  const pagesPerMonth = z.nullable(
+    z.number().check(z.int(), z.minimum(0, { error: "must be 0 or more pages" })),
+  );
+  /** Pages a calendar month (UTC); null for none, and `budget: null` removes both. */
+  const budgetSchema = z.nullable(
     z.object({
-      name: nameSchema,
-      allowedOrigins: z._default(originsSchema, []),
-      rateLimits: z.optional(rateLimitsSchema),
-      budget: z.optional(budgetSchema),
+      pagesPerMonth: z.optional(pagesPerMonth),
+      endUserPagesPerMonth: z.optional(pagesPerMonth),
     }),
-  ),
-  async (c) => {
-    const { budget, ...input } = c.req.valid("json");
-    const tenant = await c
-      .get("tenantStore")
-      .createTenant({ ...input, budget: budget ?? NO_BUDGET });
-    return c.json(tenant, 201);
-  },
-);
+  );
+  const NO_BUDGET = { pagesPerMonth: null, endUserPagesPerMonth: null };
 
-adminTenants.get(
-  "/tenants",
-  describeRoute({
-    operationId: "listTenants",
-    summary: "List tenants",
-    tag: "admin: tenants",
-    auth: "admin",
-    responses: { 200: { description: "every tenant", body: tenantList } },
-    errors: { ...ADMIN_AUTH_ERRORS, 503: STORAGE_UNAVAILABLE },
-  }),
-  async (c) => c.json({ items: await c.get("tenantStore").listTenants() }),
-);
+  /** Requests per minute for this tenant; null returns to the proxy's default. */
+  const rateLimitsSchema = z.object({
+    readsPerMinute: z.optional(perMinute),
+    createsPerMinute: z.optional(perMinute),
+  });
+  const tenantIdParam = z.object({ id: z.string().check(z.maxLength(64)) });
 
-adminTenants.get(
-  "/tenants/:id",
-  describeRoute({
-    operationId: "getTenant",
-    summary: "Read a tenant",
-    tag: "admin: tenants",
-    auth: "admin",
-    responses: { 200: { description: "the tenant", body: tenantRecord } },
-    errors: {
-      ...INVALID_BODY,
-      ...ADMIN_AUTH_ERRORS,
-      ...TENANT_NOT_FOUND,
-      503: STORAGE_UNAVAILABLE,
-    },
-  }),
-  validate("param", tenantIdParam),
-  async (c) => {
-    const tenant = await c.get("tenantStore").getTenant(c.req.valid("param").id);
-    if (!tenant) fail(404, "tenant not found");
-    return c.json(tenant);
-  },
-);
+  const TENANT_NOT_FOUND = { 404: "`tenant not found`" } as const;
+  const INVALID_BODY = {
+    400: "the body or path is not valid (the message names the field)",
+  } as const;
 
-adminTenants.patch(
-  "/tenants/:id",
-  describeRoute({
-    operationId: "updateTenant",
-    summary: "Rename, change origins, disable or enable a tenant",
-    description: "A disabled tenant gets 403 for every credential, within 10 s everywhere.",
-    tag: "admin: tenants",
-    auth: "admin",
-    responses: { 200: { description: "the tenant as it is now", body: tenantRecord } },
-    errors: {
-      ...INVALID_BODY,
-      ...ADMIN_AUTH_ERRORS,
-      ...TENANT_NOT_FOUND,
-      503: STORAGE_UNAVAILABLE,
-    },
-  }),
-  validate("param", tenantIdParam),
-  validate(
-    "json",
-    z.object({
-      name: z.optional(nameSchema),
-      allowedOrigins: z.optional(originsSchema),
-      disabled: z.optional(z.boolean()),
-      rateLimits: z.optional(rateLimitsSchema),
-      budget: z.optional(budgetSchema),
+  adminTenants.post(
+    "/tenants",
+    describeRoute({
+      operationId: "createTenant",
+      summary: "Create a tenant",
+      tag: "admin: tenants",
+      auth: "admin",
+      responses: { 201: { description: "the tenant", body: tenantRecord } },
+      errors: { ...INVALID_BODY, ...ADMIN_AUTH_ERRORS, 503: STORAGE_UNAVAILABLE },
     }),
-  ),
-  async (c) => {
-    const { budget, ...patch } = c.req.valid("json");
-    const tenant = await c.get("tenantStore").updateTenant(c.req.valid("param").id, {
-      ...patch,
-      ...(budget === undefined ? {} : { budget: budget ?? NO_BUDGET }),
-    });
-    if (!tenant) fail(404, "tenant not found");
-    return c.json(tenant);
-  },
-);
+    validate(
+      "json",
+      z.object({
+        name: nameSchema,
+        allowedOrigins: z._default(originsSchema, []),
+        rateLimits: z.optional(rateLimitsSchema),
+        budget: z.optional(budgetSchema),
+      }),
+    ),
+    async (c) => {
+      const { budget, ...input } = c.req.valid("json");
+      const tenant = await services.tenants.createTenant({ ...input, budget: budget ?? NO_BUDGET });
+      return c.json(tenant, 201);
+    },
+  );
 
-adminTenants.post(
-  "/tenants/:id/keys",
-  describeRoute({
-    operationId: "createApiKey",
-    summary: "Create an API key",
-    description: "The key (`wlp_…`) is in this answer only: the proxy stores its hash.",
-    tag: "admin: tenants",
-    auth: "admin",
-    responses: {
-      201: {
-        description: "the key record and the key itself, with `Cache-Control: no-store`",
-        body: newApiKey,
-        headers: ["Cache-Control"],
+  adminTenants.get(
+    "/tenants",
+    describeRoute({
+      operationId: "listTenants",
+      summary: "List tenants",
+      tag: "admin: tenants",
+      auth: "admin",
+      responses: { 200: { description: "every tenant", body: tenantList } },
+      errors: { ...ADMIN_AUTH_ERRORS, 503: STORAGE_UNAVAILABLE },
+    }),
+    async (c) => c.json({ items: await services.tenants.listTenants() }),
+  );
+
+  adminTenants.get(
+    "/tenants/:id",
+    describeRoute({
+      operationId: "getTenant",
+      summary: "Read a tenant",
+      tag: "admin: tenants",
+      auth: "admin",
+      responses: { 200: { description: "the tenant", body: tenantRecord } },
+      errors: {
+        ...INVALID_BODY,
+        ...ADMIN_AUTH_ERRORS,
+        ...TENANT_NOT_FOUND,
+        503: STORAGE_UNAVAILABLE,
       },
+    }),
+    validate("param", tenantIdParam),
+    async (c) => {
+      const tenant = await services.tenants.getTenant(c.req.valid("param").id);
+      if (!tenant) fail(404, "tenant not found");
+      return c.json(tenant);
     },
-    errors: {
-      ...INVALID_BODY,
-      ...ADMIN_AUTH_ERRORS,
-      ...TENANT_NOT_FOUND,
-      503: STORAGE_UNAVAILABLE,
-    },
-  }),
-  validate("param", tenantIdParam),
-  validate("json", z.object({ name: nameSchema })),
-  async (c) => {
-    const tenantId = c.req.valid("param").id;
-    const tenant = await c.get("tenantStore").getTenant(tenantId);
-    if (!tenant) fail(404, "tenant not found");
-    const { key, prefix, hash } = await generateApiKey();
-    const record = await c.get("tenantStore").addKey({
-      tenantId,
-      name: c.req.valid("json").name,
-      prefix,
-      hash,
-    });
-    // The only time the key is ever shown: only its hash is stored.
-    return c.json({ ...record, key }, 201, { "Cache-Control": "no-store" });
-  },
-);
+  );
 
-adminTenants.get(
-  "/tenants/:id/keys",
-  describeRoute({
-    operationId: "listApiKeys",
-    summary: "List a tenant's API keys, without secrets",
-    tag: "admin: tenants",
-    auth: "admin",
-    responses: { 200: { description: "live and revoked keys", body: apiKeyList } },
-    errors: {
-      ...INVALID_BODY,
-      ...ADMIN_AUTH_ERRORS,
-      ...TENANT_NOT_FOUND,
-      503: STORAGE_UNAVAILABLE,
+  adminTenants.patch(
+    "/tenants/:id",
+    describeRoute({
+      operationId: "updateTenant",
+      summary: "Rename, change origins, disable or enable a tenant",
+      description: "A disabled tenant gets 403 for every credential, within 10 s everywhere.",
+      tag: "admin: tenants",
+      auth: "admin",
+      responses: { 200: { description: "the tenant as it is now", body: tenantRecord } },
+      errors: {
+        ...INVALID_BODY,
+        ...ADMIN_AUTH_ERRORS,
+        ...TENANT_NOT_FOUND,
+        503: STORAGE_UNAVAILABLE,
+      },
+    }),
+    validate("param", tenantIdParam),
+    validate(
+      "json",
+      z.object({
+        name: z.optional(nameSchema),
+        allowedOrigins: z.optional(originsSchema),
+        disabled: z.optional(z.boolean()),
+        rateLimits: z.optional(rateLimitsSchema),
+        budget: z.optional(budgetSchema),
+      }),
+    ),
+    async (c) => {
+      const { budget, ...patch } = c.req.valid("json");
+      const tenant = await services.tenants.updateTenant(c.req.valid("param").id, {
+        ...patch,
+        ...(budget === undefined ? {} : { budget: budget ?? NO_BUDGET }),
+      });
+      if (!tenant) fail(404, "tenant not found");
+      return c.json(tenant);
     },
-  }),
-  validate("param", tenantIdParam),
-  async (c) => {
-    const tenantId = c.req.valid("param").id;
-    const tenant = await c.get("tenantStore").getTenant(tenantId);
-    if (!tenant) fail(404, "tenant not found");
-    return c.json({ items: await c.get("tenantStore").listKeys(tenantId) });
-  },
-);
+  );
 
-adminTenants.delete(
-  "/tenants/:id/keys/:keyId",
-  describeRoute({
-    operationId: "revokeApiKey",
-    summary: "Revoke an API key",
-    description: "It stops working within 10 s everywhere, and so do the browser tokens it minted.",
-    tag: "admin: tenants",
-    auth: "admin",
-    responses: { 204: { description: "revoked" } },
-    errors: {
-      ...INVALID_BODY,
-      ...ADMIN_AUTH_ERRORS,
-      404: "`key not found`: no live key with this id in this tenant",
-      503: STORAGE_UNAVAILABLE,
+  adminTenants.post(
+    "/tenants/:id/keys",
+    describeRoute({
+      operationId: "createApiKey",
+      summary: "Create an API key",
+      description: "The key (`wlp_…`) is in this answer only: the proxy stores its hash.",
+      tag: "admin: tenants",
+      auth: "admin",
+      responses: {
+        201: {
+          description: "the key record and the key itself, with `Cache-Control: no-store`",
+          body: newApiKey,
+          headers: ["Cache-Control"],
+        },
+      },
+      errors: {
+        ...INVALID_BODY,
+        ...ADMIN_AUTH_ERRORS,
+        ...TENANT_NOT_FOUND,
+        503: STORAGE_UNAVAILABLE,
+      },
+    }),
+    validate("param", tenantIdParam),
+    validate("json", z.object({ name: nameSchema })),
+    async (c) => {
+      const tenantId = c.req.valid("param").id;
+      const tenant = await services.tenants.getTenant(tenantId);
+      if (!tenant) fail(404, "tenant not found");
+      const { key, prefix, hash } = await generateApiKey();
+      const record = await services.tenants.addKey({
+        tenantId,
+        name: c.req.valid("json").name,
+        prefix,
+        hash,
+      });
+      // The only time the key is ever shown: only its hash is stored.
+      return c.json({ ...record, key }, 201, { "Cache-Control": "no-store" });
     },
-  }),
-  validate(
-    "param",
-    z.object({ id: z.string().check(z.maxLength(64)), keyId: z.string().check(z.maxLength(64)) }),
-  ),
-  async (c) => {
-    const { id, keyId } = c.req.valid("param");
-    if (!(await c.get("tenantStore").revokeKey(id, keyId))) fail(404, "key not found");
-    return c.body(null, 204);
-  },
-);
+  );
 
-adminTenants.post(
-  "/tenants/:id/revoke-tokens",
-  describeRoute({
-    operationId: "revokeBrowserTokens",
-    summary: "End every browser token of a tenant minted until now",
-    description:
-      "Without rotating the signing key all tenants share: the tenant's tokens issued up to this second answer 401, within 10 s everywhere; tokens minted afterwards work. Revoking an API key also ends the tokens it minted.",
-    tag: "admin: tenants",
-    auth: "admin",
-    responses: {
-      200: { description: "the tenant, with `tokensNotBefore` set to now", body: tenantRecord },
+  adminTenants.get(
+    "/tenants/:id/keys",
+    describeRoute({
+      operationId: "listApiKeys",
+      summary: "List a tenant's API keys, without secrets",
+      tag: "admin: tenants",
+      auth: "admin",
+      responses: { 200: { description: "live and revoked keys", body: apiKeyList } },
+      errors: {
+        ...INVALID_BODY,
+        ...ADMIN_AUTH_ERRORS,
+        ...TENANT_NOT_FOUND,
+        503: STORAGE_UNAVAILABLE,
+      },
+    }),
+    validate("param", tenantIdParam),
+    async (c) => {
+      const tenantId = c.req.valid("param").id;
+      const tenant = await services.tenants.getTenant(tenantId);
+      if (!tenant) fail(404, "tenant not found");
+      return c.json({ items: await services.tenants.listKeys(tenantId) });
     },
-    errors: {
-      ...INVALID_BODY,
-      ...ADMIN_AUTH_ERRORS,
-      ...TENANT_NOT_FOUND,
-      503: STORAGE_UNAVAILABLE,
-    },
-  }),
-  validate("param", tenantIdParam),
-  async (c) => {
-    const tenant = await c.get("tenantStore").revokeTokens(c.req.valid("param").id);
-    if (!tenant) fail(404, "tenant not found");
-    return c.json(tenant);
-  },
-);
+  );
 
-/** `2026-11-01` (midnight UTC) or a full date-time with its zone. */
-const instant = z.union([z.iso.date(), z.iso.datetime({ offset: true })], {
-  error: "must be an ISO 8601 date or date-time",
-});
-const usageQuery = z.object({
-  from: z.optional(instant.check(z.describe("start, inclusive; default: the 1st of this month"))),
-  to: z.optional(instant.check(z.describe("end, exclusive; default: now"))),
-});
-
-adminTenants.get(
-  "/tenants/:id/usage",
-  describeRoute({
-    operationId: "getUsage",
-    summary: "A tenant's jobs and billed pages over a period",
-    description:
-      "Jobs created in [`from`, `to`); by default this calendar month so far (UTC). `budget` is always this calendar month against the tenant's page budget.",
-    tag: "admin: tenants",
-    auth: "admin",
-    responses: { 200: { description: "the usage", body: usageReport } },
-    errors: {
-      400: "`from` or `to` is not an ISO 8601 date or date-time, or `from` is not before `to`",
-      ...ADMIN_AUTH_ERRORS,
-      ...TENANT_NOT_FOUND,
-      503: STORAGE_UNAVAILABLE,
+  adminTenants.delete(
+    "/tenants/:id/keys/:keyId",
+    describeRoute({
+      operationId: "revokeApiKey",
+      summary: "Revoke an API key",
+      description:
+        "It stops working within 10 s everywhere, and so do the browser tokens it minted.",
+      tag: "admin: tenants",
+      auth: "admin",
+      responses: { 204: { description: "revoked" } },
+      errors: {
+        ...INVALID_BODY,
+        ...ADMIN_AUTH_ERRORS,
+        404: "`key not found`: no live key with this id in this tenant",
+        503: STORAGE_UNAVAILABLE,
+      },
+    }),
+    validate(
+      "param",
+      z.object({ id: z.string().check(z.maxLength(64)), keyId: z.string().check(z.maxLength(64)) }),
+    ),
+    async (c) => {
+      const { id, keyId } = c.req.valid("param");
+      if (!(await services.tenants.revokeKey(id, keyId))) fail(404, "key not found");
+      return c.body(null, 204);
     },
-  }),
-  validate("param", tenantIdParam),
-  validate("query", usageQuery),
-  async (c) => {
-    const tenantId = c.req.valid("param").id;
-    const tenant = await c.get("tenantStore").getTenant(tenantId);
-    if (!tenant) fail(404, "tenant not found");
-    const query = c.req.valid("query");
-    const now = new Date();
-    // Default: this calendar month so far (UTC), the usual billing period.
-    const from = query.from ? new Date(query.from).toISOString() : monthOf(now.getTime()).start;
-    const to = new Date(query.to ?? now).toISOString();
-    if (from >= to) fail(400, "from must be before to");
-    const [usage, budget] = await Promise.all([
-      c.get("jobStore").usage(tenantId, from, to),
-      monthReport(c.get("jobStore"), tenant, now.getTime()),
-    ]);
-    return c.json({ tenantId, from, to, ...usage, budget });
-  },
-);
+  );
+
+  adminTenants.post(
+    "/tenants/:id/revoke-tokens",
+    describeRoute({
+      operationId: "revokeBrowserTokens",
+      summary: "End every browser token of a tenant minted until now",
+      description:
+        "Without rotating the signing key all tenants share: the tenant's tokens issued up to this second answer 401, within 10 s everywhere; tokens minted afterwards work. Revoking an API key also ends the tokens it minted.",
+      tag: "admin: tenants",
+      auth: "admin",
+      responses: {
+        200: { description: "the tenant, with `tokensNotBefore` set to now", body: tenantRecord },
+      },
+      errors: {
+        ...INVALID_BODY,
+        ...ADMIN_AUTH_ERRORS,
+        ...TENANT_NOT_FOUND,
+        503: STORAGE_UNAVAILABLE,
+      },
+    }),
+    validate("param", tenantIdParam),
+    async (c) => {
+      const tenant = await services.tenants.revokeTokens(c.req.valid("param").id);
+      if (!tenant) fail(404, "tenant not found");
+      return c.json(tenant);
+    },
+  );
+
+  /** `2026-11-01` (midnight UTC) or a full date-time with its zone. */
+  const instant = z.union([z.iso.date(), z.iso.datetime({ offset: true })], {
+    error: "must be an ISO 8601 date or date-time",
+  });
+  const usageQuery = z.object({
+    from: z.optional(instant.check(z.describe("start, inclusive; default: the 1st of this month"))),
+    to: z.optional(instant.check(z.describe("end, exclusive; default: now"))),
+  });
+
+  adminTenants.get(
+    "/tenants/:id/usage",
+    describeRoute({
+      operationId: "getUsage",
+      summary: "A tenant's jobs and billed pages over a period",
+      description:
+        "Jobs created in [`from`, `to`); by default this calendar month so far (UTC). `budget` is always this calendar month against the tenant's page budget.",
+      tag: "admin: tenants",
+      auth: "admin",
+      responses: { 200: { description: "the usage", body: usageReport } },
+      errors: {
+        400: "`from` or `to` is not an ISO 8601 date or date-time, or `from` is not before `to`",
+        ...ADMIN_AUTH_ERRORS,
+        ...TENANT_NOT_FOUND,
+        503: STORAGE_UNAVAILABLE,
+      },
+    }),
+    validate("param", tenantIdParam),
+    validate("query", usageQuery),
+    async (c) => {
+      const tenantId = c.req.valid("param").id;
+      const tenant = await services.tenants.getTenant(tenantId);
+      if (!tenant) fail(404, "tenant not found");
+      const query = c.req.valid("query");
+      const now = new Date();
+      // Default: this calendar month so far (UTC), the usual billing period.
+      const from = query.from ? new Date(query.from).toISOString() : monthOf(now.getTime()).start;
+      const to = new Date(query.to ?? now).toISOString();
+      if (from >= to) fail(400, "from must be before to");
+      const [usage, budget] = await Promise.all([
+        services.jobs.usage(tenantId, from, to),
+        monthReport(services.jobs, tenant, now.getTime()),
+      ]);
+      return c.json({ tenantId, from, to, ...usage, budget });
+    },
+  );
+  return adminTenants;
+}

@@ -1,0 +1,269 @@
+import { createdNothing, type JobKind } from "../../waveline/client";
+import {
+  type CreatedJob,
+  isUsableJobId,
+  JOB_STATUSES,
+  type JobStatus,
+} from "../../waveline/schema";
+import { describeError, ServiceUnavailableError, UpstreamError } from "../errors";
+import type { RequestScope } from "../log";
+import type { Services } from "../services";
+import type { Principal } from "../tenancy/access";
+import type { OwnedJob, RecordResult } from "../tenancy/store";
+import {
+  applicableBudgets,
+  type BudgetCheck,
+  crossesWarning,
+  exhausted,
+  type PageBudget,
+  remainingAfter,
+} from "./budget";
+import {
+  type CreationOutcome,
+  idempotencyScope,
+  type Ledger,
+  requestFingerprint,
+} from "./idempotency";
+
+/** A creation as the caller asked for it: the body is already checked (a JSON object). */
+export interface CreationRequest {
+  kind: JobKind;
+  body: Uint8Array;
+  /** The body's top-level `fileName`, for the job's record. */
+  fileName: string;
+  idempotencyKey?: string;
+}
+
+export type CreationResult =
+  /** Waveline was called (or its earlier answer is `replayed`): the outcome, billed or not. */
+  | { kind: "outcome"; outcome: CreationOutcome; replayed: boolean; pagesLeft?: number }
+  | { kind: "in-flight" }
+  | { kind: "key-reused" }
+  | { kind: "over-budget"; budget: PageBudget["kind"]; resetsAt: string };
+
+/** A listing shows this much of a job's fileName. */
+const MAX_RECORDED_FILE_NAME = 1024;
+
+/**
+ * Creates a job for `principal` once. The idempotency key is claimed in the tenant's ledger before
+ * Waveline is called, and whatever Waveline answered is the answer for that key from then on. A
+ * job Waveline made always reaches its caller and the job store: if the store fails, the ledger
+ * holds it and records it later. `giveBack` is called when nothing was billed (a replay, a
+ * refusal before Waveline), so the caller can return what it counted.
+ */
+export async function createJob(
+  services: Services,
+  principal: Principal,
+  request: CreationRequest,
+  scope: RequestScope,
+  giveBack: () => void,
+): Promise<CreationResult> {
+  const { tenant, subject, pagesPerMonth } = principal;
+  const ledger = services.ledgers.of(tenant.id);
+  const key =
+    request.idempotencyKey === undefined
+      ? undefined
+      : idempotencyScope(subject, request.idempotencyKey);
+  if (key !== undefined) {
+    const earlier = await claim(services, ledger, key, request, scope, giveBack);
+    if (earlier) return earlier;
+  }
+  // Nothing reaches Waveline past a budget; the key is freed, the creation given back.
+  const release = async () => {
+    giveBack();
+    if (key !== undefined) await ledger.release(key).catch(() => {});
+  };
+  const endUser = subject === undefined ? undefined : { subject, pagesPerMonth };
+  let budgets: BudgetCheck;
+  try {
+    budgets = await applicableBudgets(services.jobs, tenant, endUser, Date.now());
+  } catch (err) {
+    await release();
+    throw err;
+  }
+  const over = exhausted(budgets);
+  if (over) {
+    await release();
+    scope.log.annotate({ budgetExhausted: over.kind });
+    return { kind: "over-budget", budget: over.kind, resetsAt: budgets.month.end };
+  }
+
+  const creation = createAndRecord(services, principal, ledger, key, request, scope);
+  // The job is billed once Waveline has it: finish recording it even if the caller hangs up.
+  scope.waitUntil(creation.catch(() => {}));
+  const outcome = await creation;
+  if (outcome.kind !== "created") return { kind: "outcome", outcome, replayed: false };
+  const pages = typeof outcome.job.pages === "number" ? outcome.job.pages : 0;
+  const warned = crossesWarning(budgets, pages);
+  if (warned) {
+    scope.log.alert("tenant passed 80% of its monthly page budget", {
+      tenantId: tenant.id,
+      pagesUsed: warned.used + pages,
+      pagesPerMonth: warned.pagesPerMonth,
+    });
+  }
+  return { kind: "outcome", outcome, replayed: false, pagesLeft: remainingAfter(budgets, pages) };
+}
+
+/** Claims the key; when it was claimed before, the result to give instead (and no new job). */
+async function claim(
+  services: Services,
+  ledger: Ledger,
+  key: string,
+  request: CreationRequest,
+  scope: RequestScope,
+  giveBack: () => void,
+): Promise<CreationResult | undefined> {
+  const { config } = services;
+  // Held while the first request can still be running: Waveline's budget plus storage's.
+  const lockMs = config.upstreamTimeoutMs + 10_000;
+  const fingerprint = await requestFingerprint(request.kind, request.body);
+  let reservation: Awaited<ReturnType<Ledger["reserve"]>>;
+  try {
+    reservation = await ledger.reserve(key, fingerprint, lockMs, config.idempotencyTtlS * 1000);
+  } catch (err) {
+    giveBack();
+    scope.log.error("creation ledger unavailable", { error: describeError(err) });
+    throw new ServiceUnavailableError("idempotency keys are unavailable, retry later");
+  }
+  if (reservation.state === "new") return undefined;
+  giveBack();
+  scope.log.annotate({ idempotency: reservation.state });
+  if (reservation.state === "in-flight") return { kind: "in-flight" };
+  if (reservation.state === "mismatch") return { kind: "key-reused" };
+  return { kind: "outcome", outcome: reservation.outcome, replayed: true };
+}
+
+/** How an upstream failure is answered again for its key. */
+const REPLAYED_STATUS = {
+  refused: 400,
+  "not-found": 502,
+  "bad-answer": 502,
+  busy: 503,
+  timeout: 504,
+} as const;
+
+/**
+ * Calls Waveline once and makes the job the caller's. Never leaves a created job unrecorded:
+ * the job store first, the ledger when it fails; only when both fail is the job handed to an
+ * operator.
+ */
+async function createAndRecord(
+  services: Services,
+  principal: Principal,
+  ledger: Ledger,
+  key: string | undefined,
+  request: CreationRequest,
+  scope: RequestScope,
+): Promise<CreationOutcome> {
+  const { log } = scope;
+  const ttlMs = services.config.idempotencyTtlS * 1000;
+  const settle = async (outcome: CreationOutcome) => {
+    if (key === undefined) return;
+    await ledger.settle(key, outcome, ttlMs).catch((err: unknown) => {
+      log.warn("idempotency key not settled", { error: describeError(err) });
+    });
+  };
+  const waveline = services.waveline;
+  if (!waveline)
+    throw new ServiceUnavailableError("proxy is not configured: WAVELINE_API_KEY is missing");
+
+  let created: CreatedJob;
+  try {
+    created = await waveline.createJob(request.kind, request.body, log);
+  } catch (err) {
+    if (key !== undefined && createdNothing(err)) {
+      await ledger.release(key).catch((releaseErr: unknown) => {
+        log.warn("idempotency key not released", { error: describeError(releaseErr) });
+      });
+    } else if (err instanceof UpstreamError) {
+      await settle({ kind: "error", status: REPLAYED_STATUS[err.failure], error: err.message });
+    }
+    throw err;
+  }
+
+  const { tenant, subject } = principal;
+  if (!isUsableJobId(created.id)) {
+    const jobId = created.id.slice(0, 200);
+    log.alert("job created with an id the proxy cannot serve", { jobId, tenantId: tenant.id });
+    return settled(settle, {
+      kind: "error",
+      status: 502,
+      error: "upstream created a job with an id the proxy cannot serve",
+      jobId,
+    });
+  }
+
+  const job: OwnedJob = {
+    id: created.id,
+    tenantId: tenant.id,
+    subject: subject ?? null,
+    type: typeof created.type === "string" ? created.type : request.kind,
+    fileName: (typeof created.fileName === "string" ? created.fileName : request.fileName).slice(
+      0,
+      MAX_RECORDED_FILE_NAME,
+    ),
+    createdAt: isoDate(created.createdAt) ?? new Date().toISOString(),
+    status: statusOf(created.status),
+    pages: typeof created.pages === "number" ? created.pages : 0,
+  };
+  const outcome: CreationOutcome = { kind: "created", job: created };
+  let recorded: RecordResult;
+  try {
+    recorded = await services.jobs.record(job);
+  } catch (err) {
+    log.warn("created job not recorded in D1: the ledger holds it", {
+      jobId: job.id,
+      error: describeError(err),
+    });
+    try {
+      await ledger.holdUnrecorded(
+        job,
+        key === undefined ? undefined : { scope: key, outcome, ttlMs },
+      );
+      return outcome;
+    } catch (holdErr) {
+      // Nowhere durable: an operator can still give it to its tenant (PUT /admin/jobs/{id}/owner).
+      log.alert("job created but not recorded", {
+        jobId: job.id,
+        tenantId: tenant.id,
+        subject: job.subject,
+        error: describeError(holdErr),
+      });
+      return {
+        kind: "error",
+        status: 502,
+        error: "the job was created but could not be recorded: an operator can give it to you",
+        jobId: job.id,
+      };
+    }
+  }
+  if (recorded === "taken") {
+    log.alert("job created with an id another tenant owns", { jobId: job.id, tenantId: tenant.id });
+    return settled(settle, {
+      kind: "error",
+      status: 502,
+      error: "upstream created a job whose id is already in use",
+      jobId: job.id,
+    });
+  }
+  return settled(settle, outcome);
+}
+
+async function settled(
+  settle: (outcome: CreationOutcome) => Promise<void>,
+  outcome: CreationOutcome,
+): Promise<CreationOutcome> {
+  await settle(outcome);
+  return outcome;
+}
+
+function isoDate(value: unknown): string | undefined {
+  if (typeof value !== "string") return undefined;
+  const time = Date.parse(value);
+  return Number.isNaN(time) ? undefined : new Date(time).toISOString();
+}
+
+function statusOf(value: unknown): JobStatus {
+  return JOB_STATUSES.includes(value as JobStatus) ? (value as JobStatus) : "CREATED";
+}

@@ -1,0 +1,20 @@
+type Fields = Record<string, unknown>;
+
+export interface Logger {
+  info(msg: string, fields?: Fields): void;
+  warn(msg: string, fields?: Fields): void;
+  error(msg: string, fields?: Fields): void;
+  /** Something an operator must act on, e.g. the upstream refusing our key. */
+  alert(msg: string, fields?: Fields): void;
+  /** Fields added to this request's closing log line. */
+  annotate(fields: Fields): void;
+}
+
+/**
+ * What one request hands the long-lived services it calls: its logger, and the runtime's way to
+ * finish work after the answer has gone (Workers' `waitUntil`).
+ */
+export interface RequestScope {
+  readonly log: Logger;
+  waitUntil(promise: Promise<unknown>): void;
+}

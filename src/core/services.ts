@@ -1,0 +1,38 @@
+import type { WavelineClient } from "../waveline/client";
+import type { JobCache } from "./cache/job-cache";
+import type { Config } from "./config";
+import type { Ledgers } from "./creation/idempotency";
+import type { Logger } from "./log";
+import type { RateLimiter } from "./ratelimit/limiter";
+import type { JobStore, TenantStore } from "./tenancy/store";
+import type { SigningKey } from "./tenancy/tokens";
+import type { JobWatchers, StreamLeases } from "./watching/events";
+
+/**
+ * Everything the proxy's requests use that lives as long as the isolate: built once by a
+ * runtime's entry (`platform/<runtime>/`) from its bindings, then handed to `createApp`.
+ * Per-request parts (the logger, `waitUntil`) are passed to each call as a `RequestScope`.
+ */
+export interface Services {
+  config: Config;
+  /** Messages of no particular request (a tier's self-check, a watcher's poll). */
+  log: Logger;
+  tenants: TenantStore;
+  jobs: JobStore;
+  jobCache: JobCache;
+  /** Undefined without WAVELINE_API_KEY: routes that call Waveline then answer 503. */
+  waveline: WavelineClient | undefined;
+  rateLimiter: RateLimiter;
+  streamLeases: StreamLeases;
+  ledgers: Ledgers;
+  /** Undefined where the runtime has none: running jobs are then read from Waveline directly. */
+  watchers: JobWatchers | undefined;
+  /** Browser-token keys, imported once (signer first); undefined when none are configured. */
+  signingKeys: Promise<SigningKey[]> | undefined;
+  /** Counts one failed authentication of `client`; false once it is over its limit. */
+  countAuthFailure(client: string): Promise<boolean>;
+  /** Compares secrets in time that depends on neither. */
+  secretsEqual(given: string, expected: string): Promise<boolean>;
+  /** A file of the static pages (`public/`), or null; undefined where none are served. */
+  page?(path: string): Promise<Response | null>;
+}

@@ -1,0 +1,18 @@
+import type { Logger, RequestScope } from "../core/log";
+
+/** What a runtime's entry hands the app with each request, besides the request itself. */
+export interface RequestPlatform {
+  /** Keeps work going after the answer (Workers' `ctx.waitUntil`). */
+  waitUntil(promise: Promise<unknown>): void;
+  /** The client's address as the platform saw it (never a header the client chose). */
+  clientAddress: string | undefined;
+}
+
+/**
+ * What every request has. Middleware that adds more declares it in its own type
+ * (`authenticate` adds `principal`), so a route that forgets the middleware does not compile.
+ */
+export type AppEnv = {
+  Bindings: RequestPlatform;
+  Variables: { requestId: string; log: Logger; scope: RequestScope };
+};

@@ -1,0 +1,96 @@
+import { tieredJobCache } from "../../core/cache/job-cache";
+import { memoryTier } from "../../core/cache/memory";
+import type { CacheTier } from "../../core/cache/tiers";
+import type { Config } from "../../core/config";
+import type { Logger } from "../../core/log";
+import type { Services } from "../../core/services";
+import { memoisedJobStore, memoisedTenantStore } from "../../core/tenancy/cached";
+import { guardStorage } from "../../core/tenancy/guard";
+import { importSigningKeys } from "../../core/tenancy/tokens";
+import { createWavelineClient } from "../../waveline/client";
+import { cacheApiTier } from "./cache-api-tier";
+import { durableLedgers } from "./creation-ledger";
+import { d1JobStore, d1TenantStore } from "./d1-stores";
+import { durableJobWatchers } from "./job-watcher";
+import { kvTier } from "./kv-tier";
+import { durableRateLimiter, durableStreamLeases } from "./rate-limiter";
+
+// One per isolate: every request of this isolate shares its memory tier.
+const memory = memoryTier({
+  maxBytes: 16 * 1024 * 1024,
+  maxEntryBytes: 1024 * 1024,
+  maxAgeMs: 60_000,
+});
+const CACHE_READ_TIMEOUT_MS = 300;
+
+/** Lines of no particular request, in the same JSON shape as a request's. */
+export function isolateLog(fields: Record<string, unknown> = {}): Logger {
+  const line = (level: string, msg: string, extra?: Record<string, unknown>) =>
+    console.log(JSON.stringify({ level, msg, ...fields, ...extra }));
+  return {
+    info: (msg, extra) => line("info", msg, extra),
+    warn: (msg, extra) => line("warn", msg, extra),
+    error: (msg, extra) => line("error", msg, extra),
+    alert: (msg, extra) => line("alert", msg, extra),
+    annotate: () => {},
+  };
+}
+
+/**
+ * The proxy's services over this Worker's bindings. Built once per `env` object (once per
+ * isolate in production), never per request.
+ */
+export function cloudflareServices(env: Env, config: Config): Services {
+  const log = isolateLog();
+  const tiers: CacheTier[] = [memory, cacheApiTier(caches.default, log)];
+  // Without a KV namespace bound the proxy still works, with one tier less.
+  if (env.JOB_CACHE) tiers.push(kvTier(env.JOB_CACHE, log));
+  const { wavelineApiKey, wavelineApiUrl, upstreamTimeoutMs, maxUpstreamBodyBytes } = config;
+  return {
+    config,
+    log,
+    tenants: memoisedTenantStore(guardStorage(d1TenantStore(env.DB), "tenants")),
+    jobs: memoisedJobStore(guardStorage(d1JobStore(env.DB), "jobs")),
+    jobCache: tieredJobCache({
+      tiers,
+      terminalTtlMs: config.terminalCacheTtlS * 1000,
+      pendingTtlMs: config.pendingCacheTtlMs,
+      readTimeoutMs: CACHE_READ_TIMEOUT_MS,
+    }),
+    waveline: wavelineApiKey
+      ? createWavelineClient({
+          baseUrl: wavelineApiUrl,
+          apiKey: wavelineApiKey,
+          timeoutMs: upstreamTimeoutMs,
+          maxBodyBytes: maxUpstreamBodyBytes,
+        })
+      : undefined,
+    rateLimiter: durableRateLimiter(env.RATE_LIMITER),
+    streamLeases: durableStreamLeases(env.RATE_LIMITER),
+    ledgers: durableLedgers(env.CREATION_LEDGER),
+    watchers: env.JOB_WATCHER ? durableJobWatchers(env.JOB_WATCHER) : undefined,
+    signingKeys: config.signingKeys && importSigningKeys(config.signingKeys),
+    async countAuthFailure(client) {
+      return (await env.AUTH_FAILURE_LIMITER.limit({ key: client })).success;
+    },
+    secretsEqual,
+    async page(path) {
+      const asset = await env.ASSETS.fetch(new URL(path, "https://assets.local"));
+      return asset.ok ? asset : null;
+    },
+  };
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Compares two secrets in time that depends on neither: both are hashed first, so even their
+ * lengths stay hidden, then compared with Workers' constant-time primitive.
+ */
+async function secretsEqual(given: string, expected: string): Promise<boolean> {
+  const [a, b] = await Promise.all([
+    crypto.subtle.digest("SHA-256", encoder.encode(given)),
+    crypto.subtle.digest("SHA-256", encoder.encode(expected)),
+  ]);
+  return crypto.subtle.timingSafeEqual(a, b);
+}
