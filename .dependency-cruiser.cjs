@@ -1,0 +1,64 @@
+/**
+ * The direction of dependencies, checked by `npm run check` (see README, "Layout"):
+ * platform/<runtime> -> app.ts -> http/ -> core/ and waveline/; nothing points back outwards.
+ */
+module.exports = {
+  forbidden: [
+    {
+      name: "no-cycles",
+      severity: "error",
+      comment:
+        "An import cycle makes the order of module evaluation matter: keep the graph acyclic.",
+      from: { path: "^src/" },
+      to: { circular: true },
+    },
+    {
+      name: "core-knows-no-http",
+      severity: "error",
+      comment: "The core is plain TypeScript: no Hono, no HTTP layer, no runtime.",
+      from: { path: "^src/(core|waveline)/" },
+      to: { path: "^src/(http|platform)/|^src/app\\.ts$|(^|/)node_modules/hono/" },
+    },
+    {
+      name: "core-knows-no-platform-modules",
+      severity: "error",
+      comment: "Runtime modules (cloudflare:workers, node:*) belong in platform/<runtime>/.",
+      from: { path: "^src/(core|waveline|http)/|^src/app\\.ts$" },
+      to: { path: "^(cloudflare|node|bun|deno):" },
+    },
+    {
+      name: "http-touches-no-binding",
+      severity: "error",
+      comment: "Routes and middleware reach storage and the runtime through services only.",
+      from: { path: "^src/http/|^src/app\\.ts$" },
+      to: { path: "^src/platform/" },
+    },
+    {
+      name: "one-runtime-at-a-time",
+      severity: "error",
+      comment: "A runtime's adapters do not borrow another runtime's.",
+      from: { path: "^src/platform/([^/]+)/" },
+      to: { path: "^src/platform/", pathNot: "^src/platform/$1/" },
+    },
+    {
+      name: "no-orphans",
+      severity: "error",
+      comment: "A module nothing imports is dead code (entries and type declarations aside).",
+      from: {
+        orphan: true,
+        path: "^src/",
+        pathNot: "^src/platform/[^/]+/(worker|server)\\.ts$|\\.d\\.ts$",
+      },
+      to: {},
+    },
+  ],
+  options: {
+    doNotFollow: { path: "node_modules" },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: "tsconfig.json" },
+    enhancedResolveOptions: {
+      exportsFields: ["exports"],
+      conditionNames: ["import", "require", "node", "default", "types"],
+    },
+  },
+};
