@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DEV_API_KEY } from "../dev/seed";
 import { renderChart } from "./lib/chart";
-import { type Probe, probe } from "./lib/fixtures";
+import { type Probe, probe, probeUntilHit } from "./lib/fixtures";
 import { describeMachine, loadAverageNow } from "./lib/machine";
 import { type Context, measure, type Sample, type Target, type TargetName } from "./lib/measure";
 import { type BenchOptions, parseOptions } from "./lib/options";
@@ -34,8 +34,6 @@ import {
   type WatchedStack,
   type WatchingJobs,
 } from "./lib/watching";
-
-const WARM_PROBES = 20;
 
 const startedAt = performance.now();
 const loadAtStart = loadAverageNow();
@@ -95,7 +93,7 @@ async function benchmark(options: BenchOptions, workDir: string): Promise<Result
       const sample = await measure(ctx, target, options.durationS);
       samples.get(target.name)?.push(sample);
       const rps = sample.run.requests / sample.run.durationS;
-      log(`round ${round}/${options.rounds} ${target.name.padEnd(8)} ${rps.toFixed(0)} req/s`);
+      log(`round ${round}/${options.rounds} ${target.name.padEnd(11)} ${rps.toFixed(0)} req/s`);
     }
   }
 
@@ -134,7 +132,15 @@ async function benchmark(options: BenchOptions, workDir: string): Promise<Result
  */
 function printOutputs(stack: BenchStack): void {
   const lastLines = (text: string) => text.trim().split("\n").slice(-20).join("\n");
-  const all = [stack.fake, stack.floor, stack.naive, stack.proxy, stack.proxyNoPending, stack.pair];
+  const all = [
+    stack.fake,
+    stack.floor,
+    stack.naive,
+    stack.naiveCache,
+    stack.proxy,
+    stack.proxyNoPending,
+    stack.pair,
+  ];
   for (const managed of all) {
     if (!managed) continue;
     const tail = lastLines(managed.output());
@@ -241,12 +247,7 @@ async function measureSizes(
       jobIds: [id],
     };
     const url = `${target.origin}${target.paths[0]}`;
-    // The first read fills the cache tiers (the slower ones after the response): wait for a hit.
-    let warm = await probe(url, target.headers);
-    for (let i = 0; i < WARM_PROBES && !warm.xCache?.startsWith("HIT"); i++) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      warm = await probe(url, target.headers);
-    }
+    await probeUntilHit(url, target.headers);
     if (options.warmupS > 0) await measure(ctx, target, Math.min(options.warmupS, 1));
     const sample = await measure(ctx, target, options.sizeDurationS);
     const after = await probe(url, target.headers);

@@ -12,6 +12,7 @@ const COLORS: Record<string, string> = {
   floor: "#7f8c8d",
   upstream: "#c0392b",
   naive: "#e67e22",
+  "naive-cache": "#d4ac0d",
   hit: "#27ae60",
   miss: "#2980b9",
   token: "#8e44ad",

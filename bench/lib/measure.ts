@@ -6,7 +6,7 @@ import { upstreamCallsSince } from "./fixtures";
 import { type LatencySummary, type LoadRun, runLoad, summarise } from "./load";
 import { type CpuRole, type CpuTimes, cpuOf, type WorkerProcess } from "./processes";
 
-export type TargetName = "floor" | "upstream" | "naive" | "hit" | "miss" | "token";
+export type TargetName = "floor" | "upstream" | "naive" | "naive-cache" | "hit" | "miss" | "token";
 
 export interface Target {
   name: TargetName;

@@ -35,7 +35,7 @@ export interface Goal {
   name: string;
   value: number;
   unit: string;
-  /** The issue's target, as text: `>= 0.8`. */
+  /** The issue's target, as text: `>= 0.6`. */
   target: string;
   met: boolean;
 }
@@ -62,6 +62,9 @@ export interface Results {
   targets: TargetResult[];
   ratios: {
     hitReqPerSecOverFloor: number;
+    tokenReqPerSecOverFloor: number;
+    /** Against the caching proxy a user writes in 20 lines (bench/naive-cache), both hits. */
+    hitReqPerSecOverNaiveCacheHit: number;
     hitP50OverUpstreamP50: number;
     /** The same at one connection each. */
     hitP50OverUpstreamP50Unloaded: number;
@@ -186,10 +189,14 @@ export function buildResults(input: ResultsInput): Results {
   const floor = byName("floor");
   const upstream = byName("upstream");
   const naive = byName("naive");
+  const naiveCache = byName("naive-cache");
   const hit = byName("hit");
   const miss = byName("miss");
+  const token = byName("token");
   const ratios = {
     hitReqPerSecOverFloor: safeDivide(hit?.reqPerSec, floor?.reqPerSec),
+    tokenReqPerSecOverFloor: safeDivide(token?.reqPerSec, floor?.reqPerSec),
+    hitReqPerSecOverNaiveCacheHit: safeDivide(hit?.reqPerSec, naiveCache?.reqPerSec),
     hitP50OverUpstreamP50: safeDivide(hit?.latencyMs.p50, upstream?.latencyMs.p50),
     hitP50OverUpstreamP50Unloaded: safeDivide(hit?.unloaded?.p50, upstream?.unloaded?.p50),
     missP50MinusNaiveP50Ms: (miss?.latencyMs.p50 ?? 0) - (naive?.latencyMs.p50 ?? 0),
@@ -328,7 +335,10 @@ function safeDivide(a: number | undefined, b: number | undefined): number {
   return a !== undefined && b ? a / b : 0;
 }
 
-/** The issue's targets, measured (never asserted: a miss is reported, not a failure). */
+/** Issue 13's speed targets: what a cache hit may cost above the floor, in µs of runtime CPU. */
+const HIT_CPU_ABOVE_FLOOR_US = 200;
+
+/** The issues' targets, measured (never asserted: a miss is reported, not a failure). */
 function goalsOf(results: Results): Goal[] {
   const { ratios, scaling, settings, bundle } = results;
   const first = scaling.pollers[0];
@@ -339,8 +349,22 @@ function goalsOf(results: Results): Goal[] {
       name: "hit req/s ÷ floor req/s",
       value: ratios.hitReqPerSecOverFloor,
       unit: "×",
-      target: ">= 0.8",
-      met: ratios.hitReqPerSecOverFloor >= 0.8,
+      target: ">= 0.6",
+      met: ratios.hitReqPerSecOverFloor >= 0.6,
+    },
+    {
+      name: "browser-token hit req/s ÷ floor req/s",
+      value: ratios.tokenReqPerSecOverFloor,
+      unit: "×",
+      target: ">= 0.55",
+      met: ratios.tokenReqPerSecOverFloor >= 0.55,
+    },
+    {
+      name: "proxy hit req/s ÷ naive caching proxy hit req/s",
+      value: ratios.hitReqPerSecOverNaiveCacheHit,
+      unit: "×",
+      target: ">= 1.0",
+      met: ratios.hitReqPerSecOverNaiveCacheHit >= 1.0,
     },
     {
       name: "hit p50 ÷ upstream p50",
@@ -371,6 +395,15 @@ function goalsOf(results: Results): Goal[] {
       met: ratios.missP50MinusNaiveP50MsUnloaded <= 2,
     },
   ];
+  if (ratios.hitCpuAboveFloorUs !== null) {
+    goals.push({
+      name: "hit runtime CPU above floor's",
+      value: ratios.hitCpuAboveFloorUs,
+      unit: "µs",
+      target: `<= ${HIT_CPU_ABOVE_FLOOR_US}`,
+      met: ratios.hitCpuAboveFloorUs <= HIT_CPU_ABOVE_FLOOR_US,
+    });
+  }
   if (first && last && last !== first) {
     const bound = first.upstreamCalls + intervals;
     goals.push({
@@ -457,7 +490,7 @@ function problemsOf(results: Results): string[] {
     }
     return t;
   };
-  for (const name of ["hit", "token"] as const) {
+  for (const name of ["hit", "token", "naive-cache"] as const) {
     const t = expectCache(name, "HIT");
     if (t && t.upstreamCalls > 0) problems.push(`${name}: ${t.upstreamCalls} upstream calls`);
   }
@@ -514,6 +547,7 @@ const ratio = (value: number) => (value < 0.1 ? value.toFixed(3) : value.toFixed
 function goalValue(goal: Goal): string {
   if (goal.unit === "×") return `${ratio(goal.value)}×`;
   if (goal.unit === "calls") return String(goal.value);
+  if (goal.unit === "µs") return `${int(goal.value)} µs`;
   return `${goal.value.toFixed(2)} ${goal.unit}`;
 }
 

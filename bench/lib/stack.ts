@@ -1,11 +1,12 @@
 /**
- * Everything the targets need, started once per run: the three Workers bundled as `wrangler deploy`
+ * Everything the targets need, started once per run: the four Workers bundled as `wrangler deploy`
  * would bundle them, the fake Waveline, and one runtime process per Worker (Miniflare or
  * `wrangler dev`), all on 127.0.0.1 with state in a temp dir (a developer's `.wrangler/state` is
  * never touched).
  */
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { DEV_API_KEY } from "../../dev/seed";
 import { prepareLocalDatabase } from "../../dev/stack";
 import { bundleWorker, type WorkerBundle } from "../../scripts/bundle";
 import {
@@ -24,6 +25,8 @@ export interface BenchStack {
   fake: FakeProcess;
   floor: WorkerProcess;
   naive: WorkerProcess;
+  /** The naive caching proxy: a static token, terminal jobs in KV (bench/naive-cache). */
+  naiveCache: WorkerProcess;
   /** The proxy as configured in wrangler.toml: pending cache on (2000 ms). */
   proxy: WorkerProcess;
   /** The same bundle with PENDING_CACHE_TTL_MS=0: every read of a running job goes upstream. */
@@ -34,7 +37,7 @@ export interface BenchStack {
    * Always under Miniflare, whatever the runtime of the others; only when asked for.
    */
   pair: PairProcess | undefined;
-  bundles: Record<"proxy" | "floor" | "naive", WorkerBundle>;
+  bundles: Record<"proxy" | "floor" | "naive" | "naive-cache", WorkerBundle>;
   /** The vars and secrets file every Worker reads. */
   envFile: string;
   /** PENDING_CACHE_TTL_MS of `proxy`. */
@@ -59,13 +62,14 @@ export async function startBenchStack(
   const state = (name: string) => dirIn(workDir, `state-${name}`);
 
   const flags = `wrangler deploy --dry-run${minify ? " --minify" : ""}`;
-  log(`bundling the three Workers (${flags}), preparing the local D1, starting the fake Waveline`);
+  log(`bundling the four Workers (${flags}), preparing the local D1, starting the fake Waveline`);
   const bundle = (name: string, config?: string, define?: Record<string, string>) =>
     bundleWorker(dirIn(workDir, `bundle-${name}`), { config, minify, define });
-  const [proxyBundle, floorBundle, naiveBundle, fake] = await Promise.all([
+  const [proxyBundle, floorBundle, naiveBundle, naiveCacheBundle, fake] = await Promise.all([
     bundle("proxy", undefined, options.proxyDefine),
     bundle("floor", "bench/floor/wrangler.toml"),
     bundle("naive", "bench/naive/wrangler.toml"),
+    bundle("naive-cache", "bench/naive-cache/wrangler.toml"),
     startFake({ apiKey: WAVELINE_KEY, latencyMs }),
     prepareLocalDatabase(state("proxy")),
   ]);
@@ -76,6 +80,12 @@ export async function startBenchStack(
     TOKEN_SIGNING_KEYS: SIGNING_KEYS,
   };
   const envFile = writeEnvFile(join(workDir, "bench.vars"), vars);
+  // The naive caching proxy's one token is the demo tenant's key: the same header as the hit's.
+  const naiveCacheEnvFile = writeEnvFile(join(workDir, "naive-cache.vars"), {
+    WAVELINE_API_URL: fake.baseUrl,
+    WAVELINE_API_KEY: WAVELINE_KEY,
+    PROXY_TOKEN: DEV_API_KEY,
+  });
   const noPendingEnvFile = writeEnvFile(join(workDir, "no-pending.vars"), {
     ...vars,
     PENDING_CACHE_TTL_MS: "0",
@@ -91,7 +101,7 @@ export async function startBenchStack(
   if (options.pair) cpSync(state("proxy"), state("pair"), { recursive: true });
 
   log(
-    `starting four Workers (${options.runtime === "miniflare" ? "Miniflare" : "wrangler dev"})` +
+    `starting five Workers (${options.runtime === "miniflare" ? "Miniflare" : "wrangler dev"})` +
       (options.pair ? " and the proxy pair (two Workers, one Miniflare)" : ""),
   );
   const worker = async (name: string, script: string, config: string, extra: WorkerExtra) =>
@@ -109,13 +119,18 @@ export async function startBenchStack(
       ready: extra.ready,
     });
   const isProxy = (response: Response) => response.headers.has("X-Request-Id");
-  const [floor, naive, proxy, proxyNoPending, pair] = await Promise.all([
+  const [floor, naive, naiveCache, proxy, proxyNoPending, pair] = await Promise.all([
     worker("floor", floorBundle.file, "bench/floor/wrangler.toml", {
       readyPath: "/jobs/x",
       ready: (response) => response.ok,
     }),
     worker("naive", naiveBundle.file, "bench/naive/wrangler.toml", {
       envFile,
+      readyPath: "/",
+      ready: (response) => response.status === 404,
+    }),
+    worker("naive-cache", naiveCacheBundle.file, "bench/naive-cache/wrangler.toml", {
+      envFile: naiveCacheEnvFile,
       readyPath: "/",
       ready: (response) => response.status === 404,
     }),
@@ -146,10 +161,16 @@ export async function startBenchStack(
     fake,
     floor,
     naive,
+    naiveCache,
     proxy,
     proxyNoPending,
     pair: pair?.twinUrl ? { ...pair, twinUrl: pair.twinUrl } : undefined,
-    bundles: { proxy: proxyBundle, floor: floorBundle, naive: naiveBundle },
+    bundles: {
+      proxy: proxyBundle,
+      floor: floorBundle,
+      naive: naiveBundle,
+      "naive-cache": naiveCacheBundle,
+    },
     envFile,
     pendingCacheTtlMs: configuredPendingTtlMs(),
   };

@@ -1,10 +1,11 @@
 /**
- * The six targets and the jobs they read. Upstream, naive and miss read the same running jobs,
+ * The seven targets and the jobs they read. Upstream, naive and miss read the same running jobs,
  * one per connection, so no two connections share a job (the proxy coalesces concurrent reads of
- * one job, which would turn misses into cheaper waits). Hit and token read one finished job.
+ * one job, which would turn misses into cheaper waits). Hit, token and the naive caching proxy
+ * read one finished job.
  */
 import { DEV_API_KEY, DEV_ORIGINS } from "../../dev/seed";
-import { createOwnedJobs, mintBrowserToken, raiseReadLimit } from "./fixtures";
+import { createOwnedJobs, mintBrowserToken, probeUntilHit, raiseReadLimit } from "./fixtures";
 import type { Target } from "./measure";
 import { ADMIN_TOKEN, type BenchStack, WAVELINE_KEY } from "./stack";
 
@@ -19,7 +20,7 @@ const FLOOR_JOB_ID = "00000000-0000-4000-8000-00000000f100";
 export interface Jobs {
   /** RUNNING, one per connection: what upstream, naive and miss read. */
   runningIds: string[];
-  /** COMPLETED with a 1 KiB result: what hit and token read. */
+  /** COMPLETED with a 1 KiB result: what hit, token and the naive caching proxy read. */
   hitId: string;
   /** COMPLETED, one per entry of SIZES. */
   sizeIds: string[];
@@ -37,7 +38,17 @@ export async function prepareTargets(
     raiseReadLimit(stack.proxy.url, ADMIN_TOKEN),
     raiseReadLimit(stack.proxyNoPending.url, ADMIN_TOKEN),
   ]);
-  return { jobs, targets: defineTargets(stack, jobs, token) };
+  const targets = defineTargets(stack, jobs, token);
+  await fillNaiveCache(targets);
+  return { jobs, targets };
+}
+
+/** Its first read of the hit job is a miss that writes KV after answering: wait for a hit. */
+async function fillNaiveCache(targets: Target[]): Promise<void> {
+  const target = targets.find((t) => t.name === "naive-cache");
+  if (!target) return;
+  const { xCache } = await probeUntilHit(`${target.origin}${target.paths[0]}`, target.headers);
+  if (xCache !== "HIT") throw new Error(`naive caching proxy: X-Cache ${xCache} after filling`);
 }
 
 async function createJobs(
@@ -92,6 +103,16 @@ function defineTargets(stack: BenchStack, jobs: Jobs, token: string): Target[] {
       headers: {},
       worker: stack.naive,
       jobIds: jobs.runningIds,
+    },
+    {
+      // The same header as the hit's: its one static token is the demo tenant's key.
+      name: "naive-cache",
+      title: "naive caching proxy, hit",
+      origin: stack.naiveCache.url,
+      paths: jobPaths("", [jobs.hitId]),
+      headers: apiKey,
+      worker: stack.naiveCache,
+      jobIds: [jobs.hitId],
     },
     {
       name: "hit",
