@@ -8,7 +8,7 @@ import type { OwnedJob } from "../../core/tenancy/store";
 import { jobEvent, STREAM_LIFETIME_MS } from "../../core/watching/events";
 import { jobIdSchema, jobSchema } from "../../waveline/schema";
 import type { AppEnv } from "../context";
-import { fail } from "../errors";
+import { errorResponse, fail } from "../errors";
 import {
   describeRoute,
   STORAGE_UNAVAILABLE,
@@ -135,9 +135,7 @@ export function jobRoutes(services: Services) {
   );
 
   jobs.get(
-    // `{.+}` so that ids with slashes reach the validator and get a 400. Not `{.*}`: a pattern
-    // that matches nothing would cost Hono's fast RegExpRouter (and `/jobs/` is simply a 404).
-    "/jobs/:id{.+}",
+    "/jobs/:id",
     describeRoute({
       operationId: "getJob",
       summary: "Read one of your jobs",
@@ -172,6 +170,25 @@ export function jobRoutes(services: Services) {
       const { id } = c.req.valid("param");
       const owner = await callersJob(services, c.var.principal, id);
       return serveJob(c, id, { lastSeen: owner });
+    },
+  );
+
+  // A path with more segments under /jobs/ names an id with a slash: the same 400 as any id
+  // the validator refuses. A plain wildcard, not a `/jobs/:id{.+}` pattern: that one would make
+  // Hono fall back from its RegExpRouter to the slower TrieRouter for every request.
+  jobs.all(
+    "/jobs/*",
+    (c, next) =>
+      c.req.method === "GET" || c.req.method === "HEAD"
+        ? next()
+        : errorResponse(c, 405, "method not allowed", { Allow: "GET, HEAD" }),
+    authenticate(services, { scope: "jobs:read" }),
+    limitReads(services),
+    (c) => {
+      const id = decodeURIComponent(c.req.path.replace(/^.*?\/jobs\//, ""));
+      if (id === "") return c.notFound();
+      const checked = jobIdSchema.safeParse(id);
+      return fail(400, `id ${checked.error?.issues[0]?.message ?? "is not valid"}`);
     },
   );
 
