@@ -65,7 +65,13 @@ async function main(): Promise<number> {
 async function benchmark(options: BenchOptions, workDir: string): Promise<Results> {
   const stack = await startBenchStack(
     workDir,
-    { runtime: options.runtime, latencyMs: options.latencyMs, minify: true, pair: true },
+    {
+      runtime: options.runtime,
+      latencyMs: options.latencyMs,
+      minify: true,
+      pair: true,
+      assets: options.assets,
+    },
     log,
   );
   const ctx: Context = {

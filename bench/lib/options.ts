@@ -5,6 +5,8 @@ import type { WatchingOptions } from "./watching";
 
 export interface BenchOptions {
   smoke: boolean;
+  /** The proxy behind Miniflare's assets router, as `wrangler dev` runs it (off: see README). */
+  assets: boolean;
   /** How every Worker runs (bench/lib/processes.ts). */
   runtime: Runtime;
   /** Same for every target. */
@@ -33,6 +35,7 @@ export interface BenchOptions {
 
 const FULL: BenchOptions = {
   smoke: false,
+  assets: false,
   runtime: "miniflare",
   connections: 10,
   durationS: 3,
@@ -79,6 +82,8 @@ const SMOKE: BenchOptions = {
 
 export const USAGE = `npm run bench [-- options]
   --smoke               short CI run: ~2 s per target, no files written, no speed targets
+  --assets              run the proxy with its [assets] (/docs, /demo): Miniflare's assets router
+                        in front of every request (default: without; see README)
   --runtime NAME        miniflare (default: workerd alone, log lines written to a file) or
                         wrangler (wrangler dev: an entry workerd in front, logs parsed in Node)
   --connections N       connections for every target (default ${FULL.connections})
@@ -99,6 +104,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     args: argv,
     options: {
       smoke: { type: "boolean" },
+      assets: { type: "boolean" },
       runtime: { type: "string" },
       connections: { type: "string" },
       duration: { type: "string" },
@@ -125,6 +131,7 @@ export function parseOptions(argv: string[]): BenchOptions {
   }
   return {
     ...base,
+    assets: values.assets ?? false,
     runtime,
     connections: integer(values.connections, base.connections, 1, 1000),
     durationS: number(values.duration, base.durationS, 0.5, 60),

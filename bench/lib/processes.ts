@@ -194,6 +194,8 @@ export interface WorkerOptions {
   ready(response: Response): boolean;
   /** Run the bundle twice in one Miniflare instance (bench/lib/serve-worker.ts --twin-port). */
   twin?: boolean;
+  /** Leave out the config's `[assets]` (Miniflare only): no assets router in front. */
+  noAssets?: boolean;
 }
 
 /**
@@ -234,6 +236,7 @@ function miniflareArgs(
   if (options.envFile) args.push("--env-file", options.envFile);
   if (options.logFile) args.push("--log-file", options.logFile);
   if (twinPort !== undefined) args.push("--twin-port", String(twinPort));
+  if (options.noAssets) args.push("--no-assets");
   return args;
 }
 

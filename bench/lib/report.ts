@@ -48,6 +48,8 @@ export interface Results {
   settings: {
     /** How every Worker ran: Miniflare (workerd alone) or wrangler dev. */
     runtime: string;
+    /** Whether the proxy ran behind Miniflare's assets router. */
+    assets?: boolean;
     connections: number;
     durationS: number;
     rounds: number;
@@ -281,6 +283,7 @@ export function buildResults(input: ResultsInput): Results {
       rounds: options.rounds,
       warmupS: options.warmupS,
       upstreamLatencyMs: options.latencyMs,
+      assets: options.assets,
       requestTimeoutS: options.timeoutS,
       unloadedS: options.unloadedS,
       pollDurationS: options.pollDurationS,
@@ -730,6 +733,7 @@ ${results.runSeconds.toFixed(0)} s. How to read this: [README.md](README.md).
 ## Settings
 
 Every Worker ran under ${settings.runtime === "miniflare" ? "Miniflare (workerd alone, its log lines written to a file)" : "wrangler dev (an entry workerd in front, log lines parsed by wrangler)"}.
+The proxy ran ${settings.assets ? "with its `[assets]`: Miniflare's assets router in front of every request" : 'without its `[assets]` (the /docs and /demo pages): no assets router in front (see README, "The assets router")'}.
 ${settings.connections} connections for every target, ${settings.rounds} interleaved rounds of ${settings.durationS} s each (after
 ${settings.warmupS} s of unmeasured warm-up per target), fake Waveline latency ${settings.upstreamLatencyMs} ms, request timeout
 ${settings.requestTimeoutS} s. Latencies are percentiles over every response of every round. A saturated target's p50 is

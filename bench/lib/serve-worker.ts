@@ -27,6 +27,7 @@ const { values } = parseArgs({
   options: {
     script: { type: "string" },
     config: { type: "string" },
+    "no-assets": { type: "boolean" },
     port: { type: "string" },
     persist: { type: "string" },
     "env-file": { type: "string" },
@@ -37,7 +38,7 @@ const { values } = parseArgs({
 });
 const required = (name: keyof typeof values) => {
   const value = values[name];
-  if (!value) throw new Error(`--${name} is required`);
+  if (typeof value !== "string" || !value) throw new Error(`--${name} is required`);
   return value;
 };
 
@@ -47,8 +48,12 @@ const { workerOptions } = unstable_getMiniflareWorkerOptions(config);
 const twinPort = values["twin-port"] ? Number(values["twin-port"]) : undefined;
 const log = values["log-file"] ? createWriteStream(values["log-file"], { flags: "a" }) : undefined;
 
+// --no-assets: the Worker without the config's [assets]. Under Miniflare the assets router is a
+// Worker of its own in front of every request, on the same cores; on Cloudflare it runs in front
+// of the Worker too, but on Cloudflare's side, not in the Worker's CPU time.
+const { assets: _assets, ...withoutAssets } = workerOptions;
 const worker: WorkerOptions = {
-  ...workerOptions,
+  ...(values["no-assets"] ? withoutAssets : workerOptions),
   modules: true,
   scriptPath: resolve(required("script")),
   modulesRoot: dirname(resolve(required("script"))),

@@ -53,6 +53,11 @@ export async function startBenchStack(
     latencyMs: number;
     minify: boolean;
     proxyDefine?: Record<string, string>;
+    /**
+     * Run the proxy with its `[assets]` (the /docs and /demo pages) as Miniflare runs them: an
+     * assets router Worker in front of every request. Off by default (see bench/README.md).
+     */
+    assets?: boolean;
     /** Start the proxy pair too (the job watcher's figures). */
     pair?: boolean;
   },
@@ -117,6 +122,7 @@ export async function startBenchStack(
       envFile: extra.envFile,
       readyPath: extra.readyPath,
       ready: extra.ready,
+      noAssets: config === "wrangler.toml" && !options.assets,
     });
   const isProxy = (response: Response) => response.headers.has("X-Request-Id");
   const [floor, naive, naiveCache, proxy, proxyNoPending, pair] = await Promise.all([

@@ -74,10 +74,13 @@ export function cloudflareServices(env: Env, config: Config): Services {
       return (await env.AUTH_FAILURE_LIMITER.limit({ key: client })).success;
     },
     secretsEqual,
-    async page(path) {
-      const asset = await env.ASSETS.fetch(new URL(path, "https://assets.local"));
-      return asset.ok ? asset : null;
-    },
+    // Static assets, where they are bound (the benchmark runs the Worker without them).
+    page: env.ASSETS
+      ? async (path) => {
+          const asset = await env.ASSETS.fetch(new URL(path, "https://assets.local"));
+          return asset.ok ? asset : null;
+        }
+      : undefined,
   };
 }
 
