@@ -116,6 +116,7 @@ describe("bad requests never reach the upstream", () => {
   it.each([
     ["a slash", "/jobs/a%2Fb"],
     ["a path", "/jobs/a/b"],
+    ["a path with a malformed escape", "/jobs/a/%E0"],
     ["a backslash", "/jobs/a%5Cb"],
     ["a control character", "/jobs/a%01b"],
     ["129 characters", `/jobs/${"a".repeat(129)}`],

@@ -173,25 +173,6 @@ export function jobRoutes(services: Services) {
     },
   );
 
-  // A path with more segments under /jobs/ names an id with a slash: the same 400 as any id
-  // the validator refuses. A plain wildcard, not a `/jobs/:id{.+}` pattern: that one would make
-  // Hono fall back from its RegExpRouter to the slower TrieRouter for every request.
-  jobs.all(
-    "/jobs/*",
-    (c, next) =>
-      c.req.method === "GET" || c.req.method === "HEAD"
-        ? next()
-        : errorResponse(c, 405, "method not allowed", { Allow: "GET, HEAD" }),
-    authenticate(services, { scope: "jobs:read" }),
-    limitReads(services),
-    (c) => {
-      const id = decodeURIComponent(c.req.path.replace(/^.*?\/jobs\//, ""));
-      if (id === "") return c.notFound();
-      const checked = jobIdSchema.safeParse(id);
-      return fail(400, `id ${checked.error?.issues[0]?.message ?? "is not valid"}`);
-    },
-  );
-
   jobs.get(
     "/jobs",
     describeRoute({
@@ -221,7 +202,36 @@ export function jobRoutes(services: Services) {
       return c.json({ items: items.map((job) => listItem(c, job)), offset, count, total });
     },
   );
+  // Registered last, so that it answers only what no route above did: a path with more segments
+  // under /jobs/ names an id with a slash, and gets the same 400 as any id the validator refuses. A plain wildcard, not a `/jobs/:id{.+}` pattern: that one would make
+  // Hono fall back from its RegExpRouter to the slower TrieRouter for every request.
+  jobs.all(
+    "/jobs/*",
+    (c, next) =>
+      c.req.method === "GET" || c.req.method === "HEAD"
+        ? next()
+        : errorResponse(c, 405, "method not allowed", { Allow: "GET, HEAD" }),
+    authenticate(services, { scope: "jobs:read" }),
+    limitReads(services),
+    (c) => {
+      const path = c.req.path;
+      const id = decodedOrRaw(path.slice(path.indexOf("/jobs/") + "/jobs/".length));
+      if (id === "") return c.notFound();
+      const checked = jobIdSchema.safeParse(id);
+      return fail(400, `id ${checked.error?.issues[0]?.message ?? "is not valid"}`);
+    },
+  );
+
   return jobs;
+}
+
+/** A malformed percent-escape stays as it is: the id check then refuses it like any other. */
+function decodedOrRaw(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
 
 function listItem(c: Context, job: OwnedJob) {
