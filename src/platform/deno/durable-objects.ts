@@ -29,11 +29,11 @@ export interface DurableObjectNamespace {
   getByName(name: string): DurableObjectStub;
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: RPC methods are whatever the class defines.
+/** A stub: `fetch`, and each RPC method of the class as an async function. */
 export type DurableObjectStub = {
   readonly id: DurableObjectId;
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
-} & Record<string, (...args: any[]) => Promise<any>>;
+} & Record<string, (...args: unknown[]) => Promise<unknown>>;
 
 interface HostOptions {
   /** Objects' storage lives under `<dir>/<class>/<id>.sqlite`; alarms in `<dir>/index.sqlite`. */

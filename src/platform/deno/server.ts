@@ -5,6 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { parseArgs, parseEnv } from "node:util";
+import { installWorkersGlobals } from "./globals.ts";
 import { openRuntime } from "./runtime.ts";
 import { loadWorker } from "./worker.ts";
 
@@ -31,6 +32,7 @@ const vars = values["env-file"]
   ? (parseEnv(readFileSync(values["env-file"], "utf8")) as Record<string, string>)
   : Deno.env.toObject();
 
+installWorkersGlobals();
 const worker = await loadWorker();
 const runtime = openRuntime(worker, { dataDir: values.data, vars });
 const { env, ctx } = runtime;
