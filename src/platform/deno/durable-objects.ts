@@ -16,7 +16,7 @@ export type DurableObjectClass = new (ctx: DurableObjectState, env: unknown) => 
 
 export interface DurableObjectState {
   readonly id: DurableObjectId;
-  readonly storage: DurableObjectStorage;
+  readonly storage: ObjectStorage;
   waitUntil(promise: Promise<unknown>): void;
   blockConcurrencyWhile<T>(callback: () => Promise<T>): Promise<T>;
 }
@@ -308,6 +308,7 @@ class HostedObject {
 
   /** Runs an event when the gate is open: at once if it is (no await, so no one slips in). */
   private async deliver<T>(event: () => T | Promise<T>): Promise<T> {
+    if (this.host.isClosed) throw new Error("Durable Object host is closed");
     while (this.gates.size > 0) await Promise.all(this.gates);
     return await event();
   }
@@ -366,7 +367,7 @@ type AlarmStore = { get(): number | null; set(at: number): void; delete(): void 
  * (values structured-cloned, as workerd stores them), the alarm. The file is opened on first use,
  * so an object that only sets alarms (a job watcher) costs no file.
  */
-class ObjectStorage {
+export class ObjectStorage {
   private db: DatabaseSync | undefined;
   private statements: ((sql: string) => StatementSync) | undefined;
   readonly sql: SqlStorage;

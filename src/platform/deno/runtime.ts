@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { DatabaseSync } from "node:sqlite";
+import { DatabaseSync } from "node:sqlite";
 import { directoryAssets } from "./assets.ts";
 import { applyMigrations, sqliteD1 } from "./d1.ts";
 import { DurableObjectHost } from "./durable-objects.ts";
@@ -21,9 +21,9 @@ const PUBLIC_DIR = join(REPO, "public");
  */
 export function lockDataDir(dir: string): DatabaseSync {
   mkdirSync(dir, { recursive: true });
-  const lock = openSqliteRaw(join(dir, "instance.lock"));
+  const lock = new DatabaseSync(join(dir, "instance.lock"));
   try {
-    lock.exec("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; COMMIT;");
+    lock.exec("PRAGMA busy_timeout = 0; PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; COMMIT;");
   } catch {
     lock.close();
     throw new Error(
@@ -31,12 +31,6 @@ export function lockDataDir(dir: string): DatabaseSync {
     );
   }
   return lock;
-}
-
-function openSqliteRaw(path: string): DatabaseSync {
-  const db = openSqlite(path);
-  db.exec("PRAGMA journal_mode = DELETE; PRAGMA busy_timeout = 0;");
-  return db;
 }
 
 /** The D1 database under `<dir>/d1.sqlite`, migrated to the latest schema. */
