@@ -34,6 +34,11 @@ export interface DevStackOptions {
   persistTo?: string;
   /** Defaults to "workers". */
   runtime?: Runtime;
+  /**
+   * Deno only: take the client's address from this header, as behind a trusted reverse proxy
+   * (`wrangler dev` always passes a client's CF-Connecting-IP through).
+   */
+  clientAddressHeader?: string;
   /** Stream the proxy's output to this terminal (`npm run dev`) instead of only keeping it. */
   inheritOutput?: boolean;
   fakeLatencyMs?: number;
@@ -67,6 +72,9 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
             options.envFile ?? ".dev.vars",
             "--data",
             options.persistTo ?? DENO_DEV_DATA,
+            ...(options.clientAddressHeader
+              ? ["--client-address-header", options.clientAddressHeader]
+              : []),
           ],
           { stdio: ["ignore", "pipe", "pipe"] },
         )

@@ -2,7 +2,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseEnv } from "node:util";
-import { type DevStack, freePort, type Runtime, startDevStack } from "../../dev/stack";
+import {
+  type DevStack,
+  type DevStackOptions,
+  freePort,
+  type Runtime,
+  startDevStack,
+} from "../../dev/stack";
 
 /**
  * The runtime the end-to-end suite talks to: `E2E_RUNTIME=deno` runs the same assertions against
@@ -40,7 +46,10 @@ export interface TestStack extends DevStack {
  */
 export async function startTestStack(
   overrides: Record<string, string> = {},
-  runtime: Runtime = E2E_RUNTIME,
+  {
+    runtime = E2E_RUNTIME,
+    clientAddressHeader,
+  }: Pick<DevStackOptions, "runtime" | "clientAddressHeader"> = {},
 ): Promise<TestStack> {
   const workDir = mkdtempSync(join(tmpdir(), "waveline-e2e-"));
   const { file, vars } = await writeTestVars(workDir, overrides);
@@ -49,6 +58,7 @@ export async function startTestStack(
     envFile: file,
     persistTo: join(workDir, "state"),
     runtime,
+    clientAddressHeader,
   });
   return {
     ...stack,

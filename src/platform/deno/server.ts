@@ -9,8 +9,9 @@ import { installWorkersGlobals } from "./globals.ts";
 import { openRuntime } from "./runtime.ts";
 import { loadWorker } from "./worker.ts";
 
-const USAGE =
-  "usage: npm run start:deno -- --port N --data DIR [--env-file FILE] [--host 127.0.0.1]";
+const USAGE = `usage: npm run start:deno -- --port N --data DIR [--env-file FILE] [--host 127.0.0.1]
+    [--client-address-header NAME]   behind a reverse proxy: the header it sets to the client's
+                                     address (it must overwrite any the client sent)`;
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -19,6 +20,7 @@ const { values } = parseArgs({
     host: { type: "string", default: "127.0.0.1" },
     "env-file": { type: "string" },
     data: { type: "string" },
+    "client-address-header": { type: "string" },
     help: { type: "boolean", default: false },
   },
 });
@@ -37,6 +39,7 @@ const worker = await loadWorker();
 const runtime = openRuntime(worker, { dataDir: values.data, vars });
 const { env, ctx } = runtime;
 
+const addressHeader = values["client-address-header"];
 const stopping = new AbortController();
 const server = Deno.serve(
   {
@@ -58,7 +61,9 @@ const server = Deno.serve(
   (request, info) => {
     // Workers sets CF-Connecting-IP itself; a client's own would spoof its failed-auth count.
     const headers = new Headers(request.headers);
-    headers.set("CF-Connecting-IP", (info.remoteAddr as Deno.NetAddr).hostname);
+    const peer = (info.remoteAddr as Deno.NetAddr).hostname;
+    const forwarded = addressHeader ? request.headers.get(addressHeader)?.trim() : undefined;
+    headers.set("CF-Connecting-IP", forwarded || peer);
     return worker.default.fetch(new Request(request, { headers }), env, ctx);
   },
 );
