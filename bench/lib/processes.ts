@@ -185,6 +185,9 @@ export interface WorkerProcess extends Managed {
   twinUrl?: string;
 }
 
+/** A Worker under workerd (Miniflare or wrangler dev), as startWorker starts it. */
+export type WorkerdProcess = WorkerProcess & { runtime: Runtime };
+
 export interface WorkerOptions {
   name: string;
   runtime: Runtime;
@@ -206,7 +209,7 @@ export interface WorkerOptions {
  * A prebuilt bundle, run as it is: offline, no file watching of the sources (others may be editing
  * them). The Worker logs what it logs in production.
  */
-export async function startWorker(options: WorkerOptions): Promise<WorkerProcess> {
+export async function startWorker(options: WorkerOptions): Promise<WorkerdProcess> {
   if (options.twin && options.runtime !== "miniflare") {
     throw new Error(`${options.name}: two Workers in one instance need Miniflare`);
   }

@@ -13,6 +13,7 @@ import {
   type Runtime,
   startFake,
   startWorker,
+  type WorkerdProcess,
   type WorkerProcess,
 } from "./processes";
 
@@ -22,7 +23,7 @@ const SIGNING_KEYS = '[{"kid":"bench-1","secret":"bench-only-signing-secret-0123
 
 export interface BenchStack {
   fake: FakeProcess;
-  floor: WorkerProcess;
+  floor: WorkerdProcess;
   naive: WorkerProcess;
   /** The proxy as configured in wrangler.toml: pending cache on (2000 ms). */
   proxy: WorkerProcess;
