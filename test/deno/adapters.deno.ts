@@ -16,6 +16,7 @@ import { installWorkersGlobals } from "../../src/platform/deno/globals.ts";
 import { KV_MAX_VALUE_BYTES, sqliteKv } from "../../src/platform/deno/kv.ts";
 import { fixedWindowLimiter } from "../../src/platform/deno/rate-limit.ts";
 import { lockDataDir, MIGRATIONS_DIR } from "../../src/platform/deno/runtime.ts";
+import { waitUntilTracker } from "../../src/platform/deno/wait-until.ts";
 
 const tempDir = () => mkdtempSync(join(tmpdir(), "waveline-deno-test-"));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -206,4 +207,21 @@ Deno.test("crypto.subtle.timingSafeEqual as Workers has it", () => {
     () => subtle.timingSafeEqual(new Uint8Array([1]), new Uint8Array([1, 2])),
     TypeError,
   );
+});
+
+Deno.test("waitUntil: a shutdown waits for work handed over, and for what that work hands over", async () => {
+  const tracker = waitUntilTracker();
+  const done: string[] = [];
+  tracker.waitUntil(
+    sleep(50).then(() => {
+      done.push("first");
+      tracker.waitUntil(sleep(50).then(() => done.push("second")));
+    }),
+  );
+  tracker.waitUntil(Promise.reject(new Error("a failed write is not a failed shutdown")));
+  assert.equal(await tracker.drain(2000), true);
+  assert.deepEqual(done, ["first", "second"]);
+
+  tracker.waitUntil(new Promise(() => {}));
+  assert.equal(await tracker.drain(50), false);
 });
