@@ -61,6 +61,22 @@ export default defineConfig({
           hookTimeout: 60_000,
         },
       },
+      {
+        // The same end-to-end assertions against the Deno server (src/platform/deno), plus the
+        // tests of its adapters, which run under Deno itself.
+        test: {
+          name: "deno",
+          environment: "node",
+          env: { E2E_RUNTIME: "deno" },
+          include: [
+            "test/e2e/**/*.test.ts",
+            "test/client/client.stack.test.ts",
+            "test/deno/**/*.test.ts",
+          ],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
     ],
   },
 });

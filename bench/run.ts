@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DEV_API_KEY } from "../dev/seed";
 import { renderChart } from "./lib/chart";
+import { prepareDenoTargets } from "./lib/deno";
 import { type Probe, probe, probeUntilHit } from "./lib/fixtures";
 import { describeMachine, loadAverageNow } from "./lib/machine";
 import { type Context, measure, type Sample, type Target, type TargetName } from "./lib/measure";
@@ -88,6 +89,10 @@ async function benchmark(options: BenchOptions, workDir: string): Promise<Result
     prepareTargets(stack, options),
     prepareWatching(watched, options.watching),
   ]);
+  if (options.deno) {
+    log("starting the proxy on Deno and the bare Deno.serve floor");
+    targets.push(...(await prepareDenoTargets(workDir, stack, jobs)));
+  }
 
   log(`warming up every target${options.warmupS ? ` for ${options.warmupS} s` : ""}`);
   await warmUp(ctx, targets, options.warmupS);

@@ -1,6 +1,7 @@
 /**
  * `npm run dev`: the proxy under `wrangler dev` against the bundled fake Waveline, offline, with
  * no login. Vars come from `.dev.vars`, created from `.dev.vars.example` on the first run.
+ * `npm run dev:deno` (`--deno`): the same, with the proxy on Deno (src/platform/deno).
  */
 import { copyFileSync, existsSync, readFileSync } from "node:fs";
 import { parseEnv } from "node:util";
@@ -12,6 +13,7 @@ import { startDevStack } from "./stack";
 const varsFile = process.env.DEV_VARS_FILE ?? ".dev.vars";
 const port = Number(process.env.PORT ?? 8787);
 const persistTo = process.env.DEV_PERSIST_TO;
+const runtime = process.argv.includes("--deno") ? "deno" : "workers";
 
 if (!existsSync(varsFile)) {
   copyFileSync(".dev.vars.example", varsFile);
@@ -24,6 +26,7 @@ const stack = await startDevStack({
   envFile: varsFile === ".dev.vars" ? undefined : varsFile,
   proxyPort: port,
   persistTo,
+  runtime,
   inheritOutput: true,
 });
 const shutdown = async () => {
@@ -52,7 +55,7 @@ const demoLine =
     : `The demo page ${url}/demo is off: set DEMO_ENABLED=true in ${varsFile} to serve it.`;
 
 console.log(`
-Waveline proxy on ${url}${stack.fake ? ` (fake Waveline on ${stack.fake.baseUrl})` : ""}
+Waveline proxy on ${url}${runtime === "deno" ? ", on Deno" : ""}${stack.fake ? ` (fake Waveline on ${stack.fake.baseUrl})` : ""}
 Demo tenant "demo": API key ${DEV_API_KEY}, browser origins ${DEV_ORIGINS.join(", ")}
 
 Read a finished job:

@@ -5,16 +5,21 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { DENO_D1_EXECUTE, DENO_DEV_DATA, DENO_RUN, DENO_SERVER, denoBinary } from "./deno";
 import { type FakeWaveline, startFakeWaveline } from "./fake-waveline";
 import { devSeedSql } from "./seed";
 
-/** The proxy under `wrangler dev` and, where the vars point at this machine, the fake Waveline. */
+/** Where the proxy runs: `wrangler dev` (workerd), or the Deno entry (src/platform/deno). */
+export type Runtime = "workers" | "deno";
+
+/** The proxy under `wrangler dev` or Deno and, where the vars point here, the fake Waveline. */
 export interface DevStack {
   proxyUrl: string;
   fake: FakeWaveline | undefined;
-  /** The last lines wrangler printed, for error messages. */
+  runtime: Runtime;
+  /** The last lines the proxy's process printed, for error messages. */
   output(): string;
-  /** Whether the wrangler process is still running. */
+  /** Whether the proxy's process is still running. */
   alive(): boolean;
   stop(): Promise<void>;
 }
@@ -22,12 +27,19 @@ export interface DevStack {
 export interface DevStackOptions {
   /** The Worker's vars and secrets, as `.dev.vars` would give them. */
   vars: Record<string, string>;
-  /** File wrangler reads them from; without it, wrangler reads `.dev.vars` itself. */
+  /** File the proxy reads them from; without it, `.dev.vars`. */
   envFile?: string;
   proxyPort?: number;
-  /** Where local KV/D1 live; defaults to wrangler's own `.wrangler/state`. */
+  /** Where local state lives; defaults to `.wrangler/state` (Workers), `.wrangler/deno` (Deno). */
   persistTo?: string;
-  /** Stream wrangler's output to this terminal (`npm run dev`) instead of only keeping it. */
+  /** Defaults to "workers". */
+  runtime?: Runtime;
+  /**
+   * Deno only: take the client's address from this header, as behind a trusted reverse proxy
+   * (`wrangler dev` always passes a client's CF-Connecting-IP through).
+   */
+  clientAddressHeader?: string;
+  /** Stream the proxy's output to this terminal (`npm run dev`) instead of only keeping it. */
   inheritOutput?: boolean;
   fakeLatencyMs?: number;
 }
@@ -42,9 +54,61 @@ export const OFFLINE_ENV = {
 };
 
 export async function startDevStack(options: DevStackOptions): Promise<DevStack> {
-  await prepareLocalDatabase(options.persistTo);
+  const runtime = options.runtime ?? "workers";
+  if (runtime === "deno") await prepareDenoDatabase(options.persistTo ?? DENO_DEV_DATA);
+  else await prepareLocalDatabase(options.persistTo);
   const fake = await startLocalFake(options);
   const proxyPort = options.proxyPort ?? (await freePort());
+  const proxy =
+    runtime === "deno"
+      ? spawn(
+          denoBinary(),
+          [
+            ...DENO_RUN,
+            DENO_SERVER,
+            "--port",
+            String(proxyPort),
+            "--env-file",
+            options.envFile ?? ".dev.vars",
+            "--data",
+            options.persistTo ?? DENO_DEV_DATA,
+            ...(options.clientAddressHeader
+              ? ["--client-address-header", options.clientAddressHeader]
+              : []),
+          ],
+          { stdio: ["ignore", "pipe", "pipe"] },
+        )
+      : spawn(process.execPath, await wranglerDevArgs(options, proxyPort), {
+          env: { ...process.env, ...OFFLINE_ENV },
+          stdio: ["ignore", "pipe", "pipe"],
+        });
+  const lines: string[] = [];
+  for (const stream of [proxy.stdout, proxy.stderr]) {
+    stream?.setEncoding("utf8").on("data", (chunk: string) => {
+      if (options.inheritOutput) process.stdout.write(chunk);
+      lines.push(...chunk.split("\n"));
+      lines.splice(0, Math.max(0, lines.length - 200));
+    });
+  }
+  const output = () => lines.join("\n");
+  const stop = async () => {
+    await stopProcess(proxy);
+    await fake?.close();
+  };
+
+  const proxyUrl = `http://127.0.0.1:${proxyPort}`;
+  try {
+    await waitUntilHealthy(`${proxyUrl}/health`, proxy);
+  } catch (err) {
+    await stop();
+    const name = runtime === "deno" ? "the Deno server" : "wrangler dev";
+    throw new Error(`${name} did not start: ${(err as Error).message}\n${output()}`);
+  }
+  const alive = () => proxy.exitCode === null && proxy.signalCode === null;
+  return { proxyUrl, fake, runtime, output, alive, stop };
+}
+
+async function wranglerDevArgs(options: DevStackOptions, proxyPort: number): Promise<string[]> {
   const args = [
     WRANGLER,
     "dev",
@@ -58,34 +122,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
   ];
   if (options.envFile) args.push("--env-file", options.envFile);
   if (options.persistTo) args.push("--persist-to", options.persistTo);
-
-  const wrangler = spawn(process.execPath, args, {
-    env: { ...process.env, ...OFFLINE_ENV },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const lines: string[] = [];
-  for (const stream of [wrangler.stdout, wrangler.stderr]) {
-    stream?.setEncoding("utf8").on("data", (chunk: string) => {
-      if (options.inheritOutput) process.stdout.write(chunk);
-      lines.push(...chunk.split("\n"));
-      lines.splice(0, Math.max(0, lines.length - 200));
-    });
-  }
-  const output = () => lines.join("\n");
-  const stop = async () => {
-    await stopProcess(wrangler);
-    await fake?.close();
-  };
-
-  const proxyUrl = `http://127.0.0.1:${proxyPort}`;
-  try {
-    await waitUntilHealthy(`${proxyUrl}/health`, wrangler);
-  } catch (err) {
-    await stop();
-    throw new Error(`wrangler dev did not start: ${(err as Error).message}\n${output()}`);
-  }
-  const alive = () => wrangler.exitCode === null && wrangler.signalCode === null;
-  return { proxyUrl, fake, output, alive, stop };
+  return args;
 }
 
 /** Applies D1 migrations to the local database, then the demo seed (both idempotent). */
@@ -106,6 +143,25 @@ export async function prepareLocalDatabase(persistTo?: string): Promise<void> {
   }
 }
 
+/** The Deno runtime's data directory: migrations, then the demo seed (both idempotent). */
+export async function prepareDenoDatabase(dataDir: string): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "waveline-seed-"));
+  try {
+    const file = join(dir, "seed.sql");
+    writeFileSync(file, devSeedSql());
+    await promisify(execFile)(denoBinary(), [
+      ...DENO_RUN,
+      DENO_D1_EXECUTE,
+      "--data",
+      dataDir,
+      "--file",
+      file,
+    ]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** Starts the fake only when WAVELINE_API_URL points at this machine: a real URL is left alone. */
 async function startLocalFake(options: DevStackOptions): Promise<FakeWaveline | undefined> {
   const url = new URL(options.vars.WAVELINE_API_URL ?? "https://waveline.ai/api/v1");
@@ -121,7 +177,7 @@ async function startLocalFake(options: DevStackOptions): Promise<FakeWaveline | 
 async function waitUntilHealthy(url: string, child: ChildProcess, timeoutMs = 60_000) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`wrangler exited with code ${child.exitCode}`);
+    if (child.exitCode !== null) throw new Error(`the proxy exited with code ${child.exitCode}`);
     try {
       const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
       // Any answer of the Worker's own (even a 503 for a broken config) means it is up.

@@ -2,11 +2,20 @@
  * Measuring: each run is one target under load, with the fake's calls and the Worker's process CPU
  * counted over exactly that run. Targets are interleaved round by round so drift hits all of them.
  */
+import type { DenoTargetName } from "./deno";
 import { upstreamCallsSince } from "./fixtures";
 import { type LatencySummary, type LoadRun, runLoad, summarise } from "./load";
 import { type CpuRole, type CpuTimes, cpuOf, type WorkerProcess } from "./processes";
 
-export type TargetName = "floor" | "upstream" | "naive" | "naive-cache" | "hit" | "miss" | "token";
+export type TargetName =
+  | "floor"
+  | "upstream"
+  | "naive"
+  | "naive-cache"
+  | "hit"
+  | "miss"
+  | "token"
+  | DenoTargetName;
 
 export interface Target {
   name: TargetName;

@@ -9,6 +9,8 @@ export interface BenchOptions {
   assets: boolean;
   /** How every Worker runs (bench/lib/processes.ts). */
   runtime: Runtime;
+  /** The proxy on Deno and a bare Deno.serve floor too (bench/lib/deno.ts). */
+  deno: boolean;
   /** Same for every target. */
   connections: number;
   /** Seconds per target per round. */
@@ -37,6 +39,7 @@ const FULL: BenchOptions = {
   smoke: false,
   assets: false,
   runtime: "miniflare",
+  deno: true,
   connections: 10,
   durationS: 3,
   rounds: 3,
@@ -86,6 +89,7 @@ export const USAGE = `npm run bench [-- options]
                         in front of every request (default: without; see README)
   --runtime NAME        miniflare (default: workerd alone, log lines written to a file) or
                         wrangler (wrangler dev: an entry workerd in front, logs parsed in Node)
+  --no-deno             leave out the Deno targets (the proxy on Deno, a bare Deno.serve floor)
   --connections N       connections for every target (default ${FULL.connections})
   --duration S          seconds per target per round (default ${FULL.durationS}; smoke ${SMOKE.durationS})
   --rounds N            interleaved rounds A B C A B C ... (default ${FULL.rounds}; smoke ${SMOKE.rounds})
@@ -106,6 +110,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       smoke: { type: "boolean" },
       assets: { type: "boolean" },
       runtime: { type: "string" },
+      "no-deno": { type: "boolean" },
       connections: { type: "string" },
       duration: { type: "string" },
       rounds: { type: "string" },
@@ -133,6 +138,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     ...base,
     assets: values.assets ?? false,
     runtime,
+    deno: !values["no-deno"],
     connections: integer(values.connections, base.connections, 1, 1000),
     durationS: number(values.duration, base.durationS, 0.5, 60),
     rounds: integer(values.rounds, base.rounds, 1, 10),

@@ -22,8 +22,13 @@ const WRANGLER = createRequire(import.meta.url).resolve("wrangler/bin/wrangler.j
 const SERVE_WORKER = fileURLToPath(new URL("serve-worker.ts", import.meta.url));
 const STOP_GRACE_MS = 5000;
 
-export function spawnManaged(name: string, args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, args, {
+export function spawnManaged(
+  name: string,
+  args: string[],
+  env: Record<string, string> = {},
+  command = process.execPath,
+) {
+  const child = spawn(command, args, {
     env: { ...process.env, ...OFFLINE_ENV, ...env },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
@@ -170,7 +175,8 @@ export type Runtime = "miniflare" | "wrangler";
 export interface WorkerProcess extends Managed {
   url: string;
   port: number;
-  runtime: Runtime;
+  /** "deno": the proxy or the floor on Deno (bench/lib/deno.ts), one process. */
+  runtime: Runtime | "deno";
   /** The Worker's own output, under Miniflare. */
   logFile?: string;
   /** The runtime's DevTools endpoint for the Worker (CPU profiles: bench/profile.ts). */
@@ -178,6 +184,9 @@ export interface WorkerProcess extends Managed {
   /** The same Worker again in this instance, sharing its Durable Objects, D1 and KV (`twin`). */
   twinUrl?: string;
 }
+
+/** A Worker under workerd (Miniflare or wrangler dev), as startWorker starts it. */
+export type WorkerdProcess = WorkerProcess & { runtime: Runtime };
 
 export interface WorkerOptions {
   name: string;
@@ -202,7 +211,7 @@ export interface WorkerOptions {
  * A prebuilt bundle, run as it is: offline, no file watching of the sources (others may be editing
  * them). The Worker logs what it logs in production.
  */
-export async function startWorker(options: WorkerOptions): Promise<WorkerProcess> {
+export async function startWorker(options: WorkerOptions): Promise<WorkerdProcess> {
   if (options.twin && options.runtime !== "miniflare") {
     throw new Error(`${options.name}: two Workers in one instance need Miniflare`);
   }
@@ -271,7 +280,7 @@ async function waitOrExplain(
 const claimed = new Set<number>();
 const PORT_ATTEMPTS = 3;
 
-async function claimPort(): Promise<number> {
+export async function claimPort(): Promise<number> {
   for (;;) {
     const port = await freePort();
     if (!claimed.has(port)) {
@@ -281,7 +290,7 @@ async function claimPort(): Promise<number> {
   }
 }
 
-async function withPortRetries<T>(start: () => Promise<T>): Promise<T> {
+export async function withPortRetries<T>(start: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await start();
@@ -328,6 +337,7 @@ export function cpuOf(worker: WorkerProcess): CpuTimes {
 
 /** Under wrangler dev, the workerd serving the port is its entry proxy; the other runs the Worker. */
 function roleOf(command: string, worker: WorkerProcess): CpuRole {
+  if (worker.runtime === "deno") return "runtime";
   if (!command.includes("workerd")) return "host";
   if (worker.runtime === "miniflare") return "runtime";
   return command.includes(`entry=127.0.0.1:${worker.port}`) ? "entry" : "runtime";

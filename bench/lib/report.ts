@@ -4,6 +4,7 @@
  */
 import type { WorkerBundle } from "../../scripts/bundle";
 import { BUNDLE_BUDGET_KIB } from "../../scripts/bundle";
+import { renderDenoSection } from "./deno";
 import type { Probe } from "./fixtures";
 import type { Machine } from "./machine";
 import { type Aggregate, aggregate, type Sample, type Target, type TargetName } from "./measure";
@@ -493,13 +494,17 @@ function problemsOf(results: Results): string[] {
     }
     return t;
   };
-  for (const name of ["hit", "token", "naive-cache"] as const) {
+  for (const name of ["hit", "token", "naive-cache", "deno-hit", "deno-token"] as const) {
     const t = expectCache(name, "HIT");
     if (t && t.upstreamCalls > 0) problems.push(`${name}: ${t.upstreamCalls} upstream calls`);
   }
-  const miss = expectCache("miss", "MISS");
-  if (miss && miss.upstreamCalls < 0.9 * miss.requests) {
-    problems.push(`miss: only ${miss.upstreamCalls} upstream calls for ${miss.requests} requests`);
+  for (const name of ["miss", "deno-miss"] as const) {
+    const miss = expectCache(name, "MISS");
+    if (miss && miss.upstreamCalls < 0.9 * miss.requests) {
+      problems.push(
+        `${name}: only ${miss.upstreamCalls} upstream calls for ${miss.requests} requests`,
+      );
+    }
   }
   // Connection errors, timeouts and even no answer within a short smoke run for many pollers on
   // a busy 2-core machine are the load generator's limit, not the proxy's: reported, not broken.
@@ -751,7 +756,7 @@ ${goalsTable(results)}
 Worker runtime CPU of a hit above the floor's: ${hitCpu === null ? "not measured" : `${int(hitCpu)} µs per request`};
 floor runtime CPU ÷ hit runtime CPU: ${cpuRatio === null ? "not measured" : `${ratio(cpuRatio)}×`} (what hit ÷ floor req/s
 would be if the Worker's runtime were the only thing using the CPU).
-
+${renderDenoSection(results)}
 ## Scaling: clients polling one running job
 
 Pending cache on (${settings.pendingCacheTtlMs} ms), ${settings.pollDurationS} s per row, every

@@ -14,6 +14,7 @@ import {
   type Runtime,
   startFake,
   startWorker,
+  type WorkerdProcess,
   type WorkerProcess,
 } from "./processes";
 
@@ -23,7 +24,7 @@ const SIGNING_KEYS = '[{"kid":"bench-1","secret":"bench-only-signing-secret-0123
 
 export interface BenchStack {
   fake: FakeProcess;
-  floor: WorkerProcess;
+  floor: WorkerdProcess;
   naive: WorkerProcess;
   /** The naive caching proxy: a static token, terminal jobs in KV (bench/naive-cache). */
   naiveCache: WorkerProcess;

@@ -5,15 +5,17 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../dev/stack";
-import { writeTestVars } from "./test-stack";
+import { E2E_RUNTIME, writeTestVars } from "./test-stack";
 
 const run = promisify(execFile);
 
 /**
- * The README's promise, kept by a test: `npm run dev` starts the proxy and the fake Waveline as real
- * processes and prints a curl line that returns a seeded job through the proxy.
+ * The README's promise, kept by a test: `npm run dev` (and `npm run dev:deno`) starts the proxy and
+ * the fake Waveline as real processes and prints a curl line that returns a seeded job through it.
  */
-describe("npm run dev", () => {
+const command = E2E_RUNTIME === "deno" ? "npm run dev:deno" : "npm run dev";
+
+describe(command, () => {
   let dev: ChildProcess;
   let printed = "";
   let workDir: string;
@@ -21,7 +23,8 @@ describe("npm run dev", () => {
   beforeAll(async () => {
     workDir = mkdtempSync(join(tmpdir(), "waveline-dev-"));
     const { file: varsFile } = await writeTestVars(workDir);
-    dev = spawn(process.execPath, ["--import", "tsx", "dev/run.ts"], {
+    const args = ["--import", "tsx", "dev/run.ts", ...(E2E_RUNTIME === "deno" ? ["--deno"] : [])];
+    dev = spawn(process.execPath, args, {
       env: {
         ...process.env,
         PORT: String(await freePort()),

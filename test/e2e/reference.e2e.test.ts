@@ -1,12 +1,12 @@
 import { validate } from "@readme/openapi-parser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestStack, type TestStack } from "./test-stack";
+import { SERVER_NAME, startTestStack, type TestStack } from "./test-stack";
 
 /**
  * The API reference as `wrangler dev` serves it, checked by a maintained OpenAPI validator (it
  * compiles JSON Schemas at run time, which workerd forbids, so it runs here in Node).
  */
-describe("the API reference under wrangler dev", () => {
+describe(`the API reference under ${SERVER_NAME}`, () => {
   let stack: TestStack;
 
   beforeAll(async () => {

@@ -2,7 +2,21 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseEnv } from "node:util";
-import { type DevStack, freePort, startDevStack } from "../../dev/stack";
+import {
+  type DevStack,
+  type DevStackOptions,
+  freePort,
+  type Runtime,
+  startDevStack,
+} from "../../dev/stack";
+
+/**
+ * The runtime the end-to-end suite talks to: `E2E_RUNTIME=deno` runs the same assertions against
+ * the Deno server (vitest.config.ts has a project for each); anything else is `wrangler dev`.
+ */
+export const E2E_RUNTIME: Runtime = process.env.E2E_RUNTIME === "deno" ? "deno" : "workers";
+/** How the suite names the server under test in its descriptions. */
+export const SERVER_NAME = E2E_RUNTIME === "deno" ? "the Deno server" : "wrangler dev";
 
 /**
  * A `.dev.vars` of the test's own (from .dev.vars.example, the fake Waveline on a free port, plus
@@ -26,11 +40,26 @@ export interface TestStack extends DevStack {
   vars: Record<string, string>;
 }
 
-/** `wrangler dev` and the fake Waveline as real processes, with state in a temp dir. */
-export async function startTestStack(overrides: Record<string, string> = {}): Promise<TestStack> {
+/**
+ * `wrangler dev` (or the Deno server, see E2E_RUNTIME) and the fake Waveline as real processes,
+ * with state in a temp dir.
+ */
+export async function startTestStack(
+  overrides: Record<string, string> = {},
+  {
+    runtime = E2E_RUNTIME,
+    clientAddressHeader,
+  }: Pick<DevStackOptions, "runtime" | "clientAddressHeader"> = {},
+): Promise<TestStack> {
   const workDir = mkdtempSync(join(tmpdir(), "waveline-e2e-"));
   const { file, vars } = await writeTestVars(workDir, overrides);
-  const stack = await startDevStack({ vars, envFile: file, persistTo: join(workDir, "state") });
+  const stack = await startDevStack({
+    vars,
+    envFile: file,
+    persistTo: join(workDir, "state"),
+    runtime,
+    clientAddressHeader,
+  });
   return {
     ...stack,
     vars,

@@ -1,11 +1,13 @@
 /**
- * `npm run loadtest [-- --short] [-- --requests N --connections N]`: the proxy under load, as real
- * processes over real HTTP (`wrangler dev` and the fake Waveline, state in a temp dir), with an
+ * `npm run loadtest [-- --short] [-- --deno] [-- --requests N --connections N]`: the proxy under
+ * load, as real processes over real HTTP (`wrangler dev`, or the Deno server with `--deno`, and
+ * the fake Waveline, state in a temp dir), with an
  * expected status for every request. Prints the figures and the pass criteria; exits 1 on any
  * failure, 2 on a usage mistake.
  */
 import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
+import type { Runtime } from "../../dev/stack";
 import { startTestStack, type TestStack } from "../e2e/test-stack";
 import { type LoadTenant, setUpTenants, upstreamJobCount } from "./fixture";
 import { type Answer, loadClient } from "./http";
@@ -27,6 +29,7 @@ import {
 } from "./verify";
 
 interface Budget {
+  runtime: Runtime;
   requests: number;
   connections: number;
   /** The load itself must be done by then; the whole run, setup included, by `totalS`. */
@@ -36,8 +39,18 @@ interface Budget {
 
 // Time budgets catch a hang, not slowness: a 2-core machine shared with other work may manage
 // only 40 requests a second through wrangler dev.
-const FULL: Budget = { requests: 20_000, connections: 64, loadS: 900, totalS: 1200 };
-const SHORT: Budget = { requests: 3_000, connections: 32, loadS: 150, totalS: 300 };
+const FULL: Omit<Budget, "runtime"> = {
+  requests: 20_000,
+  connections: 64,
+  loadS: 900,
+  totalS: 1200,
+};
+const SHORT: Omit<Budget, "runtime"> = {
+  requests: 3_000,
+  connections: 32,
+  loadS: 150,
+  totalS: 300,
+};
 const REQUEST_TIMEOUT_MS = 30_000;
 const TENANTS = 5;
 const LIMITED_CREATES_PER_MIN = 20;
@@ -45,8 +58,9 @@ const LIMITED_CREATES_PER_MIN = 20;
 const GENEROUS_PER_MIN = "1000000";
 const EXAMPLES = 8;
 
-const USAGE = `Usage: npm run loadtest [-- --short] [-- --requests N] [-- --connections N]
+const USAGE = `Usage: npm run loadtest [-- --short] [-- --deno] [-- --requests N] [-- --connections N]
   --short          the CI form: ${SHORT.requests} requests over ${SHORT.connections} connections
+  --deno           the proxy on Deno (src/platform/deno) instead of wrangler dev
   --requests N     default ${FULL.requests}
   --connections N  default ${FULL.connections}`;
 
@@ -86,7 +100,7 @@ async function main(): Promise<number> {
   let aborted = false;
   const abort = (why: string, code: number) => {
     aborted = true;
-    console.error(`\nload test: ${why}; stopping wrangler dev and the fake Waveline`);
+    console.error(`\nload test: ${why}; stopping the proxy and the fake Waveline`);
     void stop().finally(() => process.exit(code));
   };
   process.once("SIGINT", () => abort("interrupted", 130));
@@ -105,11 +119,16 @@ async function main(): Promise<number> {
         { kid: "load-1", secret: randomBytes(32).toString("hex") },
       ]),
     };
-    starting = startTestStack({
-      ...secrets,
-      READ_RATE_LIMIT_PER_MIN: GENEROUS_PER_MIN,
-      CREATE_RATE_LIMIT_PER_MIN: GENEROUS_PER_MIN,
-    });
+    starting = startTestStack(
+      {
+        ...secrets,
+        READ_RATE_LIMIT_PER_MIN: GENEROUS_PER_MIN,
+        CREATE_RATE_LIMIT_PER_MIN: GENEROUS_PER_MIN,
+      },
+      // Scenarios send each bad credential from an address of its own, in CF-Connecting-IP:
+      // wrangler dev passes it through; the Deno server takes it as from a trusted front proxy.
+      { runtime: budget.runtime, clientAddressHeader: "CF-Connecting-IP" },
+    );
     stack = await starting;
     const since = new Date();
     const tenants = await setUpTenants(stack, {
@@ -360,6 +379,7 @@ function parseBudget(): Budget | undefined {
     const { values } = parseArgs({
       options: {
         short: { type: "boolean" },
+        deno: { type: "boolean" },
         requests: { type: "string" },
         connections: { type: "string" },
         help: { type: "boolean", short: "h" },
@@ -373,7 +393,7 @@ function parseBudget(): Budget | undefined {
     const base = values.short ? SHORT : FULL;
     const requests = positive(values.requests, base.requests, "--requests");
     const connections = positive(values.connections, base.connections, "--connections");
-    return { ...base, requests, connections };
+    return { ...base, runtime: values.deno ? "deno" : "workers", requests, connections };
   } catch (err) {
     console.error(`${(err as Error).message}\n${USAGE}`);
     return undefined;

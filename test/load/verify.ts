@@ -130,7 +130,7 @@ export function verifyGuesser(
   };
 }
 
-/** After the load: the Worker still answers /health and wrangler is still running. */
+/** After the load: the Worker still answers /health and its process is still running. */
 export async function verifyHealth(stack: TestStack): Promise<Verdict> {
   let status = 0;
   try {
@@ -144,7 +144,7 @@ export async function verifyHealth(stack: TestStack): Promise<Verdict> {
   const alive = stack.alive();
   return {
     ok: status === 200 && alive,
-    label: `/health ${status || "no answer"}, wrangler dev ${alive ? "running" : "gone"}`,
+    label: `/health ${status || "no answer"}, ${stack.runtime === "deno" ? "the Deno server" : "wrangler dev"} ${alive ? "running" : "gone"}`,
   };
 }
 

@@ -42,7 +42,10 @@ export function isolateLog(fields: Record<string, unknown> = {}): Logger {
  */
 export function cloudflareServices(env: Env, config: Config): Services {
   const log = isolateLog();
-  const tiers: CacheTier[] = [memory, cacheApiTier(caches.default, log)];
+  const tiers: CacheTier[] = [memory];
+  // Every Workers location has one; a runtime without it (Deno) has one tier less.
+  const location = (globalThis as { caches?: { default?: Cache } }).caches?.default;
+  if (location) tiers.push(cacheApiTier(location, log));
   // Without a KV namespace bound the proxy still works, with one tier less.
   if (env.JOB_CACHE) tiers.push(kvTier(env.JOB_CACHE, log));
   const { wavelineApiKey, wavelineApiUrl, upstreamTimeoutMs, maxUpstreamBodyBytes } = config;

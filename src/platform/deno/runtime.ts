@@ -1,0 +1,111 @@
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { directoryAssets } from "./assets.ts";
+import { applyMigrations, sqliteD1 } from "./d1.ts";
+import { DurableObjectHost } from "./durable-objects.ts";
+import { sqliteKv } from "./kv.ts";
+import { fixedWindowLimiter } from "./rate-limit.ts";
+import { openSqlite } from "./sqlite.ts";
+import { waitUntilTracker } from "./wait-until.ts";
+import type { ExecutionContext, WorkerModule } from "./worker.ts";
+
+const REPO = new URL("../../../", import.meta.url).pathname;
+export const MIGRATIONS_DIR = join(REPO, "migrations");
+const PUBLIC_DIR = join(REPO, "public");
+
+/**
+ * Holds `<dir>/instance.lock` exclusively (a SQLite lock, released when the process ends): the
+ * Durable Objects live in this process, so a second process on the same data would run a second
+ * copy of each, and their exact counts and idempotency would no longer hold.
+ */
+export function lockDataDir(dir: string): DatabaseSync {
+  mkdirSync(dir, { recursive: true });
+  const lock = new DatabaseSync(join(dir, "instance.lock"));
+  try {
+    lock.exec("PRAGMA busy_timeout = 0; PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; COMMIT;");
+  } catch {
+    lock.close();
+    throw new Error(
+      `${dir} is in use by another process: one proxy process per data directory (see README, "Run on Deno")`,
+    );
+  }
+  return lock;
+}
+
+/** The D1 database under `<dir>/d1.sqlite`, migrated to the latest schema. */
+export function openDatabase(dir: string): { db: DatabaseSync; applied: string[] } {
+  const db = openSqlite(join(dir, "d1.sqlite"));
+  return { db, applied: applyMigrations(db, MIGRATIONS_DIR) };
+}
+
+/** The failed-auth limit as wrangler.toml declares it, so both runtimes count alike. */
+export function authFailureLimit(): { limit: number; period: number } {
+  const toml = readFileSync(join(REPO, "wrangler.toml"), "utf8");
+  const block = toml
+    .split("[[ratelimits]]")
+    .find((part) => part.includes('"AUTH_FAILURE_LIMITER"'));
+  const match = block?.match(/simple\s*=\s*\{\s*limit\s*=\s*(\d+)\s*,\s*period\s*=\s*(\d+)\s*\}/);
+  if (!match) throw new Error("wrangler.toml: no simple limit for AUTH_FAILURE_LIMITER");
+  return { limit: Number(match[1]), period: Number(match[2]) };
+}
+
+export interface DenoRuntime {
+  env: Record<string, unknown>;
+  ctx: ExecutionContext;
+  appliedMigrations: string[];
+  rearmedAlarms: number;
+  /** Waits for `waitUntil` work (at most `timeoutMs`), then closes storage and the lock. */
+  close(timeoutMs?: number): Promise<void>;
+}
+
+/**
+ * The Worker's bindings on Deno, over files under `dataDir`: D1 and KV as SQLite databases,
+ * Durable Objects hosted in this process, the rate-limiting binding in memory, `ASSETS` from
+ * `public/`. `vars` are the Worker's vars and secrets, as `.dev.vars` names them.
+ */
+export function openRuntime(
+  worker: WorkerModule,
+  options: { dataDir: string; vars: Record<string, string> },
+): DenoRuntime {
+  const lock = lockDataDir(options.dataDir);
+  const tracker = waitUntilTracker();
+  const { db, applied } = openDatabase(options.dataDir);
+  const kvDb = openSqlite(join(options.dataDir, "kv.sqlite"));
+  const kv = sqliteKv(kvDb);
+  const env: Record<string, unknown> = { ...options.vars };
+  const host = new DurableObjectHost({
+    dir: join(options.dataDir, "objects"),
+    env,
+    classes: {
+      TenantRateLimiter: worker.TenantRateLimiter,
+      CreationLedger: worker.CreationLedger,
+      JobWatcher: worker.JobWatcher,
+    },
+    waitUntil: tracker.waitUntil,
+  });
+  Object.assign(env, {
+    DB: sqliteD1(db),
+    JOB_CACHE: kv,
+    RATE_LIMITER: host.namespace("TenantRateLimiter"),
+    CREATION_LEDGER: host.namespace("CreationLedger"),
+    JOB_WATCHER: host.namespace("JobWatcher"),
+    AUTH_FAILURE_LIMITER: fixedWindowLimiter(authFailureLimit()),
+    ASSETS: directoryAssets(PUBLIC_DIR),
+  });
+  const rearmedAlarms = host.rearmAlarms();
+  return {
+    env,
+    ctx: { waitUntil: tracker.waitUntil, passThroughOnException() {}, props: {} },
+    appliedMigrations: applied,
+    rearmedAlarms,
+    async close(timeoutMs = 30_000) {
+      await tracker.drain(timeoutMs);
+      host.close();
+      kv.close();
+      kvDb.close();
+      db.close();
+      lock.close();
+    },
+  };
+}

@@ -1,0 +1,227 @@
+/**
+ * The Deno adapters against the binding behaviour the Worker relies on. Runs under Deno
+ * (`deno test`, spawned by adapters.test.ts): node:sqlite exists there, not in Node 20.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { applyMigrations, sqliteD1 } from "../../src/platform/deno/d1.ts";
+import {
+  DurableObjectHost,
+  type DurableObjectState,
+} from "../../src/platform/deno/durable-objects.ts";
+import { installWorkersGlobals } from "../../src/platform/deno/globals.ts";
+import { KV_MAX_VALUE_BYTES, sqliteKv } from "../../src/platform/deno/kv.ts";
+import { fixedWindowLimiter } from "../../src/platform/deno/rate-limit.ts";
+import { lockDataDir, MIGRATIONS_DIR } from "../../src/platform/deno/runtime.ts";
+import { waitUntilTracker } from "../../src/platform/deno/wait-until.ts";
+
+const tempDir = () => mkdtempSync(join(tmpdir(), "waveline-deno-test-"));
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+Deno.test("D1: a batch is all or nothing", async () => {
+  const db = sqliteD1(new DatabaseSync(":memory:"));
+  await db.exec("CREATE TABLE t (id TEXT PRIMARY KEY, n INTEGER NOT NULL)");
+  await db.prepare("INSERT INTO t VALUES (?, ?)").bind("kept", 1).run();
+
+  const failing = db.batch([
+    db.prepare("INSERT INTO t VALUES (?, ?)").bind("first", 2),
+    db.prepare("UPDATE t SET n = n + 1 WHERE id = ?").bind("kept"),
+    db.prepare("INSERT INTO t VALUES (?, ?)").bind("kept", 3),
+  ]);
+
+  await assert.rejects(failing, /UNIQUE/);
+  const { results } = await db.prepare("SELECT id, n FROM t ORDER BY id").all();
+  assert.deepEqual(results, [{ id: "kept", n: 1 }]);
+});
+
+Deno.test("D1: results, meta and binding rules as D1 has them", async () => {
+  const db = sqliteD1(new DatabaseSync(":memory:"));
+  await db.exec("CREATE TABLE t (id TEXT PRIMARY KEY, flag INTEGER)");
+  const inserted = await db
+    .prepare("INSERT INTO t VALUES (?, ?) ON CONFLICT (id) DO NOTHING RETURNING id")
+    .bind("a", true)
+    .all();
+  assert.deepEqual(inserted.results, [{ id: "a" }]);
+  assert.equal(Object.getPrototypeOf(inserted.results[0]), Object.prototype);
+  const updated = await db.prepare("UPDATE t SET flag = ? WHERE id = ?").bind(false, "a").run();
+  assert.equal(updated.meta.changes, 1);
+  assert.equal(await db.prepare("SELECT flag FROM t").first("flag"), 0);
+  assert.equal(await db.prepare("SELECT flag FROM t WHERE id = ?").bind("none").first(), null);
+  assert.throws(() => db.prepare("SELECT ?").bind(undefined), /D1_TYPE_ERROR/);
+});
+
+Deno.test("D1: migrations apply once, in order, recorded as wrangler records them", () => {
+  const db = new DatabaseSync(":memory:");
+  const first = applyMigrations(db, MIGRATIONS_DIR);
+  assert.ok(first.length >= 4);
+  assert.deepEqual(first, [...first].sort());
+  assert.deepEqual(applyMigrations(db, MIGRATIONS_DIR), []);
+  const recorded = db.prepare("SELECT name FROM d1_migrations ORDER BY id").all();
+  assert.deepEqual(
+    recorded.map((row) => row.name),
+    first,
+  );
+});
+
+Deno.test("KV: an entry expires after its TTL, with its metadata", async () => {
+  let now = 1_000_000;
+  const kv = sqliteKv(new DatabaseSync(":memory:"), { now: () => now });
+  await kv.put("job:1", "body", { expirationTtl: 60, metadata: { status: "COMPLETED" } });
+  assert.deepEqual(await kv.getWithMetadata("job:1", "text"), {
+    value: "body",
+    metadata: { status: "COMPLETED" },
+  });
+  now += 59_999;
+  assert.equal(await kv.get("job:1"), "body");
+  now += 1;
+  assert.deepEqual(await kv.getWithMetadata("job:1", "text"), { value: null, metadata: null });
+  assert.equal(kv.sweep(), 1);
+  kv.close();
+});
+
+Deno.test("KV: refuses what Workers KV refuses (TTL under a minute, values over 25 MiB)", async () => {
+  const kv = sqliteKv(new DatabaseSync(":memory:"));
+  await assert.rejects(kv.put("k", "v", { expirationTtl: 59 }), /at least 60/);
+  await assert.rejects(kv.put("k", "x".repeat(KV_MAX_VALUE_BYTES + 1)), /413/);
+  await kv.put("k", "x".repeat(KV_MAX_VALUE_BYTES));
+  assert.equal(((await kv.get("k")) as string).length, KV_MAX_VALUE_BYTES);
+  kv.close();
+});
+
+/** A Durable Object of the test's own, built as the Worker's are: (ctx, env). */
+class Counter {
+  constructor(readonly ctx: DurableObjectState) {}
+  async increment(): Promise<number> {
+    const n = ((await this.ctx.storage.get("n")) as number | undefined) ?? 0;
+    await this.ctx.storage.put("n", n + 1);
+    return n + 1;
+  }
+  async state(): Promise<{ n: number; list: number[] }> {
+    return { n: ((await this.ctx.storage.get("n")) as number | undefined) ?? 0, list: [1] };
+  }
+  async remindIn(ms: number): Promise<void> {
+    await this.ctx.storage.setAlarm(Date.now() + ms);
+  }
+  async alarm(): Promise<void> {
+    this.ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS rang (at INTEGER)");
+    this.ctx.storage.sql.exec("INSERT INTO rang VALUES (?)", Date.now());
+  }
+  rang(): number {
+    this.ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS rang (at INTEGER)");
+    return this.ctx.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM rang").one().n;
+  }
+  fail(): never {
+    throw new RangeError("no such thing");
+  }
+}
+
+const counterHost = (dir: string) =>
+  new DurableObjectHost({
+    dir,
+    env: {},
+    classes: { Counter: Counter as never },
+    waitUntil: () => {},
+  });
+
+Deno.test("Durable Objects: concurrent calls do not interleave across storage awaits", async () => {
+  const dir = tempDir();
+  const host = counterHost(dir);
+  const counter = host.namespace("Counter").getByName("tenant-1");
+  const answers = await Promise.all(Array.from({ length: 20 }, () => counter.increment()));
+  assert.deepEqual(
+    [...(answers as number[])].sort((a, b) => a - b),
+    Array.from({ length: 20 }, (_, i) => i + 1),
+  );
+  host.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+Deno.test("Durable Objects: RPC clones results and errors keep their name and message", async () => {
+  const dir = tempDir();
+  const host = counterHost(dir);
+  const namespace = host.namespace("Counter");
+  const stub = namespace.get(namespace.idFromName("a"));
+  const first = (await stub.state()) as { list: number[] };
+  first.list.push(2);
+  assert.deepEqual(((await stub.state()) as { list: number[] }).list, [1]);
+  await assert.rejects(stub.fail(), { name: "RangeError", message: "no such thing" });
+  assert.equal(namespace.idFromName("a").toString(), namespace.idFromName("a").toString());
+  assert.notEqual(namespace.idFromName("a").toString(), namespace.idFromName("b").toString());
+  host.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+Deno.test("Durable Objects: state and a pending alarm survive a restart; the alarm fires after it", async () => {
+  const dir = tempDir();
+  const before = counterHost(dir);
+  const stub = before.namespace("Counter").getByName("tenant-1");
+  await stub.increment();
+  await stub.remindIn(300);
+  before.close();
+  // Past its time while nothing runs: the next start fires it.
+  await sleep(400);
+  await assert.rejects(stub.rang(), /closed/);
+
+  const after = counterHost(dir);
+  assert.equal(after.rearmAlarms(), 1);
+  const again = after.namespace("Counter").getByName("tenant-1");
+  for (let waited = 0; waited < 2000 && (await again.rang()) === 0; waited += 50) await sleep(50);
+  assert.equal(await again.rang(), 1);
+  assert.equal(((await again.state()) as { n: number }).n, 1);
+  after.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+Deno.test("the failed-auth limiter allows `limit` per period and key", async () => {
+  let now = 0;
+  const limiter = fixedWindowLimiter({ limit: 3, period: 60 }, () => now);
+  const tries = async (key: string) => (await limiter.limit({ key })).success;
+  assert.deepEqual(
+    [await tries("a"), await tries("a"), await tries("a"), await tries("a"), await tries("b")],
+    [true, true, true, false, true],
+  );
+  now += 60_000;
+  assert.equal(await tries("a"), true);
+});
+
+Deno.test("one process per data directory", () => {
+  const dir = tempDir();
+  const lock = lockDataDir(dir);
+  assert.throws(() => lockDataDir(dir), /in use by another process/);
+  lock.close();
+  lockDataDir(dir).close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+Deno.test("crypto.subtle.timingSafeEqual as Workers has it", () => {
+  installWorkersGlobals();
+  const subtle = crypto.subtle as unknown as {
+    timingSafeEqual(a: BufferSource, b: BufferSource): boolean;
+  };
+  assert.equal(subtle.timingSafeEqual(new Uint8Array([1, 2]), new Uint8Array([1, 2]).buffer), true);
+  assert.equal(subtle.timingSafeEqual(new Uint8Array([1, 2]), new Uint8Array([1, 3])), false);
+  assert.throws(
+    () => subtle.timingSafeEqual(new Uint8Array([1]), new Uint8Array([1, 2])),
+    TypeError,
+  );
+});
+
+Deno.test("waitUntil: a shutdown waits for work handed over, and for what that work hands over", async () => {
+  const tracker = waitUntilTracker();
+  const done: string[] = [];
+  tracker.waitUntil(
+    sleep(50).then(() => {
+      done.push("first");
+      tracker.waitUntil(sleep(50).then(() => done.push("second")));
+    }),
+  );
+  tracker.waitUntil(Promise.reject(new Error("a failed write is not a failed shutdown")));
+  assert.equal(await tracker.drain(2000), true);
+  assert.deepEqual(done, ["first", "second"]);
+
+  tracker.waitUntil(new Promise(() => {}));
+  assert.equal(await tracker.drain(50), false);
+});
