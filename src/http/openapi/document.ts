@@ -97,7 +97,7 @@ function operationsOf(routes: readonly RouterRoute[], aliases: string[]): Operat
   return [...byKey.values()];
 }
 
-/** Hono's `/jobs/:id{.+}` is OpenAPI's `/jobs/{id}`. */
+/** Hono's `/jobs/:id` (or `:id{pattern}`) is OpenAPI's `/jobs/{id}`. */
 function openApiPath(path: string): string {
   return path.replace(/:(\w+)(\{[^}]*\})?\??/g, "{$1}");
 }

@@ -198,13 +198,15 @@ export function jobRoutes(services: Services) {
         { tenantId: tenant.id, subject, jobIds: jobIds && [...jobIds] },
         { count, offset, countUpTo: MAX_LISTED_TOTAL },
       );
-      // Waveline's own list shape, built from the job store: its account-wide list is never exposed.
+      // Waveline's own list shape, built from the job store: its account-wide list is not exposed.
       return c.json({ items: items.map((job) => listItem(c, job)), offset, count, total });
     },
   );
+
   // Registered last, so that it answers only what no route above did: a path with more segments
-  // under /jobs/ names an id with a slash, and gets the same 400 as any id the validator refuses. A plain wildcard, not a `/jobs/:id{.+}` pattern: that one would make
-  // Hono fall back from its RegExpRouter to the slower TrieRouter for every request.
+  // under /jobs/ names an id with a slash, and gets the same 400 as any id the validator refuses.
+  // A plain wildcard, not a `/jobs/:id{.+}` pattern: that one would make Hono fall back from its
+  // RegExpRouter to the slower TrieRouter for every request.
   jobs.all(
     "/jobs/*",
     (c, next) =>
