@@ -13,6 +13,7 @@ import { requestLogger } from "./http/logger";
 import { withTenancy } from "./http/tenancy";
 import { adminJobs } from "./routes/admin/jobs";
 import { adminTenants } from "./routes/admin/tenants";
+import { adminWebhooks } from "./routes/admin/webhooks";
 import { jobCreation } from "./routes/create-job";
 import { demo } from "./routes/demo";
 import { health } from "./routes/health";
@@ -20,6 +21,7 @@ import { jobs } from "./routes/jobs";
 import { apiReference } from "./routes/reference";
 import { tokens } from "./routes/tokens";
 import { usage } from "./routes/usage";
+import { webhooks } from "./routes/webhooks";
 
 export const app = new Hono<HonoEnv>();
 
@@ -64,7 +66,8 @@ app.route("/", demo);
 const admin = new Hono<HonoEnv>()
   .use(requireAdmin())
   .route("/", adminTenants)
-  .route("/", adminJobs);
+  .route("/", adminJobs)
+  .route("/", adminWebhooks);
 app.route("/admin", admin);
 
 // What a Waveline client knows is served at the root and under /api/v1: swap the base URL, done.
@@ -74,6 +77,7 @@ for (const mount of ["/", WAVELINE_BASE_PATH]) {
   app.route(mount, jobCreation);
   app.route(mount, tokens);
   app.route(mount, usage);
+  app.route(mount, webhooks);
 }
 
 app.route("/", apiReference(app, { aliases: [WAVELINE_BASE_PATH] }));

@@ -5,6 +5,7 @@ import type { Principal } from "./tenancy/access";
 import type { JobStore, TenantStore } from "./tenancy/store";
 import type { SigningKey } from "./tenancy/tokens";
 import type { WavelineClient } from "./waveline/client";
+import { DEFAULT_RETRY_DELAYS_S } from "./webhooks/schedule";
 
 /** The proxy's settings, read from the Worker's vars and secrets once per environment object. */
 export interface Config {
@@ -30,6 +31,10 @@ export interface Config {
   /** Open event streams per tenant at once. */
   streamsPerTenant: number;
   createRateLimitPerMin: number;
+  /** Development only: webhooks may also go to http://127.0.0.1 and http://localhost. */
+  webhooksAllowLocalUrls: boolean;
+  /** Seconds before each retry of a failed webhook delivery. */
+  webhookRetryDelaysS: readonly number[];
 }
 
 export type Variables = {
@@ -172,6 +177,28 @@ const configSchema = z.object({
     100,
   ),
   CREATE_RATE_LIMIT_PER_MIN: perMinute(60),
+  WEBHOOKS_ALLOW_LOCAL_URLS: z._default(z.stringbool({ error: "must be true or false" }), false),
+  WEBHOOK_RETRY_DELAYS_S: z.optional(
+    z.pipe(
+      z.string(),
+      z.transform((text, ctx) => {
+        const delays = text.split(",").map((part) => Number(part.trim()));
+        if (
+          delays.length > 0 &&
+          delays.length <= 50 &&
+          delays.every((s) => s >= 0 && s <= 86_400)
+        ) {
+          return delays;
+        }
+        ctx.issues.push({
+          code: "custom",
+          message: "must be 1 to 50 comma-separated seconds, each 0 to 86400",
+          input: text,
+        });
+        return z.NEVER;
+      }),
+    ),
+  ),
 });
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; problem: string };
@@ -219,6 +246,8 @@ function parseConfig(env: Env): ConfigResult {
       readRateLimitPerMin: vars.READ_RATE_LIMIT_PER_MIN,
       streamsPerTenant: vars.STREAMS_PER_TENANT,
       createRateLimitPerMin: vars.CREATE_RATE_LIMIT_PER_MIN,
+      webhooksAllowLocalUrls: vars.WEBHOOKS_ALLOW_LOCAL_URLS,
+      webhookRetryDelaysS: vars.WEBHOOK_RETRY_DELAYS_S ?? DEFAULT_RETRY_DELAYS_S,
     },
   };
 }

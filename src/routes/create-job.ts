@@ -25,6 +25,7 @@ import type { OwnedJob, RecordResult } from "../tenancy/store";
 import { createdNothing, type JobKind } from "../waveline/client";
 import { type CreatedJob, isUsableJobId, JOB_STATUSES, type JobStatus } from "../waveline/schema";
 import { throughProxy } from "./job-view";
+import { watchForWebhooks } from "./webhooks";
 
 /**
  * Creating a job bills the tenant, so each creation happens once: an `Idempotency-Key` is claimed
@@ -141,6 +142,8 @@ for (const kind of ["extract-document", "guess-shape"] satisfies JobKind[]) {
       // The job is billed once Waveline has it: finish recording it even if the caller hangs up.
       c.executionCtx.waitUntil(creation.catch(() => {}));
       const outcome = await creation;
+      // Before the 201: a job the caller has heard of is one whose webhook is on its way.
+      if (outcome.kind === "created") await watchForWebhooks(c, outcome.job.id);
       const response = answer(c, outcome, false);
       if (outcome.kind === "created") {
         const pages = typeof outcome.job.pages === "number" ? outcome.job.pages : 0;
