@@ -58,18 +58,17 @@ export async function verifyWebhook(
   ) {
     throw new WebhookVerificationError("webhook-timestamp is too old, too new or not a number");
   }
-  let key: CryptoKey;
-  try {
-    key = await crypto.subtle.importKey(
+  const key = await crypto.subtle
+    .importKey(
       "raw",
       fromBase64(secret.replace(/^whsec_/, "")),
       { name: "HMAC", hash: "SHA-256" },
       false,
       ["verify"],
-    );
-  } catch {
-    throw new WebhookVerificationError("the secret is not a whsec_ secret");
-  }
+    )
+    .catch(() => {
+      throw new WebhookVerificationError("the secret is not a whsec_ secret");
+    });
   const signed = encoder.encode(`${id}.${timestamp}.${body}`);
   for (const entry of signatures.split(" ")) {
     const [version, signature] = entry.split(",");
