@@ -111,31 +111,28 @@ function deliveryView(row: DeliveryRow): WebhookDelivery {
 export class WebhookOutbox extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    ctx.storage.sql.exec(`
-      CREATE TABLE IF NOT EXISTS endpoints (
-        id TEXT PRIMARY KEY, url TEXT NOT NULL, events TEXT NOT NULL, secret TEXT NOT NULL,
-        previous_secret TEXT, previous_secret_expires INTEGER,
-        disabled INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);
-      CREATE TABLE IF NOT EXISTS deliveries (
-        id TEXT PRIMARY KEY, endpoint_id TEXT NOT NULL, event TEXT NOT NULL, job_id TEXT NOT NULL,
-        payload TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER,
-        state TEXT NOT NULL, last_response_code INTEGER, last_error TEXT, last_duration_ms INTEGER,
-        last_attempt_at INTEGER, created_at INTEGER NOT NULL,
-        UNIQUE (endpoint_id, job_id, event));
-      CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_attempt_at);`);
+    ctx.storage.sql.exec(
+      "CREATE TABLE IF NOT EXISTS endpoints (id TEXT PRIMARY KEY, url TEXT NOT NULL, events TEXT NOT NULL, secret TEXT NOT NULL, previous_secret TEXT, previous_secret_expires INTEGER, disabled INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);" +
+        "CREATE TABLE IF NOT EXISTS deliveries (id TEXT PRIMARY KEY, endpoint_id TEXT NOT NULL, event TEXT NOT NULL, job_id TEXT NOT NULL, payload TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER, state TEXT NOT NULL, last_response_code INTEGER, last_error TEXT, last_duration_ms INTEGER, last_attempt_at INTEGER, created_at INTEGER NOT NULL, UNIQUE (endpoint_id, job_id, event));" +
+        "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_attempt_at)",
+    );
+  }
+
+  /** One statement on this object's SQLite. */
+  private sql<T extends Record<string, SqlStorageValue>>(
+    query: string,
+    ...bindings: unknown[]
+  ): SqlStorageCursor<T> {
+    return this.ctx.storage.sql.exec<T>(query, ...bindings);
   }
 
   private endpointRow(id: string): EndpointRow | undefined {
-    return this.ctx.storage.sql
-      .exec<EndpointRow>("SELECT * FROM endpoints WHERE id = ?", id)
-      .toArray()[0];
+    return this.sql<EndpointRow>("SELECT * FROM endpoints WHERE id = ?", id).toArray()[0];
   }
 
   /** A new endpoint and its secret, or null when the tenant has `MAX_ENDPOINTS` already. */
   createEndpoint(url: string, events: WebhookEvent[]): WebhookEndpointWithSecret | null {
-    const count = this.ctx.storage.sql
-      .exec<{ n: number }>("SELECT COUNT(*) AS n FROM endpoints")
-      .one().n;
+    const count = this.sql<{ n: number }>("SELECT COUNT(*) AS n FROM endpoints").one().n;
     if (count >= MAX_ENDPOINTS) return null;
     const row: EndpointRow = {
       id: newEndpointId(),
@@ -147,7 +144,7 @@ export class WebhookOutbox extends DurableObject<Env> {
       disabled: 0,
       created_at: Date.now(),
     };
-    this.ctx.storage.sql.exec(
+    this.sql(
       "INSERT INTO endpoints (id, url, events, secret, created_at) VALUES (?, ?, ?, ?, ?)",
       row.id,
       row.url,
@@ -159,8 +156,7 @@ export class WebhookOutbox extends DurableObject<Env> {
   }
 
   listEndpoints(): WebhookEndpoint[] {
-    return this.ctx.storage.sql
-      .exec<EndpointRow>("SELECT * FROM endpoints ORDER BY created_at, id")
+    return this.sql<EndpointRow>("SELECT * FROM endpoints ORDER BY created_at, id")
       .toArray()
       .map(endpointView);
   }
@@ -172,8 +168,8 @@ export class WebhookOutbox extends DurableObject<Env> {
 
   deleteEndpoint(id: string): boolean {
     if (!this.endpointRow(id)) return false;
-    this.ctx.storage.sql.exec("DELETE FROM deliveries WHERE endpoint_id = ?", id);
-    this.ctx.storage.sql.exec("DELETE FROM endpoints WHERE id = ?", id);
+    this.sql("DELETE FROM deliveries WHERE endpoint_id = ?", id);
+    this.sql("DELETE FROM endpoints WHERE id = ?", id);
     return true;
   }
 
@@ -183,7 +179,7 @@ export class WebhookOutbox extends DurableObject<Env> {
     if (!row) return null;
     const secret = newWebhookSecret();
     const expires = Date.now() + ROTATION_OVERLAP_MS;
-    this.ctx.storage.sql.exec(
+    this.sql(
       "UPDATE endpoints SET secret = ?, previous_secret = ?, previous_secret_expires = ? WHERE id = ?",
       secret,
       row.secret,
@@ -196,12 +192,11 @@ export class WebhookOutbox extends DurableObject<Env> {
   /** The endpoint's recent deliveries, newest first; null for an endpoint that does not exist. */
   deliveries(endpointId: string): WebhookDelivery[] | null {
     if (!this.endpointRow(endpointId)) return null;
-    return this.ctx.storage.sql
-      .exec<DeliveryRow>(
-        "SELECT * FROM deliveries WHERE endpoint_id = ? ORDER BY created_at DESC, id LIMIT ?",
-        endpointId,
-        KEEP_DELIVERIES,
-      )
+    return this.sql<DeliveryRow>(
+      "SELECT * FROM deliveries WHERE endpoint_id = ? ORDER BY created_at DESC, id LIMIT ?",
+      endpointId,
+      KEEP_DELIVERIES,
+    )
       .toArray()
       .map(deliveryView);
   }
@@ -211,17 +206,15 @@ export class WebhookOutbox extends DurableObject<Env> {
     const endpoint = this.endpointRow(endpointId);
     if (!endpoint) return null;
     const now = Date.now();
-    const updated = this.ctx.storage.sql
-      .exec<DeliveryRow>(
-        "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ? WHERE id = ? AND endpoint_id = ? RETURNING *",
-        now,
-        deliveryId,
-        endpointId,
-      )
-      .toArray()[0];
+    const updated = this.sql<DeliveryRow>(
+      "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ? WHERE id = ? AND endpoint_id = ? RETURNING *",
+      now,
+      deliveryId,
+      endpointId,
+    ).toArray()[0];
     if (!updated) return null;
     // A disabled endpoint asked for a redelivery is one its owner has fixed.
-    this.ctx.storage.sql.exec("UPDATE endpoints SET disabled = 0 WHERE id = ?", endpointId);
+    this.sql("UPDATE endpoints SET disabled = 0 WHERE id = ?", endpointId);
     await this.scheduleAlarm();
     return deliveryView(updated);
   }
@@ -231,9 +224,7 @@ export class WebhookOutbox extends DurableObject<Env> {
    * watch it to the end (whether or not anyone reads it) and to enqueue its outcome here.
    */
   async watchJob(tenantId: string, jobId: string, self: string): Promise<boolean> {
-    const wanted = this.ctx.storage.sql
-      .exec("SELECT 1 FROM endpoints WHERE disabled = 0 LIMIT 1")
-      .toArray().length;
+    const wanted = this.sql("SELECT 1 FROM endpoints WHERE disabled = 0 LIMIT 1").toArray().length;
     if (!wanted) return false;
     const watchers = this.env.JOB_WATCHER;
     await watchers.get(watchers.idFromName(jobId)).watch(jobId, tenantId, self);
@@ -246,9 +237,8 @@ export class WebhookOutbox extends DurableObject<Env> {
     let queued = 0;
     for (const endpoint of this.listEndpoints()) {
       if (endpoint.disabled || !endpoint.events.includes(event)) continue;
-      queued += this.ctx.storage.sql.exec(
-        `INSERT OR IGNORE INTO deliveries (id, endpoint_id, event, job_id, payload, next_attempt_at, state, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, 'pending', ?)`,
+      queued += this.sql(
+        "INSERT OR IGNORE INTO deliveries (id, endpoint_id, event, job_id, payload, next_attempt_at, state, created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?)",
         newMessageId(),
         endpoint.id,
         event,
@@ -264,13 +254,11 @@ export class WebhookOutbox extends DurableObject<Env> {
   }
 
   override async alarm(): Promise<void> {
-    const due = this.ctx.storage.sql
-      .exec<DeliveryRow>(
-        "SELECT * FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
-        Date.now(),
-        BATCH,
-      )
-      .toArray();
+    const due = this.sql<DeliveryRow>(
+      "SELECT * FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
+      Date.now(),
+      BATCH,
+    ).toArray();
     await Promise.all(due.map((delivery) => this.attempt(delivery)));
     await this.scheduleAlarm();
   }
@@ -278,10 +266,7 @@ export class WebhookOutbox extends DurableObject<Env> {
   private async attempt(delivery: DeliveryRow): Promise<void> {
     const endpoint = this.endpointRow(delivery.endpoint_id);
     if (!endpoint || endpoint.disabled) {
-      this.ctx.storage.sql.exec(
-        "UPDATE deliveries SET state = 'cancelled' WHERE id = ?",
-        delivery.id,
-      );
+      this.sql("UPDATE deliveries SET state = 'cancelled' WHERE id = ?", delivery.id);
       return;
     }
     const config = readConfig(this.env);
@@ -290,7 +275,7 @@ export class WebhookOutbox extends DurableObject<Env> {
     const started = Date.now();
     // Recorded before the request: if this object dies mid-attempt, the alarm retries it later.
     const fallbackAt = started + (retryDelayMs(attempts, delaysS) ?? 0);
-    this.ctx.storage.sql.exec(
+    this.sql(
       "UPDATE deliveries SET attempts = ?, next_attempt_at = ?, last_attempt_at = ? WHERE id = ?",
       attempts,
       fallbackAt,
@@ -335,8 +320,8 @@ export class WebhookOutbox extends DurableObject<Env> {
       // Gone: the receiver asks for no more. Its other pending deliveries are cancelled too.
       state = "failed";
       error = "410: endpoint disabled";
-      this.ctx.storage.sql.exec("UPDATE endpoints SET disabled = 1 WHERE id = ?", endpoint.id);
-      this.ctx.storage.sql.exec(
+      this.sql("UPDATE endpoints SET disabled = 1 WHERE id = ?", endpoint.id);
+      this.sql(
         "UPDATE deliveries SET state = 'cancelled' WHERE endpoint_id = ? AND state = 'pending' AND id != ?",
         endpoint.id,
         delivery.id,
@@ -347,9 +332,8 @@ export class WebhookOutbox extends DurableObject<Env> {
       if (delay === undefined) state = "failed";
       else nextAt = Date.now() + delay;
     }
-    this.ctx.storage.sql.exec(
-      `UPDATE deliveries SET state = ?, next_attempt_at = ?, last_response_code = ?, last_error = ?,
-       last_duration_ms = ? WHERE id = ?`,
+    this.sql(
+      "UPDATE deliveries SET state = ?, next_attempt_at = ?, last_response_code = ?, last_error = ?, last_duration_ms = ? WHERE id = ?",
       state,
       nextAt,
       code,
@@ -361,9 +345,8 @@ export class WebhookOutbox extends DurableObject<Env> {
 
   /** Finished deliveries beyond the newest `KEEP_DELIVERIES` of an endpoint, or too old, go. */
   private prune(endpointId: string, now: number): void {
-    this.ctx.storage.sql.exec(
-      `DELETE FROM deliveries WHERE endpoint_id = ? AND state != 'pending' AND (created_at < ? OR id NOT IN
-         (SELECT id FROM deliveries WHERE endpoint_id = ? ORDER BY created_at DESC LIMIT ?))`,
+    this.sql(
+      "DELETE FROM deliveries WHERE endpoint_id = ? AND state != 'pending' AND (created_at < ? OR id NOT IN (SELECT id FROM deliveries WHERE endpoint_id = ? ORDER BY created_at DESC LIMIT ?))",
       endpointId,
       now - KEEP_FINISHED_MS,
       endpointId,
@@ -372,11 +355,9 @@ export class WebhookOutbox extends DurableObject<Env> {
   }
 
   private async scheduleAlarm(): Promise<void> {
-    const next = this.ctx.storage.sql
-      .exec<{ at: number | null }>(
-        "SELECT MIN(next_attempt_at) AS at FROM deliveries WHERE state = 'pending'",
-      )
-      .one().at;
+    const next = this.sql<{ at: number | null }>(
+      "SELECT MIN(next_attempt_at) AS at FROM deliveries WHERE state = 'pending'",
+    ).one().at;
     if (next === null) await this.ctx.storage.deleteAlarm();
     else await this.ctx.storage.setAlarm(Math.max(next, Date.now()));
   }

@@ -45,85 +45,39 @@ export function checkWebhookUrl(text: string, allowLocal: boolean): UrlCheck {
   return { ok: true, url: url.href };
 }
 
-/** [first address, prefix length] of every IPv4 range that is not the public internet. */
-const PRIVATE_V4: [number, number][] = [
-  [ipv4("0.0.0.0"), 8], // "this network"
-  [ipv4("10.0.0.0"), 8],
-  [ipv4("100.64.0.0"), 10], // carrier-grade NAT
-  [ipv4("127.0.0.0"), 8], // loopback
-  [ipv4("169.254.0.0"), 16], // link-local, cloud metadata (169.254.169.254)
-  [ipv4("172.16.0.0"), 12],
-  [ipv4("192.0.0.0"), 24], // IETF protocol assignments
-  [ipv4("192.0.2.0"), 24], // documentation
-  [ipv4("192.88.99.0"), 24], // 6to4 relay
-  [ipv4("192.168.0.0"), 16],
-  [ipv4("198.18.0.0"), 15], // benchmarking
-  [ipv4("198.51.100.0"), 24], // documentation
-  [ipv4("203.0.113.0"), 24], // documentation
-  [ipv4("224.0.0.0"), 4], // multicast
-  [ipv4("240.0.0.0"), 4], // reserved, broadcast
-];
+/**
+ * Every IPv4 range that is not the public internet: "this network", private, carrier-grade NAT,
+ * loopback, link-local (cloud metadata: 169.254.169.254), IETF, documentation, 6to4 relay,
+ * benchmarking, multicast, reserved and broadcast.
+ */
+const PRIVATE_V4 = (
+  "0.0.0.0/8 10.0.0.0/8 100.64.0.0/10 127.0.0.0/8 169.254.0.0/16 172.16.0.0/12 192.0.0.0/24 " +
+  "192.0.2.0/24 192.88.99.0/24 192.168.0.0/16 198.18.0.0/15 198.51.100.0/24 203.0.113.0/24 224.0.0.0/3"
+)
+  .split(" ")
+  .map((range) => {
+    const [first = "", bits] = range.split("/");
+    return [ipv4(first), 2 ** (32 - Number(bits))] as const;
+  });
 
 function ipv4(text: string): number {
   return text.split(".").reduce((value, part) => value * 256 + Number(part), 0);
 }
 
 export function isPublicIpv4(text: string): boolean {
-  const parts = text.split(".").map(Number);
-  if (parts.length !== 4 || parts.some((part) => !(part >= 0 && part <= 255))) return false;
   const address = ipv4(text);
-  return !PRIVATE_V4.some(([first, bits]) => {
-    const size = 2 ** (32 - bits);
-    return address >= first && address < first + size;
-  });
-}
-
-/** Eight 16-bit groups, or undefined for text that is not an IPv6 address. */
-function ipv6Groups(text: string): number[] | undefined {
-  let rest = text.toLowerCase();
-  const tail: number[] = [];
-  // An embedded IPv4 (`::ffff:1.2.3.4`) is two groups.
-  const v4 = rest.match(/(\d+\.\d+\.\d+\.\d+)$/)?.[1];
-  if (v4) {
-    const value = ipv4(v4);
-    tail.push(Math.floor(value / 65536), value % 65536);
-    rest = rest.slice(0, -v4.length);
-    if (rest.endsWith(":") && !rest.endsWith("::")) rest = rest.slice(0, -1);
-  }
-  const halves = rest.split("::");
-  if (halves.length > 2) return undefined;
-  const parse = (part: string | undefined) =>
-    part
-      ? part.split(":").map((group) => (/^[0-9a-f]{1,4}$/.test(group) ? parseInt(group, 16) : NaN))
-      : [];
-  const head = parse(halves[0]);
-  const after = [...parse(halves[1]), ...tail];
-  const missing = 8 - head.length - after.length;
-  if (missing < 0 || (halves.length === 1 && missing !== 0)) return undefined;
-  const groups = [...head, ...Array<number>(missing).fill(0), ...after];
-  return groups.some(Number.isNaN) ? undefined : groups;
+  return !PRIVATE_V4.some(([first, size]) => address >= first && address < first + size);
 }
 
 /**
  * Only global unicast (2000::/3) is public, less documentation (2001:db8::/32), Teredo (2001::/32)
- * and 6to4 (2002::/16), which tunnel to IPv4 addresses that may be private. IPv4-mapped and NAT64
- * addresses are public when their IPv4 address is.
+ * and 6to4 (2002::/16), which tunnel to IPv4 addresses that may be private; IPv4-mapped and NAT64
+ * literals are refused too (use the hostname). `text` is as the URL parser writes it: lowercase hex.
  */
 export function isPublicIpv6(text: string): boolean {
-  const groups = ipv6Groups(text);
-  if (!groups) return false;
-  const [first = 0, second = 0] = groups;
-  const embeddedV4 = () => {
-    const high = groups[6] ?? 0;
-    const low = groups[7] ?? 0;
-    return [high >> 8, high & 255, low >> 8, low & 255].join(".");
-  };
-  const zeros = (count: number) => groups.slice(0, count).every((group) => group === 0);
-  if (zeros(5) && groups[5] === 0xffff) return isPublicIpv4(embeddedV4());
-  if (first === 0x64 && second === 0xff9b && groups.slice(2, 6).every((g) => g === 0)) {
-    return isPublicIpv4(embeddedV4());
-  }
-  if ((first & 0xe000) !== 0x2000) return false;
-  if (first === 0x2001 && (second === 0x0db8 || second === 0)) return false;
-  return first !== 0x2002;
+  const [first = 0, second = 0] = text.startsWith(":")
+    ? [0]
+    : text.split(":").map((group) => (group === "" ? 0 : parseInt(group, 16)));
+  if ((first & 0xe000) !== 0x2000 || first === 0x2002) return false;
+  return !(first === 0x2001 && (second === 0x0db8 || second === 0));
 }
