@@ -250,8 +250,9 @@ export const webhooks = webhookRoutes({
  */
 export async function watchForWebhooks(c: Context<HonoEnv>, jobId: string): Promise<void> {
   const { tenant } = c.get("principal");
+  const outbox = async () => outboxOf(c.env.WEBHOOK_OUTBOX, tenant.id);
   const watching = withTimeout(
-    outboxOf(c.env.WEBHOOK_OUTBOX, tenant.id).watchJob(tenant.id, jobId, proxyJobUrl(c, jobId)),
+    outbox().then((stub) => stub.watchJob(tenant.id, jobId, proxyJobUrl(c, jobId))),
     OUTBOX_TIMEOUT_MS,
   ).then(
     () => {},

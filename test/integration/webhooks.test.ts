@@ -1,9 +1,10 @@
 import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
-import { beforeAll, describe, expect, inject, it } from "vitest";
+import { beforeAll, describe, expect, inject, it, vi } from "vitest";
 import {
   asAdmin,
   createTenant,
+  failingStubs,
   jsonBody,
   mintToken,
   PROXY_ORIGIN,
@@ -236,6 +237,26 @@ describe("delivery", () => {
     verify(globexEndpoint.secret, delivered[0] as Received);
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     expect(await received(acmeHook)).toHaveLength(0);
+  });
+});
+
+describe("when the outbox is down", () => {
+  it("still answers the creation 201, and logs an alert: that job's webhook is lost", async () => {
+    const logged = vi.spyOn(console, "log");
+    const down = {
+      ...env,
+      WEBHOOK_OUTBOX: failingStubs(env.WEBHOOK_OUTBOX, "throw", ["watchJob"]),
+    } as Env;
+    const response = await proxyFetch(
+      "/extract-document",
+      acme.auth(jsonBody({ fileName: "outbox-down.txt", contentType: "text/plain", content: "x" })),
+      down,
+    );
+    expect(response.status).toBe(201);
+    const alerts = logged.mock.calls
+      .map(([line]) => JSON.parse(String(line)) as { level: string; msg: string })
+      .filter((line) => line.level === "alert");
+    expect(alerts).toMatchObject([{ msg: "job not watched for webhooks" }]);
   });
 });
 
