@@ -200,7 +200,9 @@ export class JobWatcher extends DurableObject<Env> {
       // A job nobody reads but whose tenant waits for a webhook: slow down while upstream fails.
       if (this.notify) {
         this.intervalMs = Math.min(MAX_POLL_INTERVAL_MS, Math.ceil(this.intervalMs * 1.5));
-        if (failure.status === 404) await this.stopNotifying();
+        // Waveline made the job, so a 404 may be a moment's inconsistency: only a lasting one ends it.
+        const lasting = Date.now() - this.failingSince > GIVE_UP_AFTER_MS;
+        if (failure.status === 404 && lasting) await this.stopNotifying();
       }
       if (failure.retryAfter) {
         this.intervalMs = Math.max(this.intervalMs, retryAfterSeconds(failure.retryAfter) * 1000);
