@@ -226,6 +226,19 @@ describe("delivery", () => {
     expect(verify(endpoint.secret, delivery as Received).type).toBe("job.completed");
   });
 
+  it("sends an endpoint only the events it subscribed to", async () => {
+    const tenant = await createTenant("hooks-events");
+    const failedOnly = hookName("failed-only");
+    const completedOnly = hookName("completed-only");
+    await register(tenant, failedOnly, ["job.failed"]);
+    await register(tenant, completedOnly, ["job.completed"]);
+    await createJob(tenant, `events-${completedOnly}.txt`);
+
+    await waitForDeliveries(completedOnly, 1);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(await received(failedOnly)).toHaveLength(0);
+  });
+
   it("never sends one tenant's jobs to another tenant's endpoint", async () => {
     const acmeHook = hookName("acme-only");
     const globexHook = hookName("globex-only");
