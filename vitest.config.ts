@@ -28,6 +28,9 @@ export default defineConfig({
                 // Unlimited by default; rate-limit tests give their tenants limits of their own.
                 READ_RATE_LIMIT_PER_MIN: "0",
                 CREATE_RATE_LIMIT_PER_MIN: "0",
+                // Test receivers listen on 127.0.0.1; retries come in fractions of a second.
+                WEBHOOKS_ALLOW_LOCAL_URLS: "true",
+                WEBHOOK_RETRY_DELAYS_S: "0.3,0.3,0.3",
               },
               ratelimits: {
                 // Suites send many bad credentials on purpose; one test swaps in the strict one.

@@ -7,7 +7,8 @@ import { copyFileSync, existsSync, readFileSync } from "node:fs";
 import { parseEnv } from "node:util";
 import { SEEDED_JOB_IDS } from "./fake-waveline";
 import { DEV_API_KEY, DEV_ORIGINS } from "./seed";
-import { startDevStack } from "./stack";
+import { freePort, startDevStack } from "./stack";
+import { startWebhookReceiver } from "./webhook-receiver";
 
 // The end-to-end test points these elsewhere, so that it never touches a developer's own setup.
 const varsFile = process.env.DEV_VARS_FILE ?? ".dev.vars";
@@ -29,8 +30,19 @@ const stack = await startDevStack({
   runtime,
   inheritOutput: true,
 });
+// A local receiver for webhooks: it logs what arrives (verify signatures with the secret you got).
+const receiver = await startWebhookReceiver({
+  port: port === 8787 ? 8789 : await freePort(),
+  onDelivery: (name, delivery) => {
+    const event = JSON.parse(delivery.body) as { type?: string; data?: { id?: string } };
+    const signatures = delivery.headers["webhook-signature"]?.split(" ").length ?? 0;
+    console.log(
+      `webhook ${name}: ${event.type} for job ${event.data?.id} (webhook-id ${delivery.headers["webhook-id"]}, ${signatures} signature(s))`,
+    );
+  },
+});
 const shutdown = async () => {
-  await stack.stop();
+  await Promise.all([stack.stop(), receiver.close()]);
   process.exit(0);
 };
 process.once("SIGINT", shutdown);
@@ -69,6 +81,10 @@ Mint a browser token (15 minutes, read-only):
 
 List the tenant's jobs:
   curl ${key} ${url}/jobs
+
+Register the local webhook receiver (answers with its secret; jobs created next are delivered to it,
+and this terminal logs them)${vars.WEBHOOKS_ALLOW_LOCAL_URLS === "true" ? "" : ` - first set WEBHOOKS_ALLOW_LOCAL_URLS=true in ${varsFile}`}:
+  curl ${key} ${json} -d '{"url":"${receiver.origin}/hooks/dev"}' ${url}/webhooks
 
 ${demoLine}
 

@@ -32,6 +32,16 @@ API keys
   keys create <tenantId> [--name N]                 new key (name "default"); shown once, copy it then
   keys revoke <tenantId> <keyId>                    the key, and the browser tokens it minted, answer 401
 
+Webhooks
+  webhooks list <tenantId>                          its endpoints (never their secrets)
+  webhooks create <tenantId> <url> [--event E]...   new endpoint (events: job.completed, job.failed;
+                                                    default both); its secret is shown once
+  webhooks delete <tenantId> <webhookId>            the endpoint and its pending deliveries
+  webhooks rotate-secret <tenantId> <webhookId>     new secret, shown once; the old one signs too for 24 h
+  webhooks deliveries <tenantId> <webhookId>        its recent deliveries
+  webhooks redeliver <tenantId> <webhookId> <deliveryId>
+                                                    send a delivery again (same webhook-id)
+
 Jobs and usage
   jobs adopt <jobId> --tenant <tenantId> [--subject S]
                                                     give a Waveline job to a tenant (and end user)
@@ -79,6 +89,7 @@ const OPTIONS = {
   "pages-per-month": { type: "string" },
   "end-user-pages-per-month": { type: "string" },
   "no-cache": { type: "boolean" },
+  event: { type: "string", multiple: true },
 } as const;
 
 type Flags = ReturnType<typeof parseCommandLine>["values"];
@@ -94,7 +105,8 @@ type CommandFlag =
   | "to"
   | "reads-per-minute"
   | "creates-per-minute"
-  | "no-cache";
+  | "no-cache"
+  | "event";
 
 interface ApiRequest {
   method: "GET" | "POST" | "PATCH" | "PUT" | "DELETE";
@@ -173,7 +185,125 @@ const seg = encodeURIComponent;
 /** The note revocations and disables share: the proxy memoises lookups per isolate. */
 const PROPAGATION = "Other edge locations may honour it for up to 10 s more.";
 
+interface WebhookEndpoint {
+  id: string;
+  url: string;
+  events: string[];
+  disabled: boolean;
+  createdAt: string;
+  secret?: string;
+}
+
+interface WebhookDelivery {
+  id: string;
+  event: string;
+  jobId: string;
+  state: string;
+  attempts: number;
+  lastResponseCode: number | null;
+  lastError: string | null;
+  lastDurationMs: number | null;
+  nextAttemptAt: string | null;
+  createdAt: string;
+}
+
+const hooksOf = (id: string | undefined) => `/admin/tenants/${seg(id ?? "")}/webhooks`;
+
+function formatEndpoint(endpoint: WebhookEndpoint): string {
+  const state = endpoint.disabled ? "  DISABLED (answered 410)" : "";
+  return `${endpoint.id}  ${endpoint.url}  ${endpoint.events.join(",")}${state}`;
+}
+
+function formatDelivery(delivery: WebhookDelivery): string {
+  const answer =
+    delivery.lastResponseCode === null
+      ? (delivery.lastError ?? "-")
+      : String(delivery.lastResponseCode);
+  const next = delivery.nextAttemptAt ? `  next ${delivery.nextAttemptAt}` : "";
+  return `${delivery.id}  ${delivery.event}  job ${delivery.jobId}  ${delivery.state}  attempts ${delivery.attempts}  last ${answer}${delivery.lastDurationMs === null ? "" : ` in ${delivery.lastDurationMs} ms`}${next}`;
+}
+
+const SECRET_ONCE =
+  "Copy the secret now: it is not shown again. Verify deliveries with it (README, Webhooks).";
+
+const WEBHOOK_COMMANDS: Command[] = [
+  {
+    words: ["webhooks", "list"],
+    synopsis: "webhooks list <tenantId>",
+    args: ["tenantId"],
+    flags: [],
+    request: ([id]) => ({ method: "GET", path: hooksOf(id) }),
+    show: (answer) => {
+      const items = (answer as { items: WebhookEndpoint[] }).items;
+      return items.length ? items.map(formatEndpoint).join("\n") : "no webhook endpoints";
+    },
+  },
+  {
+    words: ["webhooks", "create"],
+    synopsis: "webhooks create <tenantId> <url> [--event E]...",
+    args: ["tenantId", "url"],
+    flags: ["event"],
+    request: ([id, url], flags) => ({
+      method: "POST",
+      path: hooksOf(id),
+      body: { url, events: flags.event },
+    }),
+    show: (answer) => {
+      const endpoint = answer as WebhookEndpoint;
+      return `created webhook endpoint\n${formatEndpoint(endpoint)}\nsecret: ${endpoint.secret}\n${SECRET_ONCE}`;
+    },
+  },
+  {
+    words: ["webhooks", "delete"],
+    synopsis: "webhooks delete <tenantId> <webhookId>",
+    args: ["tenantId", "webhookId"],
+    flags: [],
+    request: ([id, hook]) => ({ method: "DELETE", path: `${hooksOf(id)}/${seg(hook ?? "")}` }),
+    show: (_answer, [, hook]) => `deleted webhook endpoint ${hook} and its pending deliveries`,
+  },
+  {
+    words: ["webhooks", "rotate-secret"],
+    synopsis: "webhooks rotate-secret <tenantId> <webhookId>",
+    args: ["tenantId", "webhookId"],
+    flags: [],
+    request: ([id, hook]) => ({
+      method: "POST",
+      path: `${hooksOf(id)}/${seg(hook ?? "")}/rotate-secret`,
+    }),
+    show: (answer) => {
+      const rotated = answer as { secret: string; previousSecretExpiresAt: string };
+      return `new secret: ${rotated.secret}\nthe old secret signs beside it until ${rotated.previousSecretExpiresAt}\n${SECRET_ONCE}`;
+    },
+  },
+  {
+    words: ["webhooks", "deliveries"],
+    synopsis: "webhooks deliveries <tenantId> <webhookId>",
+    args: ["tenantId", "webhookId"],
+    flags: [],
+    request: ([id, hook]) => ({
+      method: "GET",
+      path: `${hooksOf(id)}/${seg(hook ?? "")}/deliveries`,
+    }),
+    show: (answer) => {
+      const items = (answer as { items: WebhookDelivery[] }).items;
+      return items.length ? items.map(formatDelivery).join("\n") : "no deliveries";
+    },
+  },
+  {
+    words: ["webhooks", "redeliver"],
+    synopsis: "webhooks redeliver <tenantId> <webhookId> <deliveryId>",
+    args: ["tenantId", "webhookId", "deliveryId"],
+    flags: [],
+    request: ([id, hook, delivery]) => ({
+      method: "POST",
+      path: `${hooksOf(id)}/${seg(hook ?? "")}/deliveries/${seg(delivery ?? "")}/redeliver`,
+    }),
+    show: (answer) => `queued again\n${formatDelivery(answer as WebhookDelivery)}`,
+  },
+];
+
 const COMMANDS: Command[] = [
+  ...WEBHOOK_COMMANDS,
   {
     words: ["tenants", "list"],
     synopsis: "tenants list",

@@ -12,6 +12,7 @@ import { REQUEST_LIMITS, requestLimits } from "./http/limits";
 import { requestLogger } from "./http/logger";
 import { adminJobsRoutes } from "./http/routes/admin/jobs";
 import { adminTenantsRoutes } from "./http/routes/admin/tenants";
+import { adminWebhooksRoutes } from "./http/routes/admin/webhooks";
 import { jobCreationRoutes } from "./http/routes/create-job";
 import { demoRoutes } from "./http/routes/demo";
 import { healthRoutes } from "./http/routes/health";
@@ -19,6 +20,7 @@ import { jobRoutes } from "./http/routes/jobs";
 import { apiReference } from "./http/routes/reference";
 import { tokensRoutes } from "./http/routes/tokens";
 import { usageRoutes } from "./http/routes/usage";
+import { webhookRoutesOfTenant } from "./http/routes/webhooks";
 
 /** What a Waveline client knows is served at the root and under /api/v1: swap the base URL, done. */
 const WAVELINE_BASE_PATH = "/api/v1";
@@ -69,14 +71,16 @@ export function createApp(services: Services): Hono<AppEnv> {
   const admin = new Hono<AppEnv>()
     .use(requireAdmin(services))
     .route("/", adminTenantsRoutes(services))
-    .route("/", adminJobsRoutes(services));
+    .route("/", adminJobsRoutes(services))
+    .route("/", adminWebhooksRoutes(services));
   app.route("/admin", admin);
 
   const tenantApi = new Hono<AppEnv>()
     .route("/", jobRoutes(services))
     .route("/", jobCreationRoutes(services))
     .route("/", tokensRoutes(services))
-    .route("/", usageRoutes(services));
+    .route("/", usageRoutes(services))
+    .route("/", webhookRoutesOfTenant(services));
   for (const mount of ["/", WAVELINE_BASE_PATH]) app.route(mount, tenantApi);
 
   app.route("/", apiReference(app, services, { aliases: [WAVELINE_BASE_PATH] }));

@@ -1,5 +1,6 @@
 import type { TestProject } from "vitest/node";
 import { startFakeWaveline } from "../dev/fake-waveline";
+import { startWebhookReceiver } from "../dev/webhook-receiver";
 import { TEST_WAVELINE_KEY } from "./constants";
 
 /**
@@ -11,11 +12,13 @@ export default async function setup(project: TestProject) {
   const options = { apiKey: TEST_WAVELINE_KEY, port: 0, quiet: true };
   const fake = await startFakeWaveline(options);
   const healthy = await startFakeWaveline(options);
+  const receiver = await startWebhookReceiver();
+  project.provide("webhookReceiverOrigin", receiver.origin);
   project.provide("wavelineOrigin", fake.origin);
   project.provide("wavelineBaseUrl", fake.baseUrl);
   project.provide("healthyWavelineOrigin", healthy.origin);
   project.provide("healthyWavelineBaseUrl", healthy.baseUrl);
   return async () => {
-    await Promise.all([fake.close(), healthy.close()]);
+    await Promise.all([fake.close(), healthy.close(), receiver.close()]);
   };
 }

@@ -7,5 +7,6 @@ declare module "vitest" {
     wavelineBaseUrl: string;
     healthyWavelineOrigin: string;
     healthyWavelineBaseUrl: string;
+    webhookReceiverOrigin: string;
   }
 }

@@ -1,5 +1,6 @@
 import * as z from "zod/mini";
 import type { SigningKey } from "./tenancy/tokens";
+import { DEFAULT_RETRY_DELAYS_S } from "./webhooks/schedule";
 
 /** The proxy's settings, from the runtime's variables and secrets. */
 export interface Config {
@@ -25,6 +26,10 @@ export interface Config {
   /** Open event streams per tenant at once. */
   streamsPerTenant: number;
   createRateLimitPerMin: number;
+  /** Development only: webhooks may also go to http://127.0.0.1 and http://localhost. */
+  webhooksAllowLocalUrls: boolean;
+  /** Seconds before each retry of a failed webhook delivery. */
+  webhookRetryDelaysS: readonly number[];
 }
 
 export const DEFAULT_WAVELINE_API_URL = "https://waveline.ai/api/v1";
@@ -152,6 +157,28 @@ const configSchema = z.object({
     100,
   ),
   CREATE_RATE_LIMIT_PER_MIN: perMinute(60),
+  WEBHOOKS_ALLOW_LOCAL_URLS: z._default(z.stringbool({ error: "must be true or false" }), false),
+  WEBHOOK_RETRY_DELAYS_S: z.optional(
+    z.pipe(
+      z.string(),
+      z.transform((text, ctx) => {
+        const delays = text.split(",").map((part) => Number(part.trim()));
+        if (
+          delays.length > 0 &&
+          delays.length <= 50 &&
+          delays.every((s) => s >= 0 && s <= 86_400)
+        ) {
+          return delays;
+        }
+        ctx.issues.push({
+          code: "custom",
+          message: "must be 1 to 50 comma-separated seconds, each 0 to 86400",
+          input: text,
+        });
+        return z.NEVER;
+      }),
+    ),
+  ),
 });
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; problem: string };
@@ -202,6 +229,8 @@ function parseConfig(env: object): ConfigResult {
       readRateLimitPerMin: vars.READ_RATE_LIMIT_PER_MIN,
       streamsPerTenant: vars.STREAMS_PER_TENANT,
       createRateLimitPerMin: vars.CREATE_RATE_LIMIT_PER_MIN,
+      webhooksAllowLocalUrls: vars.WEBHOOKS_ALLOW_LOCAL_URLS,
+      webhookRetryDelaysS: vars.WEBHOOK_RETRY_DELAYS_S ?? DEFAULT_RETRY_DELAYS_S,
     },
   };
 }

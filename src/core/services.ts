@@ -7,6 +7,7 @@ import type { RateLimiter } from "./ratelimit/limiter";
 import type { JobStore, TenantStore } from "./tenancy/store";
 import type { SigningKey } from "./tenancy/tokens";
 import type { JobWatchers, StreamLeases } from "./watching/events";
+import type { WebhookOutboxes } from "./webhooks/outbox";
 
 /**
  * Everything the proxy's requests use that lives as long as the isolate: built once by a
@@ -27,6 +28,8 @@ export interface Services {
   ledgers: Ledgers;
   /** Undefined where the runtime has none: running jobs are then read from Waveline directly. */
   watchers: JobWatchers | undefined;
+  /** Each tenant's webhook endpoints and deliveries; undefined where the runtime has none. */
+  webhooks: WebhookOutboxes | undefined;
   /** Browser-token keys, imported once (signer first); undefined when none are configured. */
   signingKeys: Promise<SigningKey[]> | undefined;
   /** Counts one failed authentication of `client`; false once it is over its limit. */

@@ -36,6 +36,8 @@ describe("the client package", () => {
     expect(tarball?.files.map((file) => file.path).sort()).toEqual([
       "dist/index.d.ts",
       "dist/index.js",
+      "dist/webhooks.d.ts",
+      "dist/webhooks.js",
       "package.json",
     ]);
 

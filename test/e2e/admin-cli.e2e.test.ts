@@ -220,6 +220,29 @@ describe("npm run admin", () => {
     expect(await statusWithKey(liveKey)).toBe(200);
   });
 
+  it("webhooks: create prints the secret once; list, rotate, deliveries and delete work", async () => {
+    const url = "https://hooks.example.com/waveline";
+    const created = await admin(["webhooks", "create", tenantId, url, "--event", "job.failed"]);
+    expect(created.code).toBe(0);
+    const secret = created.stdout.match(/secret: (whsec_\S+)/)?.[1];
+    const webhookId = created.stdout.match(/(ep_\w+)/)?.[1] ?? "";
+    expect(secret).toBeDefined();
+
+    const listed = await admin(["webhooks", "list", tenantId]);
+    expect(listed.stdout).toContain(`${webhookId}  ${url}  job.failed`);
+    expect(listed.stdout).not.toContain("whsec_");
+    const rotated = await admin(["webhooks", "rotate-secret", tenantId, webhookId]);
+    expect(rotated.stdout).toMatch(/new secret: whsec_/);
+    expect(rotated.stdout).not.toContain(secret);
+    expect((await admin(["webhooks", "deliveries", tenantId, webhookId])).stdout).toContain(
+      "no deliveries",
+    );
+    expect((await admin(["webhooks", "delete", tenantId, webhookId])).code).toBe(0);
+    const gone = await admin(["webhooks", "delete", tenantId, webhookId]);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toContain("error: 404 webhook not found");
+  });
+
   it("a wrong ADMIN_TOKEN exits 1 with the proxy's 401", async () => {
     const run = await admin(["tenants", "list"], { ADMIN_TOKEN: "not-the-admin-token" });
 

@@ -69,6 +69,29 @@ describe(command, () => {
     expect(job.urls.get).toBe(`${proxyOrigin}/jobs/${job.id}`);
   });
 
+  it("prints a curl line that registers the local webhook receiver, which then logs deliveries", async () => {
+    const lines = printed.split("\n").map((line) => line.trim());
+    const register = lines.find((line) => line.startsWith("curl ") && line.endsWith("/webhooks"));
+    const create = lines.find(
+      (line) => line.startsWith("curl ") && line.endsWith("/extract-document"),
+    );
+    expect(register).toBeDefined();
+
+    const endpoint = JSON.parse(
+      (await run("sh", ["-c", `${register} --silent --show-error --fail`])).stdout,
+    );
+    expect(endpoint.secret).toMatch(/^whsec_/);
+    const job = JSON.parse(
+      (await run("sh", ["-c", `${create} --silent --show-error --fail`])).stdout,
+    );
+
+    await waitFor(
+      () => printed.includes(`job.completed for job ${job.id}`),
+      20_000,
+      () => printed,
+    );
+  });
+
   it("refuses a request without credentials, over real HTTP", async () => {
     const proxyOrigin = printed.match(/Waveline proxy on (http:\/\/127\.0\.0\.1:\d+)/)?.[1];
 

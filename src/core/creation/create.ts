@@ -10,6 +10,7 @@ import type { RequestScope } from "../log";
 import type { Services } from "../services";
 import type { Principal } from "../tenancy/access";
 import type { OwnedJob, RecordResult } from "../tenancy/store";
+import { withTimeout } from "../timeout";
 import {
   applicableBudgets,
   type BudgetCheck,
@@ -32,6 +33,8 @@ export interface CreationRequest {
   /** The body's top-level `fileName`, for the job's record. */
   fileName: string;
   idempotencyKey?: string;
+  /** The proxy's URL of a job (for its webhooks' `urls.get`). */
+  jobUrl(id: string): string;
 }
 
 export type CreationResult =
@@ -93,6 +96,14 @@ export async function createJob(
   scope.waitUntil(creation.catch(() => {}));
   const outcome = await creation;
   if (outcome.kind !== "created") return { kind: "outcome", outcome, replayed: false };
+  // Before the 201: a job the caller has heard of is one whose webhook is on its way.
+  await watchForWebhooks(
+    services,
+    tenant.id,
+    outcome.job.id,
+    request.jobUrl(outcome.job.id),
+    scope,
+  );
   const pages = typeof outcome.job.pages === "number" ? outcome.job.pages : 0;
   const warned = crossesWarning(budgets, pages);
   if (warned) {
@@ -103,6 +114,38 @@ export async function createJob(
     });
   }
   return { kind: "outcome", outcome, replayed: false, pagesLeft: remainingAfter(budgets, pages) };
+}
+
+/** The tenant's outbox is asked this long whether it wants the job watched. */
+const OUTBOX_TIMEOUT_MS = 5_000;
+
+/**
+ * If the tenant has webhook endpoints, the job's watcher follows it to the end and its outcome is
+ * delivered. A failure loses that job's webhook, never the creation: it is an alert.
+ */
+async function watchForWebhooks(
+  services: Services,
+  tenantId: string,
+  jobId: string,
+  self: string,
+  scope: RequestScope,
+): Promise<void> {
+  if (!services.webhooks) return;
+  const outbox = services.webhooks.of(tenantId);
+  const watching = withTimeout(
+    Promise.resolve().then(() => outbox.watchJob(tenantId, jobId, self)),
+    OUTBOX_TIMEOUT_MS,
+  ).then(
+    () => {},
+    (err: unknown) =>
+      scope.log.alert("job not watched for webhooks", {
+        jobId,
+        tenantId,
+        error: describeError(err),
+      }),
+  );
+  scope.waitUntil(watching);
+  await watching;
 }
 
 /** Claims the key; when it was claimed before, the result to give instead (and no new job). */

@@ -9,9 +9,15 @@ Every error is JSON \`{ "error": string }\`, and every response carries \`X-Requ
 export const TAGS = [
   { name: "jobs", description: "The tenant's own jobs: read, list, create" },
   { name: "tokens", description: "Short-lived browser tokens, minted by a tenant's backend" },
+  {
+    name: "webhooks",
+    description:
+      "Endpoints that receive `job.completed` and `job.failed`, signed per Standard Webhooks",
+  },
   { name: "service", description: "Health and this reference" },
   { name: "admin: tenants", description: "Operators: tenants, their origins, keys and usage" },
   { name: "admin: jobs", description: "Operators: any job, its owner, the cache" },
+  { name: "admin: webhooks", description: "Operators: any tenant's webhook endpoints" },
 ];
 
 export const SECURITY_SCHEMES = {

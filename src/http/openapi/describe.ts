@@ -25,7 +25,14 @@ export interface RouteDoc {
   errors: Partial<Record<ErrorStatus, string>>;
 }
 
-export type Tag = "jobs" | "tokens" | "service" | "admin: tenants" | "admin: jobs";
+export type Tag =
+  | "jobs"
+  | "tokens"
+  | "webhooks"
+  | "service"
+  | "admin: tenants"
+  | "admin: jobs"
+  | "admin: webhooks";
 export type SuccessStatus = 200 | 201 | 204 | 304;
 export type ErrorStatus = 400 | 401 | 402 | 403 | 404 | 409 | 413 | 422 | 429 | 502 | 503 | 504;
 export type RequestHeader = "If-None-Match" | "Cache-Control" | "Idempotency-Key";

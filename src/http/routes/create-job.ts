@@ -15,7 +15,7 @@ import { createdJob } from "../openapi/responses";
 import { type CreationCounted, limitCreations } from "../rate-limit";
 import { authenticate } from "../tenant-auth";
 import { withWaveline } from "../waveline";
-import { throughProxy } from "./job-view";
+import { proxyJobUrl, throughProxy } from "./job-view";
 
 /** What Waveline expects in a creating POST; the document shows it, Waveline checks it. */
 const creationBody = z.looseObject({
@@ -104,6 +104,7 @@ export function jobCreationRoutes(services: Services) {
             body,
             fileName: checked.fileName,
             idempotencyKey: c.req.header("Idempotency-Key"),
+            jobUrl: (id) => proxyJobUrl(c, id),
           },
           c.var.scope,
           c.var.refundCreation,

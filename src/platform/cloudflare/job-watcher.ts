@@ -11,9 +11,12 @@ import {
   STREAM_LIFETIME_MS,
   type WatchedJob,
 } from "../../core/watching/events";
+import { eventOfStatus, webhookBody } from "../../core/webhooks/payload";
 import { createWavelineClient } from "../../waveline/client";
+import type { Job } from "../../waveline/schema";
 import { d1JobStore } from "./d1-stores";
 import { kvTier } from "./kv-tier";
+import { outboxOf } from "./webhook-outbox";
 
 const KEEP_ALIVE_MS = 15_000;
 const RECONNECT_HINT_MS = 2_000;
@@ -24,6 +27,19 @@ const MIN_POLL_INTERVAL_MS = 500;
 const LONG_JOB_MS = 60_000;
 /** Upstream trouble this long ends the streams with `event: error`. */
 const GIVE_UP_AFTER_MS = 60_000;
+/** A job watched for webhooks that has not ended after this is given up (it outlived Waveline's). */
+const NOTIFY_FOR_MS = 3 * 24 * 60 * 60_000;
+/** An outbox that could not take a finished job's event is asked again after this. */
+const NOTIFY_RETRY_MS = 5_000;
+
+/** Kept in storage: a job whose tenant wants its outcome as a webhook, watched with no reader. */
+interface Notify {
+  jobId: string;
+  tenantId: string;
+  /** The job's URL on the proxy, for the webhook's `urls.get`. */
+  self: string;
+  since: number;
+}
 
 interface Subscriber {
   writer: WritableStreamDefaultWriter<Uint8Array>;
@@ -51,6 +67,37 @@ export class JobWatcher extends DurableObject<Env> {
   private watchingSince = Date.now();
   private failingSince: number | undefined;
   private jobId: string | undefined;
+  private notify: Notify | undefined;
+
+  /**
+   * The tenant has webhook endpoints: poll this job to its end even with no subscriber, then
+   * enqueue its outcome in the tenant's outbox. Survives eviction (storage and an alarm).
+   */
+  async watch(jobId: string, tenantId: string, self: string): Promise<void> {
+    this.jobId = jobId;
+    this.notify = { jobId, tenantId, self, since: Date.now() };
+    await this.ctx.storage.put("notify", this.notify);
+    // A job already seen finished is asked once more, so that its outcome is enqueued.
+    if (this.last && isTerminal(this.last)) this.last = undefined;
+    const config = readConfig(this.env);
+    if (this.subscribers.size === 0 && config.ok) {
+      this.intervalMs = Math.max(MIN_POLL_INTERVAL_MS, config.config.pendingCacheTtlMs);
+    }
+    if ((await this.ctx.storage.getAlarm()) === null) {
+      await this.ctx.storage.setAlarm(Date.now() + this.intervalMs);
+    }
+  }
+
+  private async notified(): Promise<Notify | undefined> {
+    this.notify ??= await this.ctx.storage.get<Notify>("notify");
+    if (this.notify && Date.now() - this.notify.since > NOTIFY_FOR_MS) await this.stopNotifying();
+    return this.notify;
+  }
+
+  private async stopNotifying(): Promise<void> {
+    this.notify = undefined;
+    await this.ctx.storage.delete("notify");
+  }
 
   /** The job, from the last answer while younger than `maxAgeMs`, else from Waveline. */
   async read(jobId: string, maxAgeMs: number): Promise<WatchedJob> {
@@ -91,7 +138,9 @@ export class JobWatcher extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     // A write is what tells a stream whose client hung up: ask before paying for a poll.
     await Promise.all([...this.subscribers].map((s) => this.write(s, ": poll\n\n")));
-    if (this.subscribers.size === 0) return;
+    const notify = await this.notified();
+    if (this.subscribers.size === 0 && !notify) return;
+    this.jobId ??= notify?.jobId;
     await this.poll();
     await this.scheduleNextPoll();
   }
@@ -119,12 +168,13 @@ export class JobWatcher extends DurableObject<Env> {
       maxBodyBytes: maxUpstreamBodyBytes,
     });
     try {
-      const entry = await toCachedJob(await client.getJob(jobId, watcherLog(jobId)));
+      const job = await client.getJob(jobId, watcherLog(jobId));
+      const entry = await toCachedJob(job);
       this.failingSince = undefined;
       const changed =
         !this.last || this.last.status !== entry.status || this.last.pages !== entry.pages;
       this.last = entry;
-      if (isTerminal(entry)) await this.finish(entry, config.config.terminalCacheTtlS);
+      if (isTerminal(entry)) await this.finish(entry, config.config.terminalCacheTtlS, job);
       if (changed) {
         // A change resets the pace, not the age: a long job stays long.
         this.intervalMs = Math.max(MIN_POLL_INTERVAL_MS, config.config.pendingCacheTtlMs);
@@ -144,7 +194,14 @@ export class JobWatcher extends DurableObject<Env> {
               retryAfterS: err.options.retryAfterS,
             }
           : { ok: false, failure: "bad-answer", error: "upstream error" };
-      if (failure.retryAfterS) {
+      // A job nobody reads but whose tenant waits for a webhook: slow down while upstream fails.
+      if (this.notify) {
+        this.intervalMs = Math.min(MAX_POLL_INTERVAL_MS, Math.ceil(this.intervalMs * 1.5));
+        // Waveline made the job, so a 404 may be a moment's inconsistency: only a lasting one ends it.
+        const lasting = Date.now() - this.failingSince > GIVE_UP_AFTER_MS;
+        if (!failure.ok && failure.failure === "not-found" && lasting) await this.stopNotifying();
+      }
+      if (!failure.ok && failure.retryAfterS) {
         this.intervalMs = Math.max(this.intervalMs, failure.retryAfterS * 1000);
       }
       if (Date.now() - this.failingSince > GIVE_UP_AFTER_MS) {
@@ -156,8 +213,9 @@ export class JobWatcher extends DurableObject<Env> {
   }
 
   /** A terminal job never changes: KV keeps it and D1 learns it before any subscriber does. */
-  private async finish(entry: CachedJob, terminalTtlS: number): Promise<void> {
+  private async finish(entry: CachedJob, terminalTtlS: number, job: Job): Promise<void> {
     const log = watcherLog(entry.id);
+    const notify = await this.notified();
     await Promise.all([
       kvTier(this.env.JOB_CACHE, log)
         .put(entry, terminalTtlS * 1000)
@@ -167,11 +225,26 @@ export class JobWatcher extends DurableObject<Env> {
         STORAGE_TIMEOUT_MS,
       ).catch((err: unknown) => log.warn("job progress not recorded", { error: String(err) })),
     ]);
+    const event = eventOfStatus(entry.status);
+    if (notify && event) {
+      try {
+        const payload = webhookBody(event, job, notify.self, new Date());
+        await outboxOf(this.env.WEBHOOK_OUTBOX, notify.tenantId).enqueue(event, entry.id, payload);
+      } catch (err) {
+        // Kept: the alarm asks Waveline again (a finished job answers the same) and retries.
+        log.error("webhook event not enqueued: retrying", { error: String(err) });
+        await this.ctx.storage.setAlarm(Date.now() + NOTIFY_RETRY_MS);
+        return;
+      }
+    }
+    this.notify = undefined;
     await this.ctx.storage.deleteAll();
   }
 
   private async scheduleNextPoll(): Promise<void> {
-    if (this.subscribers.size === 0 || (this.last && isTerminal(this.last))) return;
+    if ((this.subscribers.size === 0 && !this.notify) || (this.last && isTerminal(this.last))) {
+      return;
+    }
     await this.ctx.storage.setAlarm(Date.now() + this.intervalMs);
   }
 

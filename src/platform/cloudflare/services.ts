@@ -14,6 +14,7 @@ import { d1JobStore, d1TenantStore } from "./d1-stores";
 import { durableJobWatchers } from "./job-watcher";
 import { kvTier } from "./kv-tier";
 import { durableRateLimiter, durableStreamLeases } from "./rate-limiter";
+import { durableOutboxes } from "./webhook-outbox";
 
 // One per isolate: every request of this isolate shares its memory tier.
 const memory = memoryTier({
@@ -72,6 +73,7 @@ export function cloudflareServices(env: Env, config: Config): Services {
     streamLeases: durableStreamLeases(env.RATE_LIMITER),
     ledgers: durableLedgers(env.CREATION_LEDGER),
     watchers: env.JOB_WATCHER ? durableJobWatchers(env.JOB_WATCHER) : undefined,
+    webhooks: env.WEBHOOK_OUTBOX ? durableOutboxes(env.WEBHOOK_OUTBOX) : undefined,
     signingKeys: config.signingKeys && importSigningKeys(config.signingKeys),
     async countAuthFailure(client) {
       return (await env.AUTH_FAILURE_LIMITER.limit({ key: client })).success;

@@ -7,6 +7,7 @@ import { cloudflareServices } from "./services";
 export { CreationLedger } from "./creation-ledger";
 export { JobWatcher } from "./job-watcher";
 export { TenantRateLimiter } from "./rate-limiter";
+export { WebhookOutbox } from "./webhook-outbox";
 
 /**
  * The Workers entry. The app and its services are built once per `env` object: once per isolate

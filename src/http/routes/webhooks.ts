@@ -1,0 +1,253 @@
+import { type Context, Hono, type MiddlewareHandler } from "hono";
+import * as z from "zod/mini";
+import { describeError } from "../../core/errors";
+import type { Services } from "../../core/services";
+import { withTimeout } from "../../core/timeout";
+import { MAX_ENDPOINTS, type WebhookOutbox } from "../../core/webhooks/outbox";
+import { WEBHOOK_EVENTS } from "../../core/webhooks/payload";
+import { checkWebhookUrl } from "../../core/webhooks/url";
+import type { AppEnv } from "../context";
+import { fail } from "../errors";
+import { describeRoute, type RouteDoc, TENANT_AUTH_ERRORS } from "../openapi/describe";
+import {
+  newWebhookEndpoint,
+  rotatedSecret,
+  webhookDelivery,
+  webhookDeliveryList,
+  webhookEndpoint,
+  webhookEndpointList,
+} from "../openapi/webhooks";
+import { limitReads } from "../rate-limit";
+import { authenticate } from "../tenant-auth";
+import { validate } from "../validate";
+
+/**
+ * Webhook endpoints of a tenant: registered, listed, rotated and inspected with the tenant's API key
+ * (`/webhooks…`), or by an operator (`/admin/tenants/{id}/webhooks…`). The endpoints and their
+ * deliveries live in the tenant's outbox (src/webhooks/outbox.ts).
+ */
+interface WebhookScope {
+  /** What comes before `/webhooks`: "" or `/tenants/:id`. */
+  base: string;
+  /** Authorises the caller for the tenant (every route of the scope). */
+  // biome-ignore lint/suspicious/noExplicitAny: the guards add their own variables (a principal)
+  guard: MiddlewareHandler<any>[];
+  // biome-ignore lint/suspicious/noExplicitAny: read from what the guards set
+  tenantId(c: Context<any>): string;
+  /** The parts of each route's document that depend on the scope. */
+  doc: Pick<RouteDoc, "tag" | "auth"> & { errors: RouteDoc["errors"]; idPrefix: string };
+}
+
+/** Another tenant's endpoint answers exactly like one that does not exist. */
+const WEBHOOK_NOT_FOUND = "webhook not found";
+const OUTBOX_TIMEOUT_MS = 5_000;
+
+const idParam = z.string().check(z.minLength(1), z.maxLength(64));
+const createSchema = z.object({
+  url: z
+    .string()
+    .check(z.describe("https, a public host, no credentials; redirects are not followed")),
+  events: z._default(
+    z
+      .array(z.enum(WEBHOOK_EVENTS))
+      .check(
+        z.minLength(1, { error: "must name at least one event" }),
+        z.describe("the events this endpoint receives"),
+      ),
+    [...WEBHOOK_EVENTS],
+  ),
+});
+
+export function webhookRoutes(services: Services, scope: WebhookScope): Hono<AppEnv> {
+  const routes = new Hono<AppEnv>();
+  const path = `${scope.base}/webhooks`;
+  routes.use(path, ...scope.guard);
+  routes.use(`${path}/*`, ...scope.guard);
+  const describe = (
+    operationId: string,
+    summary: string,
+    responses: RouteDoc["responses"],
+    errors: RouteDoc["errors"] = {},
+    description?: string,
+  ) =>
+    describeRoute({
+      operationId: `${scope.doc.idPrefix}${operationId}`,
+      summary,
+      description,
+      tag: scope.doc.tag,
+      auth: scope.doc.auth,
+      responses,
+      errors: { ...scope.doc.errors, ...errors },
+    });
+  const outbox = (c: Context<AppEnv>): WebhookOutbox => {
+    if (!services.webhooks) fail(503, "webhooks are not available on this runtime");
+    return services.webhooks.of(scope.tenantId(c));
+  };
+  const notFound = { 404: `\`${WEBHOOK_NOT_FOUND}\`: no such endpoint, or another tenant's` };
+
+  routes.post(
+    path,
+    describe(
+      "createWebhook",
+      "Register a webhook endpoint",
+      {
+        201: {
+          description: "the endpoint and its secret (shown only now)",
+          body: newWebhookEndpoint,
+          headers: ["Cache-Control"],
+        },
+      },
+      {
+        400: "the body is not valid: the URL is not https, not a public host, or carries credentials",
+        409: `the tenant has ${MAX_ENDPOINTS} endpoints already`,
+      },
+      "When a job of this tenant ends, the endpoint receives `job.completed` or `job.failed`, signed per Standard Webhooks with the secret.",
+    ),
+    validate("json", createSchema),
+    async (c) => {
+      const { url, events } = c.req.valid("json");
+      const checked = checkWebhookUrl(url, services.config.webhooksAllowLocalUrls);
+      if (!checked.ok) fail(400, `url ${checked.problem}`);
+      const created = await call(c, () => outbox(c).createEndpoint(checked.url, events));
+      if (!created) fail(409, `at most ${MAX_ENDPOINTS} webhook endpoints per tenant`);
+      return c.json(created, 201, { "Cache-Control": "no-store" });
+    },
+  );
+
+  routes.get(
+    path,
+    describe("listWebhooks", "List webhook endpoints", {
+      200: { description: "the tenant's endpoints, without secrets", body: webhookEndpointList },
+    }),
+    async (c) => c.json({ items: await call(c, () => outbox(c).listEndpoints()) }),
+  );
+
+  const endpointParams = validate("param", z.object({ webhookId: idParam }));
+  routes.get(
+    `${path}/:webhookId`,
+    describe(
+      "getWebhook",
+      "Read a webhook endpoint",
+      { 200: { description: "the endpoint, without its secret", body: webhookEndpoint } },
+      notFound,
+    ),
+    endpointParams,
+    async (c) => {
+      const { webhookId } = c.req.valid("param");
+      const found = await call(c, () => outbox(c).getEndpoint(webhookId));
+      return found ? c.json(found) : fail(404, WEBHOOK_NOT_FOUND);
+    },
+  );
+
+  routes.delete(
+    `${path}/:webhookId`,
+    describe(
+      "deleteWebhook",
+      "Delete a webhook endpoint",
+      { 204: { description: "deleted, with its pending deliveries" } },
+      notFound,
+    ),
+    endpointParams,
+    async (c) => {
+      const { webhookId } = c.req.valid("param");
+      const deleted = await call(c, () => outbox(c).deleteEndpoint(webhookId));
+      return deleted ? c.body(null, 204) : fail(404, WEBHOOK_NOT_FOUND);
+    },
+  );
+
+  routes.post(
+    `${path}/:webhookId/rotate-secret`,
+    describe(
+      "rotateWebhookSecret",
+      "Rotate a webhook endpoint's secret",
+      {
+        200: {
+          description: "the new secret (shown only now); the old one signs beside it for 24 h",
+          body: rotatedSecret,
+          headers: ["Cache-Control"],
+        },
+      },
+      notFound,
+    ),
+    endpointParams,
+    async (c) => {
+      const { webhookId } = c.req.valid("param");
+      const rotated = await call(c, () => outbox(c).rotateSecret(webhookId));
+      if (!rotated) fail(404, WEBHOOK_NOT_FOUND);
+      return c.json(rotated, 200, { "Cache-Control": "no-store" });
+    },
+  );
+
+  routes.get(
+    `${path}/:webhookId/deliveries`,
+    describe(
+      "listWebhookDeliveries",
+      "Recent deliveries to a webhook endpoint",
+      {
+        200: {
+          description: "the last 100 deliveries (3 days at most), newest first",
+          body: webhookDeliveryList,
+        },
+      },
+      notFound,
+    ),
+    endpointParams,
+    async (c) => {
+      const { webhookId } = c.req.valid("param");
+      const items = await call(c, () => outbox(c).deliveries(webhookId));
+      return items ? c.json({ items }) : fail(404, WEBHOOK_NOT_FOUND);
+    },
+  );
+
+  routes.post(
+    `${path}/:webhookId/deliveries/:deliveryId/redeliver`,
+    describe(
+      "redeliverWebhook",
+      "Send a delivery again",
+      {
+        200: {
+          description:
+            "the delivery, due now with the same `webhook-id`; re-enables a disabled endpoint",
+          body: webhookDelivery,
+        },
+      },
+      { 404: `\`${WEBHOOK_NOT_FOUND}\`, or no such delivery of this endpoint` },
+    ),
+    validate("param", z.object({ webhookId: idParam, deliveryId: idParam })),
+    async (c) => {
+      const { webhookId, deliveryId } = c.req.valid("param");
+      const delivery = await call(c, () => outbox(c).redeliver(webhookId, deliveryId));
+      return delivery ? c.json(delivery) : fail(404, WEBHOOK_NOT_FOUND);
+    },
+  );
+  return routes;
+}
+
+/** The outbox's answer; an outbox that fails or stalls is a 503, never a wrong 404. */
+async function call<T>(c: Context<AppEnv>, method: () => Promise<T> | T): Promise<T> {
+  try {
+    return await withTimeout(Promise.resolve(method()), OUTBOX_TIMEOUT_MS);
+  } catch (err) {
+    c.var.log.error("webhook outbox unavailable", { error: describeError(err) });
+    fail(503, "webhooks are unavailable, retry later", { "Retry-After": "5" });
+  }
+}
+
+/** The tenant's own endpoints, with its API key (a browser token is refused with 403). */
+export function webhookRoutesOfTenant(services: Services): Hono<AppEnv> {
+  return webhookRoutes(services, {
+    base: "",
+    guard: [authenticate(services, { apiKeyOnly: true }), limitReads(services)],
+    tenantId: (c) => c.var.principal.tenant.id,
+    doc: {
+      tag: "webhooks",
+      auth: "api-key",
+      idPrefix: "",
+      errors: {
+        400: "the body or path is not valid (the message names the field)",
+        ...TENANT_AUTH_ERRORS,
+        503: "the webhook outbox is unavailable: retry after `Retry-After` seconds",
+      },
+    },
+  });
+}

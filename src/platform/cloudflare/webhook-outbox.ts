@@ -1,0 +1,353 @@
+import { DurableObject } from "cloudflare:workers";
+import { readConfig } from "../../core/config";
+import {
+  type DeliveryState,
+  MAX_ENDPOINTS,
+  type WebhookOutbox as Outbox,
+  type WebhookDelivery,
+  type WebhookEndpoint,
+  type WebhookEndpointWithSecret,
+  type WebhookOutboxes,
+} from "../../core/webhooks/outbox";
+import type { WebhookEvent } from "../../core/webhooks/payload";
+import { DEFAULT_RETRY_DELAYS_S, retryDelayMs } from "../../core/webhooks/schedule";
+import {
+  newEndpointId,
+  newMessageId,
+  newWebhookSecret,
+  signedHeaders,
+} from "../../core/webhooks/signing";
+
+const KEEP_DELIVERIES = 100;
+const KEEP_FINISHED_MS = 3 * 24 * 60 * 60 * 1000;
+/** Rotation: the old secret keeps signing beside the new one this long. */
+export const ROTATION_OVERLAP_MS = 24 * 60 * 60 * 1000;
+const DELIVERY_TIMEOUT_MS = 15_000;
+/** Due deliveries sent by one alarm; the rest go at the next, at once. */
+const BATCH = 25;
+const USER_AGENT = "waveline-proxy-webhooks/1";
+
+interface EndpointRow extends Record<string, SqlStorageValue> {
+  id: string;
+  url: string;
+  events: string;
+  secret: string;
+  previous_secret: string | null;
+  previous_secret_expires: number | null;
+  disabled: number;
+  created_at: number;
+}
+
+interface DeliveryRow extends Record<string, SqlStorageValue> {
+  id: string;
+  endpoint_id: string;
+  event: string;
+  job_id: string;
+  payload: string;
+  attempts: number;
+  next_attempt_at: number | null;
+  state: string;
+  last_response_code: number | null;
+  last_error: string | null;
+  last_duration_ms: number | null;
+  last_attempt_at: number | null;
+  created_at: number;
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+function endpointView(row: EndpointRow): WebhookEndpoint {
+  return {
+    id: row.id,
+    url: row.url,
+    events: JSON.parse(row.events) as WebhookEvent[],
+    disabled: row.disabled === 1,
+    createdAt: new Date(row.created_at).toISOString(),
+  };
+}
+
+function deliveryView(row: DeliveryRow): WebhookDelivery {
+  return {
+    id: row.id,
+    event: row.event as WebhookEvent,
+    jobId: row.job_id,
+    state: row.state as DeliveryState,
+    attempts: row.attempts,
+    lastResponseCode: row.last_response_code,
+    lastError: row.last_error,
+    lastDurationMs: row.last_duration_ms,
+    lastAttemptAt: iso(row.last_attempt_at),
+    nextAttemptAt: row.state === "pending" ? iso(row.next_attempt_at) : null,
+    createdAt: new Date(row.created_at).toISOString(),
+  };
+}
+
+/**
+ * One per tenant (named by tenant id): its webhook endpoints, their secrets, and the deliveries
+ * still to make, in the object's SQLite storage. The alarm is the earliest due delivery, so a
+ * retry survives restarts and deploys; every attempt is recorded before it is made.
+ */
+export class WebhookOutbox extends DurableObject<Env> {
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    ctx.storage.sql.exec(
+      "CREATE TABLE IF NOT EXISTS endpoints (id TEXT PRIMARY KEY, url TEXT NOT NULL, events TEXT NOT NULL, secret TEXT NOT NULL, previous_secret TEXT, previous_secret_expires INTEGER, disabled INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);" +
+        "CREATE TABLE IF NOT EXISTS deliveries (id TEXT PRIMARY KEY, endpoint_id TEXT NOT NULL, event TEXT NOT NULL, job_id TEXT NOT NULL, payload TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER, state TEXT NOT NULL, last_response_code INTEGER, last_error TEXT, last_duration_ms INTEGER, last_attempt_at INTEGER, created_at INTEGER NOT NULL, UNIQUE (endpoint_id, job_id, event));" +
+        "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_attempt_at)",
+    );
+  }
+
+  /** One statement on this object's SQLite. */
+  private sql<T extends Record<string, SqlStorageValue>>(
+    query: string,
+    ...bindings: unknown[]
+  ): SqlStorageCursor<T> {
+    return this.ctx.storage.sql.exec<T>(query, ...bindings);
+  }
+
+  private endpointRow(id: string): EndpointRow | undefined {
+    return this.sql<EndpointRow>("SELECT * FROM endpoints WHERE id = ?", id).toArray()[0];
+  }
+
+  /** A new endpoint and its secret, or null when the tenant has `MAX_ENDPOINTS` already. */
+  createEndpoint(url: string, events: WebhookEvent[]): WebhookEndpointWithSecret | null {
+    const count = this.sql<{ n: number }>("SELECT COUNT(*) AS n FROM endpoints").one().n;
+    if (count >= MAX_ENDPOINTS) return null;
+    const row: EndpointRow = {
+      id: newEndpointId(),
+      url,
+      events: JSON.stringify([...new Set(events)]),
+      secret: newWebhookSecret(),
+      previous_secret: null,
+      previous_secret_expires: null,
+      disabled: 0,
+      created_at: Date.now(),
+    };
+    this.sql(
+      "INSERT INTO endpoints (id, url, events, secret, created_at) VALUES (?, ?, ?, ?, ?)",
+      row.id,
+      row.url,
+      row.events,
+      row.secret,
+      row.created_at,
+    );
+    return { ...endpointView(row), secret: row.secret };
+  }
+
+  listEndpoints(): WebhookEndpoint[] {
+    return this.sql<EndpointRow>("SELECT * FROM endpoints ORDER BY created_at, id")
+      .toArray()
+      .map(endpointView);
+  }
+
+  getEndpoint(id: string): WebhookEndpoint | null {
+    const row = this.endpointRow(id);
+    return row ? endpointView(row) : null;
+  }
+
+  deleteEndpoint(id: string): boolean {
+    if (!this.endpointRow(id)) return false;
+    this.sql("DELETE FROM deliveries WHERE endpoint_id = ?", id);
+    this.sql("DELETE FROM endpoints WHERE id = ?", id);
+    return true;
+  }
+
+  /** A new secret; the current one keeps signing beside it for `ROTATION_OVERLAP_MS`. */
+  rotateSecret(id: string): { secret: string; previousSecretExpiresAt: string } | null {
+    const row = this.endpointRow(id);
+    if (!row) return null;
+    const secret = newWebhookSecret();
+    const expires = Date.now() + ROTATION_OVERLAP_MS;
+    this.sql(
+      "UPDATE endpoints SET secret = ?, previous_secret = ?, previous_secret_expires = ? WHERE id = ?",
+      secret,
+      row.secret,
+      expires,
+      id,
+    );
+    return { secret, previousSecretExpiresAt: new Date(expires).toISOString() };
+  }
+
+  /** The endpoint's recent deliveries, newest first; null for an endpoint that does not exist. */
+  deliveries(endpointId: string): WebhookDelivery[] | null {
+    if (!this.endpointRow(endpointId)) return null;
+    return this.sql<DeliveryRow>(
+      "SELECT * FROM deliveries WHERE endpoint_id = ? ORDER BY created_at DESC, id LIMIT ?",
+      endpointId,
+      KEEP_DELIVERIES,
+    )
+      .toArray()
+      .map(deliveryView);
+  }
+
+  /** Sends a delivery again now, with the same `webhook-id` and a fresh retry schedule. */
+  async redeliver(endpointId: string, deliveryId: string): Promise<WebhookDelivery | null> {
+    const endpoint = this.endpointRow(endpointId);
+    if (!endpoint) return null;
+    const now = Date.now();
+    const updated = this.sql<DeliveryRow>(
+      "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ? WHERE id = ? AND endpoint_id = ? RETURNING *",
+      now,
+      deliveryId,
+      endpointId,
+    ).toArray()[0];
+    if (!updated) return null;
+    // A disabled endpoint asked for a redelivery is one its owner has fixed.
+    this.sql("UPDATE endpoints SET disabled = 0 WHERE id = ?", endpointId);
+    await this.scheduleAlarm();
+    return deliveryView(updated);
+  }
+
+  /**
+   * Called on job creation: when the tenant has an enabled endpoint, the job's watcher is told to
+   * watch it to the end (whether or not anyone reads it) and to enqueue its outcome here.
+   */
+  async watchJob(tenantId: string, jobId: string, self: string): Promise<boolean> {
+    const wanted = this.sql("SELECT 1 FROM endpoints WHERE disabled = 0 LIMIT 1").toArray().length;
+    if (!wanted) return false;
+    const watchers = this.env.JOB_WATCHER;
+    await watchers.get(watchers.idFromName(jobId)).watch(jobId, tenantId, self);
+    return true;
+  }
+
+  /** One delivery per enabled endpoint subscribed to `event`; a job's event is queued once. */
+  async enqueue(event: WebhookEvent, jobId: string, payload: string): Promise<number> {
+    const now = Date.now();
+    let queued = 0;
+    for (const endpoint of this.listEndpoints()) {
+      if (endpoint.disabled || !endpoint.events.includes(event)) continue;
+      queued += this.sql(
+        "INSERT OR IGNORE INTO deliveries (id, endpoint_id, event, job_id, payload, next_attempt_at, state, created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?)",
+        newMessageId(),
+        endpoint.id,
+        event,
+        jobId,
+        payload,
+        now,
+        now,
+      ).rowsWritten;
+      this.prune(endpoint.id, now);
+    }
+    await this.scheduleAlarm();
+    return queued;
+  }
+
+  override async alarm(): Promise<void> {
+    const due = this.sql<DeliveryRow>(
+      "SELECT * FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
+      Date.now(),
+      BATCH,
+    ).toArray();
+    await Promise.all(due.map((delivery) => this.attempt(delivery)));
+    await this.scheduleAlarm();
+  }
+
+  private async attempt(delivery: DeliveryRow): Promise<void> {
+    const endpoint = this.endpointRow(delivery.endpoint_id);
+    if (!endpoint || endpoint.disabled) {
+      this.sql("UPDATE deliveries SET state = 'cancelled' WHERE id = ?", delivery.id);
+      return;
+    }
+    const config = readConfig(this.env);
+    const delaysS = config.ok ? config.config.webhookRetryDelaysS : DEFAULT_RETRY_DELAYS_S;
+    const attempts = delivery.attempts + 1;
+    const started = Date.now();
+    // Recorded before the request: if this object dies mid-attempt, the alarm retries it later.
+    const fallbackAt = started + (retryDelayMs(attempts, delaysS) ?? 0);
+    this.sql(
+      "UPDATE deliveries SET attempts = ?, next_attempt_at = ?, last_attempt_at = ? WHERE id = ?",
+      attempts,
+      fallbackAt,
+      started,
+      delivery.id,
+    );
+
+    const secrets = [endpoint.secret];
+    if (endpoint.previous_secret && (endpoint.previous_secret_expires ?? 0) > started) {
+      secrets.push(endpoint.previous_secret);
+    }
+    const headers = await signedHeaders(
+      secrets,
+      delivery.id,
+      Math.floor(started / 1000),
+      delivery.payload,
+    );
+    let code: number | null = null;
+    let error: string | null = null;
+    let retryAfter: string | null = null;
+    try {
+      const response = await fetch(endpoint.url, {
+        method: "POST",
+        headers: { ...headers, "Content-Type": "application/json", "User-Agent": USER_AGENT },
+        body: delivery.payload,
+        redirect: "manual",
+        signal: AbortSignal.timeout(DELIVERY_TIMEOUT_MS),
+      });
+      code = response.status;
+      retryAfter = response.headers.get("Retry-After");
+      await response.body?.cancel();
+    } catch (err) {
+      error = err instanceof Error && err.name === "TimeoutError" ? "timeout" : "network error";
+    }
+    const durationMs = Date.now() - started;
+
+    let state: DeliveryState = "pending";
+    let nextAt: number | null = null;
+    if (code !== null && code >= 200 && code < 300) {
+      state = "delivered";
+    } else if (code === 410) {
+      // Gone: the receiver asks for no more. Its other pending deliveries are cancelled too.
+      state = "failed";
+      error = "410: endpoint disabled";
+      this.sql("UPDATE endpoints SET disabled = 1 WHERE id = ?", endpoint.id);
+      this.sql(
+        "UPDATE deliveries SET state = 'cancelled' WHERE endpoint_id = ? AND state = 'pending' AND id != ?",
+        endpoint.id,
+        delivery.id,
+      );
+    } else {
+      error ??= `answered ${code}`;
+      const delay = retryDelayMs(attempts, delaysS, retryAfter);
+      if (delay === undefined) state = "failed";
+      else nextAt = Date.now() + delay;
+    }
+    this.sql(
+      "UPDATE deliveries SET state = ?, next_attempt_at = ?, last_response_code = ?, last_error = ?, last_duration_ms = ? WHERE id = ?",
+      state,
+      nextAt,
+      code,
+      state === "delivered" ? null : error,
+      durationMs,
+      delivery.id,
+    );
+  }
+
+  /** Finished deliveries beyond the newest `KEEP_DELIVERIES` of an endpoint, or too old, go. */
+  private prune(endpointId: string, now: number): void {
+    this.sql(
+      "DELETE FROM deliveries WHERE endpoint_id = ? AND state != 'pending' AND (created_at < ? OR id NOT IN (SELECT id FROM deliveries WHERE endpoint_id = ? ORDER BY created_at DESC LIMIT ?))",
+      endpointId,
+      now - KEEP_FINISHED_MS,
+      endpointId,
+      KEEP_DELIVERIES,
+    );
+  }
+
+  private async scheduleAlarm(): Promise<void> {
+    const next = this.sql<{ at: number | null }>(
+      "SELECT MIN(next_attempt_at) AS at FROM deliveries WHERE state = 'pending'",
+    ).one().at;
+    if (next === null) await this.ctx.storage.deleteAlarm();
+    else await this.ctx.storage.setAlarm(Math.max(next, Date.now()));
+  }
+}
+
+/** The outbox of one tenant. */
+export function outboxOf(namespace: DurableObjectNamespace<WebhookOutbox>, tenantId: string) {
+  return namespace.get(namespace.idFromName(tenantId));
+}
+
+/** The outboxes as the core sees them: one object per tenant. */
+export function durableOutboxes(namespace: DurableObjectNamespace<WebhookOutbox>): WebhookOutboxes {
+  return { of: (tenantId) => outboxOf(namespace, tenantId) as unknown as Outbox };
+}
