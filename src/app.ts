@@ -23,7 +23,7 @@ import { usageRoutes } from "./http/routes/usage";
 import { webhookRoutesOfTenant } from "./http/routes/webhooks";
 
 /** What a Waveline client knows is served at the root and under /api/v1: swap the base URL, done. */
-const WAVELINE_BASE_PATH = "/api/v1";
+export const WAVELINE_BASE_PATH = "/api/v1";
 
 /** Job creation has its own, larger limit (MAX_BODY_BYTES); every other body is small. */
 const CREATION_PATHS = new Set(
@@ -83,7 +83,7 @@ export function createApp(services: Services): Hono<AppEnv> {
     .route("/", webhookRoutesOfTenant(services));
   for (const mount of ["/", WAVELINE_BASE_PATH]) app.route(mount, tenantApi);
 
-  app.route("/", apiReference(app, services, { aliases: [WAVELINE_BASE_PATH] }));
+  app.route("/", apiReference(services));
 
   app.notFound(notFound);
   app.onError(onError);

@@ -14,10 +14,9 @@ export async function staticAsset(
 ): Promise<Response> {
   const asset = await services.page?.(path);
   if (!asset) return c.notFound();
-  const response = new Response(c.req.method === "HEAD" ? null : asset.body, {
-    status: 200,
-    headers: { "Content-Type": asset.headers.get("Content-Type") ?? "application/octet-stream" },
+  // Through the context, so that what middleware prepared (the request id) is on it too.
+  return c.body(c.req.method === "HEAD" ? null : asset.body, 200, {
+    "Content-Type": asset.headers.get("Content-Type") ?? "application/octet-stream",
+    ...headers,
   });
-  for (const [name, value] of Object.entries(headers)) response.headers.set(name, value);
-  return response;
 }

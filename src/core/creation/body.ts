@@ -116,7 +116,7 @@ function readKey(
   bytes: Uint8Array,
   from: number,
   decode: boolean,
-  decoder: TextDecoder,
+  decoder: InstanceType<typeof TextDecoder>,
 ): { end: number; text: string | undefined } | undefined {
   if (bytes[from] !== QUOTE) return undefined;
   const end = skipString(bytes, from);
@@ -179,7 +179,7 @@ function decodeString(
   bytes: Uint8Array,
   from: number,
   end: number,
-  decoder: TextDecoder,
+  decoder: InstanceType<typeof TextDecoder>,
 ): string | undefined {
   const value: unknown = JSON.parse(decoder.decode(bytes.subarray(from, end)));
   return typeof value === "string" ? value : undefined;

@@ -81,6 +81,7 @@ export function openRuntime(
       TenantRateLimiter: worker.TenantRateLimiter,
       CreationLedger: worker.CreationLedger,
       JobWatcher: worker.JobWatcher,
+      WebhookOutbox: worker.WebhookOutbox,
     },
     waitUntil: tracker.waitUntil,
   });
@@ -90,6 +91,7 @@ export function openRuntime(
     RATE_LIMITER: host.namespace("TenantRateLimiter"),
     CREATION_LEDGER: host.namespace("CreationLedger"),
     JOB_WATCHER: host.namespace("JobWatcher"),
+    WEBHOOK_OUTBOX: host.namespace("WebhookOutbox"),
     AUTH_FAILURE_LIMITER: fixedWindowLimiter(authFailureLimit()),
     ASSETS: directoryAssets(PUBLIC_DIR),
   });

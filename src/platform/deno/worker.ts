@@ -8,6 +8,7 @@ export interface WorkerModule {
   CreationLedger: DurableObjectClass;
   TenantRateLimiter: DurableObjectClass;
   JobWatcher: DurableObjectClass;
+  WebhookOutbox: DurableObjectClass;
 }
 
 export interface ExecutionContext {
