@@ -15,8 +15,10 @@ export async function staticAsset(
   const asset = await services.page?.(path);
   if (!asset) return c.notFound();
   // Through the context, so that what middleware prepared (the request id) is on it too.
-  return c.body(c.req.method === "HEAD" ? null : asset.body, 200, {
+  const fileHeaders = {
     "Content-Type": asset.headers.get("Content-Type") ?? "application/octet-stream",
     ...headers,
-  });
+  };
+  if (c.req.method === "HEAD" || !asset.body) return c.body(null, 200, fileHeaders);
+  return c.body(asset.body, 200, fileHeaders);
 }
