@@ -205,6 +205,8 @@ async function startQuietProxy(workDir: string, stack: BenchStack): Promise<Work
     envFile: stack.envFile,
     readyPath: "/health",
     ready: (response) => response.headers.has("X-Request-Id"),
+    // Like the proxy it is compared with (bench/lib/stack.ts): no assets router in front.
+    noAssets: true,
   });
 }
 
