@@ -64,7 +64,8 @@ export default defineConfig({
             "test/browser/**/*.test.ts",
           ],
           testTimeout: 60_000,
-          hookTimeout: 60_000,
+          // Hooks start whole stacks (wrangler, Deno, Chromium): slow on two busy cores.
+          hookTimeout: 120_000,
         },
       },
       {
@@ -80,7 +81,8 @@ export default defineConfig({
             "test/deno/**/*.test.ts",
           ],
           testTimeout: 60_000,
-          hookTimeout: 60_000,
+          // Hooks start whole stacks (wrangler, Deno, Chromium): slow on two busy cores.
+          hookTimeout: 120_000,
         },
       },
     ],

@@ -39,12 +39,14 @@ describe(command, () => {
     dev.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
       printed += chunk;
     });
+    // `npm run dev` runs wrangler three times (migrations, seed, dev): about 10 s alone, but over a
+    // minute on two cores busy with the rest of the suite (both runtimes' end-to-end files).
     await waitFor(
       () => /Ctrl-C stops everything/.test(printed),
-      60_000,
+      170_000,
       () => printed,
     );
-  });
+  }, 180_000);
 
   afterAll(async () => {
     if (dev.exitCode === null) {
