@@ -15,7 +15,7 @@ import {
   withBearer,
 } from "./helpers";
 
-// The same issuer and audience as src/tenancy/tokens.ts, so forged tokens differ only where meant.
+// The same issuer and audience as src/core/tenancy/tokens.ts, so forged tokens differ only where meant.
 const ISSUER = "waveline-edge-proxy";
 const AUDIENCE = "waveline-edge-proxy:browser";
 const UNAUTHORISED = { error: "missing or invalid credentials" };

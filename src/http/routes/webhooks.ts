@@ -24,7 +24,8 @@ import { validate } from "../validate";
 /**
  * Webhook endpoints of a tenant: registered, listed, rotated and inspected with the tenant's API key
  * (`/webhooks…`), or by an operator (`/admin/tenants/{id}/webhooks…`). The endpoints and their
- * deliveries live in the tenant's outbox (src/webhooks/outbox.ts).
+ * deliveries live in the tenant's outbox (core/webhooks/outbox.ts; a Durable Object per tenant on
+ * Workers, src/platform/cloudflare/webhook-outbox.ts).
  */
 interface WebhookScope {
   /** What comes before `/webhooks`: "" or `/tenants/:id`. */
