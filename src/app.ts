@@ -30,6 +30,13 @@ const CREATION_PATHS = new Set(
   ["/extract-document", "/guess-shape"].flatMap((path) => [path, `${WAVELINE_BASE_PATH}${path}`]),
 );
 
+// A JSON API: nothing to frame, sniff or run. Pages that need more set their own CSP.
+const jsonApiHeaders = secureHeaders({
+  overwrite: false,
+  xFrameOptions: "DENY",
+  contentSecurityPolicy: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
+});
+
 /**
  * The proxy as a Hono app over `services`, built once per isolate by a runtime's entry. Each
  * request then brings only its own parts (`RequestPlatform`: `waitUntil`, the client's address).
@@ -52,14 +59,7 @@ export function createApp(services: Services): Hono<AppEnv> {
         errorResponse(c, 405, "method not allowed", { Allow: methods.join(", ") }),
     }),
   );
-  app.use(
-    // A JSON API: nothing to frame, sniff or run. Pages that need more set their own CSP.
-    secureHeaders({
-      overwrite: false,
-      xFrameOptions: "DENY",
-      contentSecurityPolicy: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
-    }),
-  );
+  app.use(jsonApiHeaders);
   app.use(requestLimits());
   // A plain path check: hono/combine's except() runs a router match per request.
   app.use((c, next) => (CREATION_PATHS.has(c.req.path) ? next() : smallBodyLimit(c, next)));
@@ -95,6 +95,7 @@ export function unconfiguredApp(problem: string): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.use(requestId());
   app.use(requestLogger);
+  app.use(jsonApiHeaders);
   app.all("*", (c) => {
     c.var.log.alert("invalid configuration", { problem });
     return errorResponse(c, 503, `proxy is not configured: ${problem}`);

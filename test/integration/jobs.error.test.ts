@@ -167,5 +167,8 @@ describe("configuration", () => {
     );
 
     await expectError(response, 503, /^proxy is not configured: UPSTREAM_TIMEOUT_MS /);
+    // The same answer headers as a configured proxy's: a JSON error, never framed or sniffed.
+    expect(response.headers.get("X-Content-Type-Options")).toBe("nosniff");
+    expect(response.headers.get("Content-Security-Policy")).toContain("default-src 'none'");
   });
 });
