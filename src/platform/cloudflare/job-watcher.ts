@@ -16,6 +16,7 @@ import { createWavelineClient } from "../../waveline/client";
 import type { Job } from "../../waveline/schema";
 import { d1JobStore } from "./d1-stores";
 import { kvTier } from "./kv-tier";
+import { isolateLog } from "./log";
 import { outboxOf } from "./webhook-outbox";
 
 const KEEP_ALIVE_MS = 15_000;
@@ -282,15 +283,7 @@ export class JobWatcher extends DurableObject<Env> {
 }
 
 function watcherLog(jobId: string): Logger {
-  const line = (level: string, msg: string, fields?: Record<string, unknown>) =>
-    console.log(JSON.stringify({ level, msg, watcher: jobId, ...fields }));
-  return {
-    info: (msg, fields) => line("info", msg, fields),
-    warn: (msg, fields) => line("warn", msg, fields),
-    error: (msg, fields) => line("error", msg, fields),
-    alert: (msg, fields) => line("alert", msg, fields),
-    annotate: () => {},
-  };
+  return isolateLog({ watcher: jobId });
 }
 
 /** The watchers as the core sees them: one object per job id. */

@@ -2,7 +2,6 @@ import { tieredJobCache } from "../../core/cache/job-cache";
 import { memoryTier } from "../../core/cache/memory";
 import type { CacheTier } from "../../core/cache/tiers";
 import type { Config } from "../../core/config";
-import type { Logger } from "../../core/log";
 import type { Services } from "../../core/services";
 import { memoisedJobStore, memoisedTenantStore } from "../../core/tenancy/cached";
 import { guardStorage } from "../../core/tenancy/guard";
@@ -13,6 +12,7 @@ import { durableLedgers } from "./creation-ledger";
 import { d1JobStore, d1TenantStore } from "./d1-stores";
 import { durableJobWatchers } from "./job-watcher";
 import { kvTier } from "./kv-tier";
+import { isolateLog } from "./log";
 import { durableRateLimiter, durableStreamLeases } from "./rate-limiter";
 import { durableOutboxes } from "./webhook-outbox";
 
@@ -23,19 +23,6 @@ const memory = memoryTier({
   maxAgeMs: 60_000,
 });
 const CACHE_READ_TIMEOUT_MS = 300;
-
-/** Lines of no particular request, in the same JSON shape as a request's. */
-export function isolateLog(fields: Record<string, unknown> = {}): Logger {
-  const line = (level: string, msg: string, extra?: Record<string, unknown>) =>
-    console.log(JSON.stringify({ level, msg, ...fields, ...extra }));
-  return {
-    info: (msg, extra) => line("info", msg, extra),
-    warn: (msg, extra) => line("warn", msg, extra),
-    error: (msg, extra) => line("error", msg, extra),
-    alert: (msg, extra) => line("alert", msg, extra),
-    annotate: () => {},
-  };
-}
 
 /**
  * The proxy's services over this Worker's bindings. Built once per `env` object (once per
