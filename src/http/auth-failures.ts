@@ -44,7 +44,7 @@ export async function authenticationFailed<E extends AppEnv>(
   services: Services,
   c: Context<E>,
 ): Promise<never> {
-  const key = failureKey(c.env.clientAddress);
+  const key = failureKey(c.env.clientAddress());
   if (blocked.get(key)) tooMany();
   const allowed = await services.countAuthFailure(key).catch((err: unknown) => {
     // The credential is refused either way: a counter outage must not turn that into a 500.

@@ -4,8 +4,9 @@ import type { Logger, RequestScope } from "../core/log";
 export interface RequestPlatform {
   /** Keeps work going after the answer (Workers' `ctx.waitUntil`). */
   waitUntil(promise: Promise<unknown>): void;
-  /** The client's address as the platform saw it (never a header the client chose). */
-  clientAddress: string | undefined;
+  /** The client's address as the platform saw it (never a header the client chose); asked only
+   * when a credential fails, so a cache hit never reads it. */
+  clientAddress(): string | undefined;
 }
 
 /**

@@ -36,7 +36,7 @@ export const worker = {
   fetch(request: Request, env: Env, ctx: Background): Response | Promise<Response> {
     return appFor(env).fetch(request, {
       waitUntil: (promise) => ctx.waitUntil(promise),
-      clientAddress: request.headers.get("CF-Connecting-IP") ?? undefined,
+      clientAddress: () => request.headers.get("CF-Connecting-IP") ?? undefined,
     });
   },
   /** Like Hono's `app.request`: a path or URL and init, for tests that call the Worker in-process. */
