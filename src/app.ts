@@ -63,7 +63,7 @@ export function createApp(services: Services): Hono<AppEnv> {
   app.use(requestLimits());
   // A plain path check: hono/combine's except() runs a router match per request.
   app.use((c, next) => (CREATION_PATHS.has(c.req.path) ? next() : smallBodyLimit(c, next)));
-  app.use(browserCors(services));
+  app.use(browserCors());
 
   app.route("/", healthRoutes());
   app.route("/", demoRoutes(services));

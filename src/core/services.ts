@@ -4,6 +4,7 @@ import type { Config } from "./config";
 import type { Ledgers } from "./creation/idempotency";
 import type { Logger } from "./log";
 import type { RateLimiter } from "./ratelimit/limiter";
+import type { Directory } from "./tenancy/directory";
 import type { JobStore, TenantStore } from "./tenancy/store";
 import type { SigningKey } from "./tenancy/tokens";
 import type { JobWatchers, StreamLeases } from "./watching/events";
@@ -18,6 +19,9 @@ export interface Services {
   config: Config;
   /** Messages of no particular request (a tier's self-check, a watcher's poll). */
   log: Logger;
+  /** Who callers are and who owns which job, as requests look them up (memoised, shared). */
+  directory: Directory;
+  /** The directory's stores: their writes make the directory forget what they change. */
   tenants: TenantStore;
   jobs: JobStore;
   jobCache: JobCache;

@@ -15,5 +15,11 @@ export interface RequestPlatform {
  */
 export type AppEnv = {
   Bindings: RequestPlatform;
-  Variables: { requestId: string; log: Logger; scope: RequestScope };
+  Variables: {
+    requestId: string;
+    log: Logger;
+    scope: RequestScope;
+    /** The caller's tenant does not list the request's Origin: no CORS headers on the answer. */
+    originRefused?: true;
+  };
 };

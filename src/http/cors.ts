@@ -1,25 +1,18 @@
 import { cors } from "hono/cors";
 import { createMiddleware } from "hono/factory";
-import type { Services } from "../core/services";
 import type { AppEnv } from "./context";
 
 /**
- * CORS for the tenant API. A preflight carries no credential, so it is answered from the origin
- * alone: allowed when any enabled tenant lists it, looked up in the set of enabled origins this
- * isolate holds (one query per isolate per 10 s, whatever Origins callers send). The real
- * request is then held to its own tenant's list by `authenticate`. No credentials mode: browsers send tokens, not cookies.
+ * CORS for the tenant API. A preflight carries no credential and shows nothing, so it is allowed
+ * for any well-formed origin without a lookup: what an Origin may do is decided on the real
+ * request, against its own tenant's list (`authenticate`), which refuses any other with a 403 that
+ * carries no CORS headers, so the page cannot read it. Every other answer is readable by the page
+ * that asked: errors say nothing of anyone, and data only reaches a tenant's own origins. No
+ * credentials mode: browsers send tokens, not cookies.
  */
-export function browserCors(services: Services) {
+export function browserCors() {
   const tenantCors = cors({
-    origin: async (origin) => {
-      if (!origin) return null;
-      try {
-        return (await services.tenants.enabledOrigins()).has(origin) ? origin : null;
-      } catch {
-        // Storage down: no CORS headers; the request itself then fails closed.
-        return null;
-      }
-    },
+    origin: (origin) => (isWebOrigin(origin) ? origin : null),
     allowMethods: ["GET", "HEAD", "POST", "OPTIONS"],
     allowHeaders: [
       "Authorization",
@@ -53,6 +46,23 @@ export function browserCors(services: Services) {
       c.res.headers.append("Vary", "Origin");
       return;
     }
-    return tenantCors(c, next);
+    // A preflight is answered right here; any other request goes on to the routes.
+    const preflight = await tenantCors(c, next);
+    if (preflight) return preflight;
+    if (c.get("originRefused")) {
+      for (const name of [...c.res.headers.keys()]) {
+        if (name.startsWith("access-control-")) c.res.headers.delete(name);
+      }
+    }
   });
+}
+
+/** `scheme://host[:port]` of a web page, exactly as a browser serialises it (never `null`). */
+function isWebOrigin(origin: string): boolean {
+  try {
+    const url = new URL(origin);
+    return (url.protocol === "https:" || url.protocol === "http:") && url.origin === origin;
+  } catch {
+    return false;
+  }
 }

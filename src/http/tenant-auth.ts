@@ -23,6 +23,10 @@ export function authenticate(
     apiKeyOnly?: boolean;
     /** Also a browser token in `?access_token=` (for EventSource, which cannot send headers). */
     tokenInQuery?: boolean;
+    /** The route's job id parameter: its owner is looked up with the caller, in one round trip. */
+    jobParam?: string;
+    /** While storage is down, a caller known here recently may go on (cached finished jobs). */
+    allowStale?: boolean;
   } = {},
 ) {
   return createMiddleware<Authenticated>(async (c, next) => {
@@ -34,18 +38,26 @@ export function authenticate(
         fail(400, "API keys are not accepted in URLs: send them in the Authorization header");
       }
     }
+    const jobId = options.jobParam === undefined ? undefined : c.req.param(options.jobParam);
     const principal = credential
-      ? await principalOf(credential, services.tenants, services.signingKeys)
+      ? await principalOf(credential, services.directory, services.signingKeys, c.var.scope, {
+          jobId,
+          allowStale: options.allowStale,
+        })
       : null;
     if (!principal) return authenticationFailed(services, c);
     c.set("principal", principal);
 
     const origin = c.req.header("Origin");
+    if (origin !== undefined && !principal.tenant.allowedOrigins.includes(origin)) {
+      // Not one of this tenant's origins: the page may not even read the refusal.
+      c.set("originRefused", true);
+      fail(403, "forbidden");
+    }
     if (
       principal.tenant.disabled ||
       (options.apiKeyOnly && principal.credential !== "api-key") ||
-      (options.scope && !principal.scopes.has(options.scope)) ||
-      (origin !== undefined && !principal.tenant.allowedOrigins.includes(origin))
+      (options.scope && !principal.scopes.has(options.scope))
     ) {
       fail(403, "forbidden");
     }

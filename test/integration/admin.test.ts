@@ -129,7 +129,7 @@ describe("API keys", () => {
     tenant = await createTenant("keyholder");
   });
 
-  it("are shown once, with 32 random bytes, and stored only as a SHA-256 hash", async () => {
+  it("are shown once, with 32 random bytes and a tag, and stored only as a SHA-256 hash", async () => {
     const response = await proxyFetch(
       `/admin/tenants/${tenant.id}/keys`,
       asAdmin(jsonBody({ name: "backend" })),
@@ -138,7 +138,8 @@ describe("API keys", () => {
     expect(response.status).toBe(201);
     expect(response.headers.get("Cache-Control")).toBe("no-store");
     const created = (await response.json()) as { id: string; key: string; prefix: string };
-    expect(created.key).toMatch(/^wlp_[A-Za-z0-9_-]{43}$/);
+    // 43 characters of 32 random bytes, then 11 of the tag that tells real keys from made-up ones.
+    expect(created.key).toMatch(/^wlp_[A-Za-z0-9_-]{54}$/);
     expect(created.key.startsWith(created.prefix)).toBe(true);
 
     const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(created.key));

@@ -1,6 +1,6 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
-import { inject } from "vitest";
+import { inject, vi } from "vitest";
 import { worker as app } from "../../src/platform/cloudflare/worker";
 import { TEST_ADMIN_TOKEN } from "../constants";
 
@@ -20,6 +20,30 @@ export async function proxyFetch(
   const response = await app.request(`${PROXY_ORIGIN}${path}`, init, bindings, ctx);
   // Work the Worker left for after the response (cache writes, bookkeeping) is done when this
   // returns, so tests see its effects without polling.
+  await waitOnExecutionContext(ctx);
+  return response;
+}
+
+export type Isolate = typeof app;
+
+/**
+ * The Worker as a new isolate gets it: a fresh module graph (no memory tier, no memos), sharing
+ * this location's Cache API and the real KV, D1 and Durable Objects.
+ */
+export async function freshIsolate(): Promise<Isolate> {
+  vi.resetModules();
+  return (await import("../../src/platform/cloudflare/worker")).worker;
+}
+
+/** `proxyFetch`, in the given isolate. */
+export async function isolateFetch(
+  isolate: Isolate,
+  path: string,
+  init?: RequestInit,
+  bindings: Env = env,
+): Promise<Response> {
+  const ctx = createExecutionContext();
+  const response = await isolate.request(`${PROXY_ORIGIN}${path}`, init, bindings, ctx);
   await waitOnExecutionContext(ctx);
   return response;
 }
@@ -259,6 +283,96 @@ export function countingDatabase(db: D1Database = env.DB): { db: D1Database; que
     },
   });
   return { db: counted, queries: () => prepared };
+}
+
+/** What a metered database saw: counts, not times. */
+export interface DatabaseMeter {
+  db: D1Database;
+  /** Statements run, alone or as part of a batch. */
+  queries(): number;
+  /** Calls that went to the database: a statement run alone, or a whole batch. */
+  roundTrips(): number;
+  /** Round trips one after another: one made while another is in flight adds nothing. */
+  sequentialRoundTrips(): number;
+  /** D1's own count of rows read (`meta.rows_read`), summed. */
+  rowsRead(): number;
+  reset(): void;
+}
+
+/**
+ * The real D1 binding, metered: statements, round trips, sequential round trips and rows read.
+ * `delayMs` puts that much latency in front of every round trip, as a primary far away would.
+ */
+export function meteredDatabase(db: D1Database = env.DB, { delayMs = 0 } = {}): DatabaseMeter {
+  let queries = 0;
+  let roundTrips = 0;
+  let sequential = 0;
+  let inFlight = 0;
+  let rows = 0;
+  const trip = async <R>(statements: number, call: () => Promise<R>): Promise<R> => {
+    if (inFlight === 0) sequential++;
+    inFlight++;
+    roundTrips++;
+    queries += statements;
+    try {
+      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+      return await call();
+    } finally {
+      inFlight--;
+    }
+  };
+  const counted = <T>(result: D1Result<T>): D1Result<T> => {
+    rows += result.meta.rows_read ?? 0;
+    return result;
+  };
+  const statement = (real: D1PreparedStatement): D1PreparedStatement =>
+    new Proxy(real, {
+      get(target, name) {
+        if (name === "bind") return (...values: unknown[]) => statement(target.bind(...values));
+        if (name === "all") return () => trip(1, async () => counted(await target.all()));
+        if (name === "run") return () => trip(1, async () => counted(await target.run()));
+        // first() hides D1's meta: read all rows instead, and answer the first as first() would.
+        if (name === "first") {
+          return (column?: string) =>
+            trip(1, async () => {
+              const result = (await target.all()) as D1Result<Record<string, unknown>>;
+              const row = counted(result).results[0];
+              if (row === undefined) return null;
+              return column === undefined ? row : row[column];
+            });
+        }
+        const value = Reflect.get(target, name, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+  const metered = new Proxy(db, {
+    get(target, name) {
+      if (name === "prepare") return (sql: string) => statement(target.prepare(sql));
+      if (name === "batch") {
+        return (statements: D1PreparedStatement[]) =>
+          trip(statements.length, async () => {
+            const results = await target.batch(statements);
+            for (const result of results) counted(result);
+            return results;
+          });
+      }
+      const value = Reflect.get(target, name, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  return {
+    db: metered,
+    queries: () => queries,
+    roundTrips: () => roundTrips,
+    sequentialRoundTrips: () => sequential,
+    rowsRead: () => rows,
+    reset() {
+      queries = 0;
+      roundTrips = 0;
+      sequential = 0;
+      rows = 0;
+    },
+  };
 }
 
 /**

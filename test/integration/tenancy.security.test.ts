@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { MEMO_TTL_MS } from "../../src/core/tenancy/cached";
+import { MEMO_TTL_MS } from "../../src/core/tenancy/directory";
 import {
   asAdmin,
   createTenant,

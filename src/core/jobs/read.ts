@@ -1,27 +1,44 @@
 import { type CachedJob, isTerminal, toCachedJob } from "../cache/entry";
 import type { CacheTierName } from "../cache/job-cache";
 import { coalesce } from "../coalesce";
-import { describeError, JobNotFoundError, ServiceUnavailableError, UpstreamError } from "../errors";
+import {
+  describeError,
+  JobNotFoundError,
+  ServiceUnavailableError,
+  StorageUnavailableError,
+  UpstreamError,
+} from "../errors";
 import type { RequestScope } from "../log";
 import type { Services } from "../services";
 import { mayReadJob, type Principal } from "../tenancy/access";
 import type { OwnedJob } from "../tenancy/store";
 import { withTimeout } from "../timeout";
 
-/** The job's record, if the caller may read it; otherwise the same error as for no such job. */
+/**
+ * The job's record, if the caller may read it; otherwise the same error as for no such job. A
+ * stale caller (storage down) gets a stale record too, and only ever a cached finished job.
+ */
 export async function callersJob(
-  services: Pick<Services, "jobs">,
+  services: Pick<Services, "directory">,
   principal: Principal,
   id: string,
+  scope: RequestScope,
 ): Promise<OwnedJob> {
   // Authorisation before any cache tier: a hit must never answer a caller a miss would refuse.
-  const owner = await services.jobs.ownerOf(id);
+  const { value: owner } = await services.directory.owner(id, scope, {
+    allowStale: principal.stale,
+  });
   if (!owner || !mayReadJob(principal, id, owner)) throw new JobNotFoundError();
   return owner;
 }
 
 export interface ReadOptions {
   bypassCache?: boolean;
+  /**
+   * Storage is down and the caller known only from a stale copy: a cached finished job or
+   * nothing (503), never an upstream call or a job that may have changed owner since.
+   */
+  cachedFinishedOnly?: boolean;
   /** What the proxy last recorded: a job last seen pending skips tiers that cannot have it. */
   lastSeen?: Pick<OwnedJob, "id" | "status" | "pages">;
 }
@@ -41,6 +58,13 @@ export async function readJob(
   options: ReadOptions = {},
 ): Promise<{ entry: CachedJob; source: JobSource }> {
   const { jobCache } = services;
+  if (options.cachedFinishedOnly) {
+    const hit = await jobCache.read(id, undefined, scope);
+    if (!hit || !isTerminal(hit.entry)) {
+      throw new StorageUnavailableError("storage is down: only cached finished jobs are served");
+    }
+    return { entry: hit.entry, source: hit.tier };
+  }
   // This isolate's own copy costs no I/O: nothing to share with other readers.
   const local = options.bypassCache ? null : await jobCache.readLocal(id, options.lastSeen);
   if (local) return { entry: local.entry, source: local.tier };

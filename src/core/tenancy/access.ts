@@ -17,6 +17,11 @@ export interface Principal {
   jobIds?: ReadonlySet<string>;
   /** The end user's own monthly page budget, set by the backend that minted the token. */
   pagesPerMonth?: number;
+  /**
+   * Known only from an answer older than the revocation bound, because storage is down: such a
+   * caller may read its cached finished jobs, nothing else (`allowStale` routes).
+   */
+  stale?: true;
 }
 
 export const ALL_SCOPES: ReadonlySet<Scope> = new Set(["jobs:read", "jobs:create"]);

@@ -1,4 +1,5 @@
 import type { JobStatus } from "../../waveline/schema";
+import type { KeyCheck } from "./keys";
 
 /** The storage behind tenancy, as the rest of the proxy sees it (D1 in production). */
 
@@ -64,18 +65,36 @@ export interface TenantStore {
     hash: string;
   }): Promise<ApiKeyRecord>;
   listKeys(tenantId: string): Promise<ApiKeyRecord[]>;
-  /** False when the tenant has no live key with that id. */
-  revokeKey(tenantId: string, keyId: string): Promise<boolean>;
-  /** Whether this key of this tenant exists and is not revoked. */
-  keyIsLive(tenantId: string, keyId: string): Promise<boolean>;
+  /** False when the tenant has no live key with that id; else the revoked key's hash. */
+  revokeKey(tenantId: string, keyId: string): Promise<{ hash: string } | null>;
   /** Refuses every browser token of the tenant issued until now; null when there is no tenant. */
   revokeTokens(tenantId: string): Promise<Tenant | null>;
-  /** The hashes of every live (not revoked) key. */
-  liveKeyHashes(): Promise<ReadonlySet<string>>;
-  /** The tenant of a live (not revoked) key with this hash. */
-  tenantByKeyHash(hash: string): Promise<{ tenant: Tenant; keyId: string } | null>;
-  /** Every browser origin some enabled tenant lists. */
-  enabledOrigins(): Promise<ReadonlySet<string>>;
+  /** The secret API key tags are made with (one per database, made by a migration). */
+  keyTagSecret(): Promise<string>;
+  /** What one request needs to know, read together: one round trip to storage. */
+  find(query: FindQuery): Promise<Found>;
+}
+
+/** The parts of a request's lookup; each is answered in `Found` under the same name. */
+export interface FindQuery {
+  /** An API key's hash: its live key and tenant. */
+  keyHash?: string;
+  /** A browser token's tenant, and whether the key that minted it is live. */
+  token?: { tenantId: string; keyId: string };
+  /** Who owns this job. */
+  jobId?: string;
+  /** The isolate's first API key: what it needs to refuse made-up keys by itself. */
+  keyCheck?: boolean;
+}
+
+export interface Found {
+  /** For `keyHash`: null when no live key has that hash. */
+  key?: { tenant: Tenant; keyId: string } | null;
+  /** For `token`: the tenant (null if none), and whether the minting key is live. */
+  token?: { tenant: Tenant | null; keyLive: boolean };
+  /** For `jobId`. */
+  owner?: OwnedJob | null;
+  keyCheck?: KeyCheck;
 }
 
 /** A job as the proxy recorded it: who owns it, and what the proxy last saw of it. */

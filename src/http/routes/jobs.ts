@@ -89,14 +89,14 @@ export function jobRoutes(services: Services) {
         503: `${UPSTREAM_ERRORS[503]}; or live updates are unavailable (poll \`GET /jobs/{id}\` instead)`,
       },
     }),
-    authenticate(services, { scope: "jobs:read", tokenInQuery: true }),
+    authenticate(services, { scope: "jobs:read", tokenInQuery: true, jobParam: "id" }),
     limitReads(services),
     validate("param", z.object({ id: jobIdSchema })),
     withWaveline(services),
     async (c) => {
       const { id } = c.req.valid("param");
       const { principal, scope } = c.var;
-      const owner = await callersJob(services, principal, id);
+      const owner = await callersJob(services, principal, id, scope);
       const self = proxyJobUrl(c, id);
       const { entry, source } = await readJob(services, id, scope, { lastSeen: owner });
       c.var.log.annotate({ cache: xCacheOf(source) });
@@ -162,13 +162,16 @@ export function jobRoutes(services: Services) {
         ...UPSTREAM_ERRORS,
       },
     }),
-    authenticate(services, { scope: "jobs:read" }),
+    // While storage is down, a caller this location knew recently still reads its finished jobs.
+    authenticate(services, { scope: "jobs:read", jobParam: "id", allowStale: true }),
     limitReads(services),
     validate("param", z.object({ id: jobIdSchema })),
     withWaveline(services),
     async (c) => {
       const { id } = c.req.valid("param");
-      const owner = await callersJob(services, c.var.principal, id);
+      const { principal, scope } = c.var;
+      const owner = await callersJob(services, principal, id, scope);
+      if (principal.stale) return serveJob(c, id, { cachedFinishedOnly: true });
       return serveJob(c, id, { lastSeen: owner });
     },
   );

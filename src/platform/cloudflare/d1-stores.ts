@@ -1,6 +1,7 @@
 import type {
   ApiKeyRecord,
   Budget,
+  Found,
   JobFilter,
   JobStore,
   OwnedJob,
@@ -52,11 +53,27 @@ interface JobRow {
 }
 
 // Origins ride along as a JSON array so one query answers a whole tenant.
+const TENANT_ORIGINS =
+  "(SELECT json_group_array(origin) FROM tenant_origins o WHERE o.tenant_id = t.id)";
 const TENANT_SELECT = `
   SELECT t.id, t.name, t.disabled, t.reads_per_minute, t.creates_per_minute, t.pages_per_month,
     t.end_user_pages_per_month, t.tokens_not_before, t.created_at, t.updated_at,
-    (SELECT json_group_array(origin) FROM tenant_origins o WHERE o.tenant_id = t.id) AS origins
+    ${TENANT_ORIGINS} AS origins
   FROM tenants t`;
+
+const KEY_SELECT = `
+  SELECT t.*, k.id AS key_id, ${TENANT_ORIGINS} AS origins
+  FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
+  WHERE k.hash = ? AND k.revoked_at IS NULL`;
+const TOKEN_SELECT = `
+  SELECT t.*, ${TENANT_ORIGINS} AS origins,
+    EXISTS (SELECT 1 FROM api_keys k WHERE k.id = ? AND k.tenant_id = ? AND k.revoked_at IS NULL)
+      AS key_live
+  FROM tenants t WHERE t.id = ?`;
+const JOB_SELECT = "SELECT * FROM jobs WHERE id = ?";
+const TAG_SECRET_SELECT = "SELECT value FROM settings WHERE name = 'api_key_tag_secret'";
+// Served by a partial index: reads the keys made before tags, never the whole table.
+const LEGACY_KEYS_SELECT = "SELECT hash FROM api_keys WHERE tagged = 0 AND revoked_at IS NULL";
 
 function toTenant(row: TenantRow): Tenant {
   return {
@@ -207,7 +224,8 @@ export function d1TenantStore(db: D1Database, now = () => new Date().toISOString
       const at = now();
       await db
         .prepare(
-          "INSERT INTO api_keys (id, tenant_id, name, prefix, hash, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+          `INSERT INTO api_keys (id, tenant_id, name, prefix, hash, created_at, tagged)
+           VALUES (?, ?, ?, ?, ?, ?, 1)`,
         )
         .bind(id, tenantId, name, prefix, hash, at)
         .run();
@@ -223,21 +241,13 @@ export function d1TenantStore(db: D1Database, now = () => new Date().toISOString
     },
 
     async revokeKey(tenantId, keyId) {
-      const result = await db
+      return db
         .prepare(
-          "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND tenant_id = ? AND revoked_at IS NULL",
+          `UPDATE api_keys SET revoked_at = ? WHERE id = ? AND tenant_id = ? AND revoked_at IS NULL
+           RETURNING hash`,
         )
         .bind(now(), keyId, tenantId)
-        .run();
-      return result.meta.changes > 0;
-    },
-
-    async keyIsLive(tenantId, keyId) {
-      const row = await db
-        .prepare("SELECT 1 FROM api_keys WHERE id = ? AND tenant_id = ? AND revoked_at IS NULL")
-        .bind(keyId, tenantId)
-        .first();
-      return row !== null;
+        .first<{ hash: string }>();
     },
 
     async revokeTokens(tenantId) {
@@ -249,34 +259,62 @@ export function d1TenantStore(db: D1Database, now = () => new Date().toISOString
       return result.meta.changes > 0 ? getTenant(tenantId) : null;
     },
 
-    async liveKeyHashes() {
-      const { results } = await db
-        .prepare("SELECT hash FROM api_keys WHERE revoked_at IS NULL")
-        .all<{ hash: string }>();
-      return new Set(results.map((row) => row.hash));
+    async keyTagSecret() {
+      const row = await db.prepare(TAG_SECRET_SELECT).first<{ value: string }>();
+      if (!row) throw new Error("no api_key_tag_secret: apply the D1 migrations");
+      return row.value;
     },
 
-    async tenantByKeyHash(hash) {
-      const row = await db
-        .prepare(
-          `SELECT t.*, k.id AS key_id,
-             (SELECT json_group_array(origin) FROM tenant_origins o WHERE o.tenant_id = t.id) AS origins
-           FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
-           WHERE k.hash = ? AND k.revoked_at IS NULL`,
-        )
-        .bind(hash)
-        .first<TenantRow & { key_id: string }>();
-      return row ? { tenant: toTenant(row), keyId: row.key_id } : null;
-    },
-
-    async enabledOrigins() {
-      const { results } = await db
-        .prepare(
-          `SELECT DISTINCT o.origin FROM tenant_origins o JOIN tenants t ON t.id = o.tenant_id
-           WHERE t.disabled = 0`,
-        )
-        .all<{ origin: string }>();
-      return new Set(results.map((row) => row.origin));
+    async find(query) {
+      // Every part is an index lookup, and all of them travel in one batch: one round trip.
+      const parts: { name: keyof Found; statements: D1PreparedStatement[] }[] = [];
+      if (query.keyHash !== undefined) {
+        parts.push({ name: "key", statements: [db.prepare(KEY_SELECT).bind(query.keyHash)] });
+      }
+      if (query.token) {
+        const { tenantId, keyId } = query.token;
+        parts.push({
+          name: "token",
+          statements: [db.prepare(TOKEN_SELECT).bind(keyId, tenantId, tenantId)],
+        });
+      }
+      if (query.jobId !== undefined) {
+        parts.push({ name: "owner", statements: [db.prepare(JOB_SELECT).bind(query.jobId)] });
+      }
+      if (query.keyCheck) {
+        parts.push({
+          name: "keyCheck",
+          statements: [db.prepare(TAG_SECRET_SELECT), db.prepare(LEGACY_KEYS_SELECT)],
+        });
+      }
+      const results = await db.batch(parts.flatMap((part) => part.statements));
+      const rows = (index: number) => (results[index]?.results ?? []) as unknown[];
+      const found: Found = {};
+      let index = 0;
+      for (const part of parts) {
+        if (part.name === "key") {
+          const row = rows(index)[0] as (TenantRow & { key_id: string }) | undefined;
+          found.key = row ? { tenant: toTenant(row), keyId: row.key_id } : null;
+        } else if (part.name === "token") {
+          const row = rows(index)[0] as (TenantRow & { key_live: number }) | undefined;
+          found.token = row
+            ? { tenant: toTenant(row), keyLive: row.key_live === 1 }
+            : { tenant: null, keyLive: false };
+        } else if (part.name === "owner") {
+          const row = rows(index)[0] as JobRow | undefined;
+          found.owner = row ? toJob(row) : null;
+        } else {
+          const secret = rows(index)[0] as { value: string } | undefined;
+          if (!secret) throw new Error("no api_key_tag_secret: apply the D1 migrations");
+          const legacy = rows(index + 1) as { hash: string }[];
+          found.keyCheck = {
+            tagSecret: secret.value,
+            legacyHashes: new Set(legacy.map((row) => row.hash)),
+          };
+        }
+        index += part.statements.length;
+      }
+      return found;
     },
   };
 }
@@ -329,7 +367,7 @@ export function d1JobStore(db: D1Database, now = () => new Date().toISOString())
     },
 
     async ownerOf(jobId) {
-      const row = await db.prepare("SELECT * FROM jobs WHERE id = ?").bind(jobId).first<JobRow>();
+      const row = await db.prepare(JOB_SELECT).bind(jobId).first<JobRow>();
       return row ? toJob(row) : null;
     },
 

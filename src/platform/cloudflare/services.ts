@@ -3,7 +3,7 @@ import { memoryTier } from "../../core/cache/memory";
 import type { CacheTier } from "../../core/cache/tiers";
 import type { Config } from "../../core/config";
 import type { Services } from "../../core/services";
-import { memoisedJobStore, memoisedTenantStore } from "../../core/tenancy/cached";
+import { createDirectory } from "../../core/tenancy/directory";
 import { guardStorage } from "../../core/tenancy/guard";
 import { importSigningKeys } from "../../core/tenancy/tokens";
 import { createWavelineClient } from "../../waveline/client";
@@ -14,6 +14,7 @@ import { durableJobWatchers } from "./job-watcher";
 import { kvTier } from "./kv-tier";
 import { isolateLog } from "./log";
 import { durableRateLimiter, durableStreamLeases } from "./rate-limiter";
+import { cacheApiLookups } from "./shared-lookups";
 import { durableOutboxes } from "./webhook-outbox";
 
 // One per isolate: every request of this isolate shares its memory tier.
@@ -37,11 +38,17 @@ export function cloudflareServices(env: Env, config: Config): Services {
   // Without a KV namespace bound the proxy still works, with one tier less.
   if (env.JOB_CACHE) tiers.push(kvTier(env.JOB_CACHE, log));
   const { wavelineApiKey, wavelineApiUrl, upstreamTimeoutMs, maxUpstreamBodyBytes } = config;
+  const directory = createDirectory({
+    tenants: guardStorage(d1TenantStore(env.DB), "tenants"),
+    jobs: guardStorage(d1JobStore(env.DB), "jobs"),
+    shared: location && cacheApiLookups(location),
+  });
   return {
     config,
     log,
-    tenants: memoisedTenantStore(guardStorage(d1TenantStore(env.DB), "tenants")),
-    jobs: memoisedJobStore(guardStorage(d1JobStore(env.DB), "jobs")),
+    directory,
+    tenants: directory.tenants,
+    jobs: directory.jobs,
     jobCache: tieredJobCache({
       tiers,
       terminalTtlMs: config.terminalCacheTtlS * 1000,

@@ -191,7 +191,7 @@ export function adminTenantsRoutes(services: Services) {
       const tenantId = c.req.valid("param").id;
       const tenant = await services.tenants.getTenant(tenantId);
       if (!tenant) fail(404, "tenant not found");
-      const { key, prefix, hash } = await generateApiKey();
+      const { key, prefix, hash } = await generateApiKey(await services.tenants.keyTagSecret());
       const record = await services.tenants.addKey({
         tenantId,
         name: c.req.valid("json").name,
