@@ -59,19 +59,17 @@ export function looksLikeApiKey(credential: string): boolean {
   return credential.startsWith(API_KEY_PREFIX);
 }
 
+const importTagKey = (secret: string) =>
+  crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
+    "sign",
+  ]);
 // Imported once per secret: a key check runs on every request of a cold credential.
-const tagKeys = new Map<string, Promise<CryptoKey>>();
+const tagKeys = new Map<string, ReturnType<typeof importTagKey>>();
 
 async function tagOf(secret: string, body: string): Promise<Uint8Array> {
   let key = tagKeys.get(secret);
   if (!key) {
-    key = crypto.subtle.importKey(
-      "raw",
-      encoder.encode(secret),
-      { name: "HMAC", hash: "SHA-256" },
-      false,
-      ["sign"],
-    );
+    key = importTagKey(secret);
     tagKeys.set(secret, key);
   }
   const mac = await crypto.subtle.sign("HMAC", await key, encoder.encode(body));
