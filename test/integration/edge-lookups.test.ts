@@ -264,6 +264,9 @@ describe("while D1 is down", () => {
         expect((await isolateFetch(neighbour, path, withBearer(credential))).status).toBe(200);
       }
     }
+    // Looked up too, and found to have no owner: an answer that must not stand in later.
+    const ownerless = uniqueJobId(`${label}-ownerless`);
+    expect((await isolateFetch(neighbour, `/jobs/${ownerless}`, tenant.auth())).status).toBe(404);
     const database = failingDatabase();
     database.fail("throw");
     const isolate = await freshIsolate();
@@ -271,7 +274,7 @@ describe("while D1 is down", () => {
     const read = (path: string, init: RequestInit) => isolateFetch(isolate, path, init, bindings);
     const now = Date.now();
     vi.spyOn(Date, "now").mockReturnValue(now + MEMO_TTL_MS + 1);
-    return { tenant, id, running, token, read };
+    return { tenant, id, running, ownerless, token, read };
   }
 
   it("a key or token this location saw lately still reads its cached finished jobs", async () => {
@@ -286,12 +289,13 @@ describe("while D1 is down", () => {
   });
 
   it("everything else answers 503: running jobs, unknown owners, listings, creation, tokens, admin, unknown keys", async () => {
-    const { tenant, running, read } = await outage("outage-refused");
+    const { tenant, running, ownerless, read } = await outage("outage-refused");
     const stranger = await createTenant("outage-stranger");
 
     const answers = [
       await read(`/jobs/${running}`, tenant.auth()),
       await read(`/jobs/${uniqueJobId("owner-unknown")}`, tenant.auth()),
+      await read(`/jobs/${ownerless}`, tenant.auth()),
       await read("/jobs", tenant.auth()),
       await read(
         "/extract-document",

@@ -1,7 +1,9 @@
+import { coalesce } from "../coalesce";
 import { StorageUnavailableError } from "../errors";
 import type { RequestScope } from "../log";
 import { createMemo } from "../memo";
 import { withTimeout } from "../timeout";
+import { STORAGE_TIMEOUT_MS } from "./guard";
 import { hashApiKey, isLegacyKey, type KeyCheck, mayBeLiveKey } from "./keys";
 import type { FindQuery, Found, JobStore, OwnedJob, Tenant, TenantStore } from "./store";
 
@@ -80,23 +82,35 @@ interface Part {
   name: string;
   query: FindQuery;
   read(found: Found): unknown;
+  /** Whether an old answer may stand in: only a positive one. Nothing is guessed from "none". */
+  mayStandIn(value: unknown): boolean;
 }
 
 const keyPart = (hash: string): Part => ({
   name: `key/${hash}`,
   query: { keyHash: hash },
   read: (found) => found.key ?? null,
+  mayStandIn: (value) => value !== null,
 });
 const tokenPart = (tenantId: string, keyId: string): Part => ({
   name: `token/${tenantId}/${keyId}`,
   query: { token: { tenantId, keyId } },
   read: (found) => found.token ?? { tenant: null, keyLive: false },
+  mayStandIn: (value) => {
+    const token = value as NonNullable<Found["token"]>;
+    return token.tenant !== null && token.keyLive;
+  },
 });
 const ownerPart = (jobId: string): Part => ({
   name: `owner/${jobId}`,
   query: { jobId },
   read: (found) => found.owner ?? null,
+  mayStandIn: (value) => value !== null,
 });
+
+/** Concurrent identical lookups of one directory share one round trip; beyond this, their own. */
+const SHARED_FIND_MAX_WAIT_MS = STORAGE_TIMEOUT_MS + 500;
+let directories = 0;
 
 export function createDirectory(options: {
   tenants: TenantStore;
@@ -105,6 +119,7 @@ export function createDirectory(options: {
   now?: () => number;
 }): Directory {
   const { tenants, jobs, shared } = options;
+  const directoryId = ++directories;
   const now = options.now ?? (() => Date.now());
   // Kept past their freshness, as stand-ins for an outage; "nothing there" apart, so that
   // made-up ids cannot evict what real callers use.
@@ -184,10 +199,17 @@ export function createDirectory(options: {
     );
     let answer: Found;
     try {
-      answer = await tenants.find(query);
+      answer = await coalesce(
+        `find:${directoryId}:${JSON.stringify(query)}`,
+        () => tenants.find(query),
+        SHARED_FIND_MAX_WAIT_MS,
+      );
     } catch (err) {
       const usable = missing.every(
-        (slot) => slot.standIn && startedAt - slot.standIn.loadedAt <= STALE_LIMIT_MS,
+        (slot) =>
+          slot.standIn !== undefined &&
+          slot.part.mayStandIn(slot.standIn.value) &&
+          startedAt - slot.standIn.loadedAt <= STALE_LIMIT_MS,
       );
       if (!allowStale || !(err instanceof StorageUnavailableError) || !usable) throw err;
       for (const slot of missing) slot.value = slot.standIn?.value;
@@ -230,7 +252,8 @@ export function createDirectory(options: {
         } else withKeyCheck = true;
       }
       let loaded: () => void = () => {};
-      if (withKeyCheck && !keyCheckLoading) {
+      const loadsCheck = withKeyCheck && !keyCheckLoading;
+      if (loadsCheck) {
         keyCheckLoading = new Promise((resolve) => {
           loaded = resolve;
         });
@@ -245,8 +268,10 @@ export function createDirectory(options: {
           stale: result.stale,
         };
       } finally {
-        loaded();
-        if (withKeyCheck) keyCheckLoading = undefined;
+        if (loadsCheck) {
+          loaded();
+          keyCheckLoading = undefined;
+        }
       }
     },
 
