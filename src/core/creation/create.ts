@@ -19,6 +19,7 @@ import {
   type PageBudget,
   remainingAfter,
 } from "./budget";
+import { inFlightLockMs, OUTBOX_TIMEOUT_MS } from "./deadlines";
 import {
   type CreationOutcome,
   idempotencyScope,
@@ -116,9 +117,6 @@ export async function createJob(
   return { kind: "outcome", outcome, replayed: false, pagesLeft: remainingAfter(budgets, pages) };
 }
 
-/** The tenant's outbox is asked this long whether it wants the job watched. */
-const OUTBOX_TIMEOUT_MS = 5_000;
-
 /**
  * If the tenant has webhook endpoints, the job's watcher follows it to the end and its outcome is
  * delivered. A failure loses that job's webhook, never the creation: it is an alert.
@@ -158,8 +156,7 @@ async function claim(
   giveBack: () => void,
 ): Promise<CreationResult | undefined> {
   const { config } = services;
-  // Held while the first request can still be running: Waveline's budget plus storage's.
-  const lockMs = config.upstreamTimeoutMs + 10_000;
+  const lockMs = inFlightLockMs(config.upstreamTimeoutMs);
   const fingerprint = await requestFingerprint(request.kind, request.body);
   let reservation: Awaited<ReturnType<Ledger["reserve"]>>;
   try {
