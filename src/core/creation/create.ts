@@ -24,6 +24,7 @@ import {
   type CreationOutcome,
   idempotencyScope,
   type Ledger,
+  mayReplay,
   requestFingerprint,
 } from "./idempotency";
 
@@ -43,6 +44,8 @@ export type CreationResult =
   | { kind: "outcome"; outcome: CreationOutcome; replayed: boolean; pagesLeft?: number }
   | { kind: "in-flight" }
   | { kind: "key-reused" }
+  /** The key's outcome shows a job this caller may not read: neither shown nor created again. */
+  | { kind: "replay-not-readable" }
   | { kind: "over-budget"; budget: PageBudget["kind"]; resetsAt: string };
 
 /** A listing shows this much of a job's fileName. */
@@ -69,7 +72,7 @@ export async function createJob(
       ? undefined
       : idempotencyScope(subject, request.idempotencyKey);
   if (key !== undefined) {
-    const earlier = await claim(services, ledger, key, request, scope, giveBack);
+    const earlier = await claim(services, principal, ledger, key, request, scope, giveBack);
     if (earlier) return earlier;
   }
   // Nothing reaches Waveline past a budget; the key is freed, the creation given back.
@@ -149,6 +152,7 @@ async function watchForWebhooks(
 /** Claims the key; when it was claimed before, the result to give instead (and no new job). */
 async function claim(
   services: Services,
+  principal: Principal,
   ledger: Ledger,
   key: string,
   request: CreationRequest,
@@ -171,6 +175,7 @@ async function claim(
   scope.log.annotate({ idempotency: reservation.state });
   if (reservation.state === "in-flight") return { kind: "in-flight" };
   if (reservation.state === "mismatch") return { kind: "key-reused" };
+  if (!mayReplay(principal, reservation.outcome)) return { kind: "replay-not-readable" };
   return { kind: "outcome", outcome: reservation.outcome, replayed: true };
 }
 
