@@ -10,7 +10,7 @@ import type { RequestScope } from "../log";
 import type { Services } from "../services";
 import type { Principal } from "../tenancy/access";
 import type { OwnedJob, RecordResult } from "../tenancy/store";
-import { withTimeout } from "../timeout";
+import { watchForWebhooks } from "../webhooks/watch";
 import {
   applicableBudgets,
   type BudgetCheck,
@@ -19,7 +19,7 @@ import {
   type PageBudget,
   remainingAfter,
 } from "./budget";
-import { inFlightLockMs, OUTBOX_TIMEOUT_MS } from "./deadlines";
+import { inFlightLockMs } from "./deadlines";
 import {
   type CreationOutcome,
   idempotencyScope,
@@ -118,35 +118,6 @@ export async function createJob(
     });
   }
   return { kind: "outcome", outcome, replayed: false, pagesLeft: remainingAfter(budgets, pages) };
-}
-
-/**
- * If the tenant has webhook endpoints, the job's watcher follows it to the end and its outcome is
- * delivered. A failure loses that job's webhook, never the creation: it is an alert.
- */
-async function watchForWebhooks(
-  services: Services,
-  tenantId: string,
-  jobId: string,
-  self: string,
-  scope: RequestScope,
-): Promise<void> {
-  if (!services.webhooks) return;
-  const outbox = services.webhooks.of(tenantId);
-  const watching = withTimeout(
-    Promise.resolve().then(() => outbox.watchJob(tenantId, jobId, self)),
-    OUTBOX_TIMEOUT_MS,
-  ).then(
-    () => {},
-    (err: unknown) =>
-      scope.log.alert("job not watched for webhooks", {
-        jobId,
-        tenantId,
-        error: describeError(err),
-      }),
-  );
-  scope.waitUntil(watching);
-  await watching;
 }
 
 /** Claims the key; when it was claimed before, the result to give instead (and no new job). */
