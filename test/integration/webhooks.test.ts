@@ -1,9 +1,12 @@
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { beforeAll, describe, expect, inject, it, vi } from "vitest";
+import type { WebhookOutbox } from "../../src/platform/cloudflare/webhook-outbox";
 import {
   asAdmin,
   createTenant,
+  failingDatabase,
   failingStubs,
   jsonBody,
   mintToken,
@@ -508,6 +511,32 @@ describe("after the fact: redeliveries, disabled tenants, jobs given away", () =
     expect(log.items).toMatchObject([
       { state: "cancelled", attempts: 0, lastError: "tenant disabled: not sent" },
     ]);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(await received(name)).toHaveLength(0);
+  });
+
+  it("sends nothing while D1 cannot say whether the tenant is enabled: the due deliveries wait", async () => {
+    const tenant = await createTenant("hooks-tenant-unknown");
+    const name = hookName("tenant-unknown");
+    const endpoint = await register(tenant, name);
+    const d1 = failingDatabase(env.DB, (sql) => sql.includes("FROM tenants"));
+    const stub = env.WEBHOOK_OUTBOX.get(env.WEBHOOK_OUTBOX.idFromName(tenant.id));
+    const waiting = await runInDurableObject(stub, async (outbox: WebhookOutbox) => {
+      const withEnv = outbox as unknown as { env: Env };
+      const real = withEnv.env;
+      withEnv.env = { ...real, DB: d1.db };
+      d1.fail("throw");
+      try {
+        await outbox.enqueue(tenant.id, "job.completed", "job-tenant-unknown", "{}");
+        await outbox.alarm();
+        return outbox.deliveries(endpoint.id);
+      } finally {
+        withEnv.env = real;
+      }
+    });
+
+    expect(waiting).toMatchObject([{ state: "pending", attempts: 0 }]);
+    expect(Date.parse(waiting?.[0]?.nextAttemptAt ?? "")).toBeGreaterThan(Date.now() + 20_000);
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     expect(await received(name)).toHaveLength(0);
   });
