@@ -218,7 +218,12 @@ export function webhookRoutes(services: Services, scope: WebhookScope): Hono<App
       },
       {
         404: `\`${WEBHOOK_NOT_FOUND}\`, or no such delivery of this endpoint`,
-        429: `this endpoint had ${REDELIVERIES_PER_HOUR} redeliveries in the last hour: \`Retry-After\` says when the next is allowed`,
+        429: [
+          scope.doc.errors[429],
+          `this endpoint had ${REDELIVERIES_PER_HOUR} redeliveries in the last hour: \`Retry-After\` says when the next is allowed`,
+        ]
+          .filter(Boolean)
+          .join("; or "),
       },
     ),
     validate("param", z.object({ webhookId: idParam, deliveryId: idParam })),
