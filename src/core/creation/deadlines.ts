@@ -17,6 +17,9 @@ export const OUTBOX_TIMEOUT_MS = 5_000;
 /** Between the outcome being known and the in-flight lock running out: clocks, a queued call. */
 const LOCK_MARGIN_MS = 5_000;
 
+/** Between claiming a key and calling Waveline: the page budgets, at most two D1 reads. */
+export const BEFORE_CALL_MS = 2 * STORAGE_TIMEOUT_MS;
+
 /** From the call to Waveline until its outcome is kept: the call, D1, then the ledger. */
 export function creationSettledWithinMs(upstreamTimeoutMs: number): number {
   return upstreamTimeoutMs + STORAGE_TIMEOUT_MS + LEDGER_TIMEOUT_MS;
@@ -27,9 +30,9 @@ export function creationEndsWithinMs(upstreamTimeoutMs: number): number {
   return creationSettledWithinMs(upstreamTimeoutMs) + OUTBOX_TIMEOUT_MS;
 }
 
-/** A claimed key answers 409 this long: until its creation has certainly settled it. */
+/** A claimed key answers 409 this long: from the claim until its creation has certainly settled it. */
 export function inFlightLockMs(upstreamTimeoutMs: number): number {
-  return creationSettledWithinMs(upstreamTimeoutMs) + LOCK_MARGIN_MS;
+  return BEFORE_CALL_MS + creationSettledWithinMs(upstreamTimeoutMs) + LOCK_MARGIN_MS;
 }
 
 /** The longest Waveline call whose creation still ends within `WAIT_UNTIL_MS`. */
@@ -37,7 +40,7 @@ export const MAX_UPSTREAM_TIMEOUT_MS = WAIT_UNTIL_MS - creationEndsWithinMs(0);
 
 /**
  * The shortest life of an idempotency key. It must outlast the in-flight lock (at most
- * `inFlightLockMs(MAX_UPSTREAM_TIMEOUT_MS)`, 30 s), or a retry finds no key while the first request
+ * `inFlightLockMs(MAX_UPSTREAM_TIMEOUT_MS)`, 36 s), or a retry finds no key while the first request
  * runs and creates a second job; and it must outlast a client's retries of one creation, each
  * spaced by a `Retry-After` (up to a minute for a creation limit), or a late retry does the same.
  */
