@@ -67,7 +67,7 @@ export interface WebhookOutbox {
    * is watched to its end (whether or not anyone reads it) and its outcome delivered to whoever
    * owns it then. `self` is its URL on the proxy.
    */
-  watchJob(tenantId: string, jobId: string, self: string): Promise<boolean>;
+  watchJob(jobId: string, self: string): Promise<boolean>;
 }
 
 export interface WebhookOutboxes {

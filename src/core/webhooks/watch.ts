@@ -19,7 +19,7 @@ export async function watchForWebhooks(
   if (!services.webhooks) return;
   const outbox = services.webhooks.of(tenantId);
   const watching = withTimeout(
-    Promise.resolve().then(() => outbox.watchJob(tenantId, jobId, self)),
+    Promise.resolve().then(() => outbox.watchJob(jobId, self)),
     OUTBOX_TIMEOUT_MS,
   ).then(
     () => {},

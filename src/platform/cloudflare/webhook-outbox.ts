@@ -230,11 +230,11 @@ export class WebhookOutbox extends DurableObject<Env> {
   }
 
   /**
-   * Called on job creation: when the tenant has an enabled endpoint, the job's watcher is told to
-   * watch it to the end (whether or not anyone reads it) and to enqueue its outcome here.
+   * Called when a job is created or given to this tenant: when the tenant has an enabled endpoint,
+   * the job's watcher is told to watch it to the end (whether or not anyone reads it) and to
+   * enqueue its outcome in its owner's outbox then.
    */
-  async watchJob(tenantId: string, jobId: string, self: string): Promise<boolean> {
-    this.rememberTenant(tenantId);
+  async watchJob(jobId: string, self: string): Promise<boolean> {
     const wanted = this.sql("SELECT 1 FROM endpoints WHERE disabled = 0 LIMIT 1").toArray().length;
     if (!wanted) return false;
     const watchers = this.env.JOB_WATCHER;
@@ -300,7 +300,7 @@ export class WebhookOutbox extends DurableObject<Env> {
 
   /** The tenant whose outbox this is: learnt from the calls that name it. */
   private rememberTenant(tenantId: string): void {
-    this.sql("INSERT OR REPLACE INTO meta (key, value) VALUES ('tenant_id', ?)", tenantId);
+    this.sql("INSERT OR IGNORE INTO meta (key, value) VALUES ('tenant_id', ?)", tenantId);
   }
 
   /**
