@@ -1,4 +1,9 @@
 import * as z from "zod/mini";
+import {
+  MAX_UPSTREAM_TIMEOUT_MS,
+  MIN_IDEMPOTENCY_TTL_S,
+  WAIT_UNTIL_MS,
+} from "./creation/deadlines";
 import type { SigningKey } from "./tenancy/tokens";
 import { DEFAULT_RETRY_DELAYS_S } from "./webhooks/schedule";
 
@@ -85,13 +90,14 @@ const configSchema = z.object({
   ),
   DEMO_ENABLED: z._default(z.stringbool({ error: "must be true or false" }), false),
   UPSTREAM_TIMEOUT_MS: z._default(
-    z.coerce
-      .number({ error: "must be a number of milliseconds" })
-      .check(
-        z.int({ error: "must be a whole number of milliseconds" }),
-        z.minimum(100, { error: "must be at least 100" }),
-        z.maximum(120_000, { error: "must be at most 120000" }),
-      ),
+    z.coerce.number({ error: "must be a number of milliseconds" }).check(
+      z.int({ error: "must be a whole number of milliseconds" }),
+      z.minimum(100, { error: "must be at least 100" }),
+      // Past it, a creation whose client hung up could be cut off before the job is recorded.
+      z.maximum(MAX_UPSTREAM_TIMEOUT_MS, {
+        error: `must be at most ${MAX_UPSTREAM_TIMEOUT_MS}: a creation must end within the ${WAIT_UNTIL_MS / 1000} s waitUntil has after a client hangs up`,
+      }),
+    ),
     10_000,
   ),
   TOKEN_SIGNING_KEYS: z.optional(z.pipe(signingKeysJson, signingKeysSchema)),
@@ -136,13 +142,13 @@ const configSchema = z.object({
     2000,
   ),
   IDEMPOTENCY_TTL_S: z._default(
-    z.coerce
-      .number({ error: "must be a number of seconds" })
-      .check(
-        z.int({ error: "must be a whole number of seconds" }),
-        z.minimum(60, { error: "must be at least 60" }),
-        z.maximum(7 * 24 * 60 * 60, { error: "must be at most 604800 (7 days)" }),
-      ),
+    z.coerce.number({ error: "must be a number of seconds" }).check(
+      z.int({ error: "must be a whole number of seconds" }),
+      z.minimum(MIN_IDEMPOTENCY_TTL_S, {
+        error: `must be at least ${MIN_IDEMPOTENCY_TTL_S}: a key must outlive its creation and every retry of it`,
+      }),
+      z.maximum(7 * 24 * 60 * 60, { error: "must be at most 604800 (7 days)" }),
+    ),
     24 * 60 * 60,
   ),
   READ_RATE_LIMIT_PER_MIN: perMinute(1200),

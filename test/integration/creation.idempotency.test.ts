@@ -124,6 +124,40 @@ describe("Idempotency-Key on POST /extract-document and /guess-shape", () => {
     expect(((await aliceAgain.json()) as { id: string }).id).toBe(answers[2]);
   });
 
+  it("never replays a job to a credential that may not read it, though the key's scope is shared", async () => {
+    const document = documentFor("unreadable-replay");
+    const key = crypto.randomUUID();
+    const created = await create(acme.key, document, key);
+    expect(created.status).toBe(201);
+    const job = (await created.json()) as { id: string };
+    // Tokens without `sub` share the API key's scope: each knows the key and the body.
+    const createOnly = await mintToken(acme, { scopes: ["jobs:create"] });
+    const otherJobsOnly = await mintToken(acme, {
+      scopes: ["jobs:read", "jobs:create"],
+      jobs: ["some-other-job"],
+    });
+    const reader = await mintToken(acme, { scopes: ["jobs:read", "jobs:create"] });
+
+    for (const credential of [createOnly, otherJobsOnly]) {
+      const refused = await create(credential, document, key);
+      expect(refused.status).toBe(422);
+      const text = await refused.text();
+      expect(JSON.parse(text)).toEqual({
+        error: "this Idempotency-Key belongs to a job this credential may not read",
+      });
+      expect(text).not.toContain(job.id);
+      expect(refused.headers.get("Location")).toBeNull();
+    }
+    for (const credential of [reader, acme.key]) {
+      const replay = await create(credential, document, key);
+      expect(replay.status).toBe(201);
+      expect(replay.headers.get("Idempotent-Replayed")).toBe("true");
+      expect(((await replay.json()) as { id: string }).id).toBe(job.id);
+    }
+    // Refused or replayed, nothing was created again.
+    expect(await upstreamCreations(document.fileName)).toBe(1);
+  });
+
   it.each([
     ["empty", ""],
     ["256 characters", "k".repeat(256)],

@@ -1,9 +1,12 @@
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { beforeAll, describe, expect, inject, it, vi } from "vitest";
+import type { WebhookOutbox } from "../../src/platform/cloudflare/webhook-outbox";
 import {
   asAdmin,
   createTenant,
+  failingDatabase,
   failingStubs,
   jsonBody,
   mintToken,
@@ -420,5 +423,159 @@ describe("managing endpoints", () => {
     expect(await missing.json()).toEqual({ error: "tenant not found" });
     const noAdmin = await proxyFetch(`/admin/tenants/${tenant.id}/webhooks`, tenant.auth());
     expect(noAdmin.status).toBe(401);
+  });
+});
+
+describe("after the fact: redeliveries, disabled tenants, jobs given away", () => {
+  interface DeliveryLog {
+    items: { id: string; state: string; attempts: number; lastError: string | null }[];
+  }
+  const deliveriesOf = async (tenant: TestTenant, endpointId: string) =>
+    (await (
+      await proxyFetch(`/admin/tenants/${tenant.id}/webhooks/${endpointId}/deliveries`, asAdmin())
+    ).json()) as DeliveryLog;
+  const redeliver = (tenant: TestTenant, endpointId: string, deliveryId: string) =>
+    proxyFetch(
+      `/webhooks/${endpointId}/deliveries/${deliveryId}/redeliver`,
+      tenant.auth({ method: "POST" }),
+    );
+
+  it("limits redeliveries per endpoint: 429 with Retry-After past 30 in an hour", async () => {
+    const tenant = await createTenant("hooks-redeliver-limit");
+    const name = hookName("redeliver-limit");
+    const endpoint = await register(tenant, name);
+    await createJob(tenant, `redeliver-limit-${name}.txt`);
+    await waitForDeliveries(name, 1);
+    const [delivery] = (await deliveriesOf(tenant, endpoint.id)).items;
+
+    for (let i = 0; i < 30; i++) {
+      expect((await redeliver(tenant, endpoint.id, delivery?.id ?? "")).status).toBe(200);
+    }
+    const refused = await redeliver(tenant, endpoint.id, delivery?.id ?? "");
+
+    expect(refused.status).toBe(429);
+    expect(await refused.json()).toEqual({
+      error: "at most 30 redeliveries an hour per webhook endpoint",
+    });
+    const retryAfter = Number(refused.headers.get("Retry-After"));
+    expect(retryAfter).toBeGreaterThan(3500);
+    expect(retryAfter).toBeLessThanOrEqual(3600);
+    // An unknown delivery costs nothing and says so, limit or not.
+    expect((await redeliver(tenant, endpoint.id, "msg_unknown")).status).toBe(404);
+  });
+
+  it("a redelivery is one attempt more: a delivery whose retries were spent fails again after it", async () => {
+    const tenant = await createTenant("hooks-redeliver-once");
+    const name = hookName("redeliver-once");
+    await script(
+      name,
+      Array.from({ length: 20 }, () => ({ status: 500 })),
+    );
+    const endpoint = await register(tenant, name);
+    await createJob(tenant, `redeliver-once-${name}.txt`);
+    // One attempt and three retries (WEBHOOK_RETRY_DELAYS_S lists three), then failed.
+    await waitForDeliveries(name, 4);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const [spent] = (await deliveriesOf(tenant, endpoint.id)).items;
+    expect(spent).toMatchObject({ state: "failed", attempts: 4 });
+
+    expect((await redeliver(tenant, endpoint.id, spent?.id ?? "")).status).toBe(200);
+    await waitForDeliveries(name, 5);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+
+    expect(await received(name)).toHaveLength(5);
+    expect((await deliveriesOf(tenant, endpoint.id)).items[0]).toMatchObject({
+      state: "failed",
+      attempts: 5,
+    });
+  });
+
+  it("delivers nothing for a disabled tenant: its deliveries are cancelled, and the log says why", async () => {
+    const tenant = await createTenant("hooks-disabled");
+    const name = hookName("disabled");
+    const endpoint = await register(tenant, name);
+    await createJob(tenant, `disabled-${name}.txt`);
+    const disabled = await proxyFetch(
+      `/admin/tenants/${tenant.id}`,
+      asAdmin(jsonBody({ disabled: true }, { method: "PATCH" })),
+    );
+    expect(disabled.status).toBe(200);
+
+    // The job ends about 3 s after its creation; its event is queued, then cancelled.
+    const deadline = Date.now() + 12_000;
+    let log = await deliveriesOf(tenant, endpoint.id);
+    while (log.items[0]?.state !== "cancelled" && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      log = await deliveriesOf(tenant, endpoint.id);
+    }
+    expect(log.items).toMatchObject([
+      { state: "cancelled", attempts: 0, lastError: "tenant disabled: not sent" },
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(await received(name)).toHaveLength(0);
+  });
+
+  it("sends nothing while D1 cannot say whether the tenant is enabled: the due deliveries wait", async () => {
+    const tenant = await createTenant("hooks-tenant-unknown");
+    const name = hookName("tenant-unknown");
+    const endpoint = await register(tenant, name);
+    const d1 = failingDatabase(env.DB, (sql) => sql.includes("FROM tenants"));
+    const stub = env.WEBHOOK_OUTBOX.get(env.WEBHOOK_OUTBOX.idFromName(tenant.id));
+    const waiting = await runInDurableObject(stub, async (outbox: WebhookOutbox) => {
+      const withEnv = outbox as unknown as { env: Env };
+      const real = withEnv.env;
+      withEnv.env = { ...real, DB: d1.db };
+      d1.fail("throw");
+      try {
+        await outbox.enqueue(tenant.id, "job.completed", "job-tenant-unknown", "{}");
+        await outbox.alarm();
+        return outbox.deliveries(endpoint.id);
+      } finally {
+        withEnv.env = real;
+      }
+    });
+
+    expect(waiting).toMatchObject([{ state: "pending", attempts: 0 }]);
+    expect(Date.parse(waiting?.[0]?.nextAttemptAt ?? "")).toBeGreaterThan(Date.now() + 20_000);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(await received(name)).toHaveLength(0);
+  });
+
+  it("sends a job's outcome to its owner when it ends, not to the tenant that created it", async () => {
+    const creator = await createTenant("hooks-creator");
+    const newOwner = await createTenant("hooks-new-owner");
+    const creatorHook = hookName("creator");
+    const ownerHook = hookName("new-owner");
+    await register(creator, creatorHook);
+    const ownerEndpoint = await register(newOwner, ownerHook);
+    const jobId = await createJob(creator, `given-away-${creatorHook}.txt`);
+
+    const given = await proxyFetch(
+      `/admin/jobs/${encodeURIComponent(jobId)}/owner`,
+      asAdmin(jsonBody({ tenantId: newOwner.id }, { method: "PUT" })),
+    );
+    expect(given.status).toBe(200);
+
+    const [delivery] = await waitForDeliveries(ownerHook, 1);
+    expect(verify(ownerEndpoint.secret, delivery as Received).data.id).toBe(jobId);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(await received(creatorHook)).toHaveLength(0);
+  });
+
+  it("sends the outcome to a new owner with endpoints, though its creator had none", async () => {
+    const creator = await createTenant("hooks-creator-silent");
+    const newOwner = await createTenant("hooks-new-owner-listening");
+    const ownerHook = hookName("new-owner-listening");
+    await register(newOwner, ownerHook);
+    const jobId = await createJob(creator, `given-to-listener-${ownerHook}.txt`);
+
+    const given = await proxyFetch(
+      `/admin/jobs/${encodeURIComponent(jobId)}/owner`,
+      asAdmin(jsonBody({ tenantId: newOwner.id }, { method: "PUT" })),
+    );
+    expect(given.status).toBe(200);
+
+    const [delivery] = await waitForDeliveries(ownerHook, 1);
+    expect(JSON.parse(delivery?.body ?? "{}")).toMatchObject({ data: { id: jobId } });
   });
 });

@@ -10,7 +10,7 @@ import type { RequestScope } from "../log";
 import type { Services } from "../services";
 import type { Principal } from "../tenancy/access";
 import type { OwnedJob, RecordResult } from "../tenancy/store";
-import { withTimeout } from "../timeout";
+import { watchForWebhooks } from "../webhooks/watch";
 import {
   applicableBudgets,
   type BudgetCheck,
@@ -19,10 +19,12 @@ import {
   type PageBudget,
   remainingAfter,
 } from "./budget";
+import { inFlightLockMs } from "./deadlines";
 import {
   type CreationOutcome,
   idempotencyScope,
   type Ledger,
+  mayReplay,
   requestFingerprint,
 } from "./idempotency";
 
@@ -42,6 +44,8 @@ export type CreationResult =
   | { kind: "outcome"; outcome: CreationOutcome; replayed: boolean; pagesLeft?: number }
   | { kind: "in-flight" }
   | { kind: "key-reused" }
+  /** The key's outcome shows a job this caller may not read: neither shown nor created again. */
+  | { kind: "replay-not-readable" }
   | { kind: "over-budget"; budget: PageBudget["kind"]; resetsAt: string };
 
 /** A listing shows this much of a job's fileName. */
@@ -68,7 +72,7 @@ export async function createJob(
       ? undefined
       : idempotencyScope(subject, request.idempotencyKey);
   if (key !== undefined) {
-    const earlier = await claim(services, ledger, key, request, scope, giveBack);
+    const earlier = await claim(services, principal, ledger, key, request, scope, giveBack);
     if (earlier) return earlier;
   }
   // Nothing reaches Waveline past a budget; the key is freed, the creation given back.
@@ -116,41 +120,10 @@ export async function createJob(
   return { kind: "outcome", outcome, replayed: false, pagesLeft: remainingAfter(budgets, pages) };
 }
 
-/** The tenant's outbox is asked this long whether it wants the job watched. */
-const OUTBOX_TIMEOUT_MS = 5_000;
-
-/**
- * If the tenant has webhook endpoints, the job's watcher follows it to the end and its outcome is
- * delivered. A failure loses that job's webhook, never the creation: it is an alert.
- */
-async function watchForWebhooks(
-  services: Services,
-  tenantId: string,
-  jobId: string,
-  self: string,
-  scope: RequestScope,
-): Promise<void> {
-  if (!services.webhooks) return;
-  const outbox = services.webhooks.of(tenantId);
-  const watching = withTimeout(
-    Promise.resolve().then(() => outbox.watchJob(tenantId, jobId, self)),
-    OUTBOX_TIMEOUT_MS,
-  ).then(
-    () => {},
-    (err: unknown) =>
-      scope.log.alert("job not watched for webhooks", {
-        jobId,
-        tenantId,
-        error: describeError(err),
-      }),
-  );
-  scope.waitUntil(watching);
-  await watching;
-}
-
 /** Claims the key; when it was claimed before, the result to give instead (and no new job). */
 async function claim(
   services: Services,
+  principal: Principal,
   ledger: Ledger,
   key: string,
   request: CreationRequest,
@@ -158,8 +131,7 @@ async function claim(
   giveBack: () => void,
 ): Promise<CreationResult | undefined> {
   const { config } = services;
-  // Held while the first request can still be running: Waveline's budget plus storage's.
-  const lockMs = config.upstreamTimeoutMs + 10_000;
+  const lockMs = inFlightLockMs(config.upstreamTimeoutMs);
   const fingerprint = await requestFingerprint(request.kind, request.body);
   let reservation: Awaited<ReturnType<Ledger["reserve"]>>;
   try {
@@ -174,6 +146,7 @@ async function claim(
   scope.log.annotate({ idempotency: reservation.state });
   if (reservation.state === "in-flight") return { kind: "in-flight" };
   if (reservation.state === "mismatch") return { kind: "key-reused" };
+  if (!mayReplay(principal, reservation.outcome)) return { kind: "replay-not-readable" };
   return { kind: "outcome", outcome: reservation.outcome, replayed: true };
 }
 

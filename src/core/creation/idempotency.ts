@@ -1,4 +1,5 @@
 import type { CreatedJob } from "../../waveline/schema";
+import { mayReadJob, type Principal } from "../tenancy/access";
 import type { OwnedJob } from "../tenancy/store";
 
 /** The IETF draft's `Idempotency-Key`, as Stripe takes it: 1 to 255 printable ASCII characters. */
@@ -19,6 +20,18 @@ export async function requestFingerprint(kind: string, body: Uint8Array): Promis
 export type CreationOutcome =
   | { kind: "created"; job: CreatedJob }
   | { kind: "error"; status: 400 | 502 | 503 | 504; error: string; jobId?: string };
+
+/**
+ * Whether `principal` may be answered `outcome` again. Credentials that share a key's scope (the
+ * API key and browser tokens without `sub`) do not share what they may read: a replay shows its job
+ * only to a caller that could read that job, owned as it was created (this tenant, this `sub`).
+ */
+export function mayReplay(principal: Principal, outcome: CreationOutcome): boolean {
+  const jobId = outcome.kind === "created" ? outcome.job.id : outcome.jobId;
+  if (jobId === undefined) return true;
+  const creator = { tenantId: principal.tenant.id, subject: principal.subject ?? null };
+  return principal.scopes.has("jobs:read") && mayReadJob(principal, jobId, creator);
+}
 
 export type Reservation =
   | { state: "new" }

@@ -37,6 +37,18 @@ export interface WebhookDelivery {
 export const MAX_ENDPOINTS = 10;
 
 /**
+ * Redeliveries per endpoint in a sliding hour. A redelivery is a POST to a URL the tenant chose,
+ * made on request: without a limit of its own the proxy would send them as fast as it is asked.
+ */
+export const REDELIVERIES_PER_HOUR = 30;
+
+export type Redelivery =
+  | { kind: "redelivered"; delivery: WebhookDelivery }
+  | { kind: "not-found" }
+  /** `REDELIVERIES_PER_HOUR` reached: the next one is allowed in `retryAfterS`. */
+  | { kind: "limited"; retryAfterS: number };
+
+/**
  * A tenant's webhook endpoints and the deliveries still to make (a Durable Object per tenant on
  * Workers). Calls may fail or stall: callers answer 503, never a wrong 404.
  */
@@ -48,12 +60,14 @@ export interface WebhookOutbox {
   deleteEndpoint(id: string): Promise<boolean>;
   rotateSecret(id: string): Promise<{ secret: string; previousSecretExpiresAt: string } | null>;
   deliveries(endpointId: string): Promise<WebhookDelivery[] | null>;
-  redeliver(endpointId: string, deliveryId: string): Promise<WebhookDelivery | null>;
+  /** One more attempt now, on top of the delivery's earlier ones (its schedule is not restarted). */
+  redeliver(endpointId: string, deliveryId: string): Promise<Redelivery>;
   /**
-   * A job was created: when the tenant has an enabled endpoint, the job is watched to its end
-   * (whether or not anyone reads it) and its outcome delivered. `self` is its URL on the proxy.
+   * A job was created, or given to this tenant: when the tenant has an enabled endpoint, the job
+   * is watched to its end (whether or not anyone reads it) and its outcome delivered to whoever
+   * owns it then. `self` is its URL on the proxy.
    */
-  watchJob(tenantId: string, jobId: string, self: string): Promise<boolean>;
+  watchJob(jobId: string, self: string): Promise<boolean>;
 }
 
 export interface WebhookOutboxes {

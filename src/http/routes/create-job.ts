@@ -72,7 +72,7 @@ export function jobCreationRoutes(services: Services) {
           402: "`page budget exhausted`: the tenant's, or the end user's, monthly page budget is used up (`budget` says which, `resetsAt` when it resets, `Retry-After` in seconds); nothing reached Waveline",
           409: "a request with this `Idempotency-Key` is still in progress: retry after `Retry-After`",
           413: "the body is larger than `MAX_BODY_BYTES`",
-          422: "this `Idempotency-Key` was used with another body or route",
+          422: "this `Idempotency-Key` was used with another body or route, or its job is one this credential may not read (a browser token without `jobs:read`, or whose `jobs` list lacks it): nothing is shown, nothing created",
           ...UPSTREAM_ERRORS,
           502: `${UPSTREAM_ERRORS[502]}; or Waveline created a job the proxy cannot hand out (an unusable id, or one another tenant owns: \`jobId\` in the body, logged as an alert)`,
         },
@@ -116,6 +116,8 @@ export function jobCreationRoutes(services: Services) {
             });
           case "key-reused":
             return fail(422, "this Idempotency-Key was used with another request body");
+          case "replay-not-readable":
+            return fail(422, "this Idempotency-Key belongs to a job this credential may not read");
           case "over-budget": {
             const { budget, resetsAt } = result;
             const seconds = Math.max(1, Math.ceil((Date.parse(resetsAt) - Date.now()) / 1000));

@@ -3,7 +3,11 @@ import * as z from "zod/mini";
 import { describeError } from "../../core/errors";
 import type { Services } from "../../core/services";
 import { withTimeout } from "../../core/timeout";
-import { MAX_ENDPOINTS, type WebhookOutbox } from "../../core/webhooks/outbox";
+import {
+  MAX_ENDPOINTS,
+  REDELIVERIES_PER_HOUR,
+  type WebhookOutbox,
+} from "../../core/webhooks/outbox";
 import { WEBHOOK_EVENTS } from "../../core/webhooks/payload";
 import { checkWebhookUrl } from "../../core/webhooks/url";
 import type { AppEnv } from "../context";
@@ -208,17 +212,36 @@ export function webhookRoutes(services: Services, scope: WebhookScope): Hono<App
       {
         200: {
           description:
-            "the delivery, due now with the same `webhook-id`; re-enables a disabled endpoint",
+            "the delivery, due now with the same `webhook-id`: one attempt more, counted with its earlier ones (a delivery whose retries were spent fails again if it fails); re-enables a disabled endpoint",
           body: webhookDelivery,
         },
       },
-      { 404: `\`${WEBHOOK_NOT_FOUND}\`, or no such delivery of this endpoint` },
+      {
+        404: `\`${WEBHOOK_NOT_FOUND}\`, or no such delivery of this endpoint`,
+        429: [
+          scope.doc.errors[429],
+          `this endpoint had ${REDELIVERIES_PER_HOUR} redeliveries in the last hour: \`Retry-After\` says when the next is allowed`,
+        ]
+          .filter(Boolean)
+          .join("; or "),
+      },
     ),
     validate("param", z.object({ webhookId: idParam, deliveryId: idParam })),
     async (c) => {
       const { webhookId, deliveryId } = c.req.valid("param");
-      const delivery = await call(c, () => outbox(c).redeliver(webhookId, deliveryId));
-      return delivery ? c.json(delivery) : fail(404, WEBHOOK_NOT_FOUND);
+      const redelivery = await call(c, () => outbox(c).redeliver(webhookId, deliveryId));
+      switch (redelivery.kind) {
+        case "redelivered":
+          return c.json(redelivery.delivery);
+        case "not-found":
+          return fail(404, WEBHOOK_NOT_FOUND);
+        case "limited":
+          return fail(
+            429,
+            `at most ${REDELIVERIES_PER_HOUR} redeliveries an hour per webhook endpoint`,
+            { "Retry-After": String(redelivery.retryAfterS) },
+          );
+      }
     },
   );
   return routes;

@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { LEDGER_TIMEOUT_MS } from "../../core/creation/deadlines";
 import type {
   CreationOutcome,
   Ledger,
@@ -216,9 +217,6 @@ function storable(outcome: CreationOutcome): CreationOutcome {
 function logLine(level: string, msg: string, fields: Record<string, unknown>): void {
   console.log(JSON.stringify({ level, msg, ...fields }));
 }
-
-/** An object slower than this counts as unavailable. */
-const LEDGER_TIMEOUT_MS = 2_000;
 
 /** Each tenant's ledger is its own object; every call bounded in time. */
 export function durableLedgers(namespace: DurableObjectNamespace<CreationLedger>): Ledgers {

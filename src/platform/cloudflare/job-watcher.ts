@@ -33,10 +33,12 @@ const NOTIFY_FOR_MS = 3 * 24 * 60 * 60_000;
 /** An outbox that could not take a finished job's event is asked again after this. */
 const NOTIFY_RETRY_MS = 5_000;
 
-/** Kept in storage: a job whose tenant wants its outcome as a webhook, watched with no reader. */
+/**
+ * Kept in storage: a job whose outcome a tenant wants as a webhook, watched with no reader. Which
+ * tenant is asked of D1 when the job ends: its owner then, not the one that asked for the watch.
+ */
 interface Notify {
   jobId: string;
-  tenantId: string;
   /** The job's URL on the proxy, for the webhook's `urls.get`. */
   self: string;
   since: number;
@@ -71,12 +73,12 @@ export class JobWatcher extends DurableObject<Env> {
   private notify: Notify | undefined;
 
   /**
-   * The tenant has webhook endpoints: poll this job to its end even with no subscriber, then
-   * enqueue its outcome in the tenant's outbox. Survives eviction (storage and an alarm).
+   * A tenant has webhook endpoints: poll this job to its end even with no subscriber, then
+   * enqueue its outcome in its owner's outbox. Survives eviction (storage and an alarm).
    */
-  async watch(jobId: string, tenantId: string, self: string): Promise<void> {
+  async watch(jobId: string, self: string): Promise<void> {
     this.jobId = jobId;
-    this.notify = { jobId, tenantId, self, since: Date.now() };
+    this.notify = { jobId, self, since: Date.now() };
     await this.ctx.storage.put("notify", this.notify);
     // A job already seen finished is asked once more, so that its outcome is enqueued.
     if (this.last && isTerminal(this.last)) this.last = undefined;
@@ -229,8 +231,22 @@ export class JobWatcher extends DurableObject<Env> {
     const event = eventOfStatus(entry.status);
     if (notify && event) {
       try {
-        const payload = webhookBody(event, job, notify.self, new Date());
-        await outboxOf(this.env.WEBHOOK_OUTBOX, notify.tenantId).enqueue(event, entry.id, payload);
+        // Its owner now: an operator may have given the job to another tenant since it was created.
+        const owner = await withTimeout(
+          d1JobStore(this.env.DB).ownerOf(entry.id),
+          STORAGE_TIMEOUT_MS,
+        );
+        if (owner) {
+          const payload = webhookBody(event, job, notify.self, new Date());
+          await outboxOf(this.env.WEBHOOK_OUTBOX, owner.tenantId).enqueue(
+            owner.tenantId,
+            event,
+            entry.id,
+            payload,
+          );
+        } else {
+          log.warn("finished job has no owner: no webhook", { jobId: entry.id });
+        }
       } catch (err) {
         // Kept: the alarm asks Waveline again (a finished job answers the same) and retries.
         log.error("webhook event not enqueued: retrying", { error: String(err) });

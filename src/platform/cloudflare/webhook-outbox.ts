@@ -1,9 +1,13 @@
 import { DurableObject } from "cloudflare:workers";
 import { readConfig } from "../../core/config";
+import { STORAGE_TIMEOUT_MS } from "../../core/tenancy/guard";
+import { withTimeout } from "../../core/timeout";
 import {
   type DeliveryState,
   MAX_ENDPOINTS,
   type WebhookOutbox as Outbox,
+  REDELIVERIES_PER_HOUR,
+  type Redelivery,
   type WebhookDelivery,
   type WebhookEndpoint,
   type WebhookEndpointWithSecret,
@@ -17,6 +21,8 @@ import {
   newWebhookSecret,
   signedHeaders,
 } from "../../core/webhooks/signing";
+import { d1TenantStore } from "./d1-stores";
+import { isolateLog } from "./log";
 
 const KEEP_DELIVERIES = 100;
 const KEEP_FINISHED_MS = 3 * 24 * 60 * 60 * 1000;
@@ -26,6 +32,11 @@ const DELIVERY_TIMEOUT_MS = 15_000;
 /** Due deliveries sent by one alarm; the rest go at the next, at once. */
 const BATCH = 25;
 const USER_AGENT = "waveline-proxy-webhooks/1";
+const REDELIVERY_WINDOW_MS = 60 * 60_000;
+/** Due deliveries wait this long when D1 cannot say whether the tenant is enabled. */
+const TENANT_UNKNOWN_RETRY_MS = 30_000;
+/** Why a delivery of a disabled (or removed) tenant was not sent, in its delivery log. */
+const TENANT_DISABLED = "tenant disabled: not sent";
 
 interface EndpointRow extends Record<string, SqlStorageValue> {
   id: string;
@@ -93,7 +104,9 @@ export class WebhookOutbox extends DurableObject<Env> {
     ctx.storage.sql.exec(
       "CREATE TABLE IF NOT EXISTS endpoints (id TEXT PRIMARY KEY, url TEXT NOT NULL, events TEXT NOT NULL, secret TEXT NOT NULL, previous_secret TEXT, previous_secret_expires INTEGER, disabled INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);" +
         "CREATE TABLE IF NOT EXISTS deliveries (id TEXT PRIMARY KEY, endpoint_id TEXT NOT NULL, event TEXT NOT NULL, job_id TEXT NOT NULL, payload TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER, state TEXT NOT NULL, last_response_code INTEGER, last_error TEXT, last_duration_ms INTEGER, last_attempt_at INTEGER, created_at INTEGER NOT NULL, UNIQUE (endpoint_id, job_id, event));" +
-        "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_attempt_at)",
+        "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_attempt_at);" +
+        "CREATE TABLE IF NOT EXISTS redeliveries (endpoint_id TEXT NOT NULL, at INTEGER NOT NULL);" +
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     );
   }
 
@@ -148,6 +161,7 @@ export class WebhookOutbox extends DurableObject<Env> {
   deleteEndpoint(id: string): boolean {
     if (!this.endpointRow(id)) return false;
     this.sql("DELETE FROM deliveries WHERE endpoint_id = ?", id);
+    this.sql("DELETE FROM redeliveries WHERE endpoint_id = ?", id);
     this.sql("DELETE FROM endpoints WHERE id = ?", id);
     return true;
   }
@@ -180,38 +194,65 @@ export class WebhookOutbox extends DurableObject<Env> {
       .map(deliveryView);
   }
 
-  /** Sends a delivery again now, with the same `webhook-id` and a fresh retry schedule. */
-  async redeliver(endpointId: string, deliveryId: string): Promise<WebhookDelivery | null> {
+  /**
+   * Sends a delivery again now, with the same `webhook-id`: one attempt more, counted with the
+   * earlier ones, so a delivery whose retries were spent is `failed` again if it fails. At most
+   * `REDELIVERIES_PER_HOUR` per endpoint.
+   */
+  async redeliver(endpointId: string, deliveryId: string): Promise<Redelivery> {
     const endpoint = this.endpointRow(endpointId);
-    if (!endpoint) return null;
-    const now = Date.now();
-    const updated = this.sql<DeliveryRow>(
-      "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ? WHERE id = ? AND endpoint_id = ? RETURNING *",
-      now,
+    const exists = this.sql(
+      "SELECT 1 FROM deliveries WHERE id = ? AND endpoint_id = ?",
       deliveryId,
       endpointId,
-    ).toArray()[0];
-    if (!updated) return null;
+    ).toArray().length;
+    if (!endpoint || !exists) return { kind: "not-found" };
+    const now = Date.now();
+    this.sql("DELETE FROM redeliveries WHERE at <= ?", now - REDELIVERY_WINDOW_MS);
+    const recent = this.sql<{ n: number; oldest: number | null }>(
+      "SELECT COUNT(*) AS n, MIN(at) AS oldest FROM redeliveries WHERE endpoint_id = ?",
+      endpointId,
+    ).one();
+    if (recent.n >= REDELIVERIES_PER_HOUR) {
+      const freeAt = (recent.oldest ?? now) + REDELIVERY_WINDOW_MS;
+      return { kind: "limited", retryAfterS: Math.max(1, Math.ceil((freeAt - now) / 1000)) };
+    }
+    this.sql("INSERT INTO redeliveries (endpoint_id, at) VALUES (?, ?)", endpointId, now);
+    const updated = this.sql<DeliveryRow>(
+      "UPDATE deliveries SET state = 'pending', next_attempt_at = ? WHERE id = ? RETURNING *",
+      now,
+      deliveryId,
+    ).one();
     // A disabled endpoint asked for a redelivery is one its owner has fixed.
     this.sql("UPDATE endpoints SET disabled = 0 WHERE id = ?", endpointId);
     await this.scheduleAlarm();
-    return deliveryView(updated);
+    return { kind: "redelivered", delivery: deliveryView(updated) };
   }
 
   /**
-   * Called on job creation: when the tenant has an enabled endpoint, the job's watcher is told to
-   * watch it to the end (whether or not anyone reads it) and to enqueue its outcome here.
+   * Called when a job is created or given to this tenant: when the tenant has an enabled endpoint,
+   * the job's watcher is told to watch it to the end (whether or not anyone reads it) and to
+   * enqueue its outcome in its owner's outbox then.
    */
-  async watchJob(tenantId: string, jobId: string, self: string): Promise<boolean> {
+  async watchJob(jobId: string, self: string): Promise<boolean> {
     const wanted = this.sql("SELECT 1 FROM endpoints WHERE disabled = 0 LIMIT 1").toArray().length;
     if (!wanted) return false;
     const watchers = this.env.JOB_WATCHER;
-    await watchers.get(watchers.idFromName(jobId)).watch(jobId, tenantId, self);
+    await watchers.get(watchers.idFromName(jobId)).watch(jobId, self);
     return true;
   }
 
-  /** One delivery per enabled endpoint subscribed to `event`; a job's event is queued once. */
-  async enqueue(event: WebhookEvent, jobId: string, payload: string): Promise<number> {
+  /**
+   * One delivery per enabled endpoint subscribed to `event`; a job's event is queued once.
+   * `tenantId` is this outbox's tenant, the job's owner when the event happened.
+   */
+  async enqueue(
+    tenantId: string,
+    event: WebhookEvent,
+    jobId: string,
+    payload: string,
+  ): Promise<number> {
+    this.rememberTenant(tenantId);
     const now = Date.now();
     let queued = 0;
     for (const endpoint of this.listEndpoints()) {
@@ -233,13 +274,60 @@ export class WebhookOutbox extends DurableObject<Env> {
   }
 
   override async alarm(): Promise<void> {
-    const due = this.sql<DeliveryRow>(
-      "SELECT * FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
-      Date.now(),
-      BATCH,
-    ).toArray();
-    await Promise.all(due.map((delivery) => this.attempt(delivery)));
+    const enabled = await this.tenantEnabled();
+    if (enabled === false) {
+      // Nothing goes out for a disabled tenant, nor later: its deliveries end here, saying why.
+      this.sql(
+        "UPDATE deliveries SET state = 'cancelled', next_attempt_at = NULL, last_error = ? WHERE state = 'pending'",
+        TENANT_DISABLED,
+      );
+    } else if (enabled === undefined) {
+      this.sql(
+        "UPDATE deliveries SET next_attempt_at = ? WHERE state = 'pending' AND next_attempt_at <= ?",
+        Date.now() + TENANT_UNKNOWN_RETRY_MS,
+        Date.now(),
+      );
+    } else {
+      const due = this.sql<DeliveryRow>(
+        "SELECT * FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
+        Date.now(),
+        BATCH,
+      ).toArray();
+      await Promise.all(due.map((delivery) => this.attempt(delivery)));
+    }
     await this.scheduleAlarm();
+  }
+
+  /** The tenant whose outbox this is: learnt from the calls that name it. */
+  private rememberTenant(tenantId: string): void {
+    this.sql("INSERT OR IGNORE INTO meta (key, value) VALUES ('tenant_id', ?)", tenantId);
+  }
+
+  /**
+   * Whether the tenant may be sent anything now, asked of D1 once per alarm (never memoised: a
+   * disabled tenant stops at its next attempt); undefined when D1 cannot say.
+   */
+  private async tenantEnabled(): Promise<boolean | undefined> {
+    const stored = this.sql<{ value: string }>(
+      "SELECT value FROM meta WHERE key = 'tenant_id'",
+    ).toArray()[0];
+    const tenantId = stored?.value ?? this.ctx.id.name;
+    if (tenantId === undefined) return false;
+    try {
+      const tenant = await withTimeout(
+        d1TenantStore(this.env.DB).getTenant(tenantId),
+        STORAGE_TIMEOUT_MS,
+      );
+      return tenant !== null && !tenant.disabled;
+    } catch (err) {
+      isolateLog({ outbox: tenantId }).error(
+        "webhook deliveries wait: the tenant could not be read",
+        {
+          error: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
+        },
+      );
+      return undefined;
+    }
   }
 
   private async attempt(delivery: DeliveryRow): Promise<void> {

@@ -2,6 +2,8 @@ import { Hono } from "hono";
 import * as z from "zod/mini";
 import { describeError } from "../../../core/errors";
 import type { Services } from "../../../core/services";
+import { eventOfStatus } from "../../../core/webhooks/payload";
+import { watchForWebhooks } from "../../../core/webhooks/watch";
 import { jobIdSchema, jobSchema } from "../../../waveline/schema";
 import type { AppEnv } from "../../context";
 import { fail } from "../../errors";
@@ -91,7 +93,7 @@ export function adminJobsRoutes(services: Services) {
       operationId: "assignJobOwner",
       summary: "Give a job to a tenant",
       description:
-        "For jobs created outside the proxy, or orphaned by a failed write: the job must exist at Waveline, and any previous owner is replaced.",
+        "For jobs created outside the proxy, or orphaned by a failed write: the job must exist at Waveline, and any previous owner is replaced. A job still running sends its webhook to the new owner's endpoints when it ends, never to the previous owner's.",
       tag: "admin: jobs",
       auth: "admin",
       responses: { 200: { description: "the job's new owner", body: jobOwner } },
@@ -128,6 +130,11 @@ export function adminJobsRoutes(services: Services) {
         pages: job.pages,
       };
       await services.jobs.assign(owned);
+      // Its outcome goes to its owner when it ends: to this tenant's endpoints, if it has any.
+      if (!eventOfStatus(job.status)) {
+        const self = `${new URL(c.req.url).origin}/jobs/${encodeURIComponent(jobId)}`;
+        await watchForWebhooks(services, tenantId, jobId, self, c.var.scope);
+      }
       return c.json({ jobId, tenantId, subject: owned.subject });
     },
   );
