@@ -1,4 +1,4 @@
-import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 import { TEST_ADMIN_TOKEN, TEST_SIGNING_KEYS, TEST_WAVELINE_KEY } from "./test/constants.ts";
 
@@ -37,8 +37,14 @@ export default defineConfig({
               },
               ratelimits: {
                 // Suites send many bad credentials on purpose; one test swaps in the strict one.
-                AUTH_FAILURE_LIMITER: { simple: { limit: 1_000_000, period: 60 } },
-                TEST_STRICT_AUTH_LIMITER: { simple: { limit: 3, period: 60 } },
+                AUTH_FAILURE_LIMITER: {
+                  namespace_id: "1001",
+                  simple: { limit: 1_000_000, period: 60 },
+                },
+                TEST_STRICT_AUTH_LIMITER: {
+                  namespace_id: "1002",
+                  simple: { limit: 3, period: 60 },
+                },
               },
             },
           })),

@@ -4,8 +4,7 @@
  * one target of the benchmark under load while the Worker's isolate is CPU-profiled through
  * wrangler's DevTools endpoint. Prints where the Worker's CPU goes, by source module and by
  * function (the bundle is built unminified, so names are the source's). --save writes the raw
- * .cpuprofile for Chrome DevTools. Needs Node's WebSocket: the npm script passes
- * --experimental-websocket. With DevTools attached every console.log is also sent to it, so the
+ * .cpuprofile for Chrome DevTools. With DevTools attached every console.log is also sent to it, so the
  * logger's share is overstated: --no-console builds the proxy with console.log a no-op, and
  * `--compare-logging` measures what console.log costs without a profiler.
  *
@@ -217,10 +216,8 @@ interface Inspector {
 
 /** wrangler's inspector proxy wants a local Origin; one DevTools client at a time. */
 async function connectInspector(port: number): Promise<Inspector> {
-  const WebSocketImpl = (globalThis as { WebSocket?: typeof WebSocket }).WebSocket;
-  if (!WebSocketImpl) throw new Error("no WebSocket: run with node --experimental-websocket");
   const init = { headers: { Origin: "http://127.0.0.1" } } as unknown as string[];
-  const socket = new WebSocketImpl(`ws://127.0.0.1:${port}/ws`, init);
+  const socket = new WebSocket(`ws://127.0.0.1:${port}/ws`, init);
   const pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
   let nextId = 0;
   socket.addEventListener("message", (event) => {

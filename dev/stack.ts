@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { DENO_D1_EXECUTE, DENO_DEV_DATA, DENO_RUN, DENO_SERVER, denoBinary } from "./deno";
 import { type FakeWaveline, startFakeWaveline } from "./fake-waveline";
@@ -44,8 +44,11 @@ export interface DevStackOptions {
   fakeLatencyMs?: number;
 }
 
-const require = createRequire(import.meta.url);
-const WRANGLER = require.resolve("wrangler/bin/wrangler.js");
+/** wrangler's CLI, run with this Node (its package exports no `bin/` path: found beside package.json). */
+export const WRANGLER = join(
+  dirname(createRequire(import.meta.url).resolve("wrangler/package.json")),
+  "bin/wrangler.js",
+);
 
 export const OFFLINE_ENV = {
   // Offline and quiet: no Request.cf download, no telemetry.

@@ -4,10 +4,10 @@
  */
 import { execFile } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
+import { WRANGLER } from "../dev/stack";
 
 /** The gzipped script's budget: cold starts grow with script size. */
 export const BUNDLE_BUDGET_KIB = 64;
@@ -19,8 +19,6 @@ export interface WorkerBundle {
   gzipBytes: number;
 }
 
-const wrangler = createRequire(import.meta.url).resolve("wrangler/bin/wrangler.js");
-
 /**
  * Minified, as the size budget counts it; `config` defaults to ./wrangler.toml. `define` replaces
  * identifiers at build time (the benchmark's profiler turns `console.log` into a no-op with it).
@@ -29,7 +27,7 @@ export async function bundleWorker(
   outdir: string,
   options: { config?: string; minify?: boolean; define?: Record<string, string> } = {},
 ): Promise<WorkerBundle> {
-  const args = [wrangler, "deploy", "--dry-run", "--outdir", outdir];
+  const args = [WRANGLER, "deploy", "--dry-run", "--outdir", outdir];
   if (options.minify ?? true) args.push("--minify");
   if (options.config) args.push("--config", options.config);
   for (const [name, value] of Object.entries(options.define ?? {})) {

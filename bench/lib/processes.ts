@@ -5,10 +5,9 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { appendFileSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
-import { createRequire } from "node:module";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { freePort, OFFLINE_ENV } from "../../dev/stack";
+import { freePort, OFFLINE_ENV, WRANGLER } from "../../dev/stack";
 
 export interface Managed {
   name: string;
@@ -18,7 +17,6 @@ export interface Managed {
 }
 
 const running = new Set<Managed>();
-const WRANGLER = createRequire(import.meta.url).resolve("wrangler/bin/wrangler.js");
 const SERVE_WORKER = fileURLToPath(new URL("serve-worker.ts", import.meta.url));
 const STOP_GRACE_MS = 5000;
 
@@ -166,8 +164,8 @@ export async function startFake(options: {
 }
 
 /**
- * How a Worker runs: `miniflare` is workerd alone, its log lines written straight to a file, as
- * production ships them without the Worker's machine parsing them; `wrangler` is `wrangler dev`,
+ * How a Worker runs: `miniflare` is workerd alone, its log lines written to a file by Miniflare's
+ * process, outside the Worker's, as production ships them; `wrangler` is `wrangler dev`,
  * which puts a second workerd (its entry proxy) in front and parses every log line in Node.
  */
 export type Runtime = "miniflare" | "wrangler";

@@ -3,9 +3,9 @@
  * [--env-file F] [--log-file L] [--inspector-port I] [--twin-port Q]`: one prebuilt Worker bundle
  * in workerd through Miniflare, with the bindings its wrangler config declares (the same
  * conversion `wrangler dev` uses) and local state in D (the layout `wrangler --persist-to D`
- * writes). The Worker's console output goes to L (or nowhere) as workerd writes it: nothing parses
- * it on the way, as in production, where logs leave the isolate without costing the Worker's
- * machine anything more. Prints "ready" once it answers.
+ * writes). The Worker's console output goes to L (or nowhere), line by line as Miniflare hands it
+ * over: outside the Worker's isolate, as in production, where logs leave the isolate without
+ * costing the Worker anything more. Prints "ready" once it answers.
  *
  * With --twin-port, the instance runs the bundle twice, as two Cloudflare locations would: the
  * second Worker (on Q, straight to it) binds the first one's Durable Objects (`scriptName`) and
@@ -14,14 +14,13 @@
  */
 import { createWriteStream, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import type { Readable } from "node:stream";
 import { parseArgs, parseEnv } from "node:util";
-import { Miniflare, type WorkerOptions } from "miniflare";
+import { convertV4MiniflareOptions, Miniflare, type V4WorkerOptions } from "miniflare";
 import { unstable_getMiniflareWorkerOptions, unstable_readConfig } from "wrangler";
 
 /** The first Worker's name: the second binds its Durable Objects by it. */
 const PRIMARY_NAME = "primary";
-type DurableObjectDesignator = NonNullable<WorkerOptions["durableObjects"]>[string];
+type DurableObjectDesignator = NonNullable<V4WorkerOptions["durableObjects"]>[string];
 
 const { values } = parseArgs({
   options: {
@@ -52,7 +51,7 @@ const log = values["log-file"] ? createWriteStream(values["log-file"], { flags: 
 // Worker of its own in front of every request, on the same cores; on Cloudflare it runs in front
 // of the Worker too, but on Cloudflare's side, not in the Worker's CPU time.
 const { assets: _assets, ...withoutAssets } = workerOptions;
-const worker: WorkerOptions = {
+const worker: V4WorkerOptions = {
   ...(values["no-assets"] ? withoutAssets : workerOptions),
   modules: true,
   scriptPath: resolve(required("script")),
@@ -62,22 +61,19 @@ const worker: WorkerOptions = {
   bindings: { ...configVars(config), ...envFileVars(values["env-file"]) },
 };
 
-const miniflare = new Miniflare({
-  host: "127.0.0.1",
-  port: Number(required("port")),
-  inspectorPort: values["inspector-port"] ? Number(values["inspector-port"]) : undefined,
-  d1Persist: join(persist, "v3", "d1"),
-  kvPersist: join(persist, "v3", "kv"),
-  cachePersist: join(persist, "v3", "cache"),
-  durableObjectsPersist: join(persist, "v3", "do"),
-  handleRuntimeStdio(stdout: Readable, stderr: Readable) {
-    for (const stream of [stdout, stderr]) {
-      if (log) stream.pipe(log, { end: false });
-      else stream.resume();
-    }
-  },
-  workers: twinPort === undefined ? [worker] : [primary(worker), twin(worker, twinPort)],
-});
+// Miniflare 5 takes a new shape of options; wrangler still hands out the v4 one, and so does this.
+const miniflare = new Miniflare(
+  convertV4MiniflareOptions({
+    host: "127.0.0.1",
+    port: Number(required("port")),
+    inspectorPort: values["inspector-port"] ? Number(values["inspector-port"]) : undefined,
+    resourcePersistencePath: join(persist, "v3"),
+    handleStructuredLogs(entry) {
+      log?.write(`${entry.message}\n`);
+    },
+    workers: twinPort === undefined ? [worker] : [primary(worker), twin(worker, twinPort)],
+  }),
+);
 await miniflare.ready;
 console.log("ready");
 
@@ -87,12 +83,12 @@ const stop = () => {
 process.once("SIGTERM", stop);
 process.once("SIGINT", stop);
 
-function primary(options: WorkerOptions): WorkerOptions {
-  return { ...options, name: PRIMARY_NAME, cache: false };
+function primary(options: V4WorkerOptions): V4WorkerOptions {
+  return { ...options, name: PRIMARY_NAME, cacheAPI: false };
 }
 
 /** The same Worker elsewhere: its own isolate, the primary's Durable Objects, D1 and KV. */
-function twin(options: WorkerOptions, port: number): WorkerOptions {
+function twin(options: V4WorkerOptions, port: number): V4WorkerOptions {
   const durableObjects = Object.fromEntries(
     Object.entries<DurableObjectDesignator>(options.durableObjects ?? {}).map(
       ([binding, designator]) => [
@@ -106,7 +102,7 @@ function twin(options: WorkerOptions, port: number): WorkerOptions {
   return {
     ...options,
     name: "twin",
-    cache: false,
+    cacheAPI: false,
     durableObjects,
     unsafeDirectSockets: [{ host: "127.0.0.1", port }],
   };
@@ -116,6 +112,6 @@ function envFileVars(file: string | undefined): Record<string, string> {
   return file ? (parseEnv(readFileSync(file, "utf8")) as Record<string, string>) : {};
 }
 
-function configVars(file: string): Record<string, unknown> {
+function configVars(file: string): V4WorkerOptions["bindings"] {
   return { ...unstable_readConfig({ config: file }).vars };
 }

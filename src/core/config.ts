@@ -225,7 +225,8 @@ function parseConfig(env: object): ConfigResult {
       demoEnabled: vars.DEMO_ENABLED,
       signingKeys: vars.TOKEN_SIGNING_KEYS?.map(({ kid, secret }) => ({
         kid,
-        secret: new TextEncoder().encode(secret),
+        // Never shared memory, whichever TextEncoder typing (Node's or workerd's) is in scope.
+        secret: new TextEncoder().encode(secret) as Uint8Array<ArrayBuffer>,
       })),
       maxBodyBytes: vars.MAX_BODY_BYTES,
       maxUpstreamBodyBytes: vars.MAX_UPSTREAM_BODY_BYTES,

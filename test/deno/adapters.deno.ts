@@ -1,6 +1,6 @@
 /**
  * The Deno adapters against the binding behaviour the Worker relies on. Runs under Deno
- * (`deno test`, spawned by adapters.test.ts): node:sqlite exists there, not in Node 20.
+ * (`deno test`, spawned by adapters.test.ts), the runtime they are written for.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";

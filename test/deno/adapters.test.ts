@@ -3,7 +3,7 @@ import { promisify } from "node:util";
 import { expect, it } from "vitest";
 import { denoBinary } from "../../dev/deno";
 
-/** The adapters' own tests need Deno (node:sqlite is not in Node 20): run them there. */
+/** The adapters' own tests run under Deno, the runtime the adapters are written for. */
 it("the Deno adapters pass their tests under Deno (adapters.deno.ts)", async () => {
   const { stdout } = await promisify(execFile)(
     denoBinary(),

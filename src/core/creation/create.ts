@@ -31,7 +31,7 @@ import {
 /** A creation as the caller asked for it: the body is already checked (a JSON object). */
 export interface CreationRequest {
   kind: JobKind;
-  body: Uint8Array;
+  body: Uint8Array<ArrayBuffer>;
   /** The body's top-level `fileName`, for the job's record. */
   fileName: string;
   idempotencyKey?: string;

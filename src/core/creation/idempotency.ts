@@ -11,7 +11,10 @@ export function idempotencyScope(subject: string | undefined, key: string): stri
 }
 
 /** The route and the exact bytes: the same key with anything else is another request (422). */
-export async function requestFingerprint(kind: string, body: Uint8Array): Promise<string> {
+export async function requestFingerprint(
+  kind: string,
+  body: Uint8Array<ArrayBuffer>,
+): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", body));
   return `${kind}:${Array.from(digest, (byte) => byte.toString(16).padStart(2, "0")).join("")}`;
 }

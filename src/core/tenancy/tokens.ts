@@ -18,7 +18,7 @@ export const MAX_TOKEN_CHARS = 8192;
 export interface SigningKey {
   kid: string;
   /** As configured (bytes), or imported once for the isolate (what the hot path should hold). */
-  secret: Uint8Array | CryptoKey;
+  secret: Uint8Array<ArrayBuffer> | CryptoKey;
 }
 
 /** Imports the secrets as HMAC keys once: jose would import raw bytes again on every token. */

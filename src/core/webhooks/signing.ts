@@ -27,7 +27,7 @@ export function newEndpointId(): string {
   return `ep_${crypto.randomUUID().replaceAll("-", "").slice(0, 24)}`;
 }
 
-async function signOne(secret: string, content: Uint8Array): Promise<string> {
+async function signOne(secret: string, content: Uint8Array<ArrayBuffer>): Promise<string> {
   const raw = Uint8Array.from(atob(secret.slice(SECRET_PREFIX.length)), (char) =>
     char.charCodeAt(0),
   );
@@ -44,7 +44,8 @@ export async function signedHeaders(
   timestampS: number,
   body: string,
 ): Promise<Record<string, string>> {
-  const content = encoder.encode(`${id}.${timestampS}.${body}`);
+  // Never shared memory, whichever TextEncoder typing (Node's or workerd's) is in scope.
+  const content = encoder.encode(`${id}.${timestampS}.${body}`) as Uint8Array<ArrayBuffer>;
   const signatures = await Promise.all(secrets.map((secret) => signOne(secret, content)));
   return {
     "webhook-id": id,
