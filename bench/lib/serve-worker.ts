@@ -50,9 +50,10 @@ const log = values["log-file"] ? createWriteStream(values["log-file"], { flags: 
 // --no-assets: the Worker without the config's [assets]. Under Miniflare the assets router is a
 // Worker of its own in front of every request, on the same cores; on Cloudflare it runs in front
 // of the Worker too, but on Cloudflare's side, not in the Worker's CPU time.
-const { assets: _assets, ...withoutAssets } = workerOptions;
+// The bundle is one module: the config's rules for others are moot, and Miniflare 5 refuses them.
+const { assets: _assets, modulesRules: _rules, ...withoutAssets } = workerOptions;
 const worker: V4WorkerOptions = {
-  ...(values["no-assets"] ? withoutAssets : workerOptions),
+  ...(values["no-assets"] ? withoutAssets : { ...withoutAssets, assets: workerOptions.assets }),
   modules: true,
   scriptPath: resolve(required("script")),
   modulesRoot: dirname(resolve(required("script"))),
