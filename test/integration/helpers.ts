@@ -266,7 +266,7 @@ export async function tenantOwningSeededJobs(name = "acme"): Promise<TestTenant>
 
 /**
  * The real D1 binding, counting the statements prepared on it: each is one query, or one part of
- * a batch. Bindings with it get their own stores (and their own set of origins) in the app.
+ * a batch. Bindings with it get their own services in the app, as a new isolate would.
  */
 export function countingDatabase(db: D1Database = env.DB): { db: D1Database; queries(): number } {
   let prepared = 0;
