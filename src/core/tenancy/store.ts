@@ -119,7 +119,11 @@ export interface JobStore {
   ): Promise<{ items: OwnedJob[]; total: number }>;
   /** Gives a job (e.g. one created outside the proxy) to a tenant, replacing any owner. */
   assign(job: OwnedJob): Promise<void>;
-  /** What the proxy last saw of a job's progress. */
+  /**
+   * What the proxy saw of a job's progress, whenever it arrives: the status only moves forward
+   * (CREATED, other unfinished statuses, RUNNING, then COMPLETED or FAILED), pages never shrink,
+   * and a finished job's record never changes.
+   */
   recordProgress(jobId: string, status: JobStatus, pages: number): Promise<void>;
   /** Jobs created in [from, to) and the pages they billed; only `subject`'s when given. */
   usage(tenantId: string, from: string, to: string, subject?: string): Promise<Usage>;

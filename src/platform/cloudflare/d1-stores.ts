@@ -281,6 +281,14 @@ export function d1TenantStore(db: D1Database, now = () => new Date().toISOString
   };
 }
 
+/**
+ * A status's place in the lifecycle: CREATED, then any status Waveline may add (say `QUEUED`, not
+ * finished), then RUNNING, then COMPLETED or FAILED, which never change.
+ */
+function statusRank(value: string): string {
+  return `(CASE ${value} WHEN 'CREATED' THEN 0 WHEN 'RUNNING' THEN 2 WHEN 'COMPLETED' THEN 3 WHEN 'FAILED' THEN 3 ELSE 1 END)`;
+}
+
 export function d1JobStore(db: D1Database, now = () => new Date().toISOString()): JobStore {
   const insertJob = (job: OwnedJob, onConflict: string) =>
     db
@@ -361,9 +369,16 @@ export function d1JobStore(db: D1Database, now = () => new Date().toISOString())
       );
     },
 
+    // Answers from several isolates and the settler may land in any order: a job only moves on.
     async recordProgress(jobId, status, pages) {
       await db
-        .prepare("UPDATE jobs SET status = ?, pages = ?, updated_at = ? WHERE id = ?")
+        .prepare(
+          `UPDATE jobs SET
+             status = CASE WHEN ${statusRank("?1")} >= ${statusRank("status")} THEN ?1 ELSE status END,
+             pages = MAX(pages, ?2), updated_at = ?3
+           WHERE id = ?4 AND status NOT IN ('COMPLETED', 'FAILED')
+             AND (${statusRank("?1")} >= ${statusRank("status")} OR ?2 > pages)`,
+        )
         .bind(status, pages, now(), jobId)
         .run();
     },
