@@ -144,8 +144,8 @@ export function createWavelineClient(options: WavelineClientOptions): WavelineCl
   function failOnError(answer: UpstreamAnswer, notFound: string, log: Logger): void {
     const { status } = answer;
     if (status >= 200 && status < 300) return;
-    // Waveline refused before doing anything: a creation made no job.
-    const refused = { createdNothing: status > 400 && status < 500 };
+    // Waveline's own refusals, which make no job; any other answer may have made one.
+    const refused = { createdNothing: true };
     if (status === 400) {
       throw new UpstreamError("refused", upstreamMessage(answer) ?? "bad request");
     }
@@ -163,7 +163,7 @@ export function createWavelineClient(options: WavelineClientOptions): WavelineCl
       });
     }
     if (status >= 500) throw new UpstreamError("bad-answer", "upstream error");
-    throw new UpstreamError("bad-answer", "upstream sent an unexpected answer", refused);
+    throw new UpstreamError("bad-answer", "upstream sent an unexpected answer");
   }
 
   /** Waveline's own words for a 400, minus anything that looks like our key. */

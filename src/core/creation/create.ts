@@ -66,15 +66,15 @@ export async function createJob(
   const key =
     request.idempotencyKey === undefined
       ? undefined
-      : idempotencyScope(subject, request.idempotencyKey);
+      : { scope: idempotencyScope(subject, request.idempotencyKey), claim: crypto.randomUUID() };
   if (key !== undefined) {
-    const earlier = await claim(services, ledger, key, request, scope, giveBack);
+    const earlier = await reserve(services, ledger, key, request, scope, giveBack);
     if (earlier) return earlier;
   }
   // Nothing reaches Waveline past a budget; the key is freed, the creation given back.
   const release = async () => {
     giveBack();
-    if (key !== undefined) await ledger.release(key).catch(() => {});
+    if (key !== undefined) await ledger.release(key.scope, key.claim).catch(() => {});
   };
   const endUser = subject === undefined ? undefined : { subject, pagesPerMonth };
   let budgets: BudgetCheck;
@@ -90,6 +90,7 @@ export async function createJob(
     scope.log.annotate({ budgetExhausted: over.kind });
     return { kind: "over-budget", budget: over.kind, resetsAt: budgets.month.end };
   }
+  if (key !== undefined && !(await start(ledger, key, scope))) return { kind: "in-flight" };
 
   const creation = createAndRecord(services, principal, ledger, key, request, scope);
   // The job is billed once Waveline has it: finish recording it even if the caller hangs up.
@@ -148,11 +149,17 @@ async function watchForWebhooks(
   await watching;
 }
 
+/** An idempotency key's scope, and this request's claim on it. */
+interface ClaimedKey {
+  scope: string;
+  claim: string;
+}
+
 /** Claims the key; when it was claimed before, the result to give instead (and no new job). */
-async function claim(
+async function reserve(
   services: Services,
   ledger: Ledger,
-  key: string,
+  key: ClaimedKey,
   request: CreationRequest,
   scope: RequestScope,
   giveBack: () => void,
@@ -163,9 +170,17 @@ async function claim(
   const fingerprint = await requestFingerprint(request.kind, request.body);
   let reservation: Awaited<ReturnType<Ledger["reserve"]>>;
   try {
-    reservation = await ledger.reserve(key, fingerprint, lockMs, config.idempotencyTtlS * 1000);
+    reservation = await ledger.reserve(
+      key.scope,
+      fingerprint,
+      key.claim,
+      lockMs,
+      config.idempotencyTtlS * 1000,
+    );
   } catch (err) {
     giveBack();
+    // The claim may have been made all the same (a slow answer): nothing was sent, so free it.
+    scope.waitUntil(ledger.release(key.scope, key.claim).catch(() => {}));
     scope.log.error("creation ledger unavailable", { error: describeError(err) });
     throw new ServiceUnavailableError("idempotency keys are unavailable, retry later");
   }
@@ -175,6 +190,21 @@ async function claim(
   if (reservation.state === "in-flight") return { kind: "in-flight" };
   if (reservation.state === "mismatch") return { kind: "key-reused" };
   return { kind: "outcome", outcome: reservation.outcome, replayed: true };
+}
+
+/**
+ * Marks the claim as started, the last step before Waveline is called: a claim that never got
+ * here sent nothing, and its key is free again. False when the claim was given up meanwhile (a
+ * retry holds the key now).
+ */
+async function start(ledger: Ledger, key: ClaimedKey, scope: RequestScope): Promise<boolean> {
+  try {
+    return await ledger.start(key.scope, key.claim);
+  } catch (err) {
+    scope.waitUntil(ledger.release(key.scope, key.claim).catch(() => {}));
+    scope.log.error("creation ledger unavailable", { error: describeError(err) });
+    throw new ServiceUnavailableError("idempotency keys are unavailable, retry later");
+  }
 }
 
 /** How an upstream failure is answered again for its key. */
@@ -195,7 +225,7 @@ async function createAndRecord(
   services: Services,
   principal: Principal,
   ledger: Ledger,
-  key: string | undefined,
+  key: ClaimedKey | undefined,
   request: CreationRequest,
   scope: RequestScope,
 ): Promise<CreationOutcome> {
@@ -203,7 +233,7 @@ async function createAndRecord(
   const ttlMs = services.config.idempotencyTtlS * 1000;
   const settle = async (outcome: CreationOutcome) => {
     if (key === undefined) return;
-    await ledger.settle(key, outcome, ttlMs).catch((err: unknown) => {
+    await ledger.settle(key.scope, outcome, ttlMs).catch((err: unknown) => {
       log.warn("idempotency key not settled", { error: describeError(err) });
     });
   };
@@ -216,7 +246,7 @@ async function createAndRecord(
     created = await waveline.createJob(request.kind, request.body, log);
   } catch (err) {
     if (key !== undefined && createdNothing(err)) {
-      await ledger.release(key).catch((releaseErr: unknown) => {
+      await ledger.release(key.scope, key.claim).catch((releaseErr: unknown) => {
         log.warn("idempotency key not released", { error: describeError(releaseErr) });
       });
     } else if (err instanceof UpstreamError) {
@@ -262,7 +292,7 @@ async function createAndRecord(
     try {
       await ledger.holdUnrecorded(
         job,
-        key === undefined ? undefined : { scope: key, outcome, ttlMs },
+        key === undefined ? undefined : { scope: key.scope, outcome, ttlMs },
       );
       return outcome;
     } catch (holdErr) {
