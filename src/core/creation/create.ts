@@ -51,8 +51,9 @@ const MAX_RECORDED_FILE_NAME = 1024;
  * Creates a job for `principal` once. The idempotency key is claimed in the tenant's ledger before
  * Waveline is called, and whatever Waveline answered is the answer for that key from then on. A
  * job Waveline made always reaches its caller and the job store: if the store fails, the ledger
- * holds it and records it later. `giveBack` is called when nothing was billed (a replay, a
- * refusal before Waveline), so the caller can return what it counted.
+ * holds it and records it later. `giveBack` is called for a replay of an earlier answer alone, so
+ * the caller can return the creation it counted: a refusal (over budget, in flight, another
+ * body) costs what any creation costs, so a caller who cannot create cannot spin either.
  */
 export async function createJob(
   services: Services,
@@ -71,9 +72,8 @@ export async function createJob(
     const earlier = await reserve(services, ledger, key, request, scope, giveBack);
     if (earlier) return earlier;
   }
-  // Nothing reaches Waveline past a budget; the key is freed, the creation given back.
+  // Nothing reaches Waveline past a budget: the key is freed.
   const release = async () => {
-    giveBack();
     if (key !== undefined) await ledger.release(key.scope, key.claim).catch(() => {});
   };
   const endUser = subject === undefined ? undefined : { subject, pagesPerMonth };
@@ -178,17 +178,16 @@ async function reserve(
       config.idempotencyTtlS * 1000,
     );
   } catch (err) {
-    giveBack();
     // The claim may have been made all the same (a slow answer): nothing was sent, so free it.
     scope.waitUntil(ledger.release(key.scope, key.claim).catch(() => {}));
     scope.log.error("creation ledger unavailable", { error: describeError(err) });
     throw new ServiceUnavailableError("idempotency keys are unavailable, retry later");
   }
   if (reservation.state === "new") return undefined;
-  giveBack();
   scope.log.annotate({ idempotency: reservation.state });
   if (reservation.state === "in-flight") return { kind: "in-flight" };
   if (reservation.state === "mismatch") return { kind: "key-reused" };
+  giveBack();
   return { kind: "outcome", outcome: reservation.outcome, replayed: true };
 }
 

@@ -125,6 +125,15 @@ export interface JobStore {
    * and a finished job's record never changes.
    */
   recordProgress(jobId: string, status: JobStatus, pages: number): Promise<void>;
+  /**
+   * Pages billed by the tenant's jobs created in `month` (`2026-12`, UTC), and by `subject`'s when
+   * given: running totals, so the cost does not grow with the month's jobs.
+   */
+  monthlyPages(
+    tenantId: string,
+    month: string,
+    subject?: string,
+  ): Promise<{ tenant: number; endUser: number }>;
   /** Jobs created in [from, to) and the pages they billed; only `subject`'s when given. */
   usage(tenantId: string, from: string, to: string, subject?: string): Promise<Usage>;
 }

@@ -383,6 +383,19 @@ export function d1JobStore(db: D1Database, now = () => new Date().toISOString())
         .run();
     },
 
+    async monthlyPages(tenantId, month, subject) {
+      const row = await db
+        .prepare(
+          `SELECT
+             (SELECT pages FROM tenant_month_pages WHERE tenant_id = ?1 AND month = ?2) AS tenant,
+             (SELECT pages FROM end_user_month_pages
+               WHERE tenant_id = ?1 AND subject = ?3 AND month = ?2) AS endUser`,
+        )
+        .bind(tenantId, month, subject ?? null)
+        .first<{ tenant: number | null; endUser: number | null }>();
+      return { tenant: row?.tenant ?? 0, endUser: row?.endUser ?? 0 };
+    },
+
     async usage(tenantId, from, to, subject): Promise<Usage> {
       const bySubject = subject === undefined ? "" : "AND subject = ?";
       const row = await db
