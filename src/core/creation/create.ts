@@ -97,6 +97,7 @@ export async function createJob(
   scope.waitUntil(creation.catch(() => {}));
   const outcome = await creation;
   if (outcome.kind !== "created") return { kind: "outcome", outcome, replayed: false };
+  wakeSettlement(services, scope);
   // Before the 201: a job the caller has heard of is one whose webhook is on its way.
   await watchForWebhooks(
     services,
@@ -115,6 +116,20 @@ export async function createJob(
     });
   }
   return { kind: "outcome", outcome, replayed: false, pagesLeft: remainingAfter(budgets, pages) };
+}
+
+/**
+ * The job's final pages count whether or not anyone reads it: the settler looks for it in
+ * Waveline's listing. After the answer: the job is in D1 (or the ledger, which wakes the settler
+ * once it has written it there), so a wake that is lost only waits for the next creation's.
+ */
+function wakeSettlement(services: Services, scope: RequestScope): void {
+  if (!services.settlement) return;
+  scope.waitUntil(
+    services.settlement.wake().catch((err: unknown) => {
+      scope.log.warn("settler not woken", { error: describeError(err) });
+    }),
+  );
 }
 
 /** The tenant's outbox is asked this long whether it wants the job watched. */

@@ -9,6 +9,7 @@ import { STORAGE_TIMEOUT_MS } from "../../core/tenancy/guard";
 import type { OwnedJob } from "../../core/tenancy/store";
 import { withTimeout } from "../../core/timeout";
 import { d1JobStore } from "./d1-stores";
+import { durableSettlement } from "./job-settler";
 
 /** A job the proxy created but could not record in D1 yet: this object retries until it can. */
 const RETRY_MS = { first: 1_000, max: 30_000 };
@@ -215,6 +216,7 @@ export class CreationLedger extends DurableObject<Env> {
       )
       .toArray();
     const store = d1JobStore(db);
+    let recorded = 0;
     for (const row of due) {
       const job = JSON.parse(row.job) as OwnedJob;
       try {
@@ -226,6 +228,7 @@ export class CreationLedger extends DurableObject<Env> {
           });
         }
         this.sql.exec("DELETE FROM unrecorded_jobs WHERE id = ?", row.id);
+        recorded++;
       } catch (err) {
         const attempts = row.attempts + 1;
         const wait = Math.min(RETRY_MS.max, RETRY_MS.first * 2 ** attempts);
@@ -242,6 +245,12 @@ export class CreationLedger extends DurableObject<Env> {
           error: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
         });
       }
+    }
+    // Now in D1, the jobs are the settler's to follow to their final pages.
+    if (recorded > 0) {
+      await durableSettlement(this.env.JOB_SETTLER)
+        .wake()
+        .catch((err: unknown) => logLine("warn", "settler not woken", { error: String(err) }));
     }
   }
 

@@ -282,11 +282,12 @@ export function d1TenantStore(db: D1Database, now = () => new Date().toISOString
 }
 
 /**
- * A status's place in the lifecycle: CREATED, then any status Waveline may add (say `QUEUED`, not
- * finished), then RUNNING, then COMPLETED or FAILED, which never change.
+ * A status's place in the lifecycle: CREATED, then RUNNING or any status Waveline may add (say
+ * `QUEUED`: not finished, and passed through as it is), then COMPLETED or FAILED, which never
+ * change.
  */
 function statusRank(value: string): string {
-  return `(CASE ${value} WHEN 'CREATED' THEN 0 WHEN 'RUNNING' THEN 2 WHEN 'COMPLETED' THEN 3 WHEN 'FAILED' THEN 3 ELSE 1 END)`;
+  return `(CASE ${value} WHEN 'CREATED' THEN 0 WHEN 'COMPLETED' THEN 2 WHEN 'FAILED' THEN 2 ELSE 1 END)`;
 }
 
 export function d1JobStore(db: D1Database, now = () => new Date().toISOString()): JobStore {
@@ -308,6 +309,18 @@ export function d1JobStore(db: D1Database, now = () => new Date().toISOString())
         now(),
       )
       .all();
+
+  // Answers from several isolates and the settler may land in any order: a job only moves on.
+  const progressUpdate = (jobId: string, status: JobStatus, pages: number) =>
+    db
+      .prepare(
+        `UPDATE jobs SET
+           status = CASE WHEN ${statusRank("?1")} >= ${statusRank("status")} THEN ?1 ELSE status END,
+           pages = MAX(pages, ?2), updated_at = ?3
+         WHERE id = ?4 AND status NOT IN ('COMPLETED', 'FAILED')
+           AND (${statusRank("?1")} >= ${statusRank("status")} OR ?2 > pages)`,
+      )
+      .bind(status, pages, now(), jobId);
 
   const where = (filter: JobFilter) => {
     const clauses = ["tenant_id = ?"];
@@ -369,18 +382,25 @@ export function d1JobStore(db: D1Database, now = () => new Date().toISOString())
       );
     },
 
-    // Answers from several isolates and the settler may land in any order: a job only moves on.
     async recordProgress(jobId, status, pages) {
-      await db
+      await progressUpdate(jobId, status, pages).run();
+    },
+
+    async recordProgressOf(progress) {
+      if (progress.length === 0) return;
+      await db.batch(progress.map((job) => progressUpdate(job.id, job.status, job.pages)));
+    },
+
+    async unsettledJobs(since, limit) {
+      const { results } = await db
         .prepare(
-          `UPDATE jobs SET
-             status = CASE WHEN ${statusRank("?1")} >= ${statusRank("status")} THEN ?1 ELSE status END,
-             pages = MAX(pages, ?2), updated_at = ?3
-           WHERE id = ?4 AND status NOT IN ('COMPLETED', 'FAILED')
-             AND (${statusRank("?1")} >= ${statusRank("status")} OR ?2 > pages)`,
+          `SELECT id, created_at AS createdAt, status, pages FROM jobs
+           WHERE status NOT IN ('COMPLETED', 'FAILED') AND created_at >= ?
+           ORDER BY created_at DESC LIMIT ?`,
         )
-        .bind(status, pages, now(), jobId)
-        .run();
+        .bind(since, limit)
+        .all<{ id: string; createdAt: string; status: JobStatus; pages: number }>();
+      return results;
     },
 
     async monthlyPages(tenantId, month, subject) {

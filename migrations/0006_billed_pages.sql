@@ -1,3 +1,5 @@
+-- Counting what Waveline billed: running page totals, and the jobs still to settle.
+
 -- Pages billed per calendar month (UTC, the `YYYY-MM` of the job's creation), per tenant and per
 -- end user, kept by triggers whenever a job is recorded, reassigned or its pages grow: a budget
 -- check is a primary-key lookup, however many jobs the month has.
@@ -50,3 +52,6 @@ BEGIN
     WHERE NEW.subject IS NOT NULL
     ON CONFLICT (tenant_id, subject, month) DO UPDATE SET pages = pages + excluded.pages;
 END;
+
+-- Jobs not finished as last seen, for settlement: it looks for them in Waveline's listing.
+CREATE INDEX jobs_unsettled ON jobs (created_at) WHERE status NOT IN ('COMPLETED', 'FAILED');
