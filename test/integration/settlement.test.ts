@@ -1,7 +1,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { SETTLE_EVERY_MS } from "../../src/core/creation/settlement";
+import { type ListedJob, SETTLE_EVERY_MS, searchListing } from "../../src/core/creation/settlement";
 import type { JobSettler } from "../../src/platform/cloudflare/job-settler";
 import {
   asAdmin,
@@ -154,5 +154,53 @@ describe("the settler", () => {
     expect(lines()).toContainEqual(expect.objectContaining({ level: "alert", jobId: id }));
     expect(await runDurableObjectAlarm(settler())).toBe(true);
     expect(await runDurableObjectAlarm(settler())).toBe(false);
+  });
+});
+
+describe("a search of the listing", () => {
+  // 1,500 jobs a second apart, newest first, all finished upstream.
+  const start = Date.parse("2026-12-01T12:00:00.000Z");
+  const listing: ListedJob[] = Array.from({ length: 1500 }, (_, i) => ({
+    id: `job-${i}`,
+    createdAt: new Date(start - i * 1000).toISOString(),
+    status: "COMPLETED",
+    pages: 2,
+  }));
+  const reader = () => {
+    const calls: number[] = [];
+    const read = async (offset: number, count: number) => {
+      calls.push(offset);
+      return listing.slice(offset, offset + count);
+    };
+    return { calls, read };
+  };
+  const unsettled = (i: number) => ({
+    id: `job-${i}`,
+    createdAt: listing[i]?.createdAt ?? "",
+    status: "RUNNING",
+    pages: 0,
+  });
+
+  it("reads back only as far as the oldest job it looks for: 250 jobs, 3 calls", async () => {
+    const { calls, read } = reader();
+    const wanted = Array.from({ length: 250 }, (_, i) => unsettled(i));
+
+    const search = await searchListing(wanted, read);
+
+    expect(calls).toEqual([0, 100, 200]);
+    expect(search.progress).toHaveLength(250);
+    expect(search.missing.size).toBe(0);
+  });
+
+  it("calls a job missing once the listing went 30 s past it, and reads at most 10 pages a run", async () => {
+    const { calls, read } = reader();
+    const absent = { ...unsettled(5), id: "gone" };
+    const far = unsettled(1200);
+
+    const search = await searchListing([absent, far], read);
+
+    expect(calls).toHaveLength(10);
+    expect([...search.found]).toEqual([]);
+    expect([...search.missing]).toEqual(["gone"]);
   });
 });
