@@ -15,8 +15,11 @@ import { createWavelineClient } from "../../waveline/client";
 import { d1JobStore } from "./d1-stores";
 import { isolateLog } from "./log";
 
-/** One run looks for at most this many unsettled jobs, the newest first. */
-const MAX_UNSETTLED_PER_RUN = 1000;
+/**
+ * One run looks for at most this many unsettled jobs, the newest first (older ones once those
+ * finish): it writes at most one statement each, well within D1's queries per invocation.
+ */
+const MAX_UNSETTLED_PER_RUN = 500;
 /** A job the listing went past this many runs in a row without showing it is no longer looked for. */
 const MISSES_BEFORE_GIVING_UP = 5;
 /** The one settler of the account. */
