@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { d1JobStore } from "../../src/platform/cloudflare/d1-stores";
 import {
   asAdmin,
   countingDatabase,
@@ -212,17 +213,16 @@ describe("a refused creation", () => {
         )
       ).status,
     ).toBe(200);
-    await env.DB.prepare(
-      `INSERT INTO jobs (id, tenant_id, subject, type, file_name, created_at, status, pages, updated_at)
-       VALUES (?, ?, NULL, 'extract-document', 'spent.txt', ?, 'COMPLETED', 2, ?)`,
-    )
-      .bind(
-        `spent-${crypto.randomUUID()}`,
-        tenant.id,
-        new Date().toISOString(),
-        new Date().toISOString(),
-      )
-      .run();
+    await d1JobStore(env.DB).record({
+      id: `spent-${crypto.randomUUID()}`,
+      tenantId: tenant.id,
+      subject: null,
+      type: "extract-document",
+      fileName: "spent.txt",
+      createdAt: new Date().toISOString(),
+      status: "COMPLETED",
+      pages: 2,
+    });
     // Authentication's own lookups happen once, before counting starts.
     const counted = countingDatabase();
     const bindings = { ...env, DB: counted.db };
@@ -265,5 +265,33 @@ describe("a refused creation", () => {
       budget: { pagesUsed: number };
     };
     expect(usage).toMatchObject({ pagesBilled: 7, budget: { pagesUsed: 7 } });
+  });
+});
+
+describe("the month's running page totals", () => {
+  it("count a job once however often it is recorded, follow its pages, and move with its owner", async () => {
+    const store = d1JobStore(env.DB);
+    const [from, to] = [await createTenant("totals-from"), await createTenant("totals-to")];
+    const month = new Date().toISOString().slice(0, 7);
+    const job = {
+      id: `totals-${crypto.randomUUID()}`,
+      tenantId: from.id,
+      subject: "erin",
+      type: "extract-document",
+      fileName: "totals.txt",
+      createdAt: new Date().toISOString(),
+      status: "RUNNING",
+      pages: 3,
+    };
+
+    expect(await store.record(job)).toBe("recorded");
+    expect(await store.record({ ...job, pages: 30 })).toBe("duplicate");
+    await store.recordProgress(job.id, "COMPLETED", 5);
+    await store.recordProgress(job.id, "RUNNING", 50);
+    expect(await store.monthlyPages(from.id, month, "erin")).toEqual({ tenant: 5, endUser: 5 });
+
+    await store.assign({ ...job, tenantId: to.id, subject: null, pages: 5 });
+    expect(await store.monthlyPages(from.id, month, "erin")).toEqual({ tenant: 0, endUser: 0 });
+    expect(await store.monthlyPages(to.id, month)).toEqual({ tenant: 5, endUser: 0 });
   });
 });

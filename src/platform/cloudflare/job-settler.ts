@@ -17,9 +17,10 @@ import { isolateLog } from "./log";
 
 /**
  * One run looks for at most this many unsettled jobs, the newest first (older ones once those
- * finish): it writes at most one statement each, well within D1's queries per invocation.
+ * finish): three statements for each that moved (its update and its month totals) stay well
+ * within D1's queries per invocation.
  */
-const MAX_UNSETTLED_PER_RUN = 500;
+const MAX_UNSETTLED_PER_RUN = 300;
 /** A job the listing went past this many runs in a row without showing it is no longer looked for. */
 const MISSES_BEFORE_GIVING_UP = 5;
 /** The one settler of the account. */
