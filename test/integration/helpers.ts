@@ -441,16 +441,20 @@ export function failingDatabase(
 }
 
 /**
- * A real Durable Object namespace whose stubs' `methods` (RPC calls) throw, or never answer;
- * every other call reaches the real object.
+ * A real Durable Object namespace whose stubs' `methods` (RPC calls) throw, or never answer, or
+ * (`late`) reach the object and do their work but never answer the caller; every other call
+ * reaches the real object.
  */
 export function failingStubs<T extends Rpc.DurableObjectBranded | undefined>(
   real: DurableObjectNamespace<T>,
-  how: "throw" | "hang",
+  how: "throw" | "hang" | "late",
   methods: readonly string[],
 ): DurableObjectNamespace<T> {
-  const failing = () =>
-    how === "hang" ? new Promise<never>(() => {}) : Promise.reject(new Error("object is down"));
+  const failing = (call: () => unknown) => {
+    if (how === "throw") return Promise.reject(new Error("object is down"));
+    if (how === "late") void Promise.resolve(call()).catch(() => {});
+    return new Promise<never>(() => {});
+  };
   return new Proxy(real, {
     get(target, property) {
       const member = Reflect.get(target, property, target) as unknown;
@@ -459,10 +463,13 @@ export function failingStubs<T extends Rpc.DurableObjectBranded | undefined>(
       return (...args: Parameters<typeof target.get>) =>
         new Proxy(target.get(...args), {
           get(stub, name) {
-            if (methods.includes(String(name))) return failing;
             // Every property of a stub is a remote method, `bind` included: call through it.
             const call = stub as unknown as Record<string, (...values: unknown[]) => unknown>;
-            return (...values: unknown[]) => call[String(name)]?.(...values);
+            const through = (...values: unknown[]) => call[String(name)]?.(...values);
+            if (methods.includes(String(name))) {
+              return (...values: unknown[]) => failing(() => through(...values));
+            }
+            return through;
           },
         });
     },

@@ -63,7 +63,7 @@ describe("job creation limits", () => {
     expect(await recordedJobs(tenant.id)).toBe(4);
   });
 
-  it("count nothing for a request refused before it reached upstream (bad body)", async () => {
+  it("count a request refused before it reached upstream (bad body) like any other", async () => {
     const tenant = await limitedTenant("creates-1-bad-body", { createsPerMinute: 1 });
 
     const bad = await proxyFetch(
@@ -76,7 +76,7 @@ describe("job creation limits", () => {
     );
 
     expect(bad.status).toBe(400);
-    expect((await create(tenant)).status).toBe(201);
+    expect((await create(tenant)).status).toBe(429);
   });
 
   it("are per tenant and separate from reads", async () => {

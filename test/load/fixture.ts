@@ -22,6 +22,8 @@ export interface LoadTenant {
   subject: string;
   /** jobs:read and jobs:create for one end user. */
   userToken: string;
+  /** jobs:create for another end user, whose own page budget is 0: every creation is a 402. */
+  overBudgetToken: string;
   /** jobs:read on the tenant's terminal jobs only (a job list, no end user). */
   listToken: string;
   /** Signed with the proxy's own key, but expired an hour ago. */
@@ -107,6 +109,12 @@ export async function setUpTenants(
       ttlSeconds: 3600,
     });
     const listToken = await mint({ jobs: terminal.map((job) => job.id), ttlSeconds: 3600 });
+    const overBudgetToken = await mint({
+      sub: `broke-${index}`,
+      scopes: ["jobs:create"],
+      pagesPerMonth: 0,
+      ttlSeconds: 3600,
+    });
     const backendKeyId = keys.items.find((key) => key.name === "backend")?.id ?? "";
     const claims = {
       tenantId: tenant.id,
@@ -130,6 +138,7 @@ export async function setUpTenants(
       revokedKey,
       subject,
       userToken,
+      overBudgetToken,
       listToken,
       expiredToken: expired.token,
       forgedToken: forged.token,
@@ -193,6 +202,16 @@ async function control<T>(origin: string, path: string, body: unknown): Promise<
   const text = await response.text();
   if (!response.ok) throw new Error(`fake ${path}: ${response.status} ${text}`);
   return JSON.parse(text) as T;
+}
+
+/** How many creations reached the fake Waveline with `text` in their body. */
+export async function upstreamCreationsWith(stack: TestStack, text: string): Promise<number> {
+  const query = new URLSearchParams({ match: "/extract-document", bodyIncludes: text });
+  const response = await fetch(`${stack.fake?.origin}/__control/calls?${query}`, {
+    signal: AbortSignal.timeout(30_000),
+  });
+  if (!response.ok) throw new Error(`fake calls: ${response.status} ${await response.text()}`);
+  return ((await response.json()) as { total: number }).total;
 }
 
 /** How many jobs the fake Waveline holds: its account-wide list total, read with the proxy's key. */

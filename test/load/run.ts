@@ -24,6 +24,7 @@ import {
   verifyGuesser,
   verifyHealth,
   verifyListings,
+  verifyOverBudget,
   verifyRecordedJobs,
   verifyUpstreamCreations,
 } from "./verify";
@@ -171,6 +172,10 @@ async function main(): Promise<number> {
     printFigures(tally, sent, durationMs);
     const limited = tenants.find((tenant) => tenant.createsPerMinute !== null) as LoadTenant;
     const limitedCounts = tally.scenarios.get("create-limited") ?? new Map<string, number>();
+    const overBudgetCounts = tally.scenarios.get("over-budget") ?? new Map<string, number>();
+    // Refusals spend the limited tenant's creation limit like its creations.
+    const limitedAttempts = total(limitedCounts) + total(overBudgetCounts);
+    const limitedRefused = (limitedCounts.get("429") ?? 0) + (overBudgetCounts.get("429") ?? 0);
     const guesses = tally.scenarios.get("guesser") ?? new Map<string, number>();
     const created = tenants.reduce((sum, tenant) => sum + tenant.created.length, 0);
     const verdicts: Verdict[] = [
@@ -191,7 +196,8 @@ async function main(): Promise<number> {
       { ok: tally.leaks === 0, label: `${tally.leaks} answers with a secret in them` },
       await verifyRecordedJobs(stack, tenants, since),
       await verifyUpstreamCreations(stack, upstreamBefore, created),
-      verifyCreationLimit(limited, total(limitedCounts), limitedCounts.get("429") ?? 0, durationMs),
+      verifyCreationLimit(limited, limitedAttempts, limitedRefused, durationMs),
+      await verifyOverBudget(stack, limited, overBudgetCounts, limitedAttempts, durationMs),
       verifyGuesser(total(guesses), guesses.get("429") ?? 0, loadStart, loadEnd),
       await verifyHealth(stack),
     ];

@@ -50,6 +50,7 @@ const SCENARIOS = {
   create: { weight: 14, plan: planCreate },
   "create-again": { weight: 3, plan: planCreateAgain },
   "create-limited": { weight: 3, plan: planLimitedCreate },
+  "over-budget": { weight: 2, plan: planOverBudget },
   "cross-tenant": { weight: 12, plan: planCrossTenant },
   "cross-user": { weight: 3, plan: planCrossUser },
   "bad-credential": { weight: 8, plan: planBadCredential },
@@ -184,6 +185,36 @@ function planCreateAgain(world: LoadWorld): Planned {
 function planLimitedCreate(world: LoadWorld): Planned {
   const tenant = pick(world.tenants.filter((candidate) => candidate.createsPerMinute !== null));
   return createJob(world, "create-limited", tenant, [201, 429]);
+}
+
+/** File names of `over-budget` creations: none of them may reach Waveline. */
+export const OVER_BUDGET_FILES = "load-over-budget-";
+
+/**
+ * An end user of the limited tenant whose page budget is used up: 402 before Waveline, and each
+ * refusal spends the tenant's creation limit like a creation, so once it is spent, 429.
+ */
+function planOverBudget(world: LoadWorld): Planned {
+  const tenant = pick(world.tenants.filter((candidate) => candidate.createsPerMinute !== null));
+  world.creations++;
+  const request = post(
+    "/extract-document",
+    tenant.overBudgetToken,
+    documentBody(`over-budget-${world.creations}`),
+  );
+  return {
+    scenario: "over-budget",
+    request,
+    expect: [402, 429],
+    check: (answer) => {
+      if (!header(answer, "retry-after")) return `a ${answer.status} without Retry-After`;
+      if (answer.status === 429) return undefined;
+      const body = parseJson(answer.body) as { error?: unknown; budget?: unknown };
+      return body?.error === "page budget exhausted" && body.budget === "end user"
+        ? undefined
+        : `a 402 that does not name the end user's budget: ${answer.body.slice(0, 200)}`;
+    },
+  };
 }
 
 function planCrossTenant(world: LoadWorld): Planned {
