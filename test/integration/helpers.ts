@@ -335,9 +335,20 @@ export function failingStubs<T extends Rpc.DurableObjectBranded | undefined>(
   how: "throw" | "hang",
   methods: readonly string[],
 ): DurableObjectNamespace<T> {
-  const failing = () =>
-    how === "hang" ? new Promise<never>(() => {}) : Promise.reject(new Error("object is down"));
-  return new Proxy(real, {
+  const stubs = switchableStubs(real, methods);
+  stubs.fail(how);
+  return stubs.binding;
+}
+
+/** The same, failing only between `fail` and `recover`: a fault that starts mid-test. */
+export function switchableStubs<T extends Rpc.DurableObjectBranded | undefined>(
+  real: DurableObjectNamespace<T>,
+  methods: readonly string[],
+): { binding: DurableObjectNamespace<T>; fail(how: "throw" | "hang"): void; recover(): void } {
+  let failing: "throw" | "hang" | undefined;
+  const fault = () =>
+    failing === "hang" ? new Promise<never>(() => {}) : Promise.reject(new Error("object is down"));
+  const binding = new Proxy(real, {
     get(target, property) {
       const member = Reflect.get(target, property, target) as unknown;
       if (typeof member !== "function") return member;
@@ -345,7 +356,7 @@ export function failingStubs<T extends Rpc.DurableObjectBranded | undefined>(
       return (...args: Parameters<typeof target.get>) =>
         new Proxy(target.get(...args), {
           get(stub, name) {
-            if (methods.includes(String(name))) return failing;
+            if (failing && methods.includes(String(name))) return fault;
             // Every property of a stub is a remote method, `bind` included: call through it.
             const call = stub as unknown as Record<string, (...values: unknown[]) => unknown>;
             return (...values: unknown[]) => call[String(name)]?.(...values);
@@ -353,6 +364,15 @@ export function failingStubs<T extends Rpc.DurableObjectBranded | undefined>(
         });
     },
   });
+  return {
+    binding,
+    fail: (how) => {
+      failing = how;
+    },
+    recover: () => {
+      failing = undefined;
+    },
+  };
 }
 
 /** A real binding whose `methods` throw, or never answer, while failing; otherwise it answers. */

@@ -59,7 +59,7 @@ describe("read leases", () => {
     expect(calls).toHaveLength(2);
   });
 
-  it("give up on an object that does not answer, so the read can go on without it", async () => {
+  it("give up on an object that does not answer, so the read can be refused (503)", async () => {
     const { namespace } = objectAnswering([never]);
     const limiter = durableRateLimiter(namespace, { refillWaitMs: 1_000, timeoutMs: 50 });
 

@@ -2,6 +2,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import {
+  asAdmin,
   createTenant,
   failingStubs,
   fakeWaveline,
@@ -236,6 +237,60 @@ describe("GET /jobs/{id}/events", () => {
     expect(refused.headers.get("Retry-After")).toBe("10");
     await eventReader(open).cancel();
   });
+
+  it("gives one end user a quarter of the tenant's streams, or the tenant's setting; the others still get theirs", async () => {
+    const tenant = await createTenant("stream-shares");
+    const capped = { ...env, STREAMS_PER_TENANT: "4" };
+    const streamOf = async (subject: string) => {
+      const id = await runningJob(`share-${subject}`, tenant);
+      await env.DB.prepare("UPDATE jobs SET subject = ? WHERE id = ?").bind(subject, id).run();
+      const token = await mintToken(tenant, { sub: subject, scopes: ["jobs:read"] });
+      return () => proxyStream(`/jobs/${id}/events`, withBearer(token), capped);
+    };
+    const noisy = await streamOf("noisy");
+    const quiet = await streamOf("quiet");
+
+    const first = await noisy();
+    const second = await noisy();
+    const quietOne = await quiet();
+
+    expect(first.status).toBe(200);
+    expect(second.status).toBe(429);
+    expect(await second.json()).toEqual({
+      error: "too many open streams: at most 1 per end user, 4 per tenant",
+    });
+    expect(quietOne.status).toBe(200);
+
+    const patched = await proxyStream(
+      `/admin/tenants/${tenant.id}`,
+      asAdmin(jsonBody({ rateLimits: { endUserStreams: 2 } }, { method: "PATCH" })),
+      capped,
+    );
+    expect(patched.status).toBe(200);
+    const third = await noisy();
+    expect(third.status).toBe(200);
+    for (const open of [first, quietOne, third]) await eventReader(open).cancel();
+  });
+
+  it.each([
+    ["throws", "throw"],
+    ["hangs", "hang"],
+  ] as const)(
+    "answers 503, never an uncounted stream, when the tenant's limiter %s",
+    async (_, fault) => {
+      const id = await runningJob(`leases-${fault}`);
+      const broken = {
+        ...env,
+        RATE_LIMITER: failingStubs(env.RATE_LIMITER, fault, ["openStream"]),
+      };
+
+      const response = await proxyStream(`/jobs/${id}/events`, acme.auth(), broken);
+
+      expect(response.status).toBe(503);
+      expect(response.headers.get("Retry-After")).toBe("5");
+      expect(await response.json()).toEqual({ error: "rate limiter is unavailable, retry later" });
+    },
+  );
 
   it("is documented by the tenant's creation route answers too: created jobs can be watched", async () => {
     const created = await proxyFetch(
