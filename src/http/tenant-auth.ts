@@ -9,22 +9,27 @@ import type { AppEnv } from "./context";
 import { bearerToken } from "./credentials";
 import { fail } from "./errors";
 
-export type Authenticated = AppEnv & { Variables: { principal: Principal } };
+export type Authenticated = AppEnv & {
+  Variables: {
+    principal: Principal;
+    /** Why the credential would no longer be let in, or null while it would: for open streams. */
+    credentialLapse: () => Promise<string | null>;
+  };
+};
+
+interface AuthOptions {
+  scope?: Scope;
+  apiKeyOnly?: boolean;
+  /** Also a browser token in `?access_token=` (for EventSource, which cannot send headers). */
+  tokenInQuery?: boolean;
+}
 
 /**
  * Tenant routes: `Authorization: Bearer <API key | browser token>` becomes `c.var.principal`.
  * Every refusal says as little as possible: 401 for a credential that is not good, 403 for a good
  * one that may not do this. A browser's Origin must be one its tenant lists.
  */
-export function authenticate(
-  services: Services,
-  options: {
-    scope?: Scope;
-    apiKeyOnly?: boolean;
-    /** Also a browser token in `?access_token=` (for EventSource, which cannot send headers). */
-    tokenInQuery?: boolean;
-  } = {},
-) {
+export function authenticate(services: Services, options: AuthOptions = {}) {
   return createMiddleware<Authenticated>(async (c, next) => {
     let credential = bearerToken(c.req.header("Authorization"));
     if (credential === undefined && options.tokenInQuery) {
@@ -37,14 +42,13 @@ export function authenticate(
     const principal = credential
       ? await principalOf(credential, services.tenants, services.signingKeys)
       : null;
-    if (!principal) return authenticationFailed(services, c);
+    if (!principal || credential === undefined) return authenticationFailed(services, c);
     c.set("principal", principal);
+    c.set("credentialLapse", () => credentialLapse(services, credential, options));
 
     const origin = c.req.header("Origin");
     if (
-      principal.tenant.disabled ||
-      (options.apiKeyOnly && principal.credential !== "api-key") ||
-      (options.scope && !principal.scopes.has(options.scope)) ||
+      forbidden(principal, options) ||
       (origin !== undefined && !principal.tenant.allowedOrigins.includes(origin))
     ) {
       fail(403, "forbidden");
@@ -52,4 +56,27 @@ export function authenticate(
     c.var.log.annotate({ tenantId: principal.tenant.id, credential: principal.credential });
     await next();
   });
+}
+
+/** The 403s a good credential meets whatever its request (the Origin aside). */
+function forbidden(principal: Principal, options: AuthOptions): boolean {
+  return (
+    principal.tenant.disabled ||
+    (options.apiKeyOnly === true && principal.credential !== "api-key") ||
+    (options.scope !== undefined && !principal.scopes.has(options.scope))
+  );
+}
+
+/**
+ * Asks again, as `authenticate` does, whether `credential` is let in: an expired token, a revoked
+ * key or token, a disabled tenant no longer are, within the same bound as every request.
+ */
+async function credentialLapse(
+  services: Services,
+  credential: string,
+  options: AuthOptions,
+): Promise<string | null> {
+  const principal = await principalOf(credential, services.tenants, services.signingKeys);
+  if (!principal) return "the credential has expired or was revoked";
+  return forbidden(principal, options) ? "the credential is no longer allowed this" : null;
 }

@@ -1,6 +1,8 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it, vi } from "vitest";
+import { MEMO_TTL_MS } from "../../src/core/tenancy/cached";
+import { CREDENTIAL_RECHECK_MS } from "../../src/core/watching/while-credential-holds";
 import {
   asAdmin,
   createTenant,
@@ -102,6 +104,103 @@ async function proxyStream(path: string, init: RequestInit, bindings: Env = env)
   const { worker: app } = await import("../../src/platform/cloudflare/worker");
   return app.request(`${PROXY_ORIGIN}${path}`, init, bindings, createExecutionContext());
 }
+
+describe("an open stream ends with its credential", () => {
+  it("when its browser token expires: `event: error`, and nothing after it", async () => {
+    const tenant = await createTenant("stream-expiry");
+    const id = await runningJob("expiry", tenant);
+    const token = await mintToken(tenant, { ttlSeconds: 1 });
+    const opened = Date.now();
+
+    const events = eventReader(await proxyStream(`/jobs/${id}/events`, withBearer(token)));
+    expect((await events.next())?.event).toBe("job");
+    const ended = await events.next(15_000);
+
+    expect(ended?.event).toBe("error");
+    expect(JSON.parse(ended?.data ?? "{}")).toEqual({
+      error: "the credential has expired or was revoked",
+    });
+    // The token's second, the 5 s of clock skew every request allows, and one re-check.
+    expect(Date.now() - opened).toBeLessThan(1_000 + 5_000 + 2_000);
+    await fakeWaveline.updateJob(id, { status: "COMPLETED", pages: 2 });
+    expect(await events.next(3_000)).toBeUndefined();
+    expect(await events.ended()).toBe(true);
+  });
+
+  const admin = (path: string, init: RequestInit) => proxyStream(path, asAdmin(init), env);
+
+  it.each([
+    [
+      "its API key is revoked",
+      "api-key",
+      (t: TestTenant) => admin(`/admin/tenants/${t.id}/keys/${t.keyId}`, { method: "DELETE" }),
+      "the credential has expired or was revoked",
+    ],
+    [
+      "the key that minted its token is revoked",
+      "token",
+      (t: TestTenant) => admin(`/admin/tenants/${t.id}/keys/${t.keyId}`, { method: "DELETE" }),
+      "the credential has expired or was revoked",
+    ],
+    [
+      "the tenant's tokens are revoked",
+      "token",
+      (t: TestTenant) => admin(`/admin/tenants/${t.id}/revoke-tokens`, { method: "POST" }),
+      "the credential has expired or was revoked",
+    ],
+    [
+      "the tenant is disabled",
+      "token",
+      (t: TestTenant) =>
+        admin(`/admin/tenants/${t.id}`, jsonBody({ disabled: true }, { method: "PATCH" })),
+      "the credential is no longer allowed this",
+    ],
+  ] as const)("when %s (%s)", async (_, credential, revoke, error) => {
+    const tenant = await createTenant(`stream-revoked-${credential}`);
+    const id = await runningJob(`revoked-${credential}`, tenant);
+    const auth = credential === "api-key" ? tenant.auth() : withBearer(await mintToken(tenant));
+    const events = eventReader(await proxyStream(`/jobs/${id}/events`, auth));
+    expect((await events.next())?.event).toBe("job");
+
+    expect([200, 204]).toContain((await revoke(tenant)).status);
+    const ended = await events.next(5_000);
+
+    expect(ended?.event).toBe("error");
+    expect(JSON.parse(ended?.data ?? "{}")).toEqual({ error });
+    expect(await events.ended()).toBe(true);
+  });
+});
+
+describe("an open stream in another isolate", () => {
+  it("ends within the 10 s every isolate takes to see a revocation, and one re-check", async () => {
+    const tenant = await createTenant("stream-revoked-elsewhere");
+    const id = await runningJob("revoked-elsewhere", tenant);
+    vi.resetModules();
+    // A fresh module graph: its own memoised lookups, as another isolate has.
+    const { worker: elsewhere } = await import("../../src/platform/cloudflare/worker");
+    const token = await mintToken(tenant);
+    const response = await elsewhere.request(
+      `${PROXY_ORIGIN}/jobs/${id}/events`,
+      withBearer(token),
+      env,
+      createExecutionContext(),
+    );
+    const events = eventReader(response);
+    expect((await events.next())?.event).toBe("job");
+
+    const revoked = Date.now();
+    const revocation = await proxyFetch(
+      `/admin/tenants/${tenant.id}/revoke-tokens`,
+      asAdmin({ method: "POST" }),
+    );
+    expect(revocation.status).toBe(200);
+    const ended = await events.next(MEMO_TTL_MS + 5_000);
+
+    expect(ended?.event).toBe("error");
+    expect(Date.now() - revoked).toBeLessThan(MEMO_TTL_MS + CREDENTIAL_RECHECK_MS + 500);
+    expect(await events.ended()).toBe(true);
+  });
+});
 
 describe("one watcher per running job", () => {
   it("answers 200 concurrent reads from two separately built apps with one upstream call", async () => {

@@ -7,6 +7,7 @@ import { endUserShare } from "../../core/ratelimit/share";
 import type { Services } from "../../core/services";
 import type { OwnedJob } from "../../core/tenancy/store";
 import { jobEvent, STREAM_LIFETIME_MS } from "../../core/watching/events";
+import { whileCredentialHolds } from "../../core/watching/while-credential-holds";
 import { jobIdSchema, jobSchema } from "../../waveline/schema";
 import type { AppEnv } from "../context";
 import { errorResponse, fail } from "../errors";
@@ -71,7 +72,7 @@ export function jobRoutes(services: Services) {
       operationId: "watchJob",
       summary: "Follow one of your jobs as Server-Sent Events",
       description:
-        "`event: job` with the job as `GET /jobs/{id}` answers it: at once, then on every change of status or pages, until it is `COMPLETED` or `FAILED`; a comment every 15 s; at most 5 minutes a stream (then reconnect, with `Last-Event-ID`). For `EventSource`, which cannot send headers, a browser token may come as `?access_token=` (never an API key).",
+        '`event: job` with the job as `GET /jobs/{id}` answers it: at once, then on every change of status or pages, until it is `COMPLETED` or `FAILED`; a comment every 15 s; at most 5 minutes a stream (then reconnect, with `Last-Event-ID`). The credential is checked again every second: once it has expired or was revoked, or the tenant is disabled, the stream ends with `event: error` and `{ "error" }`. For `EventSource`, which cannot send headers, a browser token may come as `?access_token=` (never an API key).',
       tag: "jobs",
       auth: "jobs:read",
       responses: {
@@ -131,13 +132,9 @@ export function jobRoutes(services: Services) {
         c.var.log.warn("job watcher unavailable: no stream", { error: describeError(err) });
         fail(503, "live updates are unavailable: poll GET /jobs/{id}", { "Retry-After": "5" });
       }
-      const { readable, writable } = new TransformStream();
-      scope.waitUntil(
-        stream
-          .pipeTo(writable)
-          .catch(() => {})
-          .finally(release),
-      );
+      // No longer than its credential: expired, revoked or disabled ends it as it would a request.
+      const { readable, done } = whileCredentialHolds(stream, c.var.credentialLapse);
+      scope.waitUntil(done.finally(release));
       return c.body(readable, 200, EVENT_STREAM_HEADERS);
     },
   );
