@@ -273,6 +273,19 @@ describe("GET /jobs/{id}/events", () => {
     expect(row).toEqual({ status: "COMPLETED", pages: 3 });
   });
 
+  it("passes a terminal event of megabytes on whole, however it is cut into chunks", async () => {
+    const id = await runningJob("stream-large");
+    const events = eventReader(await openEvents(id));
+    expect((await events.next())?.event).toBe("job");
+    const text = "words ".repeat(400_000);
+
+    await fakeWaveline.updateJob(id, { status: "COMPLETED", pages: 9, result: { text } });
+    const last = await events.next();
+
+    expect(JSON.parse(last?.data ?? "{}")).toMatchObject({ status: "COMPLETED", result: { text } });
+    expect(await events.ended()).toBe(true);
+  });
+
   it("answers a finished job with one event and ends", async () => {
     const id = uniqueJobId("finished");
     await fakeWaveline.createJob({ id, status: "FAILED" });

@@ -120,7 +120,7 @@ export function leasedRateLimiter(
       const key = keyOf(tenantId, limitPerMinute, share);
       if (bucket === "creates") {
         const refused = refusals.get(key);
-        if (refused && refused.until > Date.now()) return refused.decision;
+        if (refused && refused.until > Date.now()) return refusedUntil(refused);
         const decision = await ask(tenantId, "creates", 1, limitPerMinute, share);
         if (decision.granted === 0) {
           if (refusals.size >= MAX_LEASES) refusals.delete(refusals.keys().next().value as string);
@@ -139,7 +139,9 @@ export function leasedRateLimiter(
             remaining: lease.decision.remaining + lease.tokens,
           };
         }
-        if (fresh && lease.decision.granted === 0) return lease.decision;
+        if (fresh && lease.decision.granted === 0) {
+          return refusedUntil({ until: lease.expires, decision: lease.decision });
+        }
         lease.waiting++;
         try {
           await coalesce(
@@ -167,6 +169,11 @@ function keyOf(tenantId: string, limitPerMinute: number, share: EndUserShare | u
  */
 function refusedForMs(decision: Decision): number {
   return decision.retryAfterSeconds * 1000;
+}
+
+/** A remembered refusal, its `Retry-After` counted down to the time it holds until. */
+function refusedUntil({ until, decision }: { until: number; decision: Decision }): Decision {
+  return { ...decision, retryAfterSeconds: Math.max(1, Math.ceil((until - Date.now()) / 1000)) };
 }
 
 function leaseFor(leases: Map<string, Lease>, key: string): Lease {
