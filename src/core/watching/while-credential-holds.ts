@@ -17,7 +17,6 @@ const NEWLINE = 0x0a;
 export function whileCredentialHolds(
   source: ReadableStream<Uint8Array>,
   lapse: () => Promise<string | null>,
-  everyMs = CREDENTIAL_RECHECK_MS,
 ): { readable: ReadableStream<Uint8Array>; done: Promise<void> } {
   const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
   const writer = writable.getWriter();
@@ -36,7 +35,7 @@ export function whileCredentialHolds(
     if (reason === null || lapsed !== undefined) return;
     lapsed = reason;
     onLapse({ done: true, value: undefined });
-  }, everyMs);
+  }, CREDENTIAL_RECHECK_MS);
 
   // A reader that hung up ends the source at once, not at the next event.
   writer.closed.catch(() => reader.cancel().catch(() => {}));
