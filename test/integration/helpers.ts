@@ -441,21 +441,36 @@ export function failingDatabase(
 }
 
 /**
- * A real Durable Object namespace whose stubs' `methods` (RPC calls) throw, or never answer, or
- * (`late`) reach the object and do their work but never answer the caller; every other call
- * reaches the real object.
+ * A real Durable Object namespace whose stubs' `methods` (RPC calls) throw, never answer, or are
+ * made but never answered ("late": the object does the work, its caller never hears back); every
+ * other call reaches the real object.
  */
 export function failingStubs<T extends Rpc.DurableObjectBranded | undefined>(
   real: DurableObjectNamespace<T>,
   how: "throw" | "hang" | "late",
   methods: readonly string[],
 ): DurableObjectNamespace<T> {
-  const failing = (call: () => unknown) => {
-    if (how === "throw") return Promise.reject(new Error("object is down"));
-    if (how === "late") void Promise.resolve(call()).catch(() => {});
+  const stubs = switchableStubs(real, methods);
+  stubs.fail(how);
+  return stubs.binding;
+}
+
+/** The same, failing only between `fail` and `recover`: a fault that starts mid-test. */
+export function switchableStubs<T extends Rpc.DurableObjectBranded | undefined>(
+  real: DurableObjectNamespace<T>,
+  methods: readonly string[],
+): {
+  binding: DurableObjectNamespace<T>;
+  fail(how: "throw" | "hang" | "late"): void;
+  recover(): void;
+} {
+  let failing: "throw" | "hang" | "late" | undefined;
+  const fault = (call: () => unknown) => {
+    if (failing === "throw") return Promise.reject(new Error("object is down"));
+    if (failing === "late") void Promise.resolve(call()).catch(() => {});
     return new Promise<never>(() => {});
   };
-  return new Proxy(real, {
+  const binding = new Proxy(real, {
     get(target, property) {
       const member = Reflect.get(target, property, target) as unknown;
       if (typeof member !== "function") return member;
@@ -466,14 +481,23 @@ export function failingStubs<T extends Rpc.DurableObjectBranded | undefined>(
             // Every property of a stub is a remote method, `bind` included: call through it.
             const call = stub as unknown as Record<string, (...values: unknown[]) => unknown>;
             const through = (...values: unknown[]) => call[String(name)]?.(...values);
-            if (methods.includes(String(name))) {
-              return (...values: unknown[]) => failing(() => through(...values));
+            if (failing && methods.includes(String(name))) {
+              return (...values: unknown[]) => fault(() => through(...values));
             }
             return through;
           },
         });
     },
   });
+  return {
+    binding,
+    fail: (how) => {
+      failing = how;
+    },
+    recover: () => {
+      failing = undefined;
+    },
+  };
 }
 
 /** A real binding whose `methods` throw, or never answer, while failing; otherwise it answers. */

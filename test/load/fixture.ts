@@ -151,6 +151,58 @@ export async function setUpTenants(
   return Promise.all(Array.from({ length: options.tenants }, (_, index) => setUpOne(index)));
 }
 
+/** One tenant's many end users: one reads far above their share, the others now and then. */
+export interface LoadCrowd {
+  tenantId: string;
+  readsPerMinute: number;
+  endUserReadsPerMinute: number;
+  noisy: { token: string; job: string };
+  quiet: { token: string; job: string }[];
+}
+
+/**
+ * A tenant whose end users read their own (finished) jobs with browser tokens of their own: its
+ * read limit is one the noisy end user alone would use up, were it not for end users' shares.
+ */
+export async function setUpCrowd(
+  stack: TestStack,
+  options: { quietUsers: number; readsPerMinute: number; endUserReadsPerMinute: number },
+): Promise<LoadCrowd> {
+  const fake = stack.fake;
+  if (!fake) throw new Error("the load test needs the local fake Waveline");
+  const admin = adminClient(stack);
+  const { readsPerMinute, endUserReadsPerMinute } = options;
+  const tenant = await admin<{ id: string }>("POST", "/admin/tenants", {
+    name: "load-crowd",
+    allowedOrigins: [],
+    rateLimits: { readsPerMinute, endUserReadsPerMinute },
+  });
+  const apiKey = await newKey(admin, tenant.id, "backend");
+  const endUser = async (subject: string) => {
+    const job = await control<{ id: string }>(fake.origin, "/__control/jobs", {
+      status: "COMPLETED",
+      fileName: `load-crowd-${subject}.pdf`,
+      pages: 1,
+    });
+    await admin("PUT", `/admin/jobs/${job.id}/owner`, { tenantId: tenant.id, subject });
+    const minted = await tenantCall<{ token: string }>(stack.proxyUrl, apiKey, "/tokens", {
+      sub: subject,
+      ttlSeconds: 3600,
+    });
+    return { token: minted.token, job: job.id };
+  };
+  const quiet = await Promise.all(
+    Array.from({ length: options.quietUsers }, (_, n) => endUser(`quiet-${n}`)),
+  );
+  return {
+    tenantId: tenant.id,
+    readsPerMinute,
+    endUserReadsPerMinute,
+    noisy: await endUser("noisy"),
+    quiet,
+  };
+}
+
 type AdminCall = <T = unknown>(method: string, path: string, body?: unknown) => Promise<T>;
 
 /** The admin API with the run's admin token; any refusal stops the run. */

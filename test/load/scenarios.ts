@@ -1,4 +1,4 @@
-import type { LoadJob, LoadTenant } from "./fixture";
+import type { LoadCrowd, LoadJob, LoadTenant } from "./fixture";
 import type { Answer, Outgoing } from "./http";
 
 /**
@@ -21,6 +21,8 @@ export interface Planned {
 export interface LoadWorld {
   proxyUrl: string;
   tenants: LoadTenant[];
+  /** A tenant of many end users, one of them noisy. */
+  crowd: LoadCrowd;
   /** ETags seen per job, to revalidate with `If-None-Match`. */
   etags: Map<string, string>;
   /** Job ids each listing returned, checked against the owners once the run is over. */
@@ -55,6 +57,8 @@ const SCENARIOS = {
   "cross-user": { weight: 3, plan: planCrossUser },
   "bad-credential": { weight: 8, plan: planBadCredential },
   guesser: { weight: 2, plan: planGuess },
+  "noisy-end-user": { weight: 8, plan: planNoisyEndUser },
+  "quiet-end-users": { weight: 4, plan: planQuietEndUser },
 } satisfies Record<string, { weight: number; plan: (world: LoadWorld) => Planned }>;
 
 export type ScenarioName = keyof typeof SCENARIOS;
@@ -100,6 +104,18 @@ function planHit(world: LoadWorld): Planned {
     world.etags.set(etagKey, tag);
     return undefined;
   });
+}
+
+/** One end user reading far above their share: refused, but never their neighbours. */
+function planNoisyEndUser(world: LoadWorld): Planned {
+  const { token, job } = world.crowd.noisy;
+  return { scenario: "noisy-end-user", request: get(`/jobs/${job}`, token), expect: [200, 429] };
+}
+
+/** The same tenant's other end users, each well within their share: never a 429. */
+function planQuietEndUser(world: LoadWorld): Planned {
+  const { token, job } = pick(world.crowd.quiet);
+  return { scenario: "quiet-end-users", request: get(`/jobs/${job}`, token), expect: [200] };
 }
 
 function planPending(world: LoadWorld): Planned {

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import type { TestStack } from "../e2e/test-stack";
 import {
   adminClient,
+  type LoadCrowd,
   type LoadTenant,
   tenantCall,
   upstreamCreationsWith,
@@ -139,6 +140,28 @@ export async function verifyOverBudget(
   return {
     ok,
     label: `end user over budget: ${refusedOverBudget} refused with 402, then ${rateLimited} with 429 (the tenant's ${limitedAttempts} creations and refusals against at most ${most}), ${upstream} reached Waveline`,
+  };
+}
+
+/**
+ * The noisy end user is held to their share (and refused once over it), and the tenant's other
+ * end users never see a 429: their own reads are counted apart from the noisy one's.
+ */
+export function verifyEndUserShares(
+  crowd: LoadCrowd,
+  noisy: Map<string, number>,
+  quiet: Map<string, number>,
+  durationMs: number,
+): Verdict {
+  const share = crowd.endUserReadsPerMinute;
+  const most = share + Math.ceil((share * durationMs) / 60_000);
+  const served = noisy.get("200") ?? 0;
+  const refused = noisy.get("429") ?? 0;
+  const quietRefused = quiet.get("429") ?? 0;
+  const ok = served <= most && refused > 0 && quietRefused === 0 && (quiet.get("200") ?? 0) > 0;
+  return {
+    ok,
+    label: `noisy end user (${share}/min of ${crowd.readsPerMinute}): ${served} served (at most ${most}), ${refused} refused; quiet end users: ${quiet.get("200") ?? 0} served, ${quietRefused} refused`,
   };
 }
 

@@ -7,6 +7,11 @@ import type { KeyCheck } from "./keys";
 export interface RateLimits {
   readsPerMinute: number | null;
   createsPerMinute: number | null;
+  /** Each end user's part of the tenant's limits (0: none); null means a quarter of them. */
+  endUserReadsPerMinute: number | null;
+  endUserCreatesPerMinute: number | null;
+  /** Event streams one end user may have open, of the tenant's `STREAMS_PER_TENANT`. */
+  endUserStreams: number | null;
 }
 
 /** Pages a calendar month (UTC); null means no budget. */

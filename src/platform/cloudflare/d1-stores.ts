@@ -24,6 +24,9 @@ interface TenantRow {
   disabled: number;
   reads_per_minute: number | null;
   creates_per_minute: number | null;
+  end_user_reads_per_minute: number | null;
+  end_user_creates_per_minute: number | null;
+  end_user_streams: number | null;
   pages_per_month: number | null;
   end_user_pages_per_month: number | null;
   tokens_not_before: string | null;
@@ -56,8 +59,9 @@ interface JobRow {
 const TENANT_ORIGINS =
   "(SELECT json_group_array(origin) FROM tenant_origins o WHERE o.tenant_id = t.id)";
 const TENANT_SELECT = `
-  SELECT t.id, t.name, t.disabled, t.reads_per_minute, t.creates_per_minute, t.pages_per_month,
-    t.end_user_pages_per_month, t.tokens_not_before, t.created_at, t.updated_at,
+  SELECT t.id, t.name, t.disabled, t.reads_per_minute, t.creates_per_minute,
+    t.end_user_reads_per_minute, t.end_user_creates_per_minute, t.end_user_streams,
+    t.pages_per_month, t.end_user_pages_per_month, t.tokens_not_before, t.created_at, t.updated_at,
     ${TENANT_ORIGINS} AS origins
   FROM tenants t`;
 
@@ -81,7 +85,13 @@ function toTenant(row: TenantRow): Tenant {
     name: row.name,
     allowedOrigins: row.origins ? (JSON.parse(row.origins) as string[]).sort() : [],
     disabled: row.disabled === 1,
-    rateLimits: { readsPerMinute: row.reads_per_minute, createsPerMinute: row.creates_per_minute },
+    rateLimits: {
+      readsPerMinute: row.reads_per_minute,
+      createsPerMinute: row.creates_per_minute,
+      endUserReadsPerMinute: row.end_user_reads_per_minute,
+      endUserCreatesPerMinute: row.end_user_creates_per_minute,
+      endUserStreams: row.end_user_streams,
+    },
     budget: {
       pagesPerMonth: row.pages_per_month,
       endUserPagesPerMonth: row.end_user_pages_per_month,
@@ -135,6 +145,9 @@ export function d1TenantStore(db: D1Database, now = () => new Date().toISOString
       const limits: RateLimits = {
         readsPerMinute: rateLimits?.readsPerMinute ?? null,
         createsPerMinute: rateLimits?.createsPerMinute ?? null,
+        endUserReadsPerMinute: rateLimits?.endUserReadsPerMinute ?? null,
+        endUserCreatesPerMinute: rateLimits?.endUserCreatesPerMinute ?? null,
+        endUserStreams: rateLimits?.endUserStreams ?? null,
       };
       const pages: Budget = {
         pagesPerMonth: budget?.pagesPerMonth ?? null,
@@ -143,15 +156,19 @@ export function d1TenantStore(db: D1Database, now = () => new Date().toISOString
       await db.batch([
         db
           .prepare(
-            `INSERT INTO tenants (id, name, reads_per_minute, creates_per_minute, pages_per_month,
-               end_user_pages_per_month, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+            `INSERT INTO tenants (id, name, reads_per_minute, creates_per_minute,
+               end_user_reads_per_minute, end_user_creates_per_minute, end_user_streams,
+               pages_per_month, end_user_pages_per_month, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           )
           .bind(
             id,
             name,
             limits.readsPerMinute,
             limits.createsPerMinute,
+            limits.endUserReadsPerMinute,
+            limits.endUserCreatesPerMinute,
+            limits.endUserStreams,
             pages.pagesPerMonth,
             pages.endUserPagesPerMonth,
             at,
@@ -190,6 +207,11 @@ export function d1TenantStore(db: D1Database, now = () => new Date().toISOString
             `UPDATE tenants SET name = COALESCE(?, name), disabled = COALESCE(?, disabled),
                reads_per_minute = CASE WHEN ? THEN ? ELSE reads_per_minute END,
                creates_per_minute = CASE WHEN ? THEN ? ELSE creates_per_minute END,
+               end_user_reads_per_minute =
+                 CASE WHEN ? THEN ? ELSE end_user_reads_per_minute END,
+               end_user_creates_per_minute =
+                 CASE WHEN ? THEN ? ELSE end_user_creates_per_minute END,
+               end_user_streams = CASE WHEN ? THEN ? ELSE end_user_streams END,
                pages_per_month = CASE WHEN ? THEN ? ELSE pages_per_month END,
                end_user_pages_per_month = CASE WHEN ? THEN ? ELSE end_user_pages_per_month END,
                updated_at = ?
@@ -203,6 +225,12 @@ export function d1TenantStore(db: D1Database, now = () => new Date().toISOString
             patch.rateLimits?.readsPerMinute ?? null,
             Number(patch.rateLimits?.createsPerMinute !== undefined),
             patch.rateLimits?.createsPerMinute ?? null,
+            Number(patch.rateLimits?.endUserReadsPerMinute !== undefined),
+            patch.rateLimits?.endUserReadsPerMinute ?? null,
+            Number(patch.rateLimits?.endUserCreatesPerMinute !== undefined),
+            patch.rateLimits?.endUserCreatesPerMinute ?? null,
+            Number(patch.rateLimits?.endUserStreams !== undefined),
+            patch.rateLimits?.endUserStreams ?? null,
             Number(patch.budget?.pagesPerMonth !== undefined),
             patch.budget?.pagesPerMonth ?? null,
             Number(patch.budget?.endUserPagesPerMonth !== undefined),
