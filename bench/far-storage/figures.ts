@@ -39,6 +39,8 @@ export interface FarStoragePopulation {
   otherTenants: number;
   /** How long seeding them took (SQL in D1, no delay). */
   seedMs: number;
+  /** The control: rows the meter counts for one read of the whole api_keys table. */
+  wholeKeyTableRows: number;
   cases: Record<FarStorageCase, StorageCost>;
 }
 
