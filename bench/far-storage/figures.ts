@@ -3,6 +3,7 @@
 /** Every case the run measures, in the order it measures them. */
 export const FAR_STORAGE_CASES = [
   "cold-hit",
+  "cold-hit-unlimited",
   "neighbour-hit",
   "warm-hits",
   "unknown-keys",

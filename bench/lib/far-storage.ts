@@ -47,6 +47,7 @@ const COLD_HIT_SLACK_MS = 30;
 
 const CASE_TITLES: Record<FarStorageCase, string> = {
   "cold-hit": "cold-isolate hit: credential and job never looked up in this location",
+  "cold-hit-unlimited": "the same with the read limit off (no lease; as test/integration runs)",
   "neighbour-hit": "cold-isolate hit, a neighbour isolate looked both up",
   "warm-hits": "warm hits, 100 back to back",
   "unknown-keys": "100 unknown keys in one isolate, one a second",
@@ -215,6 +216,15 @@ export function renderFarStorageSection(results: FarStorageResults): string {
       ["… its rows read", "5", "**20,007**", ...both((c) => int(c["cold-hit"].rowsRead))],
       ["… its time", "182 ms", "**389 ms**", ...both((c) => `${ms(c["cold-hit"].ms)} ms`)],
       [
+        "… with the read limit off (no lease): round trips one after another, time",
+        "–",
+        "–",
+        ...both((c) => {
+          const unlimited = c["cold-hit-unlimited"];
+          return `${trips(unlimited)}, ${ms(unlimited.ms)} ms`;
+        }),
+      ],
+      [
         "unknown `wlp_…` keys: rows read (before: each key; after: 100 keys over 100 s, in all)",
         "1",
         "**20,002**",
@@ -286,7 +296,7 @@ export function renderFarStorageSummary(results: FarStorageResults): string {
     (Object.keys(CASE_TITLES) as FarStorageCase[]).map((name) => {
       const c = population.cases[name];
       return (
-        `  ${int(population.otherTenants).padStart(6)} tenants  ${name.padEnd(15)} ` +
+        `  ${int(population.otherTenants).padStart(6)} tenants  ${name.padEnd(18)} ` +
         `${c.d1Queries} queries, ${int(c.rowsRead)} rows, ${c.sequentialRoundTrips} sequential ` +
         `(D1 ${c.d1RoundTrips}, DO ${c.objectCalls}), ${ms(c.ms)} ms`
       );

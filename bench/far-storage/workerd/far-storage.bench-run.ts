@@ -40,9 +40,9 @@ const COLD_SAMPLES = 5;
 /** How long an isolate stays idle after its first request. */
 const IDLE_MS = 100_000;
 
-/** Requests through far storage, counted and timed. */
-function measured() {
-  const storage = farStorage(env, settings.delayMs);
+/** Requests through far storage, counted and timed; `vars` override the Worker's. */
+function measured(vars: Partial<Env> = {}) {
+  const storage = farStorage({ ...env, ...vars }, settings.delayMs);
   let requests = 0;
   let ms = 0;
   let maxMs = 0;
@@ -137,6 +137,15 @@ const measure: Record<FarStorageCase, (label: string) => Promise<StorageCost>> =
     sampled(label, COLD_SAMPLES, async (sample) => {
       const { tenant, id } = await tenantWithCachedJob(sample);
       const run = measured();
+      expectHit(await run.send(await freshIsolate(), `/jobs/${id}`, tenant.auth()));
+      return run.cost();
+    }),
+
+  /** The same without a read limit: no lease to take, so D1's share alone. */
+  "cold-hit-unlimited": (label) =>
+    sampled(label, COLD_SAMPLES, async (sample) => {
+      const { tenant, id } = await tenantWithCachedJob(sample);
+      const run = measured({ READ_RATE_LIMIT_PER_MIN: "0" });
       expectHit(await run.send(await freshIsolate(), `/jobs/${id}`, tenant.auth()));
       return run.cost();
     }),
