@@ -246,7 +246,7 @@ export function renderFarStorageSection(results: FarStorageResults): string {
 ## Far storage: storage work per request (issue 21)
 
 Written by \`npm run bench -- --far-storage\` on ${results.writtenAt}; the run took ${results.runSeconds.toFixed(0)} s (${machine.nproc} cores, load average ${machine.loadAverage.start} → ${machine.loadAverage.end}, workerd ${machine.workerd}).
-The proxy in workerd with the real D1, KV, Cache API and Durable Objects and production's rate limits, ${delayMs} ms in front of every D1 round trip and every Durable Object call, with no other tenants and with ${tenants} (two live API keys and one origin each).
+The proxy in workerd with the real D1, KV, Cache API and Durable Objects and production's rate limits, ${delayMs} ms in front of every D1 round trip and every Durable Object call, with no other tenants and with ${tenants} (two live API keys and one origin each, seeded in ${int(crowd?.seedMs ?? 0)} ms).
 The control, one read of the whole \`api_keys\` table through the same meter, counts ${control}.
 How to read it: [README.md](README.md), "Far storage"; raw figures in [far-storage.json](far-storage.json).
 
