@@ -1,8 +1,8 @@
 /**
  * `npm run bench`: the proxy against a bare Worker, a naive proxy and the upstream itself, all in
  * workerd (under Miniflare, or `wrangler dev` with --runtime wrangler), driven by autocannon at
- * the same connections and duration, interleaved. `npm run bench -- --smoke` is CI's short run.
- * See bench/README.md.
+ * the same connections and duration, interleaved. `npm run bench -- --smoke` is CI's short run;
+ * `npm run bench -- --far-storage` measures storage work per request instead. See bench/README.md.
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -10,6 +10,13 @@ import { join } from "node:path";
 import { DEV_API_KEY } from "../dev/seed";
 import { renderChart } from "./lib/chart";
 import { prepareDenoTargets } from "./lib/deno";
+import {
+  farStorageResults,
+  keepFarStorageSection,
+  renderFarStorageSummary,
+  runFarStorage,
+  writeFarStorage,
+} from "./lib/far-storage";
 import { type Probe, probe, probeUntilHit } from "./lib/fixtures";
 import { describeMachine, loadAverageNow } from "./lib/machine";
 import { type Context, measure, type Sample, type Target, type TargetName } from "./lib/measure";
@@ -47,6 +54,7 @@ async function main(): Promise<number> {
   const workDir = mkdtempSync(join(tmpdir(), "waveline-bench-"));
   const release = superviseRun(workDir, options.deadlineS * 1000, log);
   try {
+    if (options.farStorage) return await farStorage(options, workDir);
     const results = await benchmark(options, workDir);
     console.log(renderSummary(results));
     if (options.outDir) writeOutputs(options.outDir, results);
@@ -61,6 +69,22 @@ async function main(): Promise<number> {
     await stopAll();
     rmSync(workDir, { recursive: true, force: true });
   }
+}
+
+/** Storage work per request with storage far away: judged, never failed on its targets. */
+async function farStorage(options: BenchOptions, workDir: string): Promise<number> {
+  const figures = await runFarStorage(options, workDir, log);
+  const results = farStorageResults(figures, {
+    machine: describeMachine(loadAtStart),
+    runSeconds: elapsedS(),
+  });
+  console.log(renderFarStorageSummary(results));
+  if (options.outDir) {
+    writeFarStorage(options.outDir, results);
+    log(`wrote ${options.outDir}/far-storage.json and its section of ${options.outDir}/RESULTS.md`);
+  }
+  log(`done in ${results.runSeconds.toFixed(0)} s`);
+  return 0;
 }
 
 async function benchmark(options: BenchOptions, workDir: string): Promise<Results> {
@@ -271,7 +295,10 @@ async function measureSizes(
 function writeOutputs(outDir: string, results: Results): void {
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
-  writeFileSync(join(outDir, "RESULTS.md"), renderResultsMarkdown(results));
+  writeFileSync(
+    join(outDir, "RESULTS.md"),
+    keepFarStorageSection(outDir, renderResultsMarkdown(results)),
+  );
   writeFileSync(join(outDir, "chart.svg"), renderChart(results));
   log(`wrote ${outDir}/results.json, ${outDir}/RESULTS.md and ${outDir}/chart.svg`);
 }

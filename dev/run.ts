@@ -6,7 +6,7 @@
 import { copyFileSync, existsSync, readFileSync } from "node:fs";
 import { parseEnv } from "node:util";
 import { SEEDED_JOB_IDS } from "./fake-waveline";
-import { DEV_API_KEY, DEV_ORIGINS } from "./seed";
+import { DEV_API_KEY, DEV_ORIGINS, DEV_TENANT_ID } from "./seed";
 import { freePort, startDevStack } from "./stack";
 import { startWebhookReceiver } from "./webhook-receiver";
 
@@ -73,8 +73,9 @@ Demo tenant "demo": API key ${DEV_API_KEY}, browser origins ${DEV_ORIGINS.join("
 Read a finished job:
   curl ${key} ${url}/jobs/${SEEDED_JOB_IDS.completed}
 
-Create a job, then poll the urls.get it answers (the fake finishes jobs in about 3 s):
-  curl ${key} ${json} -d '${document}' ${url}/extract-document
+Create a job, then poll the urls.get it answers (the fake finishes jobs in about 3 s); send the
+same Idempotency-Key again and you get the same job back, not a second one:
+  curl ${key} ${json} -H "Idempotency-Key: ${crypto.randomUUID()}" -d '${document}' ${url}/extract-document
 
 Mint a browser token (15 minutes, read-only):
   curl ${key} ${json} -d '{"scopes":["jobs:read"]}' ${url}/tokens
@@ -87,6 +88,9 @@ and this terminal logs them)${vars.WEBHOOKS_ALLOW_LOCAL_URLS === "true" ? "" : `
   curl ${key} ${json} -d '{"url":"${receiver.origin}/hooks/dev"}' ${url}/webhooks
 
 ${demoLine}
+
+For the README's operator examples (page budgets, the admin API):
+  export TENANT_ID=${DEV_TENANT_ID} TENANT_API_KEY=${DEV_API_KEY} ADMIN_TOKEN="$(sed -n 's/^ADMIN_TOKEN=//p' ${varsFile})"
 
 Operators: npm run admin -- --help    Ctrl-C stops everything.
 `);

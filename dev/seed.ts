@@ -3,11 +3,13 @@
  * use, and the fake Waveline's seeded jobs. Idempotent: what a developer changed stays changed.
  */
 import { createHash } from "node:crypto";
-import { SEED_JOBS } from "./fake-waveline";
+import { SEED_JOBS, SEEDED_JOB_IDS } from "./fake-waveline";
 
 /** Local only: never a key of any deployed proxy. */
 export const DEV_API_KEY = "wlp_dev_local_only_0123456789abcdefghijklmnopqrstuv";
 export const DEV_TENANT_ID = "tnt_demo";
+/** The end user the demo page mints its tokens for (public/demo/demo.js): the finished seed job is theirs. */
+export const DEV_DEMO_USER = "demo-page";
 export const DEV_ORIGINS = [
   "http://localhost:5173",
   "http://127.0.0.1:5173",
@@ -34,7 +36,7 @@ export function devSeedSql(now = new Date().toISOString()): string {
     ...SEED_JOBS.map(
       (job) =>
         `INSERT OR IGNORE INTO jobs (id, tenant_id, subject, type, file_name, created_at, status, pages, updated_at)
-         VALUES (${quote(job.id)}, ${quote(DEV_TENANT_ID)}, NULL, ${quote(job.type)}, ${quote(job.fileName)},
+         VALUES (${quote(job.id)}, ${quote(DEV_TENANT_ID)}, ${job.id === SEEDED_JOB_IDS.completed ? quote(DEV_DEMO_USER) : "NULL"}, ${quote(job.type)}, ${quote(job.fileName)},
            ${quote(job.createdAt)}, ${quote(job.status)}, ${job.pages}, ${at});`,
     ),
   ];

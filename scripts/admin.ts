@@ -18,9 +18,13 @@ Tenants
   tenants show <tenantId>                           one tenant
   tenants update <tenantId> [--name N] [--origin URL]... [--clear-origins]
                  [--reads-per-minute N|default] [--creates-per-minute N|default]
+                 [--end-user-reads-per-minute N|default] [--end-user-creates-per-minute N|default]
+                 [--end-user-streams N|default]
                  [--pages-per-month N|none] [--end-user-pages-per-month N|none]
                                                     rename; --origin/--clear-origins replace the origins;
                                                     rate limits per minute (0 unlimited, default: the proxy's);
+                                                    each end user's share of them and of the open streams
+                                                    (0 no share of their own, default: a quarter);
                                                     page budgets per calendar month (UTC), the tenant's
                                                     and each end user's (none: no budget)
   tenants disable <tenantId>                        every key and browser token of it answers 403
@@ -86,6 +90,9 @@ const OPTIONS = {
   to: { type: "string" },
   "reads-per-minute": { type: "string" },
   "creates-per-minute": { type: "string" },
+  "end-user-reads-per-minute": { type: "string" },
+  "end-user-creates-per-minute": { type: "string" },
+  "end-user-streams": { type: "string" },
   "pages-per-month": { type: "string" },
   "end-user-pages-per-month": { type: "string" },
   "no-cache": { type: "boolean" },
@@ -105,6 +112,9 @@ type CommandFlag =
   | "to"
   | "reads-per-minute"
   | "creates-per-minute"
+  | "end-user-reads-per-minute"
+  | "end-user-creates-per-minute"
+  | "end-user-streams"
   | "no-cache"
   | "event";
 
@@ -133,7 +143,13 @@ interface Tenant {
   name: string;
   allowedOrigins: string[];
   disabled: boolean;
-  rateLimits: { readsPerMinute: number | null; createsPerMinute: number | null };
+  rateLimits: {
+    readsPerMinute: number | null;
+    createsPerMinute: number | null;
+    endUserReadsPerMinute?: number | null;
+    endUserCreatesPerMinute?: number | null;
+    endUserStreams?: number | null;
+  };
   budget?: { pagesPerMonth: number | null; endUserPagesPerMonth: number | null };
   tokensNotBefore?: string | null;
   createdAt: string;
@@ -338,7 +354,7 @@ const COMMANDS: Command[] = [
   {
     words: ["tenants", "update"],
     synopsis:
-      "tenants update <tenantId> [--name N] [--origin URL]... [--clear-origins] [--reads-per-minute N|default] [--creates-per-minute N|default] [--pages-per-month N|none] [--end-user-pages-per-month N|none]",
+      "tenants update <tenantId> [--name N] [--origin URL]... [--clear-origins] [--reads-per-minute N|default] [--creates-per-minute N|default] [--end-user-reads-per-minute N|default] [--end-user-creates-per-minute N|default] [--end-user-streams N|default] [--pages-per-month N|none] [--end-user-pages-per-month N|none]",
     args: ["tenantId"],
     flags: [
       "name",
@@ -346,6 +362,9 @@ const COMMANDS: Command[] = [
       "clear-origins",
       "reads-per-minute",
       "creates-per-minute",
+      "end-user-reads-per-minute",
+      "end-user-creates-per-minute",
+      "end-user-streams",
       "pages-per-month",
       "end-user-pages-per-month",
     ],
@@ -545,6 +564,9 @@ function tenantPatch(flags: Flags): Record<string, unknown> {
   for (const [flag, field] of [
     ["reads-per-minute", "readsPerMinute"],
     ["creates-per-minute", "createsPerMinute"],
+    ["end-user-reads-per-minute", "endUserReadsPerMinute"],
+    ["end-user-creates-per-minute", "endUserCreatesPerMinute"],
+    ["end-user-streams", "endUserStreams"],
   ] as const) {
     const value = flags[flag];
     if (value !== undefined) rateLimits[field] = perMinute(value, flag);
@@ -699,6 +721,9 @@ function formatTenant(tenant: Tenant): string {
     ["origins", formatOrigins(tenant.allowedOrigins)],
     ["reads/min", formatLimit(tenant.rateLimits?.readsPerMinute)],
     ["creates/min", formatLimit(tenant.rateLimits?.createsPerMinute)],
+    ["reads/min/user", formatShare(tenant.rateLimits?.endUserReadsPerMinute)],
+    ["creates/min/user", formatShare(tenant.rateLimits?.endUserCreatesPerMinute)],
+    ["streams/user", formatShare(tenant.rateLimits?.endUserStreams)],
     ["pages/month", formatBudget(tenant.budget?.pagesPerMonth)],
     ["pages/month/user", formatBudget(tenant.budget?.endUserPagesPerMonth)],
     ["tokens from", tenant.tokensNotBefore ? `after ${tenant.tokensNotBefore}` : "any"],
@@ -714,6 +739,11 @@ function formatBudget(pages: number | null | undefined): string {
 function formatLimit(limit: number | null | undefined): string {
   if (limit === null || limit === undefined) return "default";
   return limit === 0 ? "unlimited" : String(limit);
+}
+
+function formatShare(share: number | null | undefined): string {
+  if (share === null || share === undefined) return "a quarter";
+  return share === 0 ? "no share (the tenant's limit)" : String(share);
 }
 
 function formatTenantTable(tenants: Tenant[]): string {

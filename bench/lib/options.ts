@@ -1,4 +1,7 @@
-/** `npm run bench [-- --smoke] [--connections N] ...`: the full run, or CI's short smoke run. */
+/**
+ * `npm run bench [-- --smoke] [--connections N] ...`: the full run, or CI's short smoke run;
+ * `--far-storage`: storage work per request with storage far away (issue 21) instead.
+ */
 import { parseArgs } from "node:util";
 import type { Runtime } from "./processes";
 import type { WatchingOptions } from "./watching";
@@ -29,6 +32,12 @@ export interface BenchOptions {
   sizeDurationS: number;
   /** The job watcher's figures, on the proxy pair (bench/lib/watching.ts). */
   watching: WatchingOptions;
+  /** Only the far-storage mode (bench/lib/far-storage.ts), none of the above. */
+  farStorage: boolean;
+  /** Far storage: other tenants seeded, each with two API keys and one origin. */
+  tenants: number;
+  /** Far storage: in front of every D1 round trip and every Durable Object call. */
+  storageLatencyMs: number;
   /** Where results.json, RESULTS.md and chart.svg go; none: print only. */
   outDir: string | undefined;
   /** The whole run is stopped past this: nothing may hang. */
@@ -57,6 +66,9 @@ const FULL: BenchOptions = {
     completionSamples: 10,
     completionRunS: { min: 1, max: 8 },
   },
+  farStorage: false,
+  tenants: 10_000,
+  storageLatencyMs: 50,
   outDir: "bench",
   deadlineS: 360,
 };
@@ -79,6 +91,7 @@ const SMOKE: BenchOptions = {
     completionSamples: 2,
     completionRunS: { min: 0.5, max: 1 },
   },
+  tenants: 1_000,
   outDir: undefined,
   deadlineS: 120,
 };
@@ -101,7 +114,13 @@ export const USAGE = `npm run bench [-- options]
                         Workers (default ${FULL.watching.windowS}; smoke ${SMOKE.watching.windowS})
   --samples N           jobs finished per kind of client, polling and stream (default
                         ${FULL.watching.completionSamples}; smoke ${SMOKE.watching.completionSamples})
-  --out DIR             write results.json, RESULTS.md, chart.svg there (default bench; smoke: none)`;
+  --out DIR             write results.json, RESULTS.md, chart.svg there (default bench; smoke: none)
+  --far-storage         only the far-storage mode (issue 21): storage work per request with D1 and
+                        the Durable Objects far away; writes far-storage.json and its section of
+                        RESULTS.md (smoke: nothing)
+  --tenants N           far storage: other tenants seeded (default ${FULL.tenants}; smoke ${SMOKE.tenants})
+  --storage-latency MS  far storage: in front of every D1 round trip and Durable Object call
+                        (default ${FULL.storageLatencyMs})`;
 
 export function parseOptions(argv: string[]): BenchOptions {
   const { values } = parseArgs({
@@ -121,6 +140,9 @@ export function parseOptions(argv: string[]): BenchOptions {
       "watch-window": { type: "string" },
       samples: { type: "string" },
       out: { type: "string" },
+      "far-storage": { type: "boolean" },
+      tenants: { type: "string" },
+      "storage-latency": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -153,6 +175,9 @@ export function parseOptions(argv: string[]): BenchOptions {
       windowS: number(values["watch-window"], base.watching.windowS, 0.5, 60),
       completionSamples: integer(values.samples, base.watching.completionSamples, 1, 100),
     },
+    farStorage: values["far-storage"] ?? false,
+    tenants: integer(values.tenants, base.tenants, 0, 1_000_000),
+    storageLatencyMs: integer(values["storage-latency"], base.storageLatencyMs, 0, 5000),
     outDir: values.out ?? base.outDir,
   };
 }

@@ -549,7 +549,7 @@ function codes(run: { statusCodes: Record<string, number> }): string {
 // Rendering
 
 const ms = (value: number) => (value < 10 ? value.toFixed(2) : value.toFixed(1));
-const int = (value: number) => Math.round(value).toLocaleString("en-US");
+export const int = (value: number) => Math.round(value).toLocaleString("en-US");
 const ratio = (value: number) => (value < 0.1 ? value.toFixed(3) : value.toFixed(2));
 
 function goalValue(goal: Goal): string {
@@ -563,7 +563,7 @@ function cpuCell(t: TargetResult, role: "runtime" | "entry" | "host"): string {
   return t.cpuUsPerRequest ? int(t.cpuUsPerRequest[role]) : "–";
 }
 
-function table(header: string[], rows: string[][]): string {
+export function table(header: string[], rows: string[][]): string {
   const lines = [header, header.map(() => "---"), ...rows];
   return lines.map((cells) => `| ${cells.join(" | ")} |`).join("\n");
 }

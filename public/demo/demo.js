@@ -12,6 +12,8 @@ const SAMPLE = {
   ],
 };
 const TERMINAL = ["COMPLETED", "FAILED"];
+/** The end user tokens minted here act for; `npm run dev` seeds a finished job of theirs. */
+const DEMO_USER = "demo-page";
 const TRANSIENT = [429, 502, 503, 504];
 const HINTS = {
   401: "The token is missing, malformed or expired: mint a new one.",
@@ -104,8 +106,10 @@ function setStatus(text, kind) {
   el.textContent = text;
   el.className = `status ${kind || text}`;
 }
-function notice(text) {
+/** Section 1's own message: what minting did, or why it failed. */
+function notice(text, kind) {
   $("notice").textContent = text;
+  $("notice").className = kind || "";
 }
 function showError(err) {
   const el = $("error");
@@ -208,18 +212,26 @@ function follow(path, credential, signal) {
   });
 }
 
-/** Why the stream failed before its first event: EventSource does not say, one GET does. */
+/** Refusals that polling would only repeat: the job is not this token's, or the token is bad. */
+const FINAL = [400, 401, 403, 404];
+
+/**
+ * Why the stream failed before its first event: EventSource does not say, one GET does.
+ * `{ reason }` to poll instead, or `{ refused }`: the error to show, with nothing more to try.
+ */
 async function streamFailure(path, credential, signal) {
   const probe = new AbortController();
   const abandon = () => probe.abort();
   signal.addEventListener("abort", abandon, { once: true });
   try {
     const response = await call(path, { credential, signal: probe.signal });
-    if (response.ok) return "the stream broke off before its first update";
-    return (await failure(response)).message.split("\n")[0];
+    if (response.ok) return { reason: "the stream broke off before its first update" };
+    const err = await failure(response);
+    if (FINAL.includes(response.status)) return { refused: err };
+    return { reason: err.message.split("\n")[0] };
   } catch (err) {
     if (signal.aborted) throw err;
-    return err.readable ? err.message.split("\n")[0] : String(err);
+    return { reason: err.readable ? err.message.split("\n")[0] : String(err) };
   } finally {
     probe.abort();
     signal.removeEventListener("abort", abandon);
@@ -233,8 +245,13 @@ async function watch(id, signal) {
   const path = `/jobs/${encodeURIComponent(id)}`;
   const followed = await follow(`${path}/events`, credential, signal);
   if (followed.job) return showResult(followed.job);
-  const reason =
-    followed.unavailable ?? (await streamFailure(`${path}/events`, credential, signal));
+  let reason = followed.unavailable;
+  if (reason === null) {
+    const probed = await streamFailure(`${path}/events`, credential, signal);
+    // A refusal (not this token's job, a bad token) would only be repeated by polling.
+    if (probed.refused) throw probed.refused;
+    reason = probed.reason;
+  }
   $("live-note").textContent =
     `Live updates are unavailable (${reason}): polling GET /jobs/{id} instead.`;
   await poll(path, credential, signal);
@@ -313,12 +330,12 @@ $("stop").addEventListener("click", () => {
 });
 
 $("mint").addEventListener("click", async () => {
-  clearError();
+  notice("");
   const key = $("api-key").value.trim();
   try {
     if (!key) throw problem("Enter a tenant API key to mint a token with.");
     const body = JSON.stringify({
-      sub: "demo-page",
+      sub: DEMO_USER,
       scopes: ["jobs:read", "jobs:create"],
       ttlSeconds: 900,
     });
@@ -328,12 +345,12 @@ $("mint").addEventListener("click", async () => {
     $("token").value = minted.token;
     $("api-key").value = "";
     notice(
-      'Token minted for user "demo-page", valid until ' +
+      `Token minted for user "${DEMO_USER}", valid until ` +
         new Date(minted.expiresAt).toLocaleTimeString() +
         ".",
     );
   } catch (err) {
-    setStatus("error", "error");
-    showError(err);
+    // Said where the user clicked; the Watch card keeps showing the job it was showing.
+    notice(err.readable ? err.message : `Unexpected error: ${err}`, "error");
   }
 });

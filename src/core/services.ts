@@ -2,6 +2,7 @@ import type { WavelineClient } from "../waveline/client";
 import type { JobCache } from "./cache/job-cache";
 import type { Config } from "./config";
 import type { Ledgers } from "./creation/idempotency";
+import type { Settlement } from "./creation/settlement";
 import type { Logger } from "./log";
 import type { RateLimiter } from "./ratelimit/limiter";
 import type { Directory } from "./tenancy/directory";
@@ -30,6 +31,8 @@ export interface Services {
   rateLimiter: RateLimiter;
   streamLeases: StreamLeases;
   ledgers: Ledgers;
+  /** Learns every created job's final status and pages; undefined where the runtime has none. */
+  settlement: Settlement | undefined;
   /** Undefined where the runtime has none: running jobs are then read from Waveline directly. */
   watchers: JobWatchers | undefined;
   /** Each tenant's webhook endpoints and deliveries; undefined where the runtime has none. */

@@ -1,6 +1,7 @@
 import { createMiddleware } from "hono/factory";
 import { describeError } from "../core/errors";
 import type { BucketName, Decision } from "../core/ratelimit/bucket";
+import { endUserShare } from "../core/ratelimit/share";
 import type { Services } from "../core/services";
 import type { Tenant } from "../core/tenancy/store";
 import { fail } from "./errors";
@@ -13,25 +14,32 @@ export type CreationCounted = Authenticated & { Variables: { refundCreation: Ref
 /** An unlimited creation took nothing; one constant, not a closure per request. */
 const NOTHING_TO_REFUND: Refund = () => {};
 
+/** What a request answers when its limit cannot be checked: never served without one. */
+export function limiterUnavailable(): never {
+  fail(503, "rate limiter is unavailable, retry later", { "Retry-After": "5" });
+}
+
 /**
- * Per-tenant limits, after authentication. Answers carry `RateLimit-*` headers; a refusal is a
- * 429 with `Retry-After`. If the limiter itself is down, reads go on (they are cheap and cached)
- * but creations stop with 503: they cost money, and their limit must be exact.
+ * Per-tenant limits, and each end user's share of them, after authentication. Answers carry
+ * `RateLimit-*` headers (of the caller's share); a refusal is a 429 with `Retry-After`. If the
+ * limiter itself is down or slow, the request is refused with 503: no caller goes unlimited.
  */
 export function limitReads(services: Services) {
   return createMiddleware<Authenticated>(async (c, next) => {
-    const { tenant } = c.var.principal;
+    const { principal } = c.var;
+    const { tenant } = principal;
     const limit = tenant.rateLimits.readsPerMinute ?? services.config.readRateLimitPerMin;
     if (limit === 0) return next();
+    const share = endUserShare(principal, limit, tenant.rateLimits.endUserReadsPerMinute);
     let decision: Decision;
     try {
-      decision = await services.rateLimiter.take(tenant.id, "reads", limit);
+      decision = await services.rateLimiter.take(tenant.id, "reads", limit, share);
     } catch (err) {
-      c.var.log.warn("rate limiter unavailable: read allowed", { error: describeError(err) });
-      return next();
+      c.var.log.error("rate limiter unavailable: read refused", { error: describeError(err) });
+      limiterUnavailable();
     }
-    const headers = rateLimitHeaders(limit, decision);
-    if (decision.granted === 0) refuse(c.var.log, "reads", limit, decision, headers);
+    const headers = rateLimitHeaders(decision);
+    if (decision.granted === 0) refuse(c.var.log, "reads", decision, headers);
     await next();
     setHeaders(c.res.headers, headers);
   });
@@ -39,23 +47,25 @@ export function limitReads(services: Services) {
 
 export function limitCreations(services: Services) {
   return createMiddleware<CreationCounted>(async (c, next) => {
-    const { tenant } = c.var.principal;
+    const { principal } = c.var;
+    const { tenant } = principal;
     const limit = creationLimit(services, tenant);
     c.set("refundCreation", NOTHING_TO_REFUND);
     if (limit === 0) return next();
+    const share = endUserShare(principal, limit, tenant.rateLimits.endUserCreatesPerMinute);
     let decision: Decision;
     try {
-      decision = await services.rateLimiter.take(tenant.id, "creates", limit);
+      decision = await services.rateLimiter.take(tenant.id, "creates", limit, share);
     } catch (err) {
       c.var.log.error("rate limiter unavailable: creation refused", { error: describeError(err) });
-      fail(503, "rate limiter is unavailable, retry later", { "Retry-After": "5" });
+      limiterUnavailable();
     }
-    const headers = rateLimitHeaders(limit, decision);
-    if (decision.granted === 0) refuse(c.var.log, "creates", limit, decision, headers);
+    const headers = rateLimitHeaders(decision);
+    if (decision.granted === 0) refuse(c.var.log, "creates", decision, headers);
     const { scope } = c.var;
     c.set("refundCreation", () => {
       scope.waitUntil(
-        services.rateLimiter.refundCreation(tenant.id, limit).catch((err: unknown) => {
+        services.rateLimiter.refundCreation(tenant.id, limit, share).catch((err: unknown) => {
           scope.log.warn("creation not refunded", { error: describeError(err) });
         }),
       );
@@ -69,9 +79,9 @@ function creationLimit(services: Services, tenant: Tenant): number {
   return tenant.rateLimits.createsPerMinute ?? services.config.createRateLimitPerMin;
 }
 
-function rateLimitHeaders(limit: number, decision: Decision): Record<string, string> {
+function rateLimitHeaders(decision: Decision): Record<string, string> {
   return {
-    "RateLimit-Limit": String(limit),
+    "RateLimit-Limit": String(decision.limit),
     "RateLimit-Remaining": String(decision.remaining),
     "RateLimit-Reset": String(decision.resetSeconds),
   };
@@ -80,12 +90,11 @@ function rateLimitHeaders(limit: number, decision: Decision): Record<string, str
 function refuse(
   log: { annotate(fields: Record<string, unknown>): void },
   bucket: BucketName,
-  limit: number,
   decision: Decision,
   headers: Record<string, string>,
 ): never {
   log.annotate({ rateLimited: bucket });
-  fail(429, `rate limit exceeded: ${limit} ${bucket} per minute`, {
+  fail(429, `rate limit exceeded: ${decision.limit} ${bucket} per minute`, {
     ...headers,
     "Retry-After": String(decision.retryAfterSeconds),
   });

@@ -1,4 +1,5 @@
 import { createMiddleware } from "hono/factory";
+import type { RequestScope } from "../core/log";
 import type { Services } from "../core/services";
 import type { Principal } from "../core/tenancy/access";
 import { principalOf } from "../core/tenancy/authenticate";
@@ -9,26 +10,31 @@ import type { AppEnv } from "./context";
 import { bearerToken } from "./credentials";
 import { fail } from "./errors";
 
-export type Authenticated = AppEnv & { Variables: { principal: Principal } };
+export type Authenticated = AppEnv & {
+  Variables: {
+    principal: Principal;
+    /** Why the credential would no longer be let in, or null while it would: for open streams. */
+    credentialLapse: () => Promise<string | null>;
+  };
+};
+
+interface AuthOptions {
+  scope?: Scope;
+  apiKeyOnly?: boolean;
+  /** Also a browser token in `?access_token=` (for EventSource, which cannot send headers). */
+  tokenInQuery?: boolean;
+  /** The route's job id parameter: its owner is looked up with the caller, in one round trip. */
+  jobParam?: string;
+  /** While storage is down, a caller known here recently may go on (cached finished jobs). */
+  allowStale?: boolean;
+}
 
 /**
  * Tenant routes: `Authorization: Bearer <API key | browser token>` becomes `c.var.principal`.
  * Every refusal says as little as possible: 401 for a credential that is not good, 403 for a good
  * one that may not do this. A browser's Origin must be one its tenant lists.
  */
-export function authenticate(
-  services: Services,
-  options: {
-    scope?: Scope;
-    apiKeyOnly?: boolean;
-    /** Also a browser token in `?access_token=` (for EventSource, which cannot send headers). */
-    tokenInQuery?: boolean;
-    /** The route's job id parameter: its owner is looked up with the caller, in one round trip. */
-    jobParam?: string;
-    /** While storage is down, a caller known here recently may go on (cached finished jobs). */
-    allowStale?: boolean;
-  } = {},
-) {
+export function authenticate(services: Services, options: AuthOptions = {}) {
   return createMiddleware<Authenticated>(async (c, next) => {
     let credential = bearerToken(c.req.header("Authorization"));
     if (credential === undefined && options.tokenInQuery) {
@@ -45,8 +51,9 @@ export function authenticate(
           allowStale: options.allowStale,
         })
       : null;
-    if (!principal) return authenticationFailed(services, c);
+    if (!principal || credential === undefined) return authenticationFailed(services, c);
     c.set("principal", principal);
+    c.set("credentialLapse", () => credentialLapse(services, credential, options, c.var.scope));
 
     const origin = c.req.header("Origin");
     if (origin !== undefined && !principal.tenant.allowedOrigins.includes(origin)) {
@@ -54,14 +61,34 @@ export function authenticate(
       c.set("originRefused", true);
       fail(403, "forbidden");
     }
-    if (
-      principal.tenant.disabled ||
-      (options.apiKeyOnly && principal.credential !== "api-key") ||
-      (options.scope && !principal.scopes.has(options.scope))
-    ) {
+    if (forbidden(principal, options)) {
       fail(403, "forbidden");
     }
     c.var.log.annotate({ tenantId: principal.tenant.id, credential: principal.credential });
     await next();
   });
+}
+
+/** The 403s a good credential meets whatever its request (the Origin aside). */
+function forbidden(principal: Principal, options: AuthOptions): boolean {
+  return (
+    principal.tenant.disabled ||
+    (options.apiKeyOnly === true && principal.credential !== "api-key") ||
+    (options.scope !== undefined && !principal.scopes.has(options.scope))
+  );
+}
+
+/**
+ * Asks again, as `authenticate` does, whether `credential` is let in: an expired token, a revoked
+ * key or token, a disabled tenant no longer are, within the same bound as every request.
+ */
+async function credentialLapse(
+  services: Services,
+  credential: string,
+  options: AuthOptions,
+  scope: RequestScope,
+): Promise<string | null> {
+  const principal = await principalOf(credential, services.directory, services.signingKeys, scope);
+  if (!principal) return "the credential has expired or was revoked";
+  return forbidden(principal, options) ? "the credential is no longer allowed this" : null;
 }

@@ -5,6 +5,8 @@ import {
   type CreatedJob,
   createdJobSchema,
   type Job,
+  type JobList,
+  jobListSchema,
   jobSchema,
   upstreamErrorSchema,
 } from "./schema";
@@ -20,6 +22,8 @@ export interface WavelineClient {
    * `UpstreamError` with `createdNothing` is Waveline saying no job was made.
    */
   createJob(kind: JobKind, body: Uint8Array | string, log: Logger): Promise<CreatedJob>;
+  /** One page of the account's jobs, newest first (`count` at most 100): for settlement only. */
+  listJobs(offset: number, count: number, log: Logger): Promise<JobList["items"]>;
 }
 
 /** Whether a failed creation certainly made no job: Waveline refused it (401, 403, 404, 429). */
@@ -144,8 +148,8 @@ export function createWavelineClient(options: WavelineClientOptions): WavelineCl
   function failOnError(answer: UpstreamAnswer, notFound: string, log: Logger): void {
     const { status } = answer;
     if (status >= 200 && status < 300) return;
-    // Waveline refused before doing anything: a creation made no job.
-    const refused = { createdNothing: status > 400 && status < 500 };
+    // Waveline's own refusals, which make no job; any other answer may have made one.
+    const refused = { createdNothing: true };
     if (status === 400) {
       throw new UpstreamError("refused", upstreamMessage(answer) ?? "bad request");
     }
@@ -163,7 +167,7 @@ export function createWavelineClient(options: WavelineClientOptions): WavelineCl
       });
     }
     if (status >= 500) throw new UpstreamError("bad-answer", "upstream error");
-    throw new UpstreamError("bad-answer", "upstream sent an unexpected answer", refused);
+    throw new UpstreamError("bad-answer", "upstream sent an unexpected answer");
   }
 
   /** Waveline's own words for a 400, minus anything that looks like our key. */
@@ -199,6 +203,11 @@ export function createWavelineClient(options: WavelineClientOptions): WavelineCl
       const answer = await send("POST", `/${kind}`, log, body);
       failOnError(answer, "not found", log);
       return parseAnswer(answer, createdJobSchema, log);
+    },
+    async listJobs(offset, count, log) {
+      const answer = await send("GET", `/jobs?count=${count}&offset=${offset}`, log);
+      failOnError(answer, "job listing not found", log);
+      return parseAnswer(answer, jobListSchema, log).items;
     },
   };
 }

@@ -43,6 +43,23 @@ export const createdJobSchema = z.looseObject({
 
 export type CreatedJob = z.infer<typeof createdJobSchema>;
 
+/**
+ * `GET /jobs?count&offset`: every job of the account, newest first, without results. Read only by
+ * the settler, never passed through (it shows every tenant's jobs).
+ */
+export const jobListSchema = z.looseObject({
+  items: z.array(
+    z.looseObject({
+      id: z.string().check(z.minLength(1)),
+      createdAt: z.string(),
+      status: z.string().check(z.minLength(1)),
+      pages: z.number(),
+    }),
+  ),
+});
+
+export type JobList = z.infer<typeof jobListSchema>;
+
 /** Waveline's error body; anything else from a failing upstream is treated as having no message. */
 export const upstreamErrorSchema = z.object({ error: z.string() });
 

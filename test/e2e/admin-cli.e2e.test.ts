@@ -184,6 +184,46 @@ describe("npm run admin", () => {
     ).toBe(2);
   });
 
+  it("tenants update sets end users' shares: a noisy end user is refused while another reads on", async () => {
+    const shared = await admin([
+      "tenants",
+      "update",
+      tenantId,
+      "--reads-per-minute",
+      "100",
+      "--end-user-reads-per-minute",
+      "1",
+    ]);
+    expect(shared.code).toBe(0);
+    expect(shared.stdout).toMatch(/reads\/min\/user:\s+1\n/);
+    expect(shared.stdout).toMatch(/streams\/user:\s+a quarter\n/);
+
+    const tokenOf = async (sub: string) => {
+      const minted = await fetch(`${stack.proxyUrl}/tokens`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ sub }),
+      });
+      return ((await minted.json()) as { token: string }).token;
+    };
+    const noisy = await tokenOf("noisy");
+    const quiet = await tokenOf("quiet");
+
+    expect([await statusWithKey(noisy), await statusWithKey(noisy)]).toEqual([200, 429]);
+    expect(await statusWithKey(quiet)).toBe(200);
+
+    const reset = await admin([
+      "tenants",
+      "update",
+      tenantId,
+      "--reads-per-minute",
+      "default",
+      "--end-user-reads-per-minute",
+      "default",
+    ]);
+    expect(reset.stdout).toMatch(/reads\/min\/user:\s+a quarter\n/);
+  });
+
   it("tenants revoke-tokens: a browser token minted before then answers 401, the key still works", async () => {
     const minted = await fetch(`${stack.proxyUrl}/tokens`, {
       method: "POST",

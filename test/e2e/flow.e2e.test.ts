@@ -194,4 +194,40 @@ describe("the whole flow, end to end", () => {
     }
     expect(listed).toHaveLength(1);
   });
+
+  it("counts the pages of a job nobody reads, by itself (the settler's alarm)", async () => {
+    const tenant = (await (await admin("/admin/tenants", { name: "initech" })).json()) as {
+      id: string;
+    };
+    const { key } = (await (
+      await admin(`/admin/tenants/${tenant.id}/keys`, { name: "backend" })
+    ).json()) as { key: string };
+    const created = await call(
+      "/extract-document",
+      {
+        method: "POST",
+        body: JSON.stringify({ fileName: "unread.txt", contentType: "text/plain", content: "a b" }),
+      },
+      key,
+    );
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as { id: string };
+    // Upstream the job ends at 40 pages; nobody reads it through the proxy.
+    const patched = await fetch(`${stack.fake?.origin}/__control/jobs/${id}`, {
+      method: "PATCH",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ status: "COMPLETED", pages: 40 }),
+    });
+    expect(patched.status).toBe(200);
+
+    let billed = 0;
+    for (let waited = 0; waited < 40_000 && billed !== 40; waited += 1_000) {
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      const usage = (await (await admin(`/admin/tenants/${tenant.id}/usage`)).json()) as {
+        pagesBilled: number;
+      };
+      billed = usage.pagesBilled;
+    }
+    expect(billed).toBe(40);
+  });
 });

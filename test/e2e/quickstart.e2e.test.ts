@@ -78,6 +78,7 @@ describe(command, () => {
       (line) => line.startsWith("curl ") && line.endsWith("/extract-document"),
     );
     expect(register).toBeDefined();
+    expect(create).toMatch(/-H "Idempotency-Key: [0-9a-f-]{36}"/);
 
     const endpoint = JSON.parse(
       (await run("sh", ["-c", `${register} --silent --show-error --fail`])).stdout,
@@ -92,6 +93,19 @@ describe(command, () => {
       20_000,
       () => printed,
     );
+  });
+
+  it("prints the exports the README's operator examples use, and they work", async () => {
+    const line = printed.split("\n").find((text) => text.trim().startsWith("export TENANT_ID="));
+    expect(line).toBeDefined();
+    const proxyOrigin = printed.match(/Waveline proxy on (http:\/\/127\.0\.0\.1:\d+)/)?.[1];
+
+    const { stdout } = await run("sh", [
+      "-c",
+      `${line} && curl --silent --show-error --fail -H "Authorization: Bearer $ADMIN_TOKEN" ${proxyOrigin}/admin/tenants/$TENANT_ID`,
+    ]);
+
+    expect(JSON.parse(stdout)).toMatchObject({ id: "tnt_demo", name: "demo" });
   });
 
   it("refuses a request without credentials, over real HTTP", async () => {

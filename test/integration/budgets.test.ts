@@ -1,6 +1,9 @@
+import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { d1JobStore } from "../../src/platform/cloudflare/d1-stores";
 import {
   asAdmin,
+  countingDatabase,
   createTenant,
   fakeWaveline,
   jsonBody,
@@ -195,5 +198,100 @@ describe("an end user's monthly page budget", () => {
     await setBudget(tenant, { pagesPerMonth: 100 });
 
     expect((await proxyFetch("/extract-document", keyed())).status).toBe(201);
+  });
+});
+
+describe("a refused creation", () => {
+  it("spends the creation limit like any other, and its budget check is one lookup: 2 refusals, then 429s", async () => {
+    const tenant = await createTenant("budget-spin");
+    await setBudget(tenant, { pagesPerMonth: 2 });
+    expect(
+      (
+        await proxyFetch(
+          `/admin/tenants/${tenant.id}`,
+          asAdmin(jsonBody({ rateLimits: { createsPerMinute: 2 } }, { method: "PATCH" })),
+        )
+      ).status,
+    ).toBe(200);
+    await d1JobStore(env.DB).record({
+      id: `spent-${crypto.randomUUID()}`,
+      tenantId: tenant.id,
+      subject: null,
+      type: "extract-document",
+      fileName: "spent.txt",
+      createdAt: new Date().toISOString(),
+      status: "COMPLETED",
+      pages: 2,
+    });
+    // Authentication's own lookups happen once, before counting starts.
+    const counted = countingDatabase();
+    const bindings = { ...env, DB: counted.db };
+    expect((await proxyFetch("/usage", tenant.auth(), bindings)).status).toBe(200);
+    const before = counted.queries();
+
+    const documents = Array.from({ length: 40 }, (_, i) => twoPageDocument(`spin-${i}`));
+    const statuses: number[] = [];
+    for (const document of documents) {
+      const response = await proxyFetch(
+        "/extract-document",
+        tenant.auth(jsonBody(document)),
+        bindings,
+      );
+      statuses.push(response.status);
+    }
+
+    expect(statuses.slice(0, 2)).toEqual([402, 402]);
+    expect(new Set(statuses.slice(2))).toEqual(new Set([429]));
+    expect(counted.queries() - before).toBeLessThanOrEqual(2);
+    expect(await upstreamCreations("budget-spin-")).toBe(0);
+  });
+
+  it("counts an end user's pages in a running total that follows the job's pages as they grow", async () => {
+    const tenant = await createTenant("budget-totals");
+    await setBudget(tenant, { pagesPerMonth: 100, endUserPagesPerMonth: 3 });
+    const token = await mintToken(tenant, { sub: "dana", scopes: ["jobs:read", "jobs:create"] });
+    const created = await create(token, twoPageDocument("dana-1"));
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as { id: string };
+
+    await fakeWaveline.updateJob(id, { status: "COMPLETED", pages: 7 });
+    expect((await proxyFetch(`/jobs/${id}`, withBearer(token))).status).toBe(200);
+
+    const refused = await create(token, twoPageDocument("dana-2"));
+    expect(refused.status).toBe(402);
+    expect(await refused.json()).toMatchObject({ budget: "end user" });
+    const usage = (await (await proxyFetch("/usage", tenant.auth())).json()) as {
+      pagesBilled: number;
+      budget: { pagesUsed: number };
+    };
+    expect(usage).toMatchObject({ pagesBilled: 7, budget: { pagesUsed: 7 } });
+  });
+});
+
+describe("the month's running page totals", () => {
+  it("count a job once however often it is recorded, follow its pages, and move with its owner", async () => {
+    const store = d1JobStore(env.DB);
+    const [from, to] = [await createTenant("totals-from"), await createTenant("totals-to")];
+    const month = new Date().toISOString().slice(0, 7);
+    const job = {
+      id: `totals-${crypto.randomUUID()}`,
+      tenantId: from.id,
+      subject: "erin",
+      type: "extract-document",
+      fileName: "totals.txt",
+      createdAt: new Date().toISOString(),
+      status: "RUNNING",
+      pages: 3,
+    };
+
+    expect(await store.record(job)).toBe("recorded");
+    expect(await store.record({ ...job, pages: 30 })).toBe("duplicate");
+    await store.recordProgress(job.id, "COMPLETED", 5);
+    await store.recordProgress(job.id, "RUNNING", 50);
+    expect(await store.monthlyPages(from.id, month, "erin")).toEqual({ tenant: 5, endUser: 5 });
+
+    await store.assign({ ...job, tenantId: to.id, subject: null, pages: 5 });
+    expect(await store.monthlyPages(from.id, month, "erin")).toEqual({ tenant: 0, endUser: 0 });
+    expect(await store.monthlyPages(to.id, month)).toEqual({ tenant: 5, endUser: 0 });
   });
 });

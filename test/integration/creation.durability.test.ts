@@ -196,3 +196,62 @@ describe("D1 failing while a job is created", () => {
     expect(await fakeWaveline.calls("/extract-document", document.fileName)).toHaveLength(0);
   });
 });
+
+describe("a slow ledger", () => {
+  const keyed = (document: object, key: string) =>
+    acme.auth(jsonBody(document, { headers: { "Idempotency-Key": key } }));
+
+  it("leaves a key free when its claim was made but answered too late: nothing reached Waveline", async () => {
+    const document = documentFor("late-claim");
+    const key = crypto.randomUUID();
+    const late = {
+      ...env,
+      CREATION_LEDGER: failingStubs(env.CREATION_LEDGER, "late", ["reserve"]),
+    };
+
+    const first = await proxyFetch("/extract-document", keyed(document, key), late);
+    const retry = await proxyFetch("/extract-document", keyed(document, key));
+
+    expect(first.status).toBe(503);
+    expect(retry.status).toBe(201);
+    expect(retry.headers.get("Idempotent-Replayed")).toBeNull();
+    expect(await fakeWaveline.calls("/extract-document", document.fileName)).toHaveLength(1);
+  });
+
+  it("frees a claim that never started once its start window has passed, even if releasing it failed", async () => {
+    const document = documentFor("lost-claim");
+    const key = crypto.randomUUID();
+    const lost = {
+      ...env,
+      CREATION_LEDGER: failingStubs(
+        failingStubs(env.CREATION_LEDGER, "late", ["reserve"]),
+        "throw",
+        ["release"],
+      ),
+    };
+
+    expect((await proxyFetch("/extract-document", keyed(document, key), lost)).status).toBe(503);
+    const early = await proxyFetch("/extract-document", keyed(document, key));
+    await runInDurableObject(ledgerOf(acme.id), (_ledger: CreationLedger, state) => {
+      state.storage.sql.exec("UPDATE idempotency_keys SET claimed_at = claimed_at - 60000");
+    });
+    const later = await proxyFetch("/extract-document", keyed(document, key));
+
+    expect(early.status).toBe(409);
+    expect(later.status).toBe(201);
+    expect(await fakeWaveline.calls("/extract-document", document.fileName)).toHaveLength(1);
+  });
+
+  it("never calls Waveline for a claim it could not mark as started, and frees the key", async () => {
+    const document = documentFor("late-start");
+    const key = crypto.randomUUID();
+    const late = { ...env, CREATION_LEDGER: failingStubs(env.CREATION_LEDGER, "late", ["start"]) };
+
+    const first = await proxyFetch("/extract-document", keyed(document, key), late);
+    const retry = await proxyFetch("/extract-document", keyed(document, key));
+
+    expect(first.status).toBe(503);
+    expect(retry.status).toBe(201);
+    expect(await fakeWaveline.calls("/extract-document", document.fileName)).toHaveLength(1);
+  });
+});

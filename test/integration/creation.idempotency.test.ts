@@ -223,6 +223,27 @@ describe("Idempotency-Key on POST /extract-document and /guess-shape", () => {
     expect(await upstreamCreations(document.fileName)).toBe(2);
   });
 
+  it("keeps the key for any other 4xx from Waveline: only its 401, 403, 404 and 429 say nothing was made", async () => {
+    const document = documentFor("conflict");
+    const key = crypto.randomUUID();
+    await fakeWaveline.fault({
+      match: "/extract-document",
+      bodyIncludes: document.fileName,
+      mode: "status",
+      status: 409,
+      body: { error: "Conflict" },
+      times: 1,
+    });
+
+    const first = await create(acme.key, document, key);
+    const retry = await create(acme.key, document, key);
+
+    expect(first.status).toBe(502);
+    expect(retry.status).toBe(502);
+    expect(retry.headers.get("Idempotent-Replayed")).toBe("true");
+    expect(await upstreamCreations(document.fileName)).toBe(1);
+  });
+
   it("spends no creation budget on replays", async () => {
     const tenant = await createTenant("idem-budget");
     const limited = await proxyFetch(

@@ -286,7 +286,7 @@ describe("D1 hanging", () => {
 });
 
 describe("the rate limiter's Durable Object unavailable", () => {
-  it("refuses creations with 503 and creates nothing upstream; reads go on; creation works once it is back", async () => {
+  it("refuses creations and reads with 503, never unlimited, and creates nothing upstream; both work once it is back", async () => {
     const tenant = await createTenant("limiter-down");
     const patched = await proxyFetch(
       `/admin/tenants/${tenant.id}`,
@@ -317,9 +317,12 @@ describe("the rate limiter's Durable Object unavailable", () => {
       expect.stringContaining("/extract-document"),
     );
     expect(await recordedJobs(tenant.id)).toEqual([id]);
-    await expectRealJob(await read(id, tenant), id, "MISS");
+    const unlimited = await read(id, tenant);
+    expect(unlimited.headers.get("Retry-After")).toBe("5");
+    await expectError(unlimited, 503, "rate limiter is unavailable, retry later");
 
     vi.restoreAllMocks();
+    await expectRealJob(await read(id, tenant), id, "MISS");
     const created = await create();
     expect(created.status).toBe(201);
     expect(await recordedJobs(tenant.id)).toHaveLength(2);

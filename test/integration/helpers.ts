@@ -266,7 +266,7 @@ export async function tenantOwningSeededJobs(name = "acme"): Promise<TestTenant>
 
 /**
  * The real D1 binding, counting the statements prepared on it: each is one query, or one part of
- * a batch. Bindings with it get their own stores (and their own set of origins) in the app.
+ * a batch. Bindings with it get their own services in the app, as a new isolate would.
  */
 export function countingDatabase(db: D1Database = env.DB): { db: D1Database; queries(): number } {
   let prepared = 0;
@@ -441,17 +441,36 @@ export function failingDatabase(
 }
 
 /**
- * A real Durable Object namespace whose stubs' `methods` (RPC calls) throw, or never answer;
- * every other call reaches the real object.
+ * A real Durable Object namespace whose stubs' `methods` (RPC calls) throw, never answer, or are
+ * made but never answered ("late": the object does the work, its caller never hears back); every
+ * other call reaches the real object.
  */
 export function failingStubs<T extends Rpc.DurableObjectBranded | undefined>(
   real: DurableObjectNamespace<T>,
-  how: "throw" | "hang",
+  how: "throw" | "hang" | "late",
   methods: readonly string[],
 ): DurableObjectNamespace<T> {
-  const failing = () =>
-    how === "hang" ? new Promise<never>(() => {}) : Promise.reject(new Error("object is down"));
-  return new Proxy(real, {
+  const stubs = switchableStubs(real, methods);
+  stubs.fail(how);
+  return stubs.binding;
+}
+
+/** The same, failing only between `fail` and `recover`: a fault that starts mid-test. */
+export function switchableStubs<T extends Rpc.DurableObjectBranded | undefined>(
+  real: DurableObjectNamespace<T>,
+  methods: readonly string[],
+): {
+  binding: DurableObjectNamespace<T>;
+  fail(how: "throw" | "hang" | "late"): void;
+  recover(): void;
+} {
+  let failing: "throw" | "hang" | "late" | undefined;
+  const fault = (call: () => unknown) => {
+    if (failing === "throw") return Promise.reject(new Error("object is down"));
+    if (failing === "late") void Promise.resolve(call()).catch(() => {});
+    return new Promise<never>(() => {});
+  };
+  const binding = new Proxy(real, {
     get(target, property) {
       const member = Reflect.get(target, property, target) as unknown;
       if (typeof member !== "function") return member;
@@ -459,14 +478,26 @@ export function failingStubs<T extends Rpc.DurableObjectBranded | undefined>(
       return (...args: Parameters<typeof target.get>) =>
         new Proxy(target.get(...args), {
           get(stub, name) {
-            if (methods.includes(String(name))) return failing;
             // Every property of a stub is a remote method, `bind` included: call through it.
             const call = stub as unknown as Record<string, (...values: unknown[]) => unknown>;
-            return (...values: unknown[]) => call[String(name)]?.(...values);
+            const through = (...values: unknown[]) => call[String(name)]?.(...values);
+            if (failing && methods.includes(String(name))) {
+              return (...values: unknown[]) => fault(() => through(...values));
+            }
+            return through;
           },
         });
     },
   });
+  return {
+    binding,
+    fail: (how) => {
+      failing = how;
+    },
+    recover: () => {
+      failing = undefined;
+    },
+  };
 }
 
 /** A real binding whose `methods` throw, or never answer, while failing; otherwise it answers. */

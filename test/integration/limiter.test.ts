@@ -1,3 +1,5 @@
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { Decision } from "../../src/core/ratelimit/bucket";
 import type { TenantRateLimiter } from "../../src/platform/cloudflare/rate-limiter";
@@ -59,7 +61,7 @@ describe("read leases", () => {
     expect(calls).toHaveLength(2);
   });
 
-  it("give up on an object that does not answer, so the read can go on without it", async () => {
+  it("give up on an object that does not answer, so the read can be refused (503)", async () => {
     const { namespace } = objectAnswering([never]);
     const limiter = durableRateLimiter(namespace, { refillWaitMs: 1_000, timeoutMs: 50 });
 
@@ -71,5 +73,25 @@ describe("read leases", () => {
     const limiter = durableRateLimiter(namespace, { refillWaitMs: 1_000, timeoutMs: 50 });
 
     await expect(limiter.take("tnt_create_hung", "creates", 10)).rejects.toThrow(/no answer/);
+  });
+});
+
+describe("end users' buckets in the tenant's object", () => {
+  it("are deleted once full again, so storage does not grow with the end users ever seen", async () => {
+    const limiter = env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName("tnt_share_sweep"));
+    for (const user of ["sub:gone", "sub:active"]) {
+      expect((await limiter.take("reads", 1, 60, false, { user, limit: 10 })).granted).toBe(1);
+    }
+    // A minute without a request refills any bucket: this one was last used that long ago.
+    await runInDurableObject(limiter, (_, state) =>
+      state.storage.put("share/reads/sub:gone", { tokens: 9, updatedAt: Date.now() - 61_000 }),
+    );
+
+    expect(await runDurableObjectAlarm(limiter)).toBe(true);
+
+    const kept = await runInDurableObject(limiter, async (_, state) => [
+      ...(await state.storage.list({ prefix: "share/" })).keys(),
+    ]);
+    expect(kept).toEqual(["share/reads/sub:active"]);
   });
 });

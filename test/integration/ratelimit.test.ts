@@ -5,16 +5,26 @@ import {
   asAdmin,
   createTenant,
   jsonBody,
+  mintToken,
   ownedJobId,
+  ownJob,
   proxyFetch,
+  switchableStubs,
   type TestTenant,
+  uniqueJobId,
+  withBearer,
 } from "./helpers";
 
 const DOCUMENT = { fileName: "limited.txt", contentType: "text/plain", content: "a few words" };
 
 async function limitedTenant(
   name: string,
-  rateLimits: { readsPerMinute?: number; createsPerMinute?: number },
+  rateLimits: {
+    readsPerMinute?: number;
+    createsPerMinute?: number;
+    endUserReadsPerMinute?: number;
+    endUserCreatesPerMinute?: number;
+  },
 ) {
   const tenant = await createTenant(name);
   const response = await proxyFetch(
@@ -63,7 +73,7 @@ describe("job creation limits", () => {
     expect(await recordedJobs(tenant.id)).toBe(4);
   });
 
-  it("count nothing for a request refused before it reached upstream (bad body)", async () => {
+  it("count a request refused before it reached upstream (bad body) like any other", async () => {
     const tenant = await limitedTenant("creates-1-bad-body", { createsPerMinute: 1 });
 
     const bad = await proxyFetch(
@@ -76,7 +86,7 @@ describe("job creation limits", () => {
     );
 
     expect(bad.status).toBe(400);
-    expect((await create(tenant)).status).toBe(201);
+    expect((await create(tenant)).status).toBe(429);
   });
 
   it("are per tenant and separate from reads", async () => {
@@ -135,6 +145,117 @@ describe("read limits", () => {
     expect(await response.json()).toMatchObject({
       rateLimits: { readsPerMinute: null, createsPerMinute: null },
     });
+  });
+});
+
+/** `count` reads of `job` one after another with `credential`: their statuses. */
+async function readStatuses(credential: string, job: string, count: number): Promise<number[]> {
+  const statuses: number[] = [];
+  for (let i = 0; i < count; i++) {
+    statuses.push((await proxyFetch(`/jobs/${job}`, withBearer(credential))).status);
+  }
+  return statuses;
+}
+
+/** A job of `subject`, and a browser token of that end user (anonymous: a token without `sub`). */
+async function endUser(tenant: TestTenant, subject: string | undefined) {
+  const job = uniqueJobId(`end-user-${subject ?? "anonymous"}`);
+  await ownJob(tenant.id, job, subject ?? null);
+  const token = await mintToken(tenant, {
+    ...(subject === undefined ? {} : { sub: subject }),
+    scopes: ["jobs:read", "jobs:create"],
+  });
+  return { job, token };
+}
+
+describe("end users' shares of the tenant's limits", () => {
+  it("refuse a noisy end user at a quarter of the tenant's reads while the others, and the backend, read on", async () => {
+    const tenant = await limitedTenant("shares-reads", { readsPerMinute: 40 });
+    const noisy = await endUser(tenant, "noisy");
+    const quiet = await endUser(tenant, "quiet");
+    const backendJob = await ownedJobId(tenant, "backend");
+
+    const noisyStatuses = await readStatuses(noisy.token, noisy.job, 15);
+    const refused = await proxyFetch(`/jobs/${noisy.job}`, withBearer(noisy.token));
+
+    expect(noisyStatuses.filter((status) => status === 200)).toHaveLength(10);
+    expect(noisyStatuses.slice(10)).toEqual([429, 429, 429, 429, 429]);
+    expect(await refused.json()).toEqual({ error: "rate limit exceeded: 10 reads per minute" });
+    expect(refused.headers.get("RateLimit-Limit")).toBe("10");
+    expect(await readStatuses(quiet.token, quiet.job, 10)).toEqual(Array(10).fill(200));
+    expect(await readStatuses(tenant.key, backendJob, 15)).toEqual(Array(15).fill(200));
+  });
+
+  it("follow the tenant's setting, and put every token without `sub` in one bucket", async () => {
+    const tenant = await limitedTenant("shares-set", {
+      readsPerMinute: 100,
+      endUserReadsPerMinute: 3,
+    });
+    const first = await endUser(tenant, undefined);
+    const second = await endUser(tenant, undefined);
+    const named = await endUser(tenant, "named");
+
+    expect(await readStatuses(first.token, first.job, 2)).toEqual([200, 200]);
+    expect(await readStatuses(second.token, second.job, 2)).toEqual([200, 429]);
+    expect(await readStatuses(named.token, named.job, 4)).toEqual([200, 200, 200, 429]);
+  });
+
+  it("refuse a noisy end user's creations while another's go through", async () => {
+    const tenant = await limitedTenant("shares-creates", {
+      createsPerMinute: 10,
+      endUserCreatesPerMinute: 2,
+    });
+    const noisy = await endUser(tenant, "noisy-creator");
+    const quiet = await endUser(tenant, "quiet-creator");
+    const createAs = (token: string) =>
+      proxyFetch("/extract-document", withBearer(token, jsonBody(DOCUMENT)));
+    const owned = await recordedJobs(tenant.id);
+
+    const noisyStatuses = [];
+    for (let i = 0; i < 4; i++) noisyStatuses.push((await createAs(noisy.token)).status);
+
+    expect(noisyStatuses).toEqual([201, 201, 429, 429]);
+    expect((await createAs(quiet.token)).status).toBe(201);
+    expect((await create(tenant)).status).toBe(201);
+    expect(await recordedJobs(tenant.id)).toBe(owned + 4);
+  });
+});
+
+describe("a refusal", () => {
+  it("is repeated by the isolate until Retry-After without asking the tenant's object", async () => {
+    const tenant = await createTenant("refusal-local");
+    const limiter = switchableStubs(env.RATE_LIMITER, ["take"]);
+    const bindings = { ...env, RATE_LIMITER: limiter.binding };
+    const patched = await proxyFetch(
+      `/admin/tenants/${tenant.id}`,
+      asAdmin(
+        jsonBody({ rateLimits: { readsPerMinute: 2, createsPerMinute: 1 } }, { method: "PATCH" }),
+      ),
+      bindings,
+    );
+    expect(patched.status).toBe(200);
+    const job = await ownedJobId(tenant, "refusal-local");
+    const owned = await recordedJobs(tenant.id);
+    const read = () => proxyFetch(`/jobs/${job}`, tenant.auth(), bindings);
+    const createJob = () =>
+      proxyFetch("/extract-document", tenant.auth(jsonBody(DOCUMENT)), bindings);
+
+    expect((await createJob()).status).toBe(201);
+    expect((await createJob()).status).toBe(429);
+    expect([(await read()).status, (await read()).status, (await read()).status]).toEqual([
+      200, 200, 429,
+    ]);
+    // Past the lease's own lifetime, still well before a token comes back (30 s at 2 a minute).
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
+    limiter.fail("throw");
+
+    const creation = await createJob();
+    const reading = await read();
+
+    expect(creation.status).toBe(429);
+    expect(Number(creation.headers.get("Retry-After"))).toBeGreaterThan(0);
+    expect(reading.status).toBe(429);
+    expect(await recordedJobs(tenant.id)).toBe(owned + 1);
   });
 });
 

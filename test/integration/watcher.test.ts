@@ -1,7 +1,10 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it, vi } from "vitest";
+import { MEMO_TTL_MS } from "../../src/core/tenancy/directory";
+import { CREDENTIAL_RECHECK_MS } from "../../src/core/watching/while-credential-holds";
 import {
+  asAdmin,
   createTenant,
   failingStubs,
   fakeWaveline,
@@ -102,6 +105,103 @@ async function proxyStream(path: string, init: RequestInit, bindings: Env = env)
   return app.request(`${PROXY_ORIGIN}${path}`, init, bindings, createExecutionContext());
 }
 
+describe("an open stream ends with its credential", () => {
+  it("when its browser token expires: `event: error`, and nothing after it", async () => {
+    const tenant = await createTenant("stream-expiry");
+    const id = await runningJob("expiry", tenant);
+    const token = await mintToken(tenant, { ttlSeconds: 1 });
+    const opened = Date.now();
+
+    const events = eventReader(await proxyStream(`/jobs/${id}/events`, withBearer(token)));
+    expect((await events.next())?.event).toBe("job");
+    const ended = await events.next(15_000);
+
+    expect(ended?.event).toBe("error");
+    expect(JSON.parse(ended?.data ?? "{}")).toEqual({
+      error: "the credential has expired or was revoked",
+    });
+    // The token's second, the 5 s of clock skew every request allows, and one re-check.
+    expect(Date.now() - opened).toBeLessThan(1_000 + 5_000 + 2_000);
+    await fakeWaveline.updateJob(id, { status: "COMPLETED", pages: 2 });
+    expect(await events.next(3_000)).toBeUndefined();
+    expect(await events.ended()).toBe(true);
+  });
+
+  const admin = (path: string, init: RequestInit) => proxyStream(path, asAdmin(init), env);
+
+  it.each([
+    [
+      "its API key is revoked",
+      "api-key",
+      (t: TestTenant) => admin(`/admin/tenants/${t.id}/keys/${t.keyId}`, { method: "DELETE" }),
+      "the credential has expired or was revoked",
+    ],
+    [
+      "the key that minted its token is revoked",
+      "token",
+      (t: TestTenant) => admin(`/admin/tenants/${t.id}/keys/${t.keyId}`, { method: "DELETE" }),
+      "the credential has expired or was revoked",
+    ],
+    [
+      "the tenant's tokens are revoked",
+      "token",
+      (t: TestTenant) => admin(`/admin/tenants/${t.id}/revoke-tokens`, { method: "POST" }),
+      "the credential has expired or was revoked",
+    ],
+    [
+      "the tenant is disabled",
+      "token",
+      (t: TestTenant) =>
+        admin(`/admin/tenants/${t.id}`, jsonBody({ disabled: true }, { method: "PATCH" })),
+      "the credential is no longer allowed this",
+    ],
+  ] as const)("when %s (%s)", async (_, credential, revoke, error) => {
+    const tenant = await createTenant(`stream-revoked-${credential}`);
+    const id = await runningJob(`revoked-${credential}`, tenant);
+    const auth = credential === "api-key" ? tenant.auth() : withBearer(await mintToken(tenant));
+    const events = eventReader(await proxyStream(`/jobs/${id}/events`, auth));
+    expect((await events.next())?.event).toBe("job");
+
+    expect([200, 204]).toContain((await revoke(tenant)).status);
+    const ended = await events.next(5_000);
+
+    expect(ended?.event).toBe("error");
+    expect(JSON.parse(ended?.data ?? "{}")).toEqual({ error });
+    expect(await events.ended()).toBe(true);
+  });
+});
+
+describe("an open stream in another isolate", () => {
+  it("ends within the 10 s every isolate takes to see a revocation, and one re-check", async () => {
+    const tenant = await createTenant("stream-revoked-elsewhere");
+    const id = await runningJob("revoked-elsewhere", tenant);
+    vi.resetModules();
+    // A fresh module graph: its own memoised lookups, as another isolate has.
+    const { worker: elsewhere } = await import("../../src/platform/cloudflare/worker");
+    const token = await mintToken(tenant);
+    const response = await elsewhere.request(
+      `${PROXY_ORIGIN}/jobs/${id}/events`,
+      withBearer(token),
+      env,
+      createExecutionContext(),
+    );
+    const events = eventReader(response);
+    expect((await events.next())?.event).toBe("job");
+
+    const revoked = Date.now();
+    const revocation = await proxyFetch(
+      `/admin/tenants/${tenant.id}/revoke-tokens`,
+      asAdmin({ method: "POST" }),
+    );
+    expect(revocation.status).toBe(200);
+    const ended = await events.next(MEMO_TTL_MS + 5_000);
+
+    expect(ended?.event).toBe("error");
+    expect(Date.now() - revoked).toBeLessThan(MEMO_TTL_MS + CREDENTIAL_RECHECK_MS + 500);
+    expect(await events.ended()).toBe(true);
+  });
+});
+
 describe("one watcher per running job", () => {
   it("answers 200 concurrent reads from two separately built apps with one upstream call", async () => {
     const id = await runningJob("two-isolates");
@@ -173,6 +273,19 @@ describe("GET /jobs/{id}/events", () => {
     expect(row).toEqual({ status: "COMPLETED", pages: 3 });
   });
 
+  it("passes a terminal event of megabytes on whole, however it is cut into chunks", async () => {
+    const id = await runningJob("stream-large");
+    const events = eventReader(await openEvents(id));
+    expect((await events.next())?.event).toBe("job");
+    const text = "words ".repeat(400_000);
+
+    await fakeWaveline.updateJob(id, { status: "COMPLETED", pages: 9, result: { text } });
+    const last = await events.next();
+
+    expect(JSON.parse(last?.data ?? "{}")).toMatchObject({ status: "COMPLETED", result: { text } });
+    expect(await events.ended()).toBe(true);
+  });
+
   it("answers a finished job with one event and ends", async () => {
     const id = uniqueJobId("finished");
     await fakeWaveline.createJob({ id, status: "FAILED" });
@@ -236,6 +349,60 @@ describe("GET /jobs/{id}/events", () => {
     expect(refused.headers.get("Retry-After")).toBe("10");
     await eventReader(open).cancel();
   });
+
+  it("gives one end user a quarter of the tenant's streams, or the tenant's setting; the others still get theirs", async () => {
+    const tenant = await createTenant("stream-shares");
+    const capped = { ...env, STREAMS_PER_TENANT: "4" };
+    const streamOf = async (subject: string) => {
+      const id = await runningJob(`share-${subject}`, tenant);
+      await env.DB.prepare("UPDATE jobs SET subject = ? WHERE id = ?").bind(subject, id).run();
+      const token = await mintToken(tenant, { sub: subject, scopes: ["jobs:read"] });
+      return () => proxyStream(`/jobs/${id}/events`, withBearer(token), capped);
+    };
+    const noisy = await streamOf("noisy");
+    const quiet = await streamOf("quiet");
+
+    const first = await noisy();
+    const second = await noisy();
+    const quietOne = await quiet();
+
+    expect(first.status).toBe(200);
+    expect(second.status).toBe(429);
+    expect(await second.json()).toEqual({
+      error: "too many open streams: at most 1 per end user, 4 per tenant",
+    });
+    expect(quietOne.status).toBe(200);
+
+    const patched = await proxyStream(
+      `/admin/tenants/${tenant.id}`,
+      asAdmin(jsonBody({ rateLimits: { endUserStreams: 2 } }, { method: "PATCH" })),
+      capped,
+    );
+    expect(patched.status).toBe(200);
+    const third = await noisy();
+    expect(third.status).toBe(200);
+    for (const open of [first, quietOne, third]) await eventReader(open).cancel();
+  });
+
+  it.each([
+    ["throws", "throw"],
+    ["hangs", "hang"],
+  ] as const)(
+    "answers 503, never an uncounted stream, when the tenant's limiter %s",
+    async (_, fault) => {
+      const id = await runningJob(`leases-${fault}`);
+      const broken = {
+        ...env,
+        RATE_LIMITER: failingStubs(env.RATE_LIMITER, fault, ["openStream"]),
+      };
+
+      const response = await proxyStream(`/jobs/${id}/events`, acme.auth(), broken);
+
+      expect(response.status).toBe(503);
+      expect(response.headers.get("Retry-After")).toBe("5");
+      expect(await response.json()).toEqual({ error: "rate limiter is unavailable, retry later" });
+    },
+  );
 
   it("is documented by the tenant's creation route answers too: created jobs can be watched", async () => {
     const created = await proxyFetch(

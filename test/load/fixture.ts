@@ -22,6 +22,8 @@ export interface LoadTenant {
   subject: string;
   /** jobs:read and jobs:create for one end user. */
   userToken: string;
+  /** jobs:create for another end user, whose own page budget is 0: every creation is a 402. */
+  overBudgetToken: string;
   /** jobs:read on the tenant's terminal jobs only (a job list, no end user). */
   listToken: string;
   /** Signed with the proxy's own key, but expired an hour ago. */
@@ -107,6 +109,12 @@ export async function setUpTenants(
       ttlSeconds: 3600,
     });
     const listToken = await mint({ jobs: terminal.map((job) => job.id), ttlSeconds: 3600 });
+    const overBudgetToken = await mint({
+      sub: `broke-${index}`,
+      scopes: ["jobs:create"],
+      pagesPerMonth: 0,
+      ttlSeconds: 3600,
+    });
     const backendKeyId = keys.items.find((key) => key.name === "backend")?.id ?? "";
     const claims = {
       tenantId: tenant.id,
@@ -130,6 +138,7 @@ export async function setUpTenants(
       revokedKey,
       subject,
       userToken,
+      overBudgetToken,
       listToken,
       expiredToken: expired.token,
       forgedToken: forged.token,
@@ -140,6 +149,58 @@ export async function setUpTenants(
   };
 
   return Promise.all(Array.from({ length: options.tenants }, (_, index) => setUpOne(index)));
+}
+
+/** One tenant's many end users: one reads far above their share, the others now and then. */
+export interface LoadCrowd {
+  tenantId: string;
+  readsPerMinute: number;
+  endUserReadsPerMinute: number;
+  noisy: { token: string; job: string };
+  quiet: { token: string; job: string }[];
+}
+
+/**
+ * A tenant whose end users read their own (finished) jobs with browser tokens of their own: its
+ * read limit is one the noisy end user alone would use up, were it not for end users' shares.
+ */
+export async function setUpCrowd(
+  stack: TestStack,
+  options: { quietUsers: number; readsPerMinute: number; endUserReadsPerMinute: number },
+): Promise<LoadCrowd> {
+  const fake = stack.fake;
+  if (!fake) throw new Error("the load test needs the local fake Waveline");
+  const admin = adminClient(stack);
+  const { readsPerMinute, endUserReadsPerMinute } = options;
+  const tenant = await admin<{ id: string }>("POST", "/admin/tenants", {
+    name: "load-crowd",
+    allowedOrigins: [],
+    rateLimits: { readsPerMinute, endUserReadsPerMinute },
+  });
+  const apiKey = await newKey(admin, tenant.id, "backend");
+  const endUser = async (subject: string) => {
+    const job = await control<{ id: string }>(fake.origin, "/__control/jobs", {
+      status: "COMPLETED",
+      fileName: `load-crowd-${subject}.pdf`,
+      pages: 1,
+    });
+    await admin("PUT", `/admin/jobs/${job.id}/owner`, { tenantId: tenant.id, subject });
+    const minted = await tenantCall<{ token: string }>(stack.proxyUrl, apiKey, "/tokens", {
+      sub: subject,
+      ttlSeconds: 3600,
+    });
+    return { token: minted.token, job: job.id };
+  };
+  const quiet = await Promise.all(
+    Array.from({ length: options.quietUsers }, (_, n) => endUser(`quiet-${n}`)),
+  );
+  return {
+    tenantId: tenant.id,
+    readsPerMinute,
+    endUserReadsPerMinute,
+    noisy: await endUser("noisy"),
+    quiet,
+  };
 }
 
 type AdminCall = <T = unknown>(method: string, path: string, body?: unknown) => Promise<T>;
@@ -193,6 +254,16 @@ async function control<T>(origin: string, path: string, body: unknown): Promise<
   const text = await response.text();
   if (!response.ok) throw new Error(`fake ${path}: ${response.status} ${text}`);
   return JSON.parse(text) as T;
+}
+
+/** How many creations reached the fake Waveline with `text` in their body. */
+export async function upstreamCreationsWith(stack: TestStack, text: string): Promise<number> {
+  const query = new URLSearchParams({ match: "/extract-document", bodyIncludes: text });
+  const response = await fetch(`${stack.fake?.origin}/__control/calls?${query}`, {
+    signal: AbortSignal.timeout(30_000),
+  });
+  if (!response.ok) throw new Error(`fake calls: ${response.status} ${await response.text()}`);
+  return ((await response.json()) as { total: number }).total;
 }
 
 /** How many jobs the fake Waveline holds: its account-wide list total, read with the proxy's key. */

@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
 import type { Runtime } from "../../dev/stack";
 import { startTestStack, type TestStack } from "../e2e/test-stack";
-import { type LoadTenant, setUpTenants, upstreamJobCount } from "./fixture";
+import { type LoadTenant, setUpCrowd, setUpTenants, upstreamJobCount } from "./fixture";
 import { type Answer, loadClient } from "./http";
 import {
   type LoadWorld,
@@ -21,9 +21,11 @@ import {
 import {
   type Verdict,
   verifyCreationLimit,
+  verifyEndUserShares,
   verifyGuesser,
   verifyHealth,
   verifyListings,
+  verifyOverBudget,
   verifyRecordedJobs,
   verifyUpstreamCreations,
 } from "./verify";
@@ -54,6 +56,11 @@ const SHORT: Omit<Budget, "runtime"> = {
 const REQUEST_TIMEOUT_MS = 30_000;
 const TENANTS = 5;
 const LIMITED_CREATES_PER_MIN = 20;
+/**
+ * The crowd tenant: the noisy end user alone would take all its reads in a short run, while its
+ * share (a tenth) leaves the quiet ones (each a few reads a minute) far more than they use.
+ */
+const CROWD = { quietUsers: 20, readsPerMinute: 200, endUserReadsPerMinute: 20 };
 /** Far above what the run sends: the point is correctness under load, not the limiter. */
 const GENEROUS_PER_MIN = "1000000";
 const EXAMPLES = 8;
@@ -137,6 +144,7 @@ async function main(): Promise<number> {
       runningPerTenant: 2,
       limitedCreatesPerMinute: LIMITED_CREATES_PER_MIN,
     });
+    const crowd = await setUpCrowd(stack, CROWD);
     const upstreamBefore = await upstreamJobCount(stack);
     const signingSecret = (JSON.parse(secrets.TOKEN_SIGNING_KEYS) as { secret: string }[])[0]
       ?.secret;
@@ -149,12 +157,14 @@ async function main(): Promise<number> {
     ];
     console.log(
       `load test: ${budget.requests} requests over ${budget.connections} connections, ${TENANTS} tenants ` +
-        `(one limited to ${LIMITED_CREATES_PER_MIN} creations/min); set up in ${seconds(Date.now() - started)}`,
+        `(one limited to ${LIMITED_CREATES_PER_MIN} creations/min), one of ${CROWD.quietUsers + 1} end users ` +
+        `(${CROWD.readsPerMinute} reads/min, ${CROWD.endUserReadsPerMinute} each); set up in ${seconds(Date.now() - started)}`,
     );
 
     const world: LoadWorld = {
       proxyUrl: stack.proxyUrl,
       tenants,
+      crowd,
       etags: new Map(),
       progress: new Map(),
       listings: [],
@@ -171,6 +181,10 @@ async function main(): Promise<number> {
     printFigures(tally, sent, durationMs);
     const limited = tenants.find((tenant) => tenant.createsPerMinute !== null) as LoadTenant;
     const limitedCounts = tally.scenarios.get("create-limited") ?? new Map<string, number>();
+    const overBudgetCounts = tally.scenarios.get("over-budget") ?? new Map<string, number>();
+    // Refusals spend the limited tenant's creation limit like its creations.
+    const limitedAttempts = total(limitedCounts) + total(overBudgetCounts);
+    const limitedRefused = (limitedCounts.get("429") ?? 0) + (overBudgetCounts.get("429") ?? 0);
     const guesses = tally.scenarios.get("guesser") ?? new Map<string, number>();
     const created = tenants.reduce((sum, tenant) => sum + tenant.created.length, 0);
     const verdicts: Verdict[] = [
@@ -191,7 +205,14 @@ async function main(): Promise<number> {
       { ok: tally.leaks === 0, label: `${tally.leaks} answers with a secret in them` },
       await verifyRecordedJobs(stack, tenants, since),
       await verifyUpstreamCreations(stack, upstreamBefore, created),
-      verifyCreationLimit(limited, total(limitedCounts), limitedCounts.get("429") ?? 0, durationMs),
+      verifyCreationLimit(limited, limitedAttempts, limitedRefused, durationMs),
+      await verifyOverBudget(stack, limited, overBudgetCounts, limitedAttempts, durationMs),
+      verifyEndUserShares(
+        crowd,
+        tally.scenarios.get("noisy-end-user") ?? new Map<string, number>(),
+        tally.scenarios.get("quiet-end-users") ?? new Map<string, number>(),
+        durationMs,
+      ),
       verifyGuesser(total(guesses), guesses.get("429") ?? 0, loadStart, loadEnd),
       await verifyHealth(stack),
     ];

@@ -1,4 +1,4 @@
-import type { LoadJob, LoadTenant } from "./fixture";
+import type { LoadCrowd, LoadJob, LoadTenant } from "./fixture";
 import type { Answer, Outgoing } from "./http";
 
 /**
@@ -21,6 +21,8 @@ export interface Planned {
 export interface LoadWorld {
   proxyUrl: string;
   tenants: LoadTenant[];
+  /** A tenant of many end users, one of them noisy. */
+  crowd: LoadCrowd;
   /** ETags seen per job, to revalidate with `If-None-Match`. */
   etags: Map<string, string>;
   /** Job ids each listing returned, checked against the owners once the run is over. */
@@ -50,10 +52,13 @@ const SCENARIOS = {
   create: { weight: 14, plan: planCreate },
   "create-again": { weight: 3, plan: planCreateAgain },
   "create-limited": { weight: 3, plan: planLimitedCreate },
+  "over-budget": { weight: 2, plan: planOverBudget },
   "cross-tenant": { weight: 12, plan: planCrossTenant },
   "cross-user": { weight: 3, plan: planCrossUser },
   "bad-credential": { weight: 8, plan: planBadCredential },
   guesser: { weight: 2, plan: planGuess },
+  "noisy-end-user": { weight: 8, plan: planNoisyEndUser },
+  "quiet-end-users": { weight: 4, plan: planQuietEndUser },
 } satisfies Record<string, { weight: number; plan: (world: LoadWorld) => Planned }>;
 
 export type ScenarioName = keyof typeof SCENARIOS;
@@ -99,6 +104,18 @@ function planHit(world: LoadWorld): Planned {
     world.etags.set(etagKey, tag);
     return undefined;
   });
+}
+
+/** One end user reading far above their share: refused, but never their neighbours. */
+function planNoisyEndUser(world: LoadWorld): Planned {
+  const { token, job } = world.crowd.noisy;
+  return { scenario: "noisy-end-user", request: get(`/jobs/${job}`, token), expect: [200, 429] };
+}
+
+/** The same tenant's other end users, each well within their share: never a 429. */
+function planQuietEndUser(world: LoadWorld): Planned {
+  const { token, job } = pick(world.crowd.quiet);
+  return { scenario: "quiet-end-users", request: get(`/jobs/${job}`, token), expect: [200] };
 }
 
 function planPending(world: LoadWorld): Planned {
@@ -184,6 +201,36 @@ function planCreateAgain(world: LoadWorld): Planned {
 function planLimitedCreate(world: LoadWorld): Planned {
   const tenant = pick(world.tenants.filter((candidate) => candidate.createsPerMinute !== null));
   return createJob(world, "create-limited", tenant, [201, 429]);
+}
+
+/** File names of `over-budget` creations: none of them may reach Waveline. */
+export const OVER_BUDGET_FILES = "load-over-budget-";
+
+/**
+ * An end user of the limited tenant whose page budget is used up: 402 before Waveline, and each
+ * refusal spends the tenant's creation limit like a creation, so once it is spent, 429.
+ */
+function planOverBudget(world: LoadWorld): Planned {
+  const tenant = pick(world.tenants.filter((candidate) => candidate.createsPerMinute !== null));
+  world.creations++;
+  const request = post(
+    "/extract-document",
+    tenant.overBudgetToken,
+    documentBody(`over-budget-${world.creations}`),
+  );
+  return {
+    scenario: "over-budget",
+    request,
+    expect: [402, 429],
+    check: (answer) => {
+      if (!header(answer, "retry-after")) return `a ${answer.status} without Retry-After`;
+      if (answer.status === 429) return undefined;
+      const body = parseJson(answer.body) as { error?: unknown; budget?: unknown };
+      return body?.error === "page budget exhausted" && body.budget === "end user"
+        ? undefined
+        : `a 402 that does not name the end user's budget: ${answer.body.slice(0, 200)}`;
+    },
+  };
 }
 
 function planCrossTenant(world: LoadWorld): Planned {

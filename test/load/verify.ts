@@ -1,7 +1,14 @@
 import { readFileSync } from "node:fs";
 import type { TestStack } from "../e2e/test-stack";
-import { adminClient, type LoadTenant, tenantCall, upstreamJobCount } from "./fixture";
-import type { LoadWorld } from "./scenarios";
+import {
+  adminClient,
+  type LoadCrowd,
+  type LoadTenant,
+  tenantCall,
+  upstreamCreationsWith,
+  upstreamJobCount,
+} from "./fixture";
+import { type LoadWorld, OVER_BUDGET_FILES } from "./scenarios";
 
 /** One pass criterion of the run, with what it saw. */
 export interface Verdict {
@@ -109,6 +116,52 @@ export function verifyCreationLimit(
   return {
     ok,
     label: `limited tenant (${limit}/min): ${created} created (at most ${most}), ${refused} refused with 429, of ${attempts}`,
+  };
+}
+
+/**
+ * An end user over budget got 402s, none of which reached Waveline, and, once the tenant's
+ * creation limit was spent (by creations and refusals alike), 429s.
+ */
+export async function verifyOverBudget(
+  stack: TestStack,
+  tenant: LoadTenant,
+  counts: ReadonlyMap<string, number>,
+  limitedAttempts: number,
+  durationMs: number,
+): Promise<Verdict> {
+  const limit = tenant.createsPerMinute ?? 0;
+  const most = limit + Math.ceil((limit * durationMs) / 60_000);
+  const refusedOverBudget = counts.get("402") ?? 0;
+  const rateLimited = counts.get("429") ?? 0;
+  const upstream = await upstreamCreationsWith(stack, OVER_BUDGET_FILES);
+  const ok =
+    refusedOverBudget > 0 && upstream === 0 && (limitedAttempts <= most || rateLimited > 0);
+  return {
+    ok,
+    label: `end user over budget: ${refusedOverBudget} refused with 402, then ${rateLimited} with 429 (the tenant's ${limitedAttempts} creations and refusals against at most ${most}), ${upstream} reached Waveline`,
+  };
+}
+
+/**
+ * The noisy end user is held to their share (and refused once over it), and the tenant's other
+ * end users never see a 429: their own reads are counted apart from the noisy one's.
+ */
+export function verifyEndUserShares(
+  crowd: LoadCrowd,
+  noisy: Map<string, number>,
+  quiet: Map<string, number>,
+  durationMs: number,
+): Verdict {
+  const share = crowd.endUserReadsPerMinute;
+  const most = share + Math.ceil((share * durationMs) / 60_000);
+  const served = noisy.get("200") ?? 0;
+  const refused = noisy.get("429") ?? 0;
+  const quietRefused = quiet.get("429") ?? 0;
+  const ok = served <= most && refused > 0 && quietRefused === 0 && (quiet.get("200") ?? 0) > 0;
+  return {
+    ok,
+    label: `noisy end user (${share}/min of ${crowd.readsPerMinute}): ${served} served (at most ${most}), ${refused} refused; quiet end users: ${quiet.get("200") ?? 0} served, ${quietRefused} refused`,
   };
 }
 

@@ -2,8 +2,9 @@ import type { JobStore, Tenant } from "../tenancy/store";
 
 /**
  * Monthly page budgets: what a tenant, and each of its end users, may have billed in a calendar
- * month (UTC). Counted from the pages the proxy has seen on the jobs it recorded, so a job whose
- * pages are not known yet counts once they are.
+ * month (UTC). Counted from the pages the proxy has seen on the jobs it recorded (running totals,
+ * one lookup), so a job whose pages are not known yet counts once they are: at creation, at a
+ * read, or when the settler finds it in Waveline's listing.
  */
 
 /** The calendar month (UTC) `now` falls in: [start, end), and its name (`2026-12`). */
@@ -36,7 +37,8 @@ export const WARN_AT = 0.8;
 
 /**
  * The budgets that apply to a creation: the tenant's, and for an end user (`sub`) the one their
- * token carries or else the tenant's default for end users. Costs a query only per budget set.
+ * token carries or else the tenant's default for end users. One primary-key lookup when any is
+ * set, none otherwise.
  */
 export async function applicableBudgets(
   jobs: JobStore,
@@ -45,15 +47,18 @@ export async function applicableBudgets(
   now: number,
 ): Promise<BudgetCheck> {
   const month = monthOf(now);
-  const budgets: PageBudget[] = [];
-  const used = async (subject?: string) =>
-    (await jobs.usage(tenant.id, month.start, month.end, subject)).pagesBilled;
   const tenantBudget = tenant.budget.pagesPerMonth;
-  if (tenantBudget !== null) budgets.push(budget("tenant", tenantBudget, await used()));
   const endUserBudget = endUser && (endUser.pagesPerMonth ?? tenant.budget.endUserPagesPerMonth);
-  if (endUser && endUserBudget !== null && endUserBudget !== undefined) {
-    budgets.push(budget("end user", endUserBudget, await used(endUser.subject)));
-  }
+  const endUserCapped = endUser && endUserBudget !== null && endUserBudget !== undefined;
+  if (tenantBudget === null && !endUserCapped) return { month, budgets: [] };
+  const used = await jobs.monthlyPages(
+    tenant.id,
+    month.name,
+    endUserCapped ? endUser.subject : undefined,
+  );
+  const budgets: PageBudget[] = [];
+  if (tenantBudget !== null) budgets.push(budget("tenant", tenantBudget, used.tenant));
+  if (endUserCapped) budgets.push(budget("end user", endUserBudget, used.endUser));
   return { month, budgets };
 }
 
@@ -83,7 +88,7 @@ export function crossesWarning(check: BudgetCheck, spent: number): PageBudget | 
 /** This month against the tenant's budget, for the usage reports of tenants and operators. */
 export async function monthReport(jobs: JobStore, tenant: Tenant, now: number) {
   const month = monthOf(now);
-  const { pagesBilled } = await jobs.usage(tenant.id, month.start, month.end);
+  const { tenant: pagesBilled } = await jobs.monthlyPages(tenant.id, month.name);
   const { pagesPerMonth, endUserPagesPerMonth } = tenant.budget;
   return {
     month: month.name,

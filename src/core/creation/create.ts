@@ -55,8 +55,9 @@ const MAX_RECORDED_FILE_NAME = 1024;
  * Creates a job for `principal` once. The idempotency key is claimed in the tenant's ledger before
  * Waveline is called, and whatever Waveline answered is the answer for that key from then on. A
  * job Waveline made always reaches its caller and the job store: if the store fails, the ledger
- * holds it and records it later. `giveBack` is called when nothing was billed (a replay, a
- * refusal before Waveline), so the caller can return what it counted.
+ * holds it and records it later. `giveBack` is called for a replay of an earlier answer alone, so
+ * the caller can return the creation it counted: a refusal (over budget, in flight, another
+ * body) costs what any creation costs, so a caller who cannot create cannot spin either.
  */
 export async function createJob(
   services: Services,
@@ -70,15 +71,14 @@ export async function createJob(
   const key =
     request.idempotencyKey === undefined
       ? undefined
-      : idempotencyScope(subject, request.idempotencyKey);
+      : { scope: idempotencyScope(subject, request.idempotencyKey), claim: crypto.randomUUID() };
   if (key !== undefined) {
-    const earlier = await claim(services, principal, ledger, key, request, scope, giveBack);
+    const earlier = await reserve(services, principal, ledger, key, request, scope, giveBack);
     if (earlier) return earlier;
   }
-  // Nothing reaches Waveline past a budget; the key is freed, the creation given back.
+  // Nothing reaches Waveline past a budget: the key is freed.
   const release = async () => {
-    giveBack();
-    if (key !== undefined) await ledger.release(key).catch(() => {});
+    if (key !== undefined) await ledger.release(key.scope, key.claim).catch(() => {});
   };
   const endUser = subject === undefined ? undefined : { subject, pagesPerMonth };
   let budgets: BudgetCheck;
@@ -94,12 +94,14 @@ export async function createJob(
     scope.log.annotate({ budgetExhausted: over.kind });
     return { kind: "over-budget", budget: over.kind, resetsAt: budgets.month.end };
   }
+  if (key !== undefined && !(await start(ledger, key, scope))) return { kind: "in-flight" };
 
   const creation = createAndRecord(services, principal, ledger, key, request, scope);
   // The job is billed once Waveline has it: finish recording it even if the caller hangs up.
   scope.waitUntil(creation.catch(() => {}));
   const outcome = await creation;
   if (outcome.kind !== "created") return { kind: "outcome", outcome, replayed: false };
+  wakeSettlement(services, scope);
   // Before the 201: a job the caller has heard of is one whose webhook is on its way.
   await watchForWebhooks(
     services,
@@ -120,12 +122,32 @@ export async function createJob(
   return { kind: "outcome", outcome, replayed: false, pagesLeft: remainingAfter(budgets, pages) };
 }
 
+/**
+ * The job's final pages count whether or not anyone reads it: the settler looks for it in
+ * Waveline's listing. After the answer: the job is in D1 (or the ledger, which wakes the settler
+ * once it has written it there), so a wake that is lost only waits for the next creation's.
+ */
+function wakeSettlement(services: Services, scope: RequestScope): void {
+  if (!services.settlement) return;
+  scope.waitUntil(
+    services.settlement.wake().catch((err: unknown) => {
+      scope.log.warn("settler not woken", { error: describeError(err) });
+    }),
+  );
+}
+
+/** An idempotency key's scope, and this request's claim on it. */
+interface ClaimedKey {
+  scope: string;
+  claim: string;
+}
+
 /** Claims the key; when it was claimed before, the result to give instead (and no new job). */
-async function claim(
+async function reserve(
   services: Services,
   principal: Principal,
   ledger: Ledger,
-  key: string,
+  key: ClaimedKey,
   request: CreationRequest,
   scope: RequestScope,
   giveBack: () => void,
@@ -135,19 +157,41 @@ async function claim(
   const fingerprint = await requestFingerprint(request.kind, request.body);
   let reservation: Awaited<ReturnType<Ledger["reserve"]>>;
   try {
-    reservation = await ledger.reserve(key, fingerprint, lockMs, config.idempotencyTtlS * 1000);
+    reservation = await ledger.reserve(
+      key.scope,
+      fingerprint,
+      key.claim,
+      lockMs,
+      config.idempotencyTtlS * 1000,
+    );
   } catch (err) {
-    giveBack();
+    // The claim may have been made all the same (a slow answer): nothing was sent, so free it.
+    scope.waitUntil(ledger.release(key.scope, key.claim).catch(() => {}));
     scope.log.error("creation ledger unavailable", { error: describeError(err) });
     throw new ServiceUnavailableError("idempotency keys are unavailable, retry later");
   }
   if (reservation.state === "new") return undefined;
-  giveBack();
   scope.log.annotate({ idempotency: reservation.state });
   if (reservation.state === "in-flight") return { kind: "in-flight" };
   if (reservation.state === "mismatch") return { kind: "key-reused" };
   if (!mayReplay(principal, reservation.outcome)) return { kind: "replay-not-readable" };
+  giveBack();
   return { kind: "outcome", outcome: reservation.outcome, replayed: true };
+}
+
+/**
+ * Marks the claim as started, the last step before Waveline is called: a claim that never got
+ * here sent nothing, and its key is free again. False when the claim was given up meanwhile (a
+ * retry holds the key now).
+ */
+async function start(ledger: Ledger, key: ClaimedKey, scope: RequestScope): Promise<boolean> {
+  try {
+    return await ledger.start(key.scope, key.claim);
+  } catch (err) {
+    scope.waitUntil(ledger.release(key.scope, key.claim).catch(() => {}));
+    scope.log.error("creation ledger unavailable", { error: describeError(err) });
+    throw new ServiceUnavailableError("idempotency keys are unavailable, retry later");
+  }
 }
 
 /** How an upstream failure is answered again for its key. */
@@ -168,7 +212,7 @@ async function createAndRecord(
   services: Services,
   principal: Principal,
   ledger: Ledger,
-  key: string | undefined,
+  key: ClaimedKey | undefined,
   request: CreationRequest,
   scope: RequestScope,
 ): Promise<CreationOutcome> {
@@ -176,7 +220,7 @@ async function createAndRecord(
   const ttlMs = services.config.idempotencyTtlS * 1000;
   const settle = async (outcome: CreationOutcome) => {
     if (key === undefined) return;
-    await ledger.settle(key, outcome, ttlMs).catch((err: unknown) => {
+    await ledger.settle(key.scope, outcome, ttlMs).catch((err: unknown) => {
       log.warn("idempotency key not settled", { error: describeError(err) });
     });
   };
@@ -189,7 +233,7 @@ async function createAndRecord(
     created = await waveline.createJob(request.kind, request.body, log);
   } catch (err) {
     if (key !== undefined && createdNothing(err)) {
-      await ledger.release(key).catch((releaseErr: unknown) => {
+      await ledger.release(key.scope, key.claim).catch((releaseErr: unknown) => {
         log.warn("idempotency key not released", { error: describeError(releaseErr) });
       });
     } else if (err instanceof UpstreamError) {
@@ -235,7 +279,7 @@ async function createAndRecord(
     try {
       await ledger.holdUnrecorded(
         job,
-        key === undefined ? undefined : { scope: key, outcome, ttlMs },
+        key === undefined ? undefined : { scope: key.scope, outcome, ttlMs },
       );
       return outcome;
     } catch (holdErr) {

@@ -47,9 +47,19 @@ export type Reservation =
  * not yet recorded in the job store (it records them as soon as it can). Calls may fail.
  */
 export interface Ledger {
-  reserve(scope: string, fingerprint: string, lockMs: number, ttlMs: number): Promise<Reservation>;
+  /** Claims `scope` under `claim`, an id the caller made (so it can release a claim it never heard of). */
+  reserve(
+    scope: string,
+    fingerprint: string,
+    claim: string,
+    lockMs: number,
+    ttlMs: number,
+  ): Promise<Reservation>;
+  /** Marks the claim as calling Waveline now; false when it is no longer the caller's. */
+  start(scope: string, claim: string): Promise<boolean>;
   settle(scope: string, outcome: CreationOutcome, ttlMs: number): Promise<void>;
-  release(scope: string): Promise<void>;
+  /** Frees a claim that sent nothing to Waveline (or whose request Waveline refused). */
+  release(scope: string, claim: string): Promise<void>;
   holdUnrecorded(
     job: OwnedJob,
     settlement?: { scope: string; outcome: CreationOutcome; ttlMs: number },

@@ -57,3 +57,45 @@ export function returnToken(
   const refilled = state ? state.tokens + ((now - state.updatedAt) * limit) / MS_PER_MINUTE : limit;
   return { tokens: Math.min(limit, refilled + 1), updatedAt: now };
 }
+
+/**
+ * Tokens from an end user's own bucket and the tenant's at once: granted only what both have, so
+ * one end user never spends more than `share` a minute, and all of them never more than `limit`.
+ * A refusal leaves both buckets as they were.
+ */
+export function takeWithinShare(
+  states: { tenant: BucketState | undefined; user: BucketState | undefined },
+  request: { want: number; limitPerMinute: number; share: number; partial: boolean; now: number },
+): { tenant: BucketState; user: BucketState; decision: Decision } {
+  const { want, limitPerMinute, share, partial, now } = request;
+  const own = takeTokens(states.user, { want, limitPerMinute: share, partial, now });
+  if (own.decision.granted === 0) {
+    const tenant = takeTokens(states.tenant, { want: 0, limitPerMinute, partial, now });
+    return { tenant: tenant.state, user: own.state, decision: own.decision };
+  }
+  const all = takeTokens(states.tenant, {
+    want: own.decision.granted,
+    limitPerMinute,
+    partial,
+    now,
+  });
+  const spent = takeTokens(states.user, {
+    want: all.decision.granted,
+    limitPerMinute: share,
+    partial: false,
+    now,
+  });
+  if (all.decision.granted === 0)
+    return { tenant: all.state, user: spent.state, decision: all.decision };
+  return {
+    tenant: all.state,
+    user: spent.state,
+    decision: {
+      granted: all.decision.granted,
+      limit: share,
+      remaining: Math.min(all.decision.remaining, spent.decision.remaining),
+      resetSeconds: spent.decision.resetSeconds,
+      retryAfterSeconds: 0,
+    },
+  };
+}

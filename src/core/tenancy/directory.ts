@@ -18,8 +18,12 @@ import type { FindQuery, Found, JobStore, OwnedJob, Tenant, TenantStore } from "
  * answers up to `STALE_LIMIT_MS` old may stand in where the caller allows it (`allowStale`).
  */
 
-/** How stale a looked-up answer may be: a revoked key or disabled tenant stops within this. */
-export const MEMO_TTL_MS = 10_000;
+/**
+ * How stale a looked-up answer may be. A revoked key or a disabled tenant stops within 10 s
+ * everywhere: within this for a request, and within this and one more second for an open event
+ * stream, which asks again every second.
+ */
+export const MEMO_TTL_MS = 9_000;
 /** How old an answer may be to stand in while storage is down (cached finished jobs only). */
 export const STALE_LIMIT_MS = 10 * 60_000;
 const MAX_ENTRIES = 5_000;

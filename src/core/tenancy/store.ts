@@ -7,6 +7,11 @@ import type { KeyCheck } from "./keys";
 export interface RateLimits {
   readsPerMinute: number | null;
   createsPerMinute: number | null;
+  /** Each end user's part of the tenant's limits (0: none); null means a quarter of them. */
+  endUserReadsPerMinute: number | null;
+  endUserCreatesPerMinute: number | null;
+  /** Event streams one end user may have open, of the tenant's `STREAMS_PER_TENANT`. */
+  endUserStreams: number | null;
 }
 
 /** Pages a calendar month (UTC); null means no budget. */
@@ -138,8 +143,33 @@ export interface JobStore {
   ): Promise<{ items: OwnedJob[]; total: number }>;
   /** Gives a job (e.g. one created outside the proxy) to a tenant, replacing any owner. */
   assign(job: OwnedJob): Promise<void>;
-  /** What the proxy last saw of a job's progress. */
+  /**
+   * What the proxy saw of a job's progress, whenever it arrives: the status only moves forward
+   * (CREATED, then RUNNING or a status Waveline may add, then COMPLETED or FAILED), pages never
+   * shrink, and a finished job's record never changes.
+   */
   recordProgress(jobId: string, status: JobStatus, pages: number): Promise<void>;
+  /** `recordProgress` for many jobs in one write. */
+  recordProgressOf(
+    progress: readonly { id: string; status: JobStatus; pages: number }[],
+  ): Promise<void>;
+  /**
+   * Every tenant's jobs created since `since` and not finished as last seen (newest first, at
+   * most `limit`): what settlement looks for in Waveline's listing.
+   */
+  unsettledJobs(
+    since: string,
+    limit: number,
+  ): Promise<{ id: string; createdAt: string; status: JobStatus; pages: number }[]>;
+  /**
+   * Pages billed by the tenant's jobs created in `month` (`2026-12`, UTC), and by `subject`'s when
+   * given: running totals, so the cost does not grow with the month's jobs.
+   */
+  monthlyPages(
+    tenantId: string,
+    month: string,
+    subject?: string,
+  ): Promise<{ tenant: number; endUser: number }>;
   /** Jobs created in [from, to) and the pages they billed; only `subject`'s when given. */
   usage(tenantId: string, from: string, to: string, subject?: string): Promise<Usage>;
 }

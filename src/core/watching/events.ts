@@ -1,5 +1,6 @@
 import { type CachedJob, renderJob } from "../cache/entry";
 import type { UpstreamFailure } from "../errors";
+import type { EndUserShare } from "../ratelimit/share";
 
 /** One `event: job` of a stream: the job as `GET /jobs/{id}` answers it, `urls.get` on the proxy. */
 export function jobEvent(entry: CachedJob, self: string): string {
@@ -27,7 +28,15 @@ export interface JobWatchers {
 
 /** Each tenant's open streams, counted where every isolate sees them. */
 export interface StreamLeases {
-  /** A lease id, or null when the tenant has `limit` streams open. Lapses after `leaseMs`. */
-  open(tenantId: string, limit: number, leaseMs: number): Promise<string | null>;
+  /**
+   * A lease id, or null when the tenant has `limit` streams open, or the end user `share.limit`.
+   * Lapses after `leaseMs`.
+   */
+  open(
+    tenantId: string,
+    limit: number,
+    leaseMs: number,
+    share?: EndUserShare,
+  ): Promise<string | null>;
   close(tenantId: string, leaseId: string): Promise<void>;
 }

@@ -68,7 +68,7 @@ export const HEADERS = {
   },
   "Page-Budget-Remaining": {
     description:
-      "Pages left this month (UTC) under the tightest page budget that applies (the tenant's, the end user's), after this job's known pages; absent when no budget applies.",
+      "At most this many pages are left this month (UTC) under the tightest page budget that applies (the tenant's, the end user's): this job and the jobs still running count with the pages Waveline has reported so far, so it only goes down as they finish; absent when no budget applies.",
     schema: { type: "integer", minimum: 0 },
   },
   "Idempotent-Replayed": {

@@ -85,7 +85,7 @@ export function requestSchemaOf(handler: object): RequestSchema | undefined {
 export const TENANT_AUTH_ERRORS = {
   401: "missing, unknown, revoked or expired credential (with `WWW-Authenticate: Bearer`)",
   403: "the credential may not do this: tenant disabled, scope missing, API key required, or an `Origin` the tenant does not list",
-  429: "over the tenant's rate limit for reads or creations (`RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`), or too many failed authentication attempts from this address; `Retry-After` says when to try again",
+  429: "over the tenant's rate limit for reads or creations, or a browser token's end user over their share of it (`RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`), or too many failed authentication attempts from this address; `Retry-After` says when to try again",
 } as const;
 
 export const ADMIN_AUTH_ERRORS = {
@@ -96,8 +96,9 @@ export const ADMIN_AUTH_ERRORS = {
 /** How Waveline's troubles reach the caller (README, "Upstream trouble"). */
 export const UPSTREAM_ERRORS = {
   502: "Waveline failed, answered off-schema, about another job than the one asked, or with more than `MAX_UPSTREAM_BODY_BYTES`, was unreachable, or refused the proxy's own key",
-  503: "Waveline is rate limiting the proxy (`Retry-After`), the proxy has no `WAVELINE_API_KEY`, or storage is unavailable",
+  503: "Waveline is rate limiting the proxy (`Retry-After`), the proxy has no `WAVELINE_API_KEY`, or storage or the rate limiter is unavailable",
   504: "Waveline did not answer within `UPSTREAM_TIMEOUT_MS`",
 } as const;
 
-export const STORAGE_UNAVAILABLE = "storage (D1) is unavailable: retry after `Retry-After` seconds";
+export const STORAGE_UNAVAILABLE =
+  "storage (D1) or the rate limiter is unavailable: retry after `Retry-After` seconds";

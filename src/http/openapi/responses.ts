@@ -59,6 +59,19 @@ export const tenantRecord = z.object({
   rateLimits: z.object({
     readsPerMinute: z.nullable(z.number()),
     createsPerMinute: z.nullable(z.number()),
+    endUserReadsPerMinute: z.nullable(
+      z.number().check(z.describe("each end user's part of the reads (null: a quarter)")),
+    ),
+    endUserCreatesPerMinute: z.nullable(
+      z.number().check(z.describe("each end user's part of the creations (null: a quarter)")),
+    ),
+    endUserStreams: z.nullable(
+      z
+        .number()
+        .check(
+          z.describe("event streams one end user may have open (null: a quarter of the tenant's)"),
+        ),
+    ),
   }),
   budget: z.object({
     pagesPerMonth: pagesPerMonth.check(z.describe("the tenant's pages a calendar month (UTC)")),

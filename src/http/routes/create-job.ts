@@ -12,7 +12,7 @@ import { fail } from "../errors";
 import { REQUEST_LIMITS } from "../limits";
 import { describeRoute, TENANT_AUTH_ERRORS, UPSTREAM_ERRORS } from "../openapi/describe";
 import { createdJob } from "../openapi/responses";
-import { type CreationCounted, limitCreations } from "../rate-limit";
+import { limitCreations } from "../rate-limit";
 import { authenticate } from "../tenant-auth";
 import { withWaveline } from "../waveline";
 import { proxyJobUrl, throughProxy } from "./job-view";
@@ -32,12 +32,10 @@ const creationBody = z.looseObject({
 export function jobCreationRoutes(services: Services) {
   const jobCreation = new Hono<AppEnv>();
   const { maxBodyBytes } = services.config;
+  // A refused body counts against the creation limit like any other creation.
   const creationBodyLimit = bodyLimit({
     maxSize: maxBodyBytes,
-    onError: (c) => {
-      (c as Context<CreationCounted>).var.refundCreation();
-      fail(413, `request body is larger than ${maxBodyBytes} bytes`);
-    },
+    onError: () => fail(413, `request body is larger than ${maxBodyBytes} bytes`),
   });
 
   for (const kind of ["extract-document", "guess-shape"] satisfies JobKind[]) {
@@ -92,10 +90,7 @@ export function jobCreationRoutes(services: Services) {
       async (c) => {
         const body = new Uint8Array(await c.req.arrayBuffer());
         const checked = checkCreationBody(body, REQUEST_LIMITS.jsonDepth);
-        if (!checked.ok) {
-          c.var.refundCreation();
-          fail(400, checked.problem);
-        }
+        if (!checked.ok) fail(400, checked.problem);
         const result = await createJob(
           services,
           c.var.principal,

@@ -3,9 +3,11 @@ import * as z from "zod/mini";
 import { isTerminal } from "../../core/cache/entry";
 import { describeError } from "../../core/errors";
 import { callersJob, readJob } from "../../core/jobs/read";
+import { endUserShare } from "../../core/ratelimit/share";
 import type { Services } from "../../core/services";
 import type { OwnedJob } from "../../core/tenancy/store";
 import { jobEvent, STREAM_LIFETIME_MS } from "../../core/watching/events";
+import { whileCredentialHolds } from "../../core/watching/while-credential-holds";
 import { jobIdSchema, jobSchema } from "../../waveline/schema";
 import type { AppEnv } from "../context";
 import { errorResponse, fail } from "../errors";
@@ -16,7 +18,7 @@ import {
   UPSTREAM_ERRORS,
 } from "../openapi/describe";
 import { jobPage } from "../openapi/responses";
-import { limitReads } from "../rate-limit";
+import { limiterUnavailable, limitReads } from "../rate-limit";
 import { authenticate } from "../tenant-auth";
 import { validate } from "../validate";
 import { withWaveline } from "../waveline";
@@ -70,7 +72,7 @@ export function jobRoutes(services: Services) {
       operationId: "watchJob",
       summary: "Follow one of your jobs as Server-Sent Events",
       description:
-        "`event: job` with the job as `GET /jobs/{id}` answers it: at once, then on every change of status or pages, until it is `COMPLETED` or `FAILED`; a comment every 15 s; at most 5 minutes a stream (then reconnect, with `Last-Event-ID`). For `EventSource`, which cannot send headers, a browser token may come as `?access_token=` (never an API key).",
+        '`event: job` with the job as `GET /jobs/{id}` answers it: at once, then on every change of status or pages, until it is `COMPLETED` or `FAILED`; a comment every 15 s; at most 5 minutes a stream (then reconnect, with `Last-Event-ID`). The credential is checked again every second: once it has expired or was revoked, or the tenant is disabled, the stream ends with `event: error` and `{ "error" }`. For `EventSource`, which cannot send headers, a browser token may come as `?access_token=` (never an API key).',
       tag: "jobs",
       auth: "jobs:read",
       responses: {
@@ -84,9 +86,9 @@ export function jobRoutes(services: Services) {
         400: "the id is not valid, or an API key was sent as `access_token`",
         ...TENANT_AUTH_ERRORS,
         404: "`job not found`: no such job, or not the caller's (before any stream starts)",
-        429: `${TENANT_AUTH_ERRORS[429]}; or the tenant has \`STREAMS_PER_TENANT\` streams open already`,
+        429: `${TENANT_AUTH_ERRORS[429]}; or the tenant has \`STREAMS_PER_TENANT\` streams open already, or the end user their share of them (\`rateLimits.endUserStreams\`)`,
         ...UPSTREAM_ERRORS,
-        503: `${UPSTREAM_ERRORS[503]}; or live updates are unavailable (poll \`GET /jobs/{id}\` instead)`,
+        503: `${UPSTREAM_ERRORS[503]}; or live updates are unavailable (poll \`GET /jobs/{id}\` instead); or the open streams cannot be counted`,
       },
     }),
     authenticate(services, { scope: "jobs:read", tokenInQuery: true, jobParam: "id" }),
@@ -106,14 +108,21 @@ export function jobRoutes(services: Services) {
       const { streamLeases, watchers } = services;
       const tenantId = principal.tenant.id;
       const limit = services.config.streamsPerTenant;
-      const lease = await streamLeases
-        .open(tenantId, limit, STREAM_LIFETIME_MS + 60_000)
-        .catch(() => undefined);
-      if (lease === null) {
-        fail(429, `too many open streams: at most ${limit} per tenant`, { "Retry-After": "10" });
+      const share = endUserShare(principal, limit, principal.tenant.rateLimits.endUserStreams);
+      let lease: string | null;
+      try {
+        lease = await streamLeases.open(tenantId, limit, STREAM_LIFETIME_MS + 60_000, share);
+      } catch (err) {
+        c.var.log.error("stream leases unavailable: stream refused", { error: describeError(err) });
+        limiterUnavailable();
       }
-      const release = () =>
-        lease ? streamLeases.close(tenantId, lease).catch(() => {}) : Promise.resolve();
+      if (lease === null) {
+        const most = share
+          ? `at most ${share.limit} per end user, ${limit} per tenant`
+          : `at most ${limit} per tenant`;
+        fail(429, `too many open streams: ${most}`, { "Retry-After": "10" });
+      }
+      const release = () => streamLeases.close(tenantId, lease).catch(() => {});
       let stream: ReadableStream<Uint8Array>;
       try {
         if (!watchers) throw new Error("no job watchers on this runtime");
@@ -123,13 +132,9 @@ export function jobRoutes(services: Services) {
         c.var.log.warn("job watcher unavailable: no stream", { error: describeError(err) });
         fail(503, "live updates are unavailable: poll GET /jobs/{id}", { "Retry-After": "5" });
       }
-      const { readable, writable } = new TransformStream();
-      scope.waitUntil(
-        stream
-          .pipeTo(writable)
-          .catch(() => {})
-          .finally(release),
-      );
+      // No longer than its credential: expired, revoked or disabled ends it as it would a request.
+      const { readable, done } = whileCredentialHolds(stream, c.var.credentialLapse);
+      scope.waitUntil(done.finally(release));
       return c.body(readable, 200, EVENT_STREAM_HEADERS);
     },
   );

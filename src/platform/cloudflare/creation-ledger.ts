@@ -10,11 +10,18 @@ import { STORAGE_TIMEOUT_MS } from "../../core/tenancy/guard";
 import type { OwnedJob } from "../../core/tenancy/store";
 import { withTimeout } from "../../core/timeout";
 import { d1JobStore } from "./d1-stores";
+import { durableSettlement } from "./job-settler";
 
 /** A job the proxy created but could not record in D1 yet: this object retries until it can. */
 const RETRY_MS = { first: 1_000, max: 30_000 };
 /** Expired idempotency keys are swept at most this often. */
 const SWEEP_MS = 60 * 60_000;
+/**
+ * A claim whose request has not started its upstream call this long after claiming never will
+ * (its answer was lost, or it gave up): the key is free again, since nothing reached Waveline.
+ * Covers the budget check (D1, at most 3 s) and the ledger calls (2 s each) in between.
+ */
+const START_WINDOW_MS = 10_000;
 /** A replayed job larger than this is stored as its id and link only (never from Waveline). */
 const MAX_STORED_JOB_CHARS = 64 * 1024;
 
@@ -22,6 +29,8 @@ interface KeyRow extends Record<string, SqlStorageValue> {
   fingerprint: string;
   outcome: string | null;
   locked_until: number;
+  claimed_at: number;
+  started: number;
 }
 
 interface UnrecordedRow extends Record<string, SqlStorageValue> {
@@ -46,7 +55,10 @@ export class CreationLedger extends DurableObject<Env> {
         fingerprint TEXT NOT NULL,
         outcome TEXT,
         locked_until INTEGER NOT NULL,
-        expires_at INTEGER NOT NULL
+        expires_at INTEGER NOT NULL,
+        claim TEXT,
+        claimed_at INTEGER NOT NULL DEFAULT 0,
+        started INTEGER NOT NULL DEFAULT 1
       );
       CREATE TABLE IF NOT EXISTS unrecorded_jobs (
         id TEXT PRIMARY KEY,
@@ -55,34 +67,50 @@ export class CreationLedger extends DurableObject<Env> {
         next_attempt_at INTEGER NOT NULL
       );
     `);
+    // Keys claimed before claims knew whether they started: as started, the cautious reading.
+    addColumn(this.sql, "idempotency_keys", "claim TEXT");
+    addColumn(this.sql, "idempotency_keys", "claimed_at INTEGER NOT NULL DEFAULT 0");
+    addColumn(this.sql, "idempotency_keys", "started INTEGER NOT NULL DEFAULT 1");
   }
 
   /**
-   * Claims `scope` (the key, its tenant and end user) for a request with this body fingerprint,
-   * or says what became of the request that claimed it first. A claim whose request never
-   * settled it (its isolate died) becomes an unknown outcome once `lockMs` has passed.
+   * Claims `scope` (the key, its tenant and end user) for a request with this body fingerprint
+   * under the caller's `claim` id, or says what became of the request that claimed it first. A
+   * claim that never started its upstream call is free again after START_WINDOW_MS; one that
+   * started but never settled (its isolate died) becomes an unknown outcome once `lockMs` has
+   * passed.
    */
   async reserve(
     scope: string,
     fingerprint: string,
+    claim: string,
     lockMs: number,
     ttlMs: number,
   ): Promise<Reservation> {
     const now = Date.now();
     const row = this.sql
       .exec<KeyRow>(
-        "SELECT fingerprint, outcome, locked_until FROM idempotency_keys WHERE scope = ? AND expires_at > ?",
+        "SELECT fingerprint, outcome, locked_until, claimed_at, started FROM idempotency_keys WHERE scope = ? AND expires_at > ?",
         scope,
         now,
       )
       .toArray()[0];
-    if (!row) {
+    const abandoned =
+      row !== undefined &&
+      row.outcome === null &&
+      row.started === 0 &&
+      row.claimed_at + START_WINDOW_MS <= now;
+    if (!row || abandoned) {
       this.sql.exec(
-        "INSERT OR REPLACE INTO idempotency_keys (scope, fingerprint, outcome, locked_until, expires_at) VALUES (?, ?, NULL, ?, ?)",
+        `INSERT OR REPLACE INTO idempotency_keys
+           (scope, fingerprint, outcome, locked_until, expires_at, claim, claimed_at, started)
+         VALUES (?, ?, NULL, ?, ?, ?, ?, 0)`,
         scope,
         fingerprint,
         now + lockMs,
         now + ttlMs,
+        claim,
+        now,
       );
       await this.scheduleAlarm(now + SWEEP_MS);
       return { state: "new" };
@@ -91,7 +119,7 @@ export class CreationLedger extends DurableObject<Env> {
     if (row.outcome !== null) {
       return { state: "replay", outcome: JSON.parse(row.outcome) as CreationOutcome };
     }
-    if (row.locked_until > now) return { state: "in-flight" };
+    if (row.started === 0 || row.locked_until > now) return { state: "in-flight" };
     const lost: CreationOutcome = {
       kind: "error",
       status: 502,
@@ -116,9 +144,27 @@ export class CreationLedger extends DurableObject<Env> {
     );
   }
 
+  /**
+   * Marks `claim` as about to call Waveline, just before it does: from now on its outcome is
+   * unknown until settled. False when the claim is no longer this request's (it was given up).
+   */
+  start(scope: string, claim: string): boolean {
+    return (
+      this.sql.exec(
+        "UPDATE idempotency_keys SET started = 1 WHERE scope = ? AND claim = ? AND outcome IS NULL",
+        scope,
+        claim,
+      ).rowsWritten > 0
+    );
+  }
+
   /** Drops a claim whose request certainly created nothing, so that a retry may. */
-  release(scope: string): void {
-    this.sql.exec("DELETE FROM idempotency_keys WHERE scope = ?", scope);
+  release(scope: string, claim: string): void {
+    this.sql.exec(
+      "DELETE FROM idempotency_keys WHERE scope = ? AND claim = ? AND outcome IS NULL",
+      scope,
+      claim,
+    );
   }
 
   /**
@@ -171,6 +217,7 @@ export class CreationLedger extends DurableObject<Env> {
       )
       .toArray();
     const store = d1JobStore(db);
+    let recorded = 0;
     for (const row of due) {
       const job = JSON.parse(row.job) as OwnedJob;
       try {
@@ -182,6 +229,7 @@ export class CreationLedger extends DurableObject<Env> {
           });
         }
         this.sql.exec("DELETE FROM unrecorded_jobs WHERE id = ?", row.id);
+        recorded++;
       } catch (err) {
         const attempts = row.attempts + 1;
         const wait = Math.min(RETRY_MS.max, RETRY_MS.first * 2 ** attempts);
@@ -199,11 +247,26 @@ export class CreationLedger extends DurableObject<Env> {
         });
       }
     }
+    // Now in D1, the jobs are the settler's to follow to their final pages.
+    if (recorded > 0) {
+      await durableSettlement(this.env.JOB_SETTLER)
+        .wake()
+        .catch((err: unknown) => logLine("warn", "settler not woken", { error: String(err) }));
+    }
   }
 
   private async scheduleAlarm(at: number): Promise<void> {
     const current = await this.ctx.storage.getAlarm();
     if (current === null || current > at) await this.ctx.storage.setAlarm(at);
+  }
+}
+
+/** Adds a column to a table made before it existed; a table that has it is left alone. */
+function addColumn(sql: SqlStorage, table: string, definition: string): void {
+  try {
+    sql.exec(`ALTER TABLE ${table} ADD COLUMN ${definition}`);
+  } catch (err) {
+    if (!String(err).includes("duplicate column")) throw err;
   }
 }
 
@@ -224,14 +287,17 @@ export function durableLedgers(namespace: DurableObjectNamespace<CreationLedger>
     of(tenantId: string): Ledger {
       const stub = namespace.get(namespace.idFromName(tenantId));
       return {
-        reserve: (scope, fingerprint, lockMs, ttlMs) =>
+        reserve: (scope, fingerprint, claim, lockMs, ttlMs) =>
           withTimeout(
-            stub.reserve(scope, fingerprint, lockMs, ttlMs) as Promise<Reservation>,
+            stub.reserve(scope, fingerprint, claim, lockMs, ttlMs) as Promise<Reservation>,
             LEDGER_TIMEOUT_MS,
           ),
+        start: (scope, claim) =>
+          withTimeout(stub.start(scope, claim) as Promise<boolean>, LEDGER_TIMEOUT_MS),
         settle: (scope, outcome, ttlMs) =>
           withTimeout(stub.settle(scope, outcome, ttlMs) as Promise<void>, LEDGER_TIMEOUT_MS),
-        release: (scope) => withTimeout(stub.release(scope) as Promise<void>, LEDGER_TIMEOUT_MS),
+        release: (scope, claim) =>
+          withTimeout(stub.release(scope, claim) as Promise<void>, LEDGER_TIMEOUT_MS),
         holdUnrecorded: (job, settlement) =>
           withTimeout(stub.holdUnrecorded(job, settlement) as Promise<void>, LEDGER_TIMEOUT_MS),
       };

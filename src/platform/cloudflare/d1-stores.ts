@@ -24,6 +24,9 @@ interface TenantRow {
   disabled: number;
   reads_per_minute: number | null;
   creates_per_minute: number | null;
+  end_user_reads_per_minute: number | null;
+  end_user_creates_per_minute: number | null;
+  end_user_streams: number | null;
   pages_per_month: number | null;
   end_user_pages_per_month: number | null;
   tokens_not_before: string | null;
@@ -56,8 +59,9 @@ interface JobRow {
 const TENANT_ORIGINS =
   "(SELECT json_group_array(origin) FROM tenant_origins o WHERE o.tenant_id = t.id)";
 const TENANT_SELECT = `
-  SELECT t.id, t.name, t.disabled, t.reads_per_minute, t.creates_per_minute, t.pages_per_month,
-    t.end_user_pages_per_month, t.tokens_not_before, t.created_at, t.updated_at,
+  SELECT t.id, t.name, t.disabled, t.reads_per_minute, t.creates_per_minute,
+    t.end_user_reads_per_minute, t.end_user_creates_per_minute, t.end_user_streams,
+    t.pages_per_month, t.end_user_pages_per_month, t.tokens_not_before, t.created_at, t.updated_at,
     ${TENANT_ORIGINS} AS origins
   FROM tenants t`;
 
@@ -81,7 +85,13 @@ function toTenant(row: TenantRow): Tenant {
     name: row.name,
     allowedOrigins: row.origins ? (JSON.parse(row.origins) as string[]).sort() : [],
     disabled: row.disabled === 1,
-    rateLimits: { readsPerMinute: row.reads_per_minute, createsPerMinute: row.creates_per_minute },
+    rateLimits: {
+      readsPerMinute: row.reads_per_minute,
+      createsPerMinute: row.creates_per_minute,
+      endUserReadsPerMinute: row.end_user_reads_per_minute,
+      endUserCreatesPerMinute: row.end_user_creates_per_minute,
+      endUserStreams: row.end_user_streams,
+    },
     budget: {
       pagesPerMonth: row.pages_per_month,
       endUserPagesPerMonth: row.end_user_pages_per_month,
@@ -135,6 +145,9 @@ export function d1TenantStore(db: D1Database, now = () => new Date().toISOString
       const limits: RateLimits = {
         readsPerMinute: rateLimits?.readsPerMinute ?? null,
         createsPerMinute: rateLimits?.createsPerMinute ?? null,
+        endUserReadsPerMinute: rateLimits?.endUserReadsPerMinute ?? null,
+        endUserCreatesPerMinute: rateLimits?.endUserCreatesPerMinute ?? null,
+        endUserStreams: rateLimits?.endUserStreams ?? null,
       };
       const pages: Budget = {
         pagesPerMonth: budget?.pagesPerMonth ?? null,
@@ -143,15 +156,19 @@ export function d1TenantStore(db: D1Database, now = () => new Date().toISOString
       await db.batch([
         db
           .prepare(
-            `INSERT INTO tenants (id, name, reads_per_minute, creates_per_minute, pages_per_month,
-               end_user_pages_per_month, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+            `INSERT INTO tenants (id, name, reads_per_minute, creates_per_minute,
+               end_user_reads_per_minute, end_user_creates_per_minute, end_user_streams,
+               pages_per_month, end_user_pages_per_month, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           )
           .bind(
             id,
             name,
             limits.readsPerMinute,
             limits.createsPerMinute,
+            limits.endUserReadsPerMinute,
+            limits.endUserCreatesPerMinute,
+            limits.endUserStreams,
             pages.pagesPerMonth,
             pages.endUserPagesPerMonth,
             at,
@@ -190,6 +207,11 @@ export function d1TenantStore(db: D1Database, now = () => new Date().toISOString
             `UPDATE tenants SET name = COALESCE(?, name), disabled = COALESCE(?, disabled),
                reads_per_minute = CASE WHEN ? THEN ? ELSE reads_per_minute END,
                creates_per_minute = CASE WHEN ? THEN ? ELSE creates_per_minute END,
+               end_user_reads_per_minute =
+                 CASE WHEN ? THEN ? ELSE end_user_reads_per_minute END,
+               end_user_creates_per_minute =
+                 CASE WHEN ? THEN ? ELSE end_user_creates_per_minute END,
+               end_user_streams = CASE WHEN ? THEN ? ELSE end_user_streams END,
                pages_per_month = CASE WHEN ? THEN ? ELSE pages_per_month END,
                end_user_pages_per_month = CASE WHEN ? THEN ? ELSE end_user_pages_per_month END,
                updated_at = ?
@@ -203,6 +225,12 @@ export function d1TenantStore(db: D1Database, now = () => new Date().toISOString
             patch.rateLimits?.readsPerMinute ?? null,
             Number(patch.rateLimits?.createsPerMinute !== undefined),
             patch.rateLimits?.createsPerMinute ?? null,
+            Number(patch.rateLimits?.endUserReadsPerMinute !== undefined),
+            patch.rateLimits?.endUserReadsPerMinute ?? null,
+            Number(patch.rateLimits?.endUserCreatesPerMinute !== undefined),
+            patch.rateLimits?.endUserCreatesPerMinute ?? null,
+            Number(patch.rateLimits?.endUserStreams !== undefined),
+            patch.rateLimits?.endUserStreams ?? null,
             Number(patch.budget?.pagesPerMonth !== undefined),
             patch.budget?.pagesPerMonth ?? null,
             Number(patch.budget?.endUserPagesPerMonth !== undefined),
@@ -319,6 +347,46 @@ export function d1TenantStore(db: D1Database, now = () => new Date().toISOString
   };
 }
 
+/**
+ * A status's place in the lifecycle: CREATED, then RUNNING or any status Waveline may add (say
+ * `QUEUED`: not finished, and passed through as it is), then COMPLETED or FAILED, which never
+ * change.
+ */
+function statusRank(value: string): string {
+  return `(CASE ${value} WHEN 'CREATED' THEN 0 WHEN 'COMPLETED' THEN 2 WHEN 'FAILED' THEN 2 ELSE 1 END)`;
+}
+
+/**
+ * Adds `delta` pages to the month totals (`tenant_month_pages`, `end_user_month_pages`) of the
+ * rows `source` selects (`tenant_id`, `subject`, `month`, `delta`; `?1` to `?4` are its own).
+ * Sent in the same batch as the write of the job, so totals and jobs change together.
+ */
+function addToMonthTotals(
+  db: D1Database,
+  source: string,
+  params: unknown[],
+): D1PreparedStatement[] {
+  return [
+    db
+      .prepare(
+        `INSERT INTO tenant_month_pages (tenant_id, month, pages)
+         SELECT tenant_id, month, delta FROM (${source}) WHERE true
+         ON CONFLICT (tenant_id, month) DO UPDATE SET pages = pages + excluded.pages`,
+      )
+      .bind(...params),
+    db
+      .prepare(
+        `INSERT INTO end_user_month_pages (tenant_id, subject, month, pages)
+         SELECT tenant_id, subject, month, delta FROM (${source}) WHERE subject IS NOT NULL
+         ON CONFLICT (tenant_id, subject, month) DO UPDATE SET pages = pages + excluded.pages`,
+      )
+      .bind(...params),
+  ];
+}
+
+/** The month (`2026-12`) of an ISO creation time, as the totals count it. */
+const MONTH_OF = (createdAt: string) => `substr(${createdAt}, 1, 7)`;
+
 export function d1JobStore(db: D1Database, now = () => new Date().toISOString()): JobStore {
   const insertJob = (job: OwnedJob, onConflict: string) =>
     db
@@ -336,8 +404,35 @@ export function d1JobStore(db: D1Database, now = () => new Date().toISOString())
         job.status,
         job.pages,
         now(),
+      );
+
+  /** The job's pages, `sign` 1 or -1, to or from its month totals as its row stands. */
+  const countJob = (jobId: string, sign: 1 | -1) =>
+    addToMonthTotals(
+      db,
+      `SELECT tenant_id, subject, ${MONTH_OF("created_at")} AS month, ?2 * pages AS delta
+       FROM jobs WHERE id = ?1`,
+      [jobId, sign],
+    );
+
+  // Answers from several isolates and the settler may land in any order: a job only moves on.
+  const progressUpdate = (jobId: string, status: JobStatus, pages: number) => [
+    ...addToMonthTotals(
+      db,
+      `SELECT tenant_id, subject, ${MONTH_OF("created_at")} AS month, ?2 - pages AS delta
+       FROM jobs WHERE id = ?1 AND status NOT IN ('COMPLETED', 'FAILED') AND ?2 > pages`,
+      [jobId, pages],
+    ),
+    db
+      .prepare(
+        `UPDATE jobs SET
+           status = CASE WHEN ${statusRank("?1")} >= ${statusRank("status")} THEN ?1 ELSE status END,
+           pages = MAX(pages, ?2), updated_at = ?3
+         WHERE id = ?4 AND status NOT IN ('COMPLETED', 'FAILED')
+           AND (${statusRank("?1")} >= ${statusRank("status")} OR ?2 > pages)`,
       )
-      .all();
+      .bind(status, pages, now(), jobId),
+  ];
 
   const where = (filter: JobFilter) => {
     const clauses = ["tenant_id = ?"];
@@ -355,8 +450,17 @@ export function d1JobStore(db: D1Database, now = () => new Date().toISOString())
 
   return {
     async record(job) {
-      const { results } = await insertJob(job, "ON CONFLICT (id) DO NOTHING RETURNING id");
-      if (results.length > 0) return "recorded";
+      // Counted only if it is new: the totals are written before the insert, in one transaction.
+      const results = await db.batch([
+        ...addToMonthTotals(
+          db,
+          `SELECT ?1 AS tenant_id, ?2 AS subject, ${MONTH_OF("?3")} AS month, ?4 AS delta
+           WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE id = ?5)`,
+          [job.tenantId, job.subject, job.createdAt, job.pages, job.id],
+        ),
+        insertJob(job, "ON CONFLICT (id) DO NOTHING RETURNING id"),
+      ]);
+      if ((results[2]?.results.length ?? 0) > 0) return "recorded";
       const owner = await db
         .prepare("SELECT tenant_id, subject FROM jobs WHERE id = ?")
         .bind(job.id)
@@ -391,19 +495,51 @@ export function d1JobStore(db: D1Database, now = () => new Date().toISOString())
     },
 
     async assign(job) {
-      await insertJob(
-        job,
-        `ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, subject = excluded.subject,
-           type = excluded.type, file_name = excluded.file_name, created_at = excluded.created_at,
-           status = excluded.status, pages = excluded.pages, updated_at = excluded.updated_at`,
-      );
+      // Its pages leave the previous owner's totals and join the new one's.
+      await db.batch([
+        ...countJob(job.id, -1),
+        insertJob(
+          job,
+          `ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, subject = excluded.subject,
+             type = excluded.type, file_name = excluded.file_name, created_at = excluded.created_at,
+             status = excluded.status, pages = excluded.pages, updated_at = excluded.updated_at`,
+        ),
+        ...countJob(job.id, 1),
+      ]);
     },
 
     async recordProgress(jobId, status, pages) {
-      await db
-        .prepare("UPDATE jobs SET status = ?, pages = ?, updated_at = ? WHERE id = ?")
-        .bind(status, pages, now(), jobId)
-        .run();
+      await db.batch(progressUpdate(jobId, status, pages));
+    },
+
+    async recordProgressOf(progress) {
+      if (progress.length === 0) return;
+      await db.batch(progress.flatMap((job) => progressUpdate(job.id, job.status, job.pages)));
+    },
+
+    async unsettledJobs(since, limit) {
+      const { results } = await db
+        .prepare(
+          `SELECT id, created_at AS createdAt, status, pages FROM jobs
+           WHERE status NOT IN ('COMPLETED', 'FAILED') AND created_at >= ?
+           ORDER BY created_at DESC LIMIT ?`,
+        )
+        .bind(since, limit)
+        .all<{ id: string; createdAt: string; status: JobStatus; pages: number }>();
+      return results;
+    },
+
+    async monthlyPages(tenantId, month, subject) {
+      const row = await db
+        .prepare(
+          `SELECT
+             (SELECT pages FROM tenant_month_pages WHERE tenant_id = ?1 AND month = ?2) AS tenant,
+             (SELECT pages FROM end_user_month_pages
+               WHERE tenant_id = ?1 AND subject = ?3 AND month = ?2) AS endUser`,
+        )
+        .bind(tenantId, month, subject ?? null)
+        .first<{ tenant: number | null; endUser: number | null }>();
+      return { tenant: row?.tenant ?? 0, endUser: row?.endUser ?? 0 };
     },
 
     async usage(tenantId, from, to, subject): Promise<Usage> {

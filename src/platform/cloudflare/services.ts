@@ -10,6 +10,7 @@ import { createWavelineClient } from "../../waveline/client";
 import { cacheApiTier } from "./cache-api-tier";
 import { durableLedgers } from "./creation-ledger";
 import { d1JobStore, d1TenantStore } from "./d1-stores";
+import { durableSettlement } from "./job-settler";
 import { durableJobWatchers } from "./job-watcher";
 import { kvTier } from "./kv-tier";
 import { isolateLog } from "./log";
@@ -66,6 +67,7 @@ export function cloudflareServices(env: Env, config: Config): Services {
     rateLimiter: durableRateLimiter(env.RATE_LIMITER),
     streamLeases: durableStreamLeases(env.RATE_LIMITER),
     ledgers: durableLedgers(env.CREATION_LEDGER),
+    settlement: env.JOB_SETTLER ? durableSettlement(env.JOB_SETTLER) : undefined,
     watchers: env.JOB_WATCHER ? durableJobWatchers(env.JOB_WATCHER) : undefined,
     webhooks: env.WEBHOOK_OUTBOX ? durableOutboxes(env.WEBHOOK_OUTBOX) : undefined,
     signingKeys: config.signingKeys && importSigningKeys(config.signingKeys),

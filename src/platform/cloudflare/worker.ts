@@ -5,6 +5,7 @@ import type { AppEnv } from "../../http/context";
 import { cloudflareServices } from "./services";
 
 export { CreationLedger } from "./creation-ledger";
+export { JobSettler } from "./job-settler";
 export { JobWatcher } from "./job-watcher";
 export { TenantRateLimiter } from "./rate-limiter";
 export { WebhookOutbox } from "./webhook-outbox";

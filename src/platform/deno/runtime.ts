@@ -82,6 +82,7 @@ export function openRuntime(
       CreationLedger: worker.CreationLedger,
       JobWatcher: worker.JobWatcher,
       WebhookOutbox: worker.WebhookOutbox,
+      JobSettler: worker.JobSettler,
     },
     waitUntil: tracker.waitUntil,
   });
@@ -92,6 +93,7 @@ export function openRuntime(
     CREATION_LEDGER: host.namespace("CreationLedger"),
     JOB_WATCHER: host.namespace("JobWatcher"),
     WEBHOOK_OUTBOX: host.namespace("WebhookOutbox"),
+    JOB_SETTLER: host.namespace("JobSettler"),
     AUTH_FAILURE_LIMITER: fixedWindowLimiter(authFailureLimit()),
     ASSETS: directoryAssets(PUBLIC_DIR),
   });

@@ -9,6 +9,7 @@ export interface WorkerModule {
   TenantRateLimiter: DurableObjectClass;
   JobWatcher: DurableObjectClass;
   WebhookOutbox: DurableObjectClass;
+  JobSettler: DurableObjectClass;
 }
 
 export interface ExecutionContext {

@@ -51,10 +51,20 @@ export function adminTenantsRoutes(services: Services) {
   );
   const NO_BUDGET = { pagesPerMonth: null, endUserPagesPerMonth: null };
 
-  /** Requests per minute for this tenant; null returns to the proxy's default. */
+  /**
+   * Requests per minute for this tenant, and each end user's part of them (and of its open
+   * streams); null returns to the default (the proxy's; a quarter of the tenant's for end users).
+   */
   const rateLimitsSchema = z.object({
     readsPerMinute: z.optional(perMinute),
     createsPerMinute: z.optional(perMinute),
+    endUserReadsPerMinute: z.optional(perMinute),
+    endUserCreatesPerMinute: z.optional(perMinute),
+    endUserStreams: z.optional(
+      z.nullable(
+        z.number().check(z.int(), z.minimum(0, { error: "must be 0 (no share) or more" })),
+      ),
+    ),
   });
   const tenantIdParam = z.object({ id: z.string().check(z.maxLength(64)) });
 

@@ -1,0 +1,129 @@
+import type { StorageCost } from "../figures";
+
+/** Bindings whose storage is `delayMs` away and counted: D1 and every Durable Object namespace. */
+export interface FarStorage {
+  env: Env;
+  cost(): Omit<StorageCost, "samples" | "requests" | "ms" | "maxMs">;
+  reset(): void;
+}
+
+// Captured before any test fakes timers: the delay is real time whatever the clock says.
+const sleep = globalThis.setTimeout.bind(globalThis);
+
+const NAMESPACES = ["RATE_LIMITER", "CREATION_LEDGER", "JOB_WATCHER", "WEBHOOK_OUTBOX"] as const;
+
+/**
+ * `bindings` as a location far from the D1 primary and the Durable Objects sees them: every
+ * round trip to either waits `delayMs` first. Round trips of both kinds share one count of
+ * sequential round trips, which is what a request's latency grows with.
+ */
+export function farStorage(bindings: Env, delayMs: number): FarStorage {
+  let d1Queries = 0;
+  let d1RoundTrips = 0;
+  let objectCalls = 0;
+  let sequential = 0;
+  let inFlight = 0;
+  let rows = 0;
+  const trip = async <R>(call: () => Promise<R>): Promise<R> => {
+    if (inFlight === 0) sequential++;
+    inFlight++;
+    try {
+      if (delayMs > 0) await new Promise((resolve) => sleep(resolve, delayMs));
+      return await call();
+    } finally {
+      inFlight--;
+    }
+  };
+  const d1Trip = <R>(statements: number, call: () => Promise<R>) => {
+    d1RoundTrips++;
+    d1Queries += statements;
+    return trip(call);
+  };
+  const counted = <T>(result: D1Result<T>): D1Result<T> => {
+    rows += result.meta.rows_read ?? 0;
+    return result;
+  };
+
+  const statement = (real: D1PreparedStatement): D1PreparedStatement =>
+    new Proxy(real, {
+      get(target, name) {
+        if (name === "bind") return (...values: unknown[]) => statement(target.bind(...values));
+        if (name === "all") return () => d1Trip(1, async () => counted(await target.all()));
+        if (name === "run") return () => d1Trip(1, async () => counted(await target.run()));
+        // first() hides D1's meta: read all rows instead, and answer the first as first() would.
+        if (name === "first") {
+          return (column?: string) =>
+            d1Trip(1, async () => {
+              const result = (await target.all()) as D1Result<Record<string, unknown>>;
+              const row = counted(result).results[0];
+              if (row === undefined) return null;
+              return column === undefined ? row : row[column];
+            });
+        }
+        const value = Reflect.get(target, name, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+  const db = new Proxy(bindings.DB, {
+    get(target, name) {
+      if (name === "prepare") return (sql: string) => statement(target.prepare(sql));
+      if (name === "batch") {
+        return (statements: D1PreparedStatement[]) =>
+          d1Trip(statements.length, async () => {
+            const results = await target.batch(statements);
+            for (const result of results) counted(result);
+            return results;
+          });
+      }
+      const value = Reflect.get(target, name, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+
+  const objects = <N extends DurableObjectNamespace<undefined>>(real: N): N =>
+    new Proxy(real, {
+      get(target, property) {
+        const member = Reflect.get(target, property, target) as unknown;
+        if (typeof member !== "function") return member;
+        if (property !== "get") return member.bind(target);
+        const get = member.bind(target) as (...args: unknown[]) => object;
+        return (...args: unknown[]) =>
+          new Proxy(get(...args), {
+            get(stub, name) {
+              if (name === "id" || name === "name") return Reflect.get(stub, name);
+              // Not a thenable: a stub returned from an async function must not be awaited into.
+              if (typeof name === "symbol" || name === "then") return undefined;
+              // Every other property of a stub is a remote method (fetch included): one round trip.
+              const call = stub as unknown as Record<string, (...values: unknown[]) => unknown>;
+              return (...values: unknown[]) => {
+                objectCalls++;
+                return trip(async () => call[name]?.(...values));
+              };
+            },
+          });
+      },
+    });
+
+  const env = { ...bindings, DB: db };
+  for (const name of NAMESPACES) {
+    const namespace = bindings[name] as unknown as DurableObjectNamespace<undefined>;
+    (env as Record<string, unknown>)[name] = objects(namespace);
+  }
+  return {
+    env,
+    cost: () => ({
+      d1Queries,
+      rowsRead: rows,
+      d1RoundTrips,
+      objectCalls,
+      sequentialRoundTrips: sequential,
+    }),
+    reset() {
+      d1Queries = 0;
+      d1RoundTrips = 0;
+      objectCalls = 0;
+      sequential = 0;
+      rows = 0;
+    },
+  };
+}
