@@ -6,6 +6,7 @@ import {
   createTenant,
   type DatabaseMeter,
   failingDatabase,
+  failingStubs,
   fakeWaveline,
   freshIsolate,
   isolateFetch,
@@ -194,6 +195,33 @@ describe(`storage work per request, with no other tenants and with ${POPULATION}
 
     expect(response.headers.get("X-Cache")).toMatch(/^HIT/);
     expect(meter.queries()).toBe(0);
+  });
+});
+
+describe("the read limit on a cold isolate's hit", () => {
+  it("waits for no lease: the first read is served while the limiter's answer is on its way", async () => {
+    const { tenant, id } = await tenantWithCachedJob("lease-ahead");
+    const patched = await proxyFetch(
+      `/admin/tenants/${tenant.id}`,
+      asAdmin(jsonBody({ rateLimits: { readsPerMinute: 600 } }, { method: "PATCH" })),
+    );
+    expect(patched.status).toBe(200);
+    // The limiter never answers: a read that waited for it would be a 503 after 2 s.
+    const bindings = {
+      ...env,
+      RATE_LIMITER: failingStubs(env.RATE_LIMITER, "hang", ["take"]),
+    };
+
+    const response = await isolateFetch(
+      await freshIsolate(),
+      `/jobs/${id}`,
+      tenant.auth(),
+      bindings,
+    );
+
+    expect(response.status).toBe(200);
+    expect(response.headers.get("X-Cache")).toMatch(/^HIT/);
+    expect(response.headers.get("RateLimit-Limit")).toBe("600");
   });
 });
 

@@ -46,6 +46,7 @@ function measured(vars: Partial<Env> = {}) {
   let requests = 0;
   let ms = 0;
   let maxMs = 0;
+  let awaited = 0;
   return {
     /**
      * One request, timed to the end of its body (read here); work it leaves for after the answer
@@ -57,15 +58,24 @@ function measured(vars: Partial<Env> = {}) {
       const response = await isolate.request(`${PROXY_ORIGIN}${path}`, init, storage.env, ctx);
       await response.arrayBuffer();
       const took = performance.now() - started;
+      awaited += storage.awaitedWithin(started, started + took);
       await waitOnExecutionContext(ctx);
       requests++;
       ms += took;
       maxMs = Math.max(maxMs, took);
       return response;
     },
-    cost: (): StorageCost => ({ samples: 1, requests, ...storage.cost(), ms, maxMs }),
+    cost: (): StorageCost => ({
+      samples: 1,
+      requests,
+      ...storage.cost(),
+      awaitedRoundTrips: awaited,
+      ms,
+      maxMs,
+    }),
     reset() {
       storage.reset();
+      awaited = 0;
       requests = 0;
       ms = 0;
       maxMs = 0;
@@ -126,6 +136,7 @@ async function sampled(
     d1RoundTrips: highest((c) => c.d1RoundTrips),
     objectCalls: highest((c) => c.objectCalls),
     sequentialRoundTrips: highest((c) => c.sequentialRoundTrips),
+    awaitedRoundTrips: highest((c) => c.awaitedRoundTrips),
     ms: times[Math.floor(samples / 2)] ?? 0,
     maxMs: highest((c) => c.maxMs),
   };
