@@ -187,6 +187,9 @@ const configSchema = z.object({
   ),
 });
 
+/** Every variable and secret the proxy reads; `wrangler.toml` names each of them. */
+export const CONFIG_NAMES: readonly string[] = Object.keys(configSchema.shape);
+
 export type ConfigResult = { ok: true; config: Config } | { ok: false; problem: string };
 
 const parsed = new WeakMap<object, ConfigResult>();
