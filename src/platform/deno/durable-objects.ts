@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
-import { mkdirSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
 import { deserialize, serialize } from "node:v8";
-import { openSqlite, plainRow, statementCache } from "./sqlite.ts";
+import { openSqlite, plainRow, privateDir, statementCache } from "./sqlite.ts";
 
 export interface DurableObjectId {
   readonly name?: string;
@@ -75,7 +75,7 @@ export class DurableObjectHost {
   private closed = false;
 
   constructor(readonly options: HostOptions) {
-    mkdirSync(options.dir, { recursive: true });
+    privateDir(options.dir);
     this.index = openSqlite(join(options.dir, "index.sqlite"));
     this.index.exec(`CREATE TABLE IF NOT EXISTS alarms (
       class TEXT NOT NULL,
@@ -382,7 +382,7 @@ export class ObjectStorage {
 
   private open() {
     if (!this.db) {
-      mkdirSync(join(this.path, ".."), { recursive: true });
+      privateDir(join(this.path, ".."));
       this.db = openSqlite(this.path);
       this.db.exec(
         "CREATE TABLE IF NOT EXISTS _cf_KV (key TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID",

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync } from "node:fs";
+import { chmodSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { directoryAssets } from "./assets.ts";
@@ -6,7 +6,7 @@ import { applyMigrations, sqliteD1 } from "./d1.ts";
 import { DurableObjectHost } from "./durable-objects.ts";
 import { sqliteKv } from "./kv.ts";
 import { fixedWindowLimiter } from "./rate-limit.ts";
-import { openSqlite } from "./sqlite.ts";
+import { openPrivateSqlite, openSqlite, privateDir } from "./sqlite.ts";
 import { waitUntilTracker } from "./wait-until.ts";
 import type { ExecutionContext, WorkerModule } from "./worker.ts";
 
@@ -20,8 +20,8 @@ const PUBLIC_DIR = join(REPO, "public");
  * copy of each, and their exact counts and idempotency would no longer hold.
  */
 export function lockDataDir(dir: string): DatabaseSync {
-  mkdirSync(dir, { recursive: true });
-  const lock = new DatabaseSync(join(dir, "instance.lock"));
+  privateDir(dir);
+  const lock = openPrivateSqlite(join(dir, "instance.lock"));
   try {
     lock.exec("PRAGMA busy_timeout = 0; PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; COMMIT;");
   } catch {
@@ -31,6 +31,17 @@ export function lockDataDir(dir: string): DatabaseSync {
     );
   }
   return lock;
+}
+
+/**
+ * Directories 0700 and files 0600 under `dir`, for data an earlier version wrote 0755 and 0644:
+ * the databases hold webhook secrets in plain text.
+ */
+export function makeDataDirPrivate(dir: string): void {
+  chmodSync(dir, 0o700);
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    chmodSync(join(entry.parentPath, entry.name), entry.isDirectory() ? 0o700 : 0o600);
+  }
 }
 
 /** The D1 database under `<dir>/d1.sqlite`, migrated to the latest schema. */
@@ -69,6 +80,7 @@ export function openRuntime(
   options: { dataDir: string; vars: Record<string, string> },
 ): DenoRuntime {
   const lock = lockDataDir(options.dataDir);
+  makeDataDirPrivate(options.dataDir);
   const tracker = waitUntilTracker();
   const { db, applied } = openDatabase(options.dataDir);
   const kvDb = openSqlite(join(options.dataDir, "kv.sqlite"));
