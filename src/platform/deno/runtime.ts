@@ -1,6 +1,6 @@
 import { chmodSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
 import { directoryAssets } from "./assets.ts";
 import { applyMigrations, sqliteD1 } from "./d1.ts";
 import { DurableObjectHost } from "./durable-objects.ts";
