@@ -8,6 +8,7 @@ import { sqliteKv } from "./kv.ts";
 import { fixedWindowLimiter } from "./rate-limit.ts";
 import { openPrivateSqlite, openSqlite, privateDir } from "./sqlite.ts";
 import { waitUntilTracker } from "./wait-until.ts";
+import { type ResolveAddresses, webhookEgress } from "./webhook-egress.ts";
 import type { ExecutionContext, WorkerModule } from "./worker.ts";
 
 const REPO = new URL("../../../", import.meta.url).pathname;
@@ -77,7 +78,12 @@ export interface DenoRuntime {
  */
 export function openRuntime(
   worker: WorkerModule,
-  options: { dataDir: string; vars: Record<string, string> },
+  options: {
+    dataDir: string;
+    vars: Record<string, string>;
+    /** How webhook hosts are resolved (DNS unless a test says otherwise). */
+    resolveWebhookHost?: ResolveAddresses;
+  },
 ): DenoRuntime {
   const lock = lockDataDir(options.dataDir);
   makeDataDirPrivate(options.dataDir);
@@ -108,6 +114,7 @@ export function openRuntime(
     JOB_SETTLER: host.namespace("JobSettler"),
     AUTH_FAILURE_LIMITER: fixedWindowLimiter(authFailureLimit()),
     ASSETS: directoryAssets(PUBLIC_DIR),
+    WEBHOOK_EGRESS: webhookEgress(options.resolveWebhookHost),
   });
   const rearmedAlarms = host.rearmAlarms();
   return {
