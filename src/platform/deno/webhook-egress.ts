@@ -94,7 +94,8 @@ function requestBytes(url: URL, init: RequestInit): Uint8Array {
     `${init.method ?? "POST"} ${url.pathname}${url.search} HTTP/1.1`,
     `Host: ${url.host}`,
   ];
-  new Headers(init.headers).forEach((value, name) => lines.push(`${name}: ${value}`));
+  // Headers refuses CR and LF in names and values: nothing here can split the request.
+  for (const [name, value] of new Headers(init.headers)) lines.push(`${name}: ${value}`);
   lines.push(`Content-Length: ${body.byteLength}`, "Connection: close", "", "");
   const head = encoder.encode(lines.join("\r\n"));
   const bytes = new Uint8Array(head.byteLength + body.byteLength);
