@@ -299,6 +299,31 @@ Deno.test("a write is on disk when its call returns: WAL synced at every commit"
   rmSync(dir, { recursive: true, force: true });
 });
 
+Deno.test("Durable Objects: a put of several keys is all or nothing", async () => {
+  const dir = tempDir();
+  const host = new DurableObjectHost({
+    dir,
+    env: {},
+    classes: { Pair: Pair as never },
+    waitUntil: () => {},
+  });
+  const pair = host.namespace("Pair").getByName("x");
+  await assert.rejects(pair.putWithUnstorable());
+  assert.deepEqual(await pair.keys(), []);
+  host.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+class Pair {
+  constructor(readonly ctx: DurableObjectState) {}
+  async putWithUnstorable(): Promise<void> {
+    await this.ctx.storage.put({ first: 1, second: () => {} });
+  }
+  async keys(): Promise<string[]> {
+    return [...(await this.ctx.storage.list()).keys()];
+  }
+}
+
 class Pragmas {
   constructor(readonly ctx: DurableObjectState) {}
   read(): unknown[] {

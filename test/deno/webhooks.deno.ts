@@ -117,6 +117,21 @@ Deno.test("https: TLS for the URL's name, on the address checked, its certificat
   // The same server by its address: the certificate does not name it, so nothing is sent.
   await assert.rejects(egress.deliver(`https://127.0.0.1:${port}/`, post(), true), /certificate/);
   await receiver.shutdown();
+
+  // A TLS receiver that never answers is cut at the deadline too.
+  const silent = Deno.listenTls({
+    hostname: "127.0.0.1",
+    port: 0,
+    cert: fixture("localhost.pem"),
+    key: fixture("localhost.key"),
+  });
+  const accepted = silent.accept();
+  const failure = await egress
+    .deliver(`https://localhost:${silent.addr.port}/`, post(AbortSignal.timeout(300)), true)
+    .catch((err: unknown) => err);
+  assert.equal((failure as Error).name, "TimeoutError");
+  (await accepted).close();
+  silent.close();
 });
 
 Deno.test("a receiver that never answers is cut at the deadline, as a timeout", async () => {

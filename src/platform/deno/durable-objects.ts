@@ -3,7 +3,7 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
 import { deserialize, serialize } from "node:v8";
-import { openSqlite, plainRow, privateDir, statementCache } from "./sqlite.ts";
+import { inTransaction, openSqlite, plainRow, privateDir, statementCache } from "./sqlite.ts";
 
 export interface DurableObjectId {
   readonly name?: string;
@@ -493,19 +493,26 @@ export class ObjectStorage {
 
   async put(key: string | Record<string, unknown>, value?: unknown): Promise<void> {
     this.touched();
-    const { sql } = this.open();
+    const { db, sql } = this.open();
     const entries = typeof key === "string" ? [[key, value] as const] : Object.entries(key);
-    for (const [k, v] of entries) {
-      sql("INSERT OR REPLACE INTO _cf_KV (key, value) VALUES (?, ?)").run(k, serialize(v));
-    }
+    // Several keys are one commit, as workerd writes them: all or none, one sync.
+    inTransaction(db, () => {
+      for (const [k, v] of entries) {
+        sql("INSERT OR REPLACE INTO _cf_KV (key, value) VALUES (?, ?)").run(k, serialize(v));
+      }
+    });
   }
 
   async delete(key: string | string[]): Promise<boolean | number> {
     this.touched();
-    const { sql } = this.open();
+    const { db, sql } = this.open();
     const keys = Array.isArray(key) ? key : [key];
     let deleted = 0;
-    for (const k of keys) deleted += Number(sql("DELETE FROM _cf_KV WHERE key = ?").run(k).changes);
+    inTransaction(db, () => {
+      for (const k of keys) {
+        deleted += Number(sql("DELETE FROM _cf_KV WHERE key = ?").run(k).changes);
+      }
+    });
     return Array.isArray(key) ? deleted : deleted > 0;
   }
 

@@ -41,6 +41,8 @@ export function lockDataDir(dir: string): DatabaseSync {
 export function makeDataDirPrivate(dir: string): void {
   chmodSync(dir, 0o700);
   for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    // A link the operator placed points at what is theirs to protect, not ours to change.
+    if (entry.isSymbolicLink()) continue;
     chmodSync(join(entry.parentPath, entry.name), entry.isDirectory() ? 0o700 : 0o600);
   }
 }

@@ -5,7 +5,7 @@ import {
 } from "../../core/webhooks/url.ts";
 
 /** The addresses a name resolves to; none when it has no records or cannot be resolved. */
-export type ResolveAddresses = (name: string) => Promise<string[]>;
+export type ResolveAddresses = (name: string, signal?: AbortSignal) => Promise<string[]>;
 
 /** A webhook POST as the outbox makes it: its answer's status and headers are all it reads. */
 export interface WebhookEgress {
@@ -16,10 +16,10 @@ export interface WebhookEgress {
 const MAX_HEAD_BYTES = 16 * 1024;
 const encoder = new TextEncoder();
 
-export const resolveWithDns: ResolveAddresses = async (name) => {
+export const resolveWithDns: ResolveAddresses = async (name, signal) => {
   const answers = await Promise.allSettled([
-    Deno.resolveDns(name, "A"),
-    Deno.resolveDns(name, "AAAA"),
+    Deno.resolveDns(name, "A", { signal }),
+    Deno.resolveDns(name, "AAAA", { signal }),
   ]);
   return answers.flatMap((answer) => (answer.status === "fulfilled" ? answer.value : []));
 };
@@ -35,10 +35,14 @@ export const resolveWithDns: ResolveAddresses = async (name) => {
  * With `allowLocal` (WEBHOOKS_ALLOW_LOCAL_URLS), `localhost` and `127.0.0.1` may reach loopback.
  */
 export function webhookEgress(resolve: ResolveAddresses = resolveWithDns): WebhookEgress {
-  const checkedAddresses = async (url: URL, allowLocal: boolean): Promise<string[]> => {
-    const host = url.hostname.replace(/^\[|\]$/g, "");
+  const checkedAddresses = async (
+    url: URL,
+    allowLocal: boolean,
+    signal: AbortSignal | undefined,
+  ): Promise<string[]> => {
+    const host = hostOf(url);
     const literal = /^\d+\.\d+\.\d+\.\d+$/.test(host) || host.includes(":");
-    const addresses = literal ? [host] : await resolve(host);
+    const addresses = literal ? [host] : await resolve(host, signal);
     const local = allowLocal && (host === "localhost" || host === "127.0.0.1");
     const allowed = local ? isLoopbackAddress : isPublicAddress;
     if (addresses.some((address) => !allowed(address))) throw new AddressNotPublicError();
@@ -48,10 +52,10 @@ export function webhookEgress(resolve: ResolveAddresses = resolveWithDns): Webho
     async deliver(target, init, allowLocal) {
       const url = new URL(target);
       const signal = init.signal ?? undefined;
-      const addresses = await checkedAddresses(url, allowLocal);
+      const addresses = await checkedAddresses(url, allowLocal, signal);
       signal?.throwIfAborted();
-      const conn = await connectToOne(url, addresses);
-      const abort = () => conn.close();
+      const conn = await connectToOne(url, addresses, signal);
+      const abort = () => closeQuietly(conn);
       signal?.addEventListener("abort", abort, { once: true });
       try {
         await writeAll(conn, requestBytes(url, init));
@@ -61,31 +65,50 @@ export function webhookEgress(resolve: ResolveAddresses = resolveWithDns): Webho
         throw err;
       } finally {
         signal?.removeEventListener("abort", abort);
-        if (!signal?.aborted) conn.close();
+        closeQuietly(conn);
       }
     },
   };
 }
 
+/** The name without brackets (IPv6) or a final dot: what is resolved, and what TLS checks. */
+function hostOf(url: URL): string {
+  return url.hostname.replace(/^\[|\]$/g, "").replace(/\.$/, "");
+}
+
 /** The first checked address that accepts; TLS for the URL's name on it for `https:`. */
-async function connectToOne(url: URL, addresses: string[]): Promise<Deno.Conn> {
+async function connectToOne(
+  url: URL,
+  addresses: string[],
+  signal: AbortSignal | undefined,
+): Promise<Deno.Conn> {
   const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
   let failure: unknown = new Error("no address to connect to");
   for (const address of addresses) {
     let tcp: Deno.TcpConn | undefined;
     try {
-      tcp = await Deno.connect({ hostname: address, port });
+      tcp = await Deno.connect({ hostname: address, port, signal });
       if (url.protocol !== "https:") return tcp;
       return await Deno.startTls(tcp, {
-        hostname: url.hostname.replace(/^\[|\]$/g, ""),
+        hostname: hostOf(url),
         alpnProtocols: ["http/1.1"],
       });
     } catch (err) {
-      tcp?.close();
+      if (tcp) closeQuietly(tcp);
+      signal?.throwIfAborted();
       failure = err;
     }
   }
   throw failure;
+}
+
+/** A connection the deadline may have closed already. */
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // closed already
+  }
 }
 
 function requestBytes(url: URL, init: RequestInit): Uint8Array {
