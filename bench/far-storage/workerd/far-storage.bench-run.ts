@@ -8,17 +8,12 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { expect, inject, it, vi } from "vitest";
 import {
-  asAdmin,
-  createTenant,
-  fakeWaveline,
   freshIsolate,
   type Isolate,
   isolateFetch,
-  ownJob,
   PROXY_ORIGIN,
-  proxyFetch,
-  type TestTenant,
-  uniqueJobId,
+  seedOtherTenants,
+  tenantWithCachedJob,
   withBearer,
 } from "../../../test/integration/helpers";
 import {
@@ -29,7 +24,6 @@ import {
   type StorageCost,
 } from "../figures";
 import { farStorage } from "./meter";
-import { seedOtherTenants } from "./population";
 
 const settings = inject("farStorage");
 /** Made-up keys, or preflights from unknown Origins, sent to one isolate: one a second. */
@@ -86,17 +80,6 @@ function measured(vars: Partial<Env> = {}) {
 function expectHit(response: Response): void {
   expect(response.status).toBe(200);
   expect(response.headers.get("X-Cache")).toMatch(/^HIT/);
-}
-
-/** A tenant with a finished job that this location and KV have cached, but no lookup of either. */
-async function tenantWithCachedJob(label: string): Promise<{ tenant: TestTenant; id: string }> {
-  const tenant = await createTenant(label);
-  const id = uniqueJobId(label);
-  await fakeWaveline.createJob({ id, status: "COMPLETED", pages: 1, result: { total: 12 } });
-  await ownJob(tenant.id, id, null, "COMPLETED");
-  // The operator's read fills the job cache without looking up an owner or a key.
-  expect((await proxyFetch(`/admin/jobs/${id}`, asAdmin())).status).toBe(200);
-  return { tenant, id };
 }
 
 /** `count` requests, the clock moving on a second before each. */
