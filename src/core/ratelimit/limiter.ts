@@ -67,8 +67,9 @@ interface Lease {
   waiting: number;
   /** Tokens the last grant gave: what this isolate used of them sizes the next. */
   size: number;
-  /** Reads served since the last lease was asked for. */
+  /** Reads served since the last lease was asked for, and when that was. */
   served: number;
+  askedAt: number;
   /** Whether the lease ran out before it lapsed since it was last asked for: demand doubles. */
   ranOut: boolean;
   /** A lease is being asked for in the background. */
@@ -112,12 +113,15 @@ export function leasedRateLimiter(
   ) => {
     // Never more than a second's worth: unspent tokens lapse, and many isolates each taking a
     // second's worth every lease would spend a tenant's budget without serving it. Renewed ahead,
-    // a lease asks for what was just used of it; one used up before it lapsed, for twice that; one
-    // that lapsed under-used, for nothing beyond its debt (its next read goes ahead on credit).
+    // a lease asks for what this isolate will use in a lease's time at the pace it used this one;
+    // one used up before it lapsed, for twice what it served; one that lapsed under-used, for
+    // nothing beyond its debt (its next read goes ahead on credit).
     const perSecond = Math.ceil((share?.limit ?? limitPerMinute) / 60);
-    const ahead = lease.expires > Date.now() && lease.tokens > 0;
+    const now = Date.now();
+    const ahead = lease.expires > now && lease.tokens > 0;
+    const pace = lease.served / Math.max(1, now - lease.askedAt);
     const future = ahead
-      ? Math.min(perSecond, lease.served)
+      ? Math.min(perSecond, Math.ceil(pace * LEASE_MS))
       : lease.ranOut
         ? Math.min(perSecond, Math.max(1, lease.served * 2))
         : 0;
@@ -126,6 +130,7 @@ export function leasedRateLimiter(
     if (want === 0) return;
     lease.served = 0;
     lease.ranOut = false;
+    lease.askedAt = now;
     let decision: Decision;
     try {
       decision = await ask(tenantId, "reads", want, limitPerMinute, share);
@@ -273,6 +278,7 @@ function leaseFor(leases: Map<string, Lease>, key: string): Lease {
       waiting: 0,
       size: 0,
       served: 0,
+      askedAt: 0,
       ranOut: false,
       renewing: false,
       failed: false,

@@ -41,40 +41,42 @@ export function jobCreationRoutes(services: Services) {
   for (const kind of ["extract-document", "guess-shape"] satisfies JobKind[]) {
     jobCreation.post(
       `/${kind}`,
-      describeRoute({
-        operationId: kind === "extract-document" ? "createExtraction" : "createShapeGuess",
-        summary:
-          kind === "extract-document"
-            ? "Extract structured data from a document"
-            : "Guess the shape of a document's data",
-        description:
-          "Creates a job upstream and records it as the caller's (and the token's `sub`'s). Send an `Idempotency-Key` to retry safely: the same key and body answer the first outcome again (`Idempotent-Replayed: true`) for `IDEMPOTENCY_TTL_S`, without creating or billing another job.",
-        tag: "jobs",
-        auth: "jobs:create",
-        requestHeaders: ["Idempotency-Key"],
-        passThroughBody: {
-          schema: creationBody,
-          description: `Waveline's own \`POST /${kind}\` body, passed through as it is: the proxy checks only that it is a JSON object within \`MAX_BODY_BYTES\` and 64 levels of nesting.`,
-        },
-        responses: {
-          201: {
-            description:
-              "the new job (expected status `CREATED`), `urls.get` on the proxy; also a replay of an earlier answer for the same `Idempotency-Key`",
-            body: createdJob,
-            headers: ["Location", "Idempotent-Replayed", "Page-Budget-Remaining"],
+      describeRoute(
+        globalThis.OPENAPI && {
+          operationId: kind === "extract-document" ? "createExtraction" : "createShapeGuess",
+          summary:
+            kind === "extract-document"
+              ? "Extract structured data from a document"
+              : "Guess the shape of a document's data",
+          description:
+            "Creates a job upstream and records it as the caller's (and the token's `sub`'s). Send an `Idempotency-Key` to retry safely: the same key and body answer the first outcome again (`Idempotent-Replayed: true`) for `IDEMPOTENCY_TTL_S`, without creating or billing another job.",
+          tag: "jobs",
+          auth: "jobs:create",
+          requestHeaders: ["Idempotency-Key"],
+          passThroughBody: {
+            schema: creationBody,
+            description: `Waveline's own \`POST /${kind}\` body, passed through as it is: the proxy checks only that it is a JSON object within \`MAX_BODY_BYTES\` and 64 levels of nesting.`,
+          },
+          responses: {
+            201: {
+              description:
+                "the new job (expected status `CREATED`), `urls.get` on the proxy; also a replay of an earlier answer for the same `Idempotency-Key`",
+              body: createdJob,
+              headers: ["Location", "Idempotent-Replayed", "Page-Budget-Remaining"],
+            },
+          },
+          errors: {
+            400: "the body is not a JSON object of at most 64 levels, the `Idempotency-Key` is not 1 to 255 printable ASCII characters, or Waveline refused the body (its message)",
+            ...TENANT_AUTH_ERRORS,
+            402: "`page budget exhausted`: the tenant's, or the end user's, monthly page budget is used up (`budget` says which, `resetsAt` when it resets, `Retry-After` in seconds); nothing reached Waveline",
+            409: "a request with this `Idempotency-Key` is still in progress: retry after `Retry-After`",
+            413: "the body is larger than `MAX_BODY_BYTES`",
+            422: "this `Idempotency-Key` was used with another body or route, or its job is one this credential may not read (a browser token without `jobs:read`, or whose `jobs` list lacks it): nothing is shown, nothing created",
+            ...UPSTREAM_ERRORS,
+            502: `${UPSTREAM_ERRORS[502]}; or Waveline created a job the proxy cannot hand out (an unusable id, or one another tenant owns: \`jobId\` in the body, logged as an alert)`,
           },
         },
-        errors: {
-          400: "the body is not a JSON object of at most 64 levels, the `Idempotency-Key` is not 1 to 255 printable ASCII characters, or Waveline refused the body (its message)",
-          ...TENANT_AUTH_ERRORS,
-          402: "`page budget exhausted`: the tenant's, or the end user's, monthly page budget is used up (`budget` says which, `resetsAt` when it resets, `Retry-After` in seconds); nothing reached Waveline",
-          409: "a request with this `Idempotency-Key` is still in progress: retry after `Retry-After`",
-          413: "the body is larger than `MAX_BODY_BYTES`",
-          422: "this `Idempotency-Key` was used with another body or route, or its job is one this credential may not read (a browser token without `jobs:read`, or whose `jobs` list lacks it): nothing is shown, nothing created",
-          ...UPSTREAM_ERRORS,
-          502: `${UPSTREAM_ERRORS[502]}; or Waveline created a job the proxy cannot hand out (an unusable id, or one another tenant owns: \`jobId\` in the body, logged as an alert)`,
-        },
-      }),
+      ),
       authenticate(services, { scope: "jobs:create" }),
       (c, next) => {
         const key = c.req.header("Idempotency-Key");

@@ -9,14 +9,16 @@ export function healthRoutes() {
   /** Liveness for load balancers and uptime checks: no upstream call, nothing secret. */
   health.get(
     "/health",
-    describeRoute({
-      operationId: "getHealth",
-      summary: "Liveness",
-      tag: "service",
-      auth: "public",
-      responses: { 200: { description: "the Worker runs and is configured", body: healthBody } },
-      errors: {},
-    }),
+    describeRoute(
+      globalThis.OPENAPI && {
+        operationId: "getHealth",
+        summary: "Liveness",
+        tag: "service",
+        auth: "public",
+        responses: { 200: { description: "the Worker runs and is configured", body: healthBody } },
+        errors: {},
+      },
+    ),
     (c) => c.json({ status: "ok" }),
   );
   return health;

@@ -68,26 +68,28 @@ export function tokensRoutes(services: Services) {
 
   tokens.post(
     "/tokens",
-    describeRoute({
-      operationId: "mintBrowserToken",
-      summary: "Mint a browser token",
-      description:
-        "A tenant's backend mints a short-lived token (HS256 JWT) and hands it to a browser, which sends it as `Authorization: Bearer`.",
-      tag: "tokens",
-      auth: "api-key",
-      responses: {
-        201: {
-          description: "the token, with `Cache-Control: no-store`",
-          body: browserToken,
-          headers: ["Cache-Control"],
+    describeRoute(
+      globalThis.OPENAPI && {
+        operationId: "mintBrowserToken",
+        summary: "Mint a browser token",
+        description:
+          "A tenant's backend mints a short-lived token (HS256 JWT) and hands it to a browser, which sends it as `Authorization: Bearer`.",
+        tag: "tokens",
+        auth: "api-key",
+        responses: {
+          201: {
+            description: "the token, with `Cache-Control: no-store`",
+            body: browserToken,
+            headers: ["Cache-Control"],
+          },
+        },
+        errors: {
+          400: `the body is not valid (the message names the field), or the token would be longer than the ${MAX_TOKEN_CHARS} characters the proxy accepts (fewer \`jobs\`, a shorter \`sub\`)`,
+          ...TENANT_AUTH_ERRORS,
+          503: `no \`TOKEN_SIGNING_KEYS\` configured, or ${STORAGE_UNAVAILABLE}`,
         },
       },
-      errors: {
-        400: `the body is not valid (the message names the field), or the token would be longer than the ${MAX_TOKEN_CHARS} characters the proxy accepts (fewer \`jobs\`, a shorter \`sub\`)`,
-        ...TENANT_AUTH_ERRORS,
-        503: `no \`TOKEN_SIGNING_KEYS\` configured, or ${STORAGE_UNAVAILABLE}`,
-      },
-    }),
+    ),
     authenticate(services, { apiKeyOnly: true }),
     limitReads(services),
     validate("json", mintSchema),

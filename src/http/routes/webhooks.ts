@@ -75,15 +75,17 @@ export function webhookRoutes(services: Services, scope: WebhookScope): Hono<App
     errors: RouteDoc["errors"] = {},
     description?: string,
   ) =>
-    describeRoute({
-      operationId: `${scope.doc.idPrefix}${operationId}`,
-      summary,
-      description,
-      tag: scope.doc.tag,
-      auth: scope.doc.auth,
-      responses,
-      errors: { ...scope.doc.errors, ...errors },
-    });
+    describeRoute(
+      globalThis.OPENAPI && {
+        operationId: `${scope.doc.idPrefix}${operationId}`,
+        summary,
+        description,
+        tag: scope.doc.tag,
+        auth: scope.doc.auth,
+        responses,
+        errors: { ...scope.doc.errors, ...errors },
+      },
+    );
   const outbox = (c: Context<AppEnv>): WebhookOutbox => {
     if (!services.webhooks) fail(503, "webhooks are not available on this runtime");
     return services.webhooks.of(scope.tenantId(c));

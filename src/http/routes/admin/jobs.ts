@@ -28,32 +28,34 @@ export function adminJobsRoutes(services: Services) {
 
   adminJobs.get(
     "/jobs/:jobId",
-    describeRoute({
-      operationId: "adminGetJob",
-      summary: "Read any job",
-      description:
-        "Through the edge cache, whoever owns the job; `Cache-Control: no-cache` reads Waveline and refreshes the cache (`X-Cache: BYPASS`).",
-      tag: "admin: jobs",
-      auth: "admin",
-      requestHeaders: ["If-None-Match", "Cache-Control"],
-      responses: {
-        200: {
-          description: "the job; `ETag` for terminal jobs, `Retry-After` for running ones",
-          body: jobSchema,
-          headers: ["X-Cache", "ETag", "Cache-Control", "Retry-After"],
+    describeRoute(
+      globalThis.OPENAPI && {
+        operationId: "adminGetJob",
+        summary: "Read any job",
+        description:
+          "Through the edge cache, whoever owns the job; `Cache-Control: no-cache` reads Waveline and refreshes the cache (`X-Cache: BYPASS`).",
+        tag: "admin: jobs",
+        auth: "admin",
+        requestHeaders: ["If-None-Match", "Cache-Control"],
+        responses: {
+          200: {
+            description: "the job; `ETag` for terminal jobs, `Retry-After` for running ones",
+            body: jobSchema,
+            headers: ["X-Cache", "ETag", "Cache-Control", "Retry-After"],
+          },
+          304: {
+            description: "the terminal job still matches `If-None-Match`",
+            headers: ["X-Cache", "ETag", "Cache-Control"],
+          },
         },
-        304: {
-          description: "the terminal job still matches `If-None-Match`",
-          headers: ["X-Cache", "ETag", "Cache-Control"],
+        errors: {
+          400: `${INVALID_JOB_ID}, or Waveline refused the request`,
+          ...ADMIN_AUTH_ERRORS,
+          404: "`job not found` at Waveline",
+          ...UPSTREAM_ERRORS,
         },
       },
-      errors: {
-        400: `${INVALID_JOB_ID}, or Waveline refused the request`,
-        ...ADMIN_AUTH_ERRORS,
-        404: "`job not found` at Waveline",
-        ...UPSTREAM_ERRORS,
-      },
-    }),
+    ),
     validate("param", jobParam),
     withWaveline(services),
     async (c) => {
@@ -64,16 +66,18 @@ export function adminJobsRoutes(services: Services) {
 
   adminJobs.delete(
     "/cache/jobs/:jobId",
-    describeRoute({
-      operationId: "purgeCachedJob",
-      summary: "Purge a job from the cache",
-      description:
-        "From every tier this code can reach: this isolate's memory, this location's Cache API, and KV.",
-      tag: "admin: jobs",
-      auth: "admin",
-      responses: { 204: { description: "purged (or was not cached)" } },
-      errors: { 400: INVALID_JOB_ID, ...ADMIN_AUTH_ERRORS, 503: "`cache purge failed, retry`" },
-    }),
+    describeRoute(
+      globalThis.OPENAPI && {
+        operationId: "purgeCachedJob",
+        summary: "Purge a job from the cache",
+        description:
+          "From every tier this code can reach: this isolate's memory, this location's Cache API, and KV.",
+        tag: "admin: jobs",
+        auth: "admin",
+        responses: { 204: { description: "purged (or was not cached)" } },
+        errors: { 400: INVALID_JOB_ID, ...ADMIN_AUTH_ERRORS, 503: "`cache purge failed, retry`" },
+      },
+    ),
     validate("param", jobParam),
     async (c) => {
       const { jobId } = c.req.valid("param");
@@ -89,21 +93,23 @@ export function adminJobsRoutes(services: Services) {
 
   adminJobs.put(
     "/jobs/:jobId/owner",
-    describeRoute({
-      operationId: "assignJobOwner",
-      summary: "Give a job to a tenant",
-      description:
-        "For jobs created outside the proxy, or orphaned by a failed write: the job must exist at Waveline, and any previous owner is replaced. A job still running sends its webhook to the new owner's endpoints when it ends, never to the previous owner's.",
-      tag: "admin: jobs",
-      auth: "admin",
-      responses: { 200: { description: "the job's new owner", body: jobOwner } },
-      errors: {
-        400: `${INVALID_JOB_ID}, or the body is not valid`,
-        ...ADMIN_AUTH_ERRORS,
-        404: "`tenant not found`, or `job not found` at Waveline",
-        ...UPSTREAM_ERRORS,
+    describeRoute(
+      globalThis.OPENAPI && {
+        operationId: "assignJobOwner",
+        summary: "Give a job to a tenant",
+        description:
+          "For jobs created outside the proxy, or orphaned by a failed write: the job must exist at Waveline, and any previous owner is replaced. A job still running sends its webhook to the new owner's endpoints when it ends, never to the previous owner's.",
+        tag: "admin: jobs",
+        auth: "admin",
+        responses: { 200: { description: "the job's new owner", body: jobOwner } },
+        errors: {
+          400: `${INVALID_JOB_ID}, or the body is not valid`,
+          ...ADMIN_AUTH_ERRORS,
+          404: "`tenant not found`, or `job not found` at Waveline",
+          ...UPSTREAM_ERRORS,
+        },
       },
-    }),
+    ),
     validate("param", jobParam),
     validate(
       "json",
