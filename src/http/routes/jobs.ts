@@ -6,7 +6,7 @@ import { callersJob, readJob } from "../../core/jobs/read";
 import { endUserShare } from "../../core/ratelimit/share";
 import type { Services } from "../../core/services";
 import type { OwnedJob } from "../../core/tenancy/store";
-import { jobEvent, STREAM_LIFETIME_MS } from "../../core/watching/events";
+import { jobEvent, STREAM_LIFETIME_MS, sawTerminalEvent } from "../../core/watching/events";
 import { whileCredentialHolds } from "../../core/watching/while-credential-holds";
 import { jobIdSchema, jobSchema } from "../../waveline/schema";
 import type { AppEnv } from "../context";
@@ -72,7 +72,7 @@ export function jobRoutes(services: Services) {
       operationId: "watchJob",
       summary: "Follow one of your jobs as Server-Sent Events",
       description:
-        '`event: job` with the job as `GET /jobs/{id}` answers it: at once, then on every change of status or pages, until it is `COMPLETED` or `FAILED`; a comment every 15 s; at most 5 minutes a stream (then reconnect, with `Last-Event-ID`). The credential is checked again every second: once it has expired or was revoked, or the tenant is disabled, the stream ends with `event: error` and `{ "error" }`. For `EventSource`, which cannot send headers, a browser token may come as `?access_token=` (never an API key).',
+        '`event: job` with the job as `GET /jobs/{id}` answers it: at once, then on every change of status or pages, until it is `COMPLETED` or `FAILED`; a comment every 15 s; at most 5 minutes a stream (then reconnect, with `Last-Event-ID`). A reconnect whose `Last-Event-ID` names a finished job (`COMPLETED.…`, `FAILED.…`) answers 204, which stops `EventSource`. The credential is checked again every second: once it has expired or was revoked, or the tenant is disabled, the stream ends with `event: error` and `{ "error" }`. For `EventSource`, which cannot send headers, a browser token may come as `?access_token=` (never an API key).',
       tag: "jobs",
       auth: "jobs:read",
       responses: {
@@ -80,6 +80,10 @@ export function jobRoutes(services: Services) {
           description: "`text/event-stream` of the job",
           mediaType: "text/event-stream",
           headers: ["Cache-Control"],
+        },
+        204: {
+          description:
+            "`Last-Event-ID` names the job's terminal event: the client has seen the end, nothing more will come (`EventSource` stops on a 204)",
         },
       },
       errors: {
@@ -99,6 +103,8 @@ export function jobRoutes(services: Services) {
       const { id } = c.req.valid("param");
       const { principal, scope } = c.var;
       const owner = await callersJob(services, principal, id, scope);
+      // The client has the job's last event: a 204 is what makes `EventSource` stop reconnecting.
+      if (sawTerminalEvent(c.req.header("Last-Event-ID"))) return c.body(null, 204);
       const self = proxyJobUrl(c, id);
       const { entry, source } = await readJob(services, id, scope, { lastSeen: owner });
       c.var.log.annotate({ cache: xCacheOf(source) });
