@@ -149,7 +149,7 @@ describe("GET /jobs/{id}/events end to end", () => {
     const response = await call(`/jobs/${id}/events`, {}, otherKey);
 
     expect(response.status).toBe(404);
-    expect(await response.json()).toEqual({ error: "job not found" });
+    expect(await response.json()).toEqual({ error: "job not found", code: "job_not_found" });
   });
 
   it("takes a browser token in ?access_token= and refuses an API key there", async () => {
@@ -174,7 +174,10 @@ describe("GET /jobs/{id}/events end to end", () => {
     const refused = await call(`/jobs/${id}/events`, {}, key);
 
     expect(refused.status).toBe(429);
-    expect(await refused.json()).toEqual({ error: "too many open streams: at most 1 per tenant" });
+    expect(await refused.json()).toEqual({
+      error: "too many open streams: at most 1 per tenant",
+      code: "too_many_streams",
+    });
     controller.abort();
   });
 });

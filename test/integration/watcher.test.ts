@@ -318,7 +318,7 @@ describe("GET /jobs/{id}/events", () => {
     const response = await openEvents(id);
 
     expect(response.status).toBe(404);
-    expect(await response.json()).toEqual({ error: "job not found" });
+    expect(await response.json()).toEqual({ error: "job not found", code: "job_not_found" });
   });
 
   it("takes a browser token as ?access_token= and refuses an API key there", async () => {
@@ -333,6 +333,7 @@ describe("GET /jobs/{id}/events", () => {
     expect(withKey.status).toBe(400);
     expect(await withKey.json()).toEqual({
       error: "API keys are not accepted in URLs: send them in the Authorization header",
+      code: "api_key_in_url",
     });
   });
 
@@ -370,6 +371,7 @@ describe("GET /jobs/{id}/events", () => {
     expect(second.status).toBe(429);
     expect(await second.json()).toEqual({
       error: "too many open streams: at most 1 per end user, 4 per tenant",
+      code: "too_many_streams",
     });
     expect(quietOne.status).toBe(200);
 
@@ -400,7 +402,10 @@ describe("GET /jobs/{id}/events", () => {
 
       expect(response.status).toBe(503);
       expect(response.headers.get("Retry-After")).toBe("5");
-      expect(await response.json()).toEqual({ error: "rate limiter is unavailable, retry later" });
+      expect(await response.json()).toEqual({
+        error: "rate limiter is unavailable, retry later",
+        code: "rate_limiter_unavailable",
+      });
     },
   );
 

@@ -12,6 +12,7 @@ export function healthRoutes() {
     describeRoute({
       operationId: "getHealth",
       summary: "Liveness",
+      description: "Answers as long as the proxy runs: it asks neither storage nor Waveline.",
       tag: "service",
       auth: "public",
       responses: { 200: { description: "the Worker runs and is configured", body: healthBody } },

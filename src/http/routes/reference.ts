@@ -21,6 +21,8 @@ export function apiReference(services: Services) {
     describeRoute({
       operationId: "getOpenApiDocument",
       summary: "This document",
+      description:
+        "The OpenAPI 3.1 document of every route this proxy serves, generated from the routes themselves.",
       tag: "service",
       auth: "public",
       responses: {
@@ -57,6 +59,8 @@ export function apiReference(services: Services) {
     describeRoute({
       operationId: "getDocsPageFile",
       summary: "The reference page's script or style",
+      description:
+        "Served from this proxy, so the page's Content-Security-Policy allows only its own origin.",
       tag: "service",
       auth: "public",
       responses: {
@@ -66,7 +70,7 @@ export function apiReference(services: Services) {
           headers: ["Cache-Control"],
         },
       },
-      errors: {},
+      errors: { not_found: "no such file of the page" },
     }),
     (c) => {
       const file = c.req.param("file");
