@@ -330,6 +330,28 @@ function componentSchemas(): Record<string, Json> {
   }) as { schemas: Record<string, Json> };
   // Each came out as a standalone document; inside components they are plain schemas.
   return Object.fromEntries(
-    Object.entries(schemas).map(([id, { $schema: _s, $id: _i, ...schema }]) => [id, schema]),
+    Object.entries(schemas).map(([id, { $schema: _s, $id: _i, ...schema }]) => [
+      id,
+      withoutEmptyAlternatives(schema) as Json,
+    ]),
   );
+}
+
+/**
+ * zod writes a nullable `unknown` (a job's `result`) as `anyOf: [{}, {type: "null"}]`; `{}` already
+ * takes any value, null included, and linters flag a union with it as illogical: it is just `{}`.
+ */
+function withoutEmptyAlternatives(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(withoutEmptyAlternatives);
+  if (typeof schema !== "object" || schema === null) return schema;
+  const { anyOf, ...rest } = schema as Json;
+  const isEmpty = (alternative: unknown) =>
+    typeof alternative === "object" &&
+    alternative !== null &&
+    Object.keys(alternative).length === 0;
+  const walked = Object.fromEntries(
+    Object.entries(rest).map(([key, value]) => [key, withoutEmptyAlternatives(value)]),
+  );
+  if (!Array.isArray(anyOf)) return walked;
+  return anyOf.some(isEmpty) ? walked : { ...walked, anyOf: withoutEmptyAlternatives(anyOf) };
 }
