@@ -20,6 +20,16 @@ module.exports = {
       to: { path: "^src/(http|platform)/|^src/app\\.ts$|(^|/)node_modules/hono/" },
     },
     {
+      name: "core-tests-stay-in-core",
+      severity: "error",
+      comment:
+        "A test beside the core's code exercises the core alone: it imports the core and vitest (and fast-check), nothing else.",
+      from: { path: "^src/core/.+\\.test\\.ts$" },
+      to: {
+        pathNot: "^src/core/|(^|/)node_modules/(vitest|@vitest|fast-check)/|^(vitest|fast-check)$",
+      },
+    },
+    {
       name: "core-knows-no-platform-modules",
       severity: "error",
       comment: "Runtime modules (cloudflare:workers, node:*) belong in platform/<runtime>/.",
@@ -48,9 +58,9 @@ module.exports = {
       from: {
         orphan: true,
         path: "^src/",
-        // Entries, type declarations, and the module deno.json maps `cloudflare:workers` to.
+        // Entries, type declarations, tests, and the module deno.json maps `cloudflare:workers` to.
         pathNot:
-          "^src/platform/[^/]+/(worker|server|d1-execute)\\.ts$|\\.d\\.ts$|^src/platform/deno/workers-shim\\.ts$",
+          "^src/platform/[^/]+/(worker|server|d1-execute)\\.ts$|\\.d\\.ts$|\\.test\\.ts$|^src/platform/deno/workers-shim\\.ts$",
       },
       to: {},
     },

@@ -53,6 +53,14 @@ export default defineConfig({
         },
       },
       {
+        // The core's pure parts, tested beside their code: no runtime, clocks injected.
+        test: {
+          name: "unit",
+          environment: "node",
+          include: ["src/**/*.test.ts"],
+        },
+      },
+      {
         // Real processes over real HTTP: the fake Waveline itself and `wrangler dev` end to end.
         test: {
           name: "node",

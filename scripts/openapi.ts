@@ -12,6 +12,8 @@ import { buildOpenApiDocument } from "../src/http/openapi/document";
 
 const FILE = new URL("../public/openapi.json", import.meta.url);
 
+// The routes carry their descriptions only when asked (the Worker's bundle leaves them out).
+globalThis.OPENAPI = true;
 const defaults = readConfig({});
 if (!defaults.ok) throw new Error(defaults.problem);
 // Routes capture their services when built and use them only per request: none is called here.

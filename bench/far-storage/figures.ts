@@ -29,6 +29,11 @@ export interface StorageCost {
   objectCalls: number;
   /** Round trips to D1 or a Durable Object one after another: one made while another is in flight adds nothing. */
   sequentialRoundTrips: number;
+  /**
+   * Of those, the ones the answers waited for: made and finished between a request and the end of
+   * its answer (the rest ran after the answer, such as a lease renewed in the background).
+   */
+  awaitedRoundTrips: number;
   /** From each request to the end of its answer, summed (work after the answer is not in it). */
   ms: number;
   /** The slowest request's. */

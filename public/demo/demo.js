@@ -217,7 +217,7 @@ const FINAL = [400, 401, 403, 404];
 
 /**
  * Why the stream failed before its first event: EventSource does not say, one GET does.
- * `{ reason }` to poll instead, or `{ refused }`: the error to show, with nothing more to try.
+ * `{ reason, status }`, the status when the proxy refused the stream.
  */
 async function streamFailure(path, credential, signal) {
   const probe = new AbortController();
@@ -226,9 +226,7 @@ async function streamFailure(path, credential, signal) {
   try {
     const response = await call(path, { credential, signal: probe.signal });
     if (response.ok) return { reason: "the stream broke off before its first update" };
-    const err = await failure(response);
-    if (FINAL.includes(response.status)) return { refused: err };
-    return { reason: err.message.split("\n")[0] };
+    return { reason: (await failure(response)).message.split("\n")[0], status: response.status };
   } catch (err) {
     if (signal.aborted) throw err;
     return { reason: err.readable ? err.message.split("\n")[0] : String(err) };
@@ -246,23 +244,32 @@ async function watch(id, signal) {
   const followed = await follow(`${path}/events`, credential, signal);
   if (followed.job) return showResult(followed.job);
   let reason = followed.unavailable;
+  let answered;
   if (reason === null) {
     const probed = await streamFailure(`${path}/events`, credential, signal);
-    // A refusal (not this token's job, a bad token) would only be repeated by polling.
-    if (probed.refused) throw probed.refused;
     reason = probed.reason;
+    if (FINAL.includes(probed.status)) {
+      // An older proxy has no stream route, yet serves the job: ask the job itself once.
+      answered = await call(path, { credential, signal });
+      if (!answered.ok && FINAL.includes(answered.status)) {
+        $("live-note").textContent = `Live updates are unavailable (${reason}).`;
+        throw await failure(answered);
+      }
+    }
   }
   $("live-note").textContent =
     `Live updates are unavailable (${reason}): polling GET /jobs/{id} instead.`;
-  await poll(path, credential, signal);
+  await poll(path, credential, signal, answered);
 }
 
-async function poll(path, credential, signal) {
+/** Polls the job until it finishes; `answered`: the first poll's answer, if one was made. */
+async function poll(path, credential, signal, answered) {
   let step = 0,
     failures = 0;
   for (;;) {
     setStatus("polling…", "polling");
-    const response = await call(path, { credential, signal });
+    const response = answered ?? (await call(path, { credential, signal }));
+    answered = undefined;
     const cache = response.headers.get("X-Cache");
     const wait = retryAfterMs(response);
     if (!response.ok) {

@@ -35,7 +35,11 @@ export function limitReads(services: Services) {
     const share = endUserShare(principal, limit, tenant.rateLimits.endUserReadsPerMinute);
     let decision: Decision;
     try {
-      decision = await services.rateLimiter.take(tenant.id, "reads", limit, share);
+      const { scope } = c.var;
+      // The next lease is asked for after the answer: a hit waits on no round trip.
+      decision = await services.rateLimiter.take(tenant.id, "reads", limit, share, (work) =>
+        scope.waitUntil(work),
+      );
     } catch (err) {
       c.var.log.error("rate limiter unavailable: read refused", { error: describeError(err) });
       limiterUnavailable();

@@ -225,6 +225,41 @@ describe.skipIf(skip)(
       },
     );
 
+    it("says a failed mint where Mint was clicked, and drops the notice of the last one", async () => {
+      const { page } = await openDemo(allowed);
+      await page.click("#mint-box summary");
+      await page.fill("#api-key", apiKey);
+      await page.click("#mint");
+      await page.locator("#notice", { hasText: /^Token minted/ }).waitFor();
+
+      await page.fill("#api-key", `${apiKey.slice(0, -4)}AAAA`);
+      await page.click("#mint");
+      await page.locator("#notice", { hasText: /^401 / }).waitFor();
+
+      expect(await page.getAttribute("#notice", "class")).toBe("error");
+      expect(await page.textContent("#notice")).not.toContain("Token minted");
+      expect(await page.isVisible("#error")).toBe(false);
+      expect(await page.textContent("#status")).toBe("idle");
+      await page.close();
+    });
+
+    it("fits a 390 px phone: the updates table scrolls in its card, the page does not", async () => {
+      const { token } = await json(
+        await proxy("/tokens", apiKey, { scopes: ["jobs:read", "jobs:create"] }),
+      );
+      const { page } = await openDemo(allowed);
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.fill("#token", token ?? "");
+
+      await page.click("#create");
+      await page.locator("#status", { hasText: /^COMPLETED$/ }).waitFor({ timeout: 20_000 });
+
+      const width = await page.evaluate("document.documentElement.scrollWidth");
+      expect(width).toBeLessThanOrEqual(390);
+      await screenshot(page, "phone");
+      await page.close();
+    });
+
     it("closes the stream of a job when the user starts another", async () => {
       const { token } = await json(
         await proxy("/tokens", apiKey, { scopes: ["jobs:read", "jobs:create"] }),
@@ -311,10 +346,12 @@ describe.skipIf(skip)(
       expect(error).toMatch(/^401 missing or invalid credentials\n/);
       expect(error).toContain("expired: mint a new one");
       expect(error).toMatch(/Request id: \S+/);
-      // EventSource only says "error": the page asked the proxy why the stream was refused.
+      // EventSource only says "error": the page asked the proxy why the stream was refused, and
+      // does not poll what the proxy refuses anyway.
       expect(await page.textContent("#live-note")).toBe(
-        "Live updates are unavailable (401 missing or invalid credentials): polling GET /jobs/{id} instead.",
+        "Live updates are unavailable (401 missing or invalid credentials).",
       );
+      expect(await tableRows(page)).toEqual([]);
       expect(await page.textContent("#status")).toBe("error");
       await screenshot(page, "expired-token");
       await page.close();

@@ -3,7 +3,15 @@
  * (`deno test`, spawned by adapters.test.ts): node:sqlite exists there, not in Node 20.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
@@ -15,8 +23,9 @@ import {
 import { installWorkersGlobals } from "../../src/platform/deno/globals.ts";
 import { KV_MAX_VALUE_BYTES, sqliteKv } from "../../src/platform/deno/kv.ts";
 import { fixedWindowLimiter } from "../../src/platform/deno/rate-limit.ts";
-import { lockDataDir, MIGRATIONS_DIR } from "../../src/platform/deno/runtime.ts";
+import { lockDataDir, MIGRATIONS_DIR, openRuntime } from "../../src/platform/deno/runtime.ts";
 import { waitUntilTracker } from "../../src/platform/deno/wait-until.ts";
+import type { WorkerModule } from "../../src/platform/deno/worker.ts";
 
 const tempDir = () => mkdtempSync(join(tmpdir(), "waveline-deno-test-"));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -225,3 +234,103 @@ Deno.test("waitUntil: a shutdown waits for work handed over, and for what that w
   tracker.waitUntil(new Promise(() => {}));
   assert.equal(await tracker.drain(50), false);
 });
+
+/** A Worker whose every Durable Object class is `Counter`: enough for the runtime's files. */
+const counterWorker = {
+  default: { fetch: () => new Response("ok") },
+  CreationLedger: Counter,
+  TenantRateLimiter: Counter,
+  JobWatcher: Counter,
+  WebhookOutbox: Counter,
+  JobSettler: Counter,
+} as unknown as WorkerModule;
+
+/** Every path under `dir` (itself included) with its permission bits. */
+function modesUnder(dir: string): Map<string, number> {
+  const modes = new Map([[".", statSync(dir).mode & 0o777]]);
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    const path = join(entry.parentPath, entry.name);
+    modes.set(path.slice(dir.length + 1), statSync(path).mode & 0o777);
+  }
+  return modes;
+}
+
+Deno.test("the data directory is private: directories 0700, files 0600, old ones made so", async () => {
+  const dir = tempDir();
+  const data = join(dir, "data");
+  // As an earlier version left it: world-readable, with an object's database.
+  mkdirSync(join(data, "objects", "WebhookOutbox"), { recursive: true, mode: 0o755 });
+  chmodSync(data, 0o755);
+  writeFileSync(join(data, "objects", "WebhookOutbox", "old.sqlite"), "", { mode: 0o644 });
+  const runtime = openRuntime(counterWorker, { dataDir: data, vars: {} });
+  const outboxes = runtime.env.WEBHOOK_OUTBOX as ReturnType<DurableObjectHost["namespace"]>;
+  await outboxes.getByName("tenant-1").increment();
+  await outboxes.getByName("tenant-1").remindIn(60_000);
+
+  const modes = modesUnder(data);
+  for (const name of ["d1.sqlite", "d1.sqlite-wal", "kv.sqlite", "instance.lock"]) {
+    assert.equal(modes.get(name), 0o600, name);
+  }
+  assert.ok([...modes.keys()].some((path) => path.endsWith(".sqlite-wal") && path.includes("/")));
+  for (const [path, mode] of modes) {
+    const isDir = statSync(join(data, path)).isDirectory();
+    assert.equal(mode, isDir ? 0o700 : 0o600, `${path} is ${mode.toString(8)}`);
+  }
+  await runtime.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+Deno.test("a write is on disk when its call returns: WAL synced at every commit", async () => {
+  const dir = tempDir();
+  const runtime = openRuntime(counterWorker, { dataDir: dir, vars: {} });
+  const db = runtime.env.DB as ReturnType<typeof sqliteD1>;
+  const full = 2;
+  assert.equal(await db.prepare("PRAGMA synchronous").first("synchronous"), full);
+  assert.equal(await db.prepare("PRAGMA journal_mode").first("journal_mode"), "wal");
+  const host = new DurableObjectHost({
+    dir: join(dir, "objects"),
+    env: {},
+    classes: { Pragmas: Pragmas as never },
+    waitUntil: () => {},
+  });
+  assert.deepEqual(await host.namespace("Pragmas").getByName("x").read(), ["wal", full]);
+  host.close();
+  await runtime.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+Deno.test("Durable Objects: a put of several keys is all or nothing", async () => {
+  const dir = tempDir();
+  const host = new DurableObjectHost({
+    dir,
+    env: {},
+    classes: { Pair: Pair as never },
+    waitUntil: () => {},
+  });
+  const pair = host.namespace("Pair").getByName("x");
+  await assert.rejects(pair.putWithUnstorable());
+  assert.deepEqual(await pair.keys(), []);
+  host.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+class Pair {
+  constructor(readonly ctx: DurableObjectState) {}
+  async putWithUnstorable(): Promise<void> {
+    await this.ctx.storage.put({ first: 1, second: () => {} });
+  }
+  async keys(): Promise<string[]> {
+    return [...(await this.ctx.storage.list()).keys()];
+  }
+}
+
+class Pragmas {
+  constructor(readonly ctx: DurableObjectState) {}
+  read(): unknown[] {
+    const sql = this.ctx.storage.sql;
+    return [
+      sql.exec<{ journal_mode: string }>("PRAGMA journal_mode").one().journal_mode,
+      sql.exec<{ synchronous: number }>("PRAGMA synchronous").one().synchronous,
+    ];
+  }
+}

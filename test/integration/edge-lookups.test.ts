@@ -6,7 +6,7 @@ import {
   createTenant,
   type DatabaseMeter,
   failingDatabase,
-  fakeWaveline,
+  failingStubs,
   freshIsolate,
   isolateFetch,
   jsonBody,
@@ -14,7 +14,8 @@ import {
   mintToken,
   ownJob,
   proxyFetch,
-  type TestTenant,
+  seedOtherTenants,
+  tenantWithCachedJob,
   uniqueJobId,
   withBearer,
 } from "./helpers";
@@ -26,17 +27,6 @@ const POPULATION = 10_000;
 afterEach(() => {
   vi.restoreAllMocks();
 });
-
-/** A tenant with a finished job that this location and KV have cached, but no lookup of either. */
-async function tenantWithCachedJob(label: string): Promise<{ tenant: TestTenant; id: string }> {
-  const tenant = await createTenant(label);
-  const id = uniqueJobId(label);
-  await fakeWaveline.createJob({ id, status: "COMPLETED", pages: 1, result: { total: 12 } });
-  await ownJob(tenant.id, id, null, "COMPLETED");
-  // The operator's read fills the job cache without looking up an owner or a key.
-  expect((await proxyFetch(`/admin/jobs/${id}`, asAdmin())).status).toBe(200);
-  return { tenant, id };
-}
 
 interface Cost {
   queries: number;
@@ -102,29 +92,6 @@ async function unknownOrigins(): Promise<Cost> {
     expect(response.status).toBe(204);
   }
   return costOf(meter);
-}
-
-/** Tenants nobody here uses, each with two live API keys and one origin, as SQL alone makes them. */
-async function seedOtherTenants(count: number): Promise<void> {
-  const at = "2026-01-01T00:00:00.000Z";
-  const numbers = `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${count})`;
-  await env.DB.batch([
-    env.DB.prepare(
-      `${numbers} INSERT INTO tenants (id, name, created_at, updated_at)
-       SELECT 'tnt_other_' || i, 'other ' || i, '${at}', '${at}' FROM n`,
-    ),
-    env.DB.prepare(
-      `${numbers} INSERT INTO tenant_origins (tenant_id, origin)
-       SELECT 'tnt_other_' || i, 'https://other-' || i || '.example' FROM n`,
-    ),
-    ...[1, 2].map((k) =>
-      env.DB.prepare(
-        `${numbers} INSERT INTO api_keys (id, tenant_id, name, prefix, hash, created_at, tagged)
-         SELECT 'key_other_${k}_' || i, 'tnt_other_' || i, 'k${k}', 'wlp_xxxxxx',
-           lower(hex(randomblob(32))), '${at}', 1 FROM n`,
-      ),
-    ),
-  ]);
 }
 
 describe(`storage work per request, with no other tenants and with ${POPULATION}`, () => {
@@ -194,6 +161,33 @@ describe(`storage work per request, with no other tenants and with ${POPULATION}
 
     expect(response.headers.get("X-Cache")).toMatch(/^HIT/);
     expect(meter.queries()).toBe(0);
+  });
+});
+
+describe("the read limit on a cold isolate's hit", () => {
+  it("waits for no lease: the first read is served while the limiter's answer is on its way", async () => {
+    const { tenant, id } = await tenantWithCachedJob("lease-ahead");
+    const patched = await proxyFetch(
+      `/admin/tenants/${tenant.id}`,
+      asAdmin(jsonBody({ rateLimits: { readsPerMinute: 600 } }, { method: "PATCH" })),
+    );
+    expect(patched.status).toBe(200);
+    // The limiter never answers: a read that waited for it would be a 503 after 2 s.
+    const bindings = {
+      ...env,
+      RATE_LIMITER: failingStubs(env.RATE_LIMITER, "hang", ["take"]),
+    };
+
+    const response = await isolateFetch(
+      await freshIsolate(),
+      `/jobs/${id}`,
+      tenant.auth(),
+      bindings,
+    );
+
+    expect(response.status).toBe(200);
+    expect(response.headers.get("X-Cache")).toMatch(/^HIT/);
+    expect(response.headers.get("RateLimit-Limit")).toBe("600");
   });
 });
 

@@ -8,17 +8,12 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { expect, inject, it, vi } from "vitest";
 import {
-  asAdmin,
-  createTenant,
-  fakeWaveline,
   freshIsolate,
   type Isolate,
   isolateFetch,
-  ownJob,
   PROXY_ORIGIN,
-  proxyFetch,
-  type TestTenant,
-  uniqueJobId,
+  seedOtherTenants,
+  tenantWithCachedJob,
   withBearer,
 } from "../../../test/integration/helpers";
 import {
@@ -29,7 +24,6 @@ import {
   type StorageCost,
 } from "../figures";
 import { farStorage } from "./meter";
-import { seedOtherTenants } from "./population";
 
 const settings = inject("farStorage");
 /** Made-up keys, or preflights from unknown Origins, sent to one isolate: one a second. */
@@ -46,6 +40,7 @@ function measured(vars: Partial<Env> = {}) {
   let requests = 0;
   let ms = 0;
   let maxMs = 0;
+  let awaited = 0;
   return {
     /**
      * One request, timed to the end of its body (read here); work it leaves for after the answer
@@ -57,15 +52,24 @@ function measured(vars: Partial<Env> = {}) {
       const response = await isolate.request(`${PROXY_ORIGIN}${path}`, init, storage.env, ctx);
       await response.arrayBuffer();
       const took = performance.now() - started;
+      awaited += storage.awaitedWithin(started, started + took);
       await waitOnExecutionContext(ctx);
       requests++;
       ms += took;
       maxMs = Math.max(maxMs, took);
       return response;
     },
-    cost: (): StorageCost => ({ samples: 1, requests, ...storage.cost(), ms, maxMs }),
+    cost: (): StorageCost => ({
+      samples: 1,
+      requests,
+      ...storage.cost(),
+      awaitedRoundTrips: awaited,
+      ms,
+      maxMs,
+    }),
     reset() {
       storage.reset();
+      awaited = 0;
       requests = 0;
       ms = 0;
       maxMs = 0;
@@ -76,17 +80,6 @@ function measured(vars: Partial<Env> = {}) {
 function expectHit(response: Response): void {
   expect(response.status).toBe(200);
   expect(response.headers.get("X-Cache")).toMatch(/^HIT/);
-}
-
-/** A tenant with a finished job that this location and KV have cached, but no lookup of either. */
-async function tenantWithCachedJob(label: string): Promise<{ tenant: TestTenant; id: string }> {
-  const tenant = await createTenant(label);
-  const id = uniqueJobId(label);
-  await fakeWaveline.createJob({ id, status: "COMPLETED", pages: 1, result: { total: 12 } });
-  await ownJob(tenant.id, id, null, "COMPLETED");
-  // The operator's read fills the job cache without looking up an owner or a key.
-  expect((await proxyFetch(`/admin/jobs/${id}`, asAdmin())).status).toBe(200);
-  return { tenant, id };
 }
 
 /** `count` requests, the clock moving on a second before each. */
@@ -126,6 +119,7 @@ async function sampled(
     d1RoundTrips: highest((c) => c.d1RoundTrips),
     objectCalls: highest((c) => c.objectCalls),
     sequentialRoundTrips: highest((c) => c.sequentialRoundTrips),
+    awaitedRoundTrips: highest((c) => c.awaitedRoundTrips),
     ms: times[Math.floor(samples / 2)] ?? 0,
     maxMs: highest((c) => c.maxMs),
   };

@@ -3,7 +3,9 @@ import type { StorageCost } from "../figures";
 /** Bindings whose storage is `delayMs` away and counted: D1 and every Durable Object namespace. */
 export interface FarStorage {
   env: Env;
-  cost(): Omit<StorageCost, "samples" | "requests" | "ms" | "maxMs">;
+  cost(): Omit<StorageCost, "samples" | "requests" | "ms" | "maxMs" | "awaitedRoundTrips">;
+  /** Sequential round trips made and finished within [from, to] (`performance.now()` times). */
+  awaitedWithin(from: number, to: number): number;
   reset(): void;
 }
 
@@ -24,14 +26,17 @@ export function farStorage(bindings: Env, delayMs: number): FarStorage {
   let sequential = 0;
   let inFlight = 0;
   let rows = 0;
+  let trips: { start: number; end: number }[] = [];
   const trip = async <R>(call: () => Promise<R>): Promise<R> => {
     if (inFlight === 0) sequential++;
     inFlight++;
+    const start = performance.now();
     try {
       if (delayMs > 0) await new Promise((resolve) => sleep(resolve, delayMs));
       return await call();
     } finally {
       inFlight--;
+      trips.push({ start, end: performance.now() });
     }
   };
   const d1Trip = <R>(statements: number, call: () => Promise<R>) => {
@@ -118,7 +123,20 @@ export function farStorage(bindings: Env, delayMs: number): FarStorage {
       objectCalls,
       sequentialRoundTrips: sequential,
     }),
+    awaitedWithin(from, to) {
+      const inside = trips
+        .filter((t) => t.start >= from && t.end <= to)
+        .sort((a, b) => a.start - b.start);
+      let waves = 0;
+      let until = Number.NEGATIVE_INFINITY;
+      for (const t of inside) {
+        if (t.start >= until) waves++;
+        until = Math.max(until, t.end);
+      }
+      return waves;
+    },
     reset() {
+      trips = [];
       d1Queries = 0;
       d1RoundTrips = 0;
       objectCalls = 0;

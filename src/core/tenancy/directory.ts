@@ -136,7 +136,6 @@ export function createDirectory(options: {
   // Answers from lookups that started before this isolate changed tenancy are not fresh here.
   let changedAt = Number.NEGATIVE_INFINITY;
   let keyCheck: Stamped<KeyCheck> | undefined;
-  let keyCheckLoading: Promise<void> | undefined;
 
   const isFresh = (entry: Stamped<unknown>) =>
     entry.loadedAt > changedAt && now() - entry.loadedAt < MEMO_TTL_MS;
@@ -243,8 +242,6 @@ export function createDirectory(options: {
       const known = remembered(`key/${hash}`);
       let withKeyCheck = false;
       if (!known || !isFresh(known)) {
-        // Concurrent first requests of an isolate wait for one load of the check.
-        if (!keyCheck && keyCheckLoading) await keyCheckLoading;
         if (keyCheck) {
           if (!(await mayBeLiveKey(keyCheck.value, key, hash))) {
             const reloadDue = now() - keyCheck.loadedAt >= LEGACY_RELOAD_MS;
@@ -255,28 +252,16 @@ export function createDirectory(options: {
           }
         } else withKeyCheck = true;
       }
-      let loaded: () => void = () => {};
-      const loadsCheck = withKeyCheck && !keyCheckLoading;
-      if (loadsCheck) {
-        keyCheckLoading = new Promise((resolve) => {
-          loaded = resolve;
-        });
-      }
-      try {
-        const result = await lookup(parts, scope, { allowStale: options.allowStale, withKeyCheck });
-        const check = result.keyCheck;
-        // The check came with this answer: a made-up key must not pass on its own say-so.
-        if (check && !(await mayBeLiveKey(check, key, hash))) return { value: null, stale: false };
-        return {
-          value: result.values[0] as { tenant: Tenant; keyId: string } | null,
-          stale: result.stale,
-        };
-      } finally {
-        if (loadsCheck) {
-          loaded();
-          keyCheckLoading = undefined;
-        }
-      }
+      // An isolate's first keys fetch the check with their own lookups: no request waits on a
+      // promise of another's, which Workers may cancel with the request that made it.
+      const result = await lookup(parts, scope, { allowStale: options.allowStale, withKeyCheck });
+      const check = result.keyCheck;
+      // The check came with this answer: a made-up key must not pass on its own say-so.
+      if (check && !(await mayBeLiveKey(check, key, hash))) return { value: null, stale: false };
+      return {
+        value: result.values[0] as { tenant: Tenant; keyId: string } | null,
+        stale: result.stale,
+      };
     },
 
     async token(tenantId, keyId, scope, options = {}) {

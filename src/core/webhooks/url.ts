@@ -1,7 +1,8 @@
 /**
  * Which URLs may receive webhooks. The proxy POSTs to them from inside Cloudflare, so a URL must not
  * point back at anything private: https only, a public host, no credentials. A hostname is not
- * resolved here (a Worker cannot): see SECURITY.md for what that leaves open.
+ * resolved here (a Worker cannot): see SECURITY.md for what that leaves open. Where the runtime
+ * can resolve it (Deno), its delivery checks each address with `isPublicAddress`.
  */
 
 export type UrlCheck = { ok: true; url: string } | { ok: false; problem: string };
@@ -80,4 +81,37 @@ export function isPublicIpv6(text: string): boolean {
     : text.split(":").map((group) => (group === "" ? 0 : parseInt(group, 16)));
   if ((first & 0xe000) !== 0x2000 || first === 0x2002) return false;
   return !(first === 0x2001 && (second === 0x0db8 || second === 0));
+}
+
+/** An address a name resolved to, in either family: public by the same rules as a literal. */
+export function isPublicAddress(address: string): boolean {
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(address)) return isPublicIpv4(address);
+  const v6 = ipv6Text(address);
+  return v6 !== undefined && isPublicIpv6(v6);
+}
+
+/** 127.0.0.0/8 or ::1: what `localhost` may resolve to when local URLs are allowed. */
+export function isLoopbackAddress(address: string): boolean {
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(address)) return address.startsWith("127.");
+  return ipv6Text(address) === "::1";
+}
+
+/** IPv6 as the URL parser writes it (compressed, lowercase), which the rules above expect. */
+function ipv6Text(address: string): string | undefined {
+  try {
+    return new URL(`http://[${address}]/`).hostname.slice(1, -1);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A delivery refused because its host resolved to an address that is not public. The delivery
+ * log says only this: whether the address would have answered, or exists, is never tried.
+ */
+export class AddressNotPublicError extends Error {
+  constructor() {
+    super("address not public");
+    this.name = "AddressNotPublicError";
+  }
 }

@@ -69,9 +69,18 @@ export interface RequestSchema {
 const routeDocs = new WeakMap<object, RouteDoc>();
 const requestSchemas = new WeakMap<object, RequestSchema>();
 
-export function describeRoute(doc: RouteDoc): MiddlewareHandler<AppEnv> {
+declare global {
+  /**
+   * Whether routes carry their descriptions: `npm run openapi` and the tests set it. The Worker's
+   * bundle defines it `false` (wrangler.toml, `[define]`), so that every `describeRoute(OPENAPI &&
+   * { … })` folds to `describeRoute(false)` and no description weighs on production's script.
+   */
+  var OPENAPI: boolean | undefined;
+}
+
+export function describeRoute(doc: RouteDoc | false | undefined): MiddlewareHandler<AppEnv> {
   const middleware: MiddlewareHandler<AppEnv> = (_c, next) => next();
-  routeDocs.set(middleware, doc);
+  if (doc) routeDocs.set(middleware, doc);
   return middleware;
 }
 

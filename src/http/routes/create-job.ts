@@ -73,54 +73,56 @@ export function jobCreationRoutes(services: Services) {
   for (const kind of ["extract-document", "guess-shape"] satisfies JobKind[]) {
     jobCreation.post(
       `/${kind}`,
-      describeRoute({
-        operationId: kind === "extract-document" ? "createExtraction" : "createShapeGuess",
-        summary:
-          kind === "extract-document"
-            ? "Extract structured data from a document"
-            : "Guess the shape of a document's data",
-        description:
-          "Creates a job upstream and records it as the caller's (and the token's `sub`'s). Send an `Idempotency-Key` to retry safely: the same key and body answer the first outcome again (`Idempotent-Replayed: true`) for `IDEMPOTENCY_TTL_S`, without creating or billing another job.",
-        tag: "jobs",
-        auth: "jobs:create",
-        requestHeaders: ["Idempotency-Key"],
-        passThroughBody: {
-          schema: creationBody,
-          description: `Waveline's own \`POST /${kind}\` body, passed through as it is: the proxy checks only that it is a JSON object within \`MAX_BODY_BYTES\` and 64 levels of nesting.`,
-        },
-        responses: {
-          201: {
-            description:
-              "the new job (expected status `CREATED`), `urls.get` on the proxy; also a replay of an earlier answer for the same `Idempotency-Key`",
-            body: createdJob,
-            headers: ["Location", "Idempotent-Replayed", "Page-Budget-Remaining"],
+      describeRoute(
+        globalThis.OPENAPI && {
+          operationId: kind === "extract-document" ? "createExtraction" : "createShapeGuess",
+          summary:
+            kind === "extract-document"
+              ? "Extract structured data from a document"
+              : "Guess the shape of a document's data",
+          description:
+            "Creates a job upstream and records it as the caller's (and the token's `sub`'s). Send an `Idempotency-Key` to retry safely: the same key and body answer the first outcome again (`Idempotent-Replayed: true`) for `IDEMPOTENCY_TTL_S`, without creating or billing another job.",
+          tag: "jobs",
+          auth: "jobs:create",
+          requestHeaders: ["Idempotency-Key"],
+          passThroughBody: {
+            schema: creationBody,
+            description: `Waveline's own \`POST /${kind}\` body, passed through as it is: the proxy checks only that it is a JSON object within \`MAX_BODY_BYTES\` and 64 levels of nesting.`,
+          },
+          responses: {
+            201: {
+              description:
+                "the new job (expected status `CREATED`), `urls.get` on the proxy; also a replay of an earlier answer for the same `Idempotency-Key`",
+              body: createdJob,
+              headers: ["Location", "Idempotent-Replayed", "Page-Budget-Remaining"],
+            },
+          },
+          errors: {
+            invalid_json: "the body is not a JSON object of at most 64 levels",
+            invalid_idempotency_key:
+              "the `Idempotency-Key` is not 1 to 255 printable ASCII characters",
+            budget_exhausted:
+              "the tenant's, or the end user's, monthly page budget is used up (`budget` says which, `resetsAt` when it resets, `Retry-After` in seconds); nothing reached Waveline",
+            idempotency_key_in_flight:
+              "a request with this `Idempotency-Key` is still in progress: retry after `Retry-After`",
+            body_too_large: "the body is larger than `MAX_BODY_BYTES`",
+            idempotency_key_reused:
+              "this `Idempotency-Key` was used with another body, or with this body on the other creation route: nothing created",
+            idempotency_key_not_readable:
+              "this `Idempotency-Key`'s job is one this credential may not read (a browser token without `jobs:read`, or whose `jobs` list lacks it): nothing is shown, nothing created",
+            idempotency_unavailable: "the idempotency ledger is unavailable: retry later",
+            ...UPSTREAM_ERRORS,
+            upstream_job_unusable:
+              "Waveline created a job whose id the proxy cannot serve (`jobId` in the body, logged as an alert)",
+            upstream_job_id_taken:
+              "Waveline created a job whose id another tenant owns (`jobId` in the body, logged as an alert)",
+            job_not_recorded:
+              "the job was created but could not be recorded: an operator can give it to you (`jobId` in the body)",
+            idempotency_outcome_unknown:
+              "the first request with this `Idempotency-Key` ended without an answer: a job may exist; the key creates no other",
           },
         },
-        errors: {
-          invalid_json: "the body is not a JSON object of at most 64 levels",
-          invalid_idempotency_key:
-            "the `Idempotency-Key` is not 1 to 255 printable ASCII characters",
-          budget_exhausted:
-            "the tenant's, or the end user's, monthly page budget is used up (`budget` says which, `resetsAt` when it resets, `Retry-After` in seconds); nothing reached Waveline",
-          idempotency_key_in_flight:
-            "a request with this `Idempotency-Key` is still in progress: retry after `Retry-After`",
-          body_too_large: "the body is larger than `MAX_BODY_BYTES`",
-          idempotency_key_reused:
-            "this `Idempotency-Key` was used with another body, or with this body on the other creation route: nothing created",
-          idempotency_key_not_readable:
-            "this `Idempotency-Key`'s job is one this credential may not read (a browser token without `jobs:read`, or whose `jobs` list lacks it): nothing is shown, nothing created",
-          idempotency_unavailable: "the idempotency ledger is unavailable: retry later",
-          ...UPSTREAM_ERRORS,
-          upstream_job_unusable:
-            "Waveline created a job whose id the proxy cannot serve (`jobId` in the body, logged as an alert)",
-          upstream_job_id_taken:
-            "Waveline created a job whose id another tenant owns (`jobId` in the body, logged as an alert)",
-          job_not_recorded:
-            "the job was created but could not be recorded: an operator can give it to you (`jobId` in the body)",
-          idempotency_outcome_unknown:
-            "the first request with this `Idempotency-Key` ended without an answer: a job may exist; the key creates no other",
-        },
-      }),
+      ),
       authenticate(services, { scope: "jobs:create" }),
       (c, next) => {
         const key = c.req.header("Idempotency-Key");

@@ -9,15 +9,18 @@ export function healthRoutes() {
   /** Liveness for load balancers and uptime checks: no upstream call, nothing secret. */
   health.get(
     "/health",
-    describeRoute({
-      operationId: "getHealth",
-      summary: "Liveness",
-      description: "Answers as long as the proxy runs: it asks neither storage nor Waveline.",
-      tag: "service",
-      auth: "public",
-      responses: { 200: { description: "the Worker runs and is configured", body: healthBody } },
-      errors: {},
-    }),
+    describeRoute(
+      globalThis.OPENAPI && {
+        operationId: "getHealth",
+        summary: "Liveness",
+        description:
+          "Answers while the proxy runs and its configuration is valid: it asks neither storage nor Waveline.",
+        tag: "service",
+        auth: "public",
+        responses: { 200: { description: "the Worker runs and is configured", body: healthBody } },
+        errors: {},
+      },
+    ),
     (c) => c.json({ status: "ok" }),
   );
   return health;

@@ -63,34 +63,36 @@ export function jobRoutes(services: Services) {
 
   jobs.get(
     "/jobs/:id/events",
-    describeRoute({
-      operationId: "watchJob",
-      summary: "Follow one of your jobs as Server-Sent Events",
-      description:
-        '`event: job` with the job as `GET /jobs/{id}` answers it: at once, then on every change of status or pages, until it is `COMPLETED` or `FAILED`; a comment every 15 s; at most 5 minutes a stream (then reconnect, with `Last-Event-ID`). A reconnect whose `Last-Event-ID` names a finished job (`COMPLETED.…`, `FAILED.…`) answers 204, which stops `EventSource`. The credential is checked again every second: once it has expired or was revoked, or the tenant is disabled, the stream ends with `event: error` and `{ "error" }`. For `EventSource`, which cannot send headers, a browser token may come as `?access_token=` (never an API key).',
-      tag: "jobs",
-      auth: "jobs:read",
-      responses: {
-        200: {
-          description: "`text/event-stream` of the job",
-          mediaType: "text/event-stream",
-          headers: ["Cache-Control"],
+    describeRoute(
+      globalThis.OPENAPI && {
+        operationId: "watchJob",
+        summary: "Follow one of your jobs as Server-Sent Events",
+        description:
+          '`event: job` with the job as `GET /jobs/{id}` answers it: at once, then on every change of status or pages, until it is `COMPLETED` or `FAILED`; a comment every 15 s; at most 5 minutes a stream (then reconnect, with `Last-Event-ID`). A reconnect whose `Last-Event-ID` names a finished job (`COMPLETED.…`, `FAILED.…`) answers 204, which stops `EventSource`. The credential is checked again every second: once it has expired or was revoked, or the tenant is disabled, the stream ends with `event: error` and `{ "error" }`. For `EventSource`, which cannot send headers, a browser token may come as `?access_token=` (never an API key).',
+        tag: "jobs",
+        auth: "jobs:read",
+        responses: {
+          200: {
+            description: "`text/event-stream` of the job",
+            mediaType: "text/event-stream",
+            headers: ["Cache-Control"],
+          },
+          204: {
+            description:
+              "`Last-Event-ID` names the job's terminal event: the client has seen the end, nothing more will come (`EventSource` stops on a 204)",
+          },
         },
-        204: {
-          description:
-            "`Last-Event-ID` names the job's terminal event: the client has seen the end, nothing more will come (`EventSource` stops on a 204)",
+        errors: {
+          api_key_in_url: "an API key was sent as `access_token`",
+          job_not_found: "no such job, or not the caller's (before any stream starts)",
+          too_many_streams:
+            "the tenant has `STREAMS_PER_TENANT` streams open already, or the end user their share of them (`rateLimits.endUserStreams`)",
+          rate_limiter_unavailable: "the rate limiter or the open streams cannot be counted",
+          live_updates_unavailable: "live updates are unavailable: poll `GET /jobs/{id}` instead",
+          ...UPSTREAM_ERRORS,
         },
       },
-      errors: {
-        api_key_in_url: "an API key was sent as `access_token`",
-        job_not_found: "no such job, or not the caller's (before any stream starts)",
-        too_many_streams:
-          "the tenant has `STREAMS_PER_TENANT` streams open already, or the end user their share of them (`rateLimits.endUserStreams`)",
-        rate_limiter_unavailable: "the rate limiter or the open streams cannot be counted",
-        live_updates_unavailable: "live updates are unavailable: poll `GET /jobs/{id}` instead",
-        ...UPSTREAM_ERRORS,
-      },
-    }),
+    ),
     authenticate(services, { scope: "jobs:read", tokenInQuery: true, jobParam: "id" }),
     limitReads(services),
     validate("param", z.object({ id: jobIdSchema })),
@@ -145,32 +147,34 @@ export function jobRoutes(services: Services) {
 
   jobs.get(
     "/jobs/:id",
-    describeRoute({
-      operationId: "getJob",
-      summary: "Read one of your jobs",
-      description:
-        "The job as Waveline sent it, with `urls.get` pointing at the proxy. Finished jobs come from the edge cache; a job that is not the caller's answers exactly like one that does not exist.",
-      tag: "jobs",
-      auth: "jobs:read",
-      requestHeaders: ["If-None-Match"],
-      responses: {
-        200: {
-          description: "the job; `ETag` for terminal jobs, `Retry-After` for running ones",
-          body: jobSchema,
-          headers: ["X-Cache", "ETag", "Cache-Control", "Retry-After"],
+    describeRoute(
+      globalThis.OPENAPI && {
+        operationId: "getJob",
+        summary: "Read one of your jobs",
+        description:
+          "The job as Waveline sent it, with `urls.get` pointing at the proxy. Finished jobs come from the edge cache; a job that is not the caller's answers exactly like one that does not exist.",
+        tag: "jobs",
+        auth: "jobs:read",
+        requestHeaders: ["If-None-Match"],
+        responses: {
+          200: {
+            description: "the job; `ETag` for terminal jobs, `Retry-After` for running ones",
+            body: jobSchema,
+            headers: ["X-Cache", "ETag", "Cache-Control", "Retry-After"],
+          },
+          304: {
+            description: "the terminal job still matches `If-None-Match`",
+            headers: ["X-Cache", "ETag", "Cache-Control"],
+          },
         },
-        304: {
-          description: "the terminal job still matches `If-None-Match`",
-          headers: ["X-Cache", "ETag", "Cache-Control"],
+        errors: {
+          invalid_request:
+            "the id is not 1 to 128 characters, is `.` or `..`, or holds a control character, `/` or a backslash (no upstream call)",
+          job_not_found: "no such job, or not the caller's: the two answer the same",
+          ...UPSTREAM_ERRORS,
         },
       },
-      errors: {
-        invalid_request:
-          "the id is not 1 to 128 characters, is `.` or `..`, or holds a control character, `/` or a backslash (no upstream call)",
-        job_not_found: "no such job, or not the caller's: the two answer the same",
-        ...UPSTREAM_ERRORS,
-      },
-    }),
+    ),
     // While storage is down, a caller this location knew recently still reads its finished jobs.
     authenticate(services, { scope: "jobs:read", jobParam: "id", allowStale: true }),
     limitReads(services),
@@ -187,17 +191,19 @@ export function jobRoutes(services: Services) {
 
   jobs.get(
     "/jobs",
-    describeRoute({
-      operationId: "listJobs",
-      summary: "List your jobs, newest first",
-      description: `Only the caller's jobs (a token with \`sub\` sees that user's, a token with \`jobs\` those), in Waveline's list shape. Each page spends one read of the tenant's read limit; \`total\` counts at most ${MAX_LISTED_TOTAL} jobs.`,
-      tag: "jobs",
-      auth: "jobs:read",
-      responses: { 200: { description: "a page of jobs, without results", body: jobPage } },
-      errors: {
-        invalid_request: `\`count\` is not 1 to ${MAX_COUNT}, or \`offset\` is not 0 to ${MAX_OFFSET}`,
+    describeRoute(
+      globalThis.OPENAPI && {
+        operationId: "listJobs",
+        summary: "List your jobs, newest first",
+        description: `Only the caller's jobs (a token with \`sub\` sees that user's, a token with \`jobs\` those), in Waveline's list shape. Each page spends one read of the tenant's read limit; \`total\` counts at most ${MAX_LISTED_TOTAL} jobs.`,
+        tag: "jobs",
+        auth: "jobs:read",
+        responses: { 200: { description: "a page of jobs, without results", body: jobPage } },
+        errors: {
+          invalid_request: `\`count\` is not 1 to ${MAX_COUNT}, or \`offset\` is not 0 to ${MAX_OFFSET}`,
+        },
       },
-    }),
+    ),
     authenticate(services, { scope: "jobs:read" }),
     limitReads(services),
     validate("query", pageSchema),

@@ -18,60 +18,66 @@ export function apiReference(services: Services) {
 
   reference.get(
     "/openapi.json",
-    describeRoute({
-      operationId: "getOpenApiDocument",
-      summary: "This document",
-      description:
-        "The OpenAPI 3.1 document of every route this proxy serves, generated from the routes themselves.",
-      tag: "service",
-      auth: "public",
-      responses: {
-        200: {
-          description: "OpenAPI 3.1, generated from the schemas that validate requests",
-          mediaType: "application/json",
-          headers: ["Cache-Control"],
+    describeRoute(
+      globalThis.OPENAPI && {
+        operationId: "getOpenApiDocument",
+        summary: "This document",
+        description:
+          "The OpenAPI 3.1 document of every route this proxy serves, generated from the routes themselves.",
+        tag: "service",
+        auth: "public",
+        responses: {
+          200: {
+            description: "OpenAPI 3.1, generated from the schemas that validate requests",
+            mediaType: "application/json",
+            headers: ["Cache-Control"],
+          },
         },
+        errors: {},
       },
-      errors: {},
-    }),
+    ),
     (c) => staticAsset(services, c, "/openapi.json", { "Cache-Control": PUBLIC_CACHE }),
   );
 
   reference.get(
     "/docs",
-    describeRoute({
-      operationId: "getDocsPage",
-      summary: "An interactive reference of this document",
-      description:
-        "No CDN: the page, its script and its style come from this proxy, so it works offline and under `wrangler dev`.",
-      tag: "service",
-      auth: "public",
-      responses: {
-        200: { description: "an HTML page", mediaType: "text/html", headers: ["Cache-Control"] },
+    describeRoute(
+      globalThis.OPENAPI && {
+        operationId: "getDocsPage",
+        summary: "An interactive reference of this document",
+        description:
+          "No CDN: the page, its script and its style come from this proxy, so it works offline and under `wrangler dev`.",
+        tag: "service",
+        auth: "public",
+        responses: {
+          200: { description: "an HTML page", mediaType: "text/html", headers: ["Cache-Control"] },
+        },
+        errors: {},
       },
-      errors: {},
-    }),
+    ),
     (c) => staticAsset(services, c, "/docs/index.html", DOCS_HEADERS),
   );
 
   reference.get(
     "/docs/:file",
-    describeRoute({
-      operationId: "getDocsPageFile",
-      summary: "The reference page's script or style",
-      description:
-        "Served from this proxy, so the page's Content-Security-Policy allows only its own origin.",
-      tag: "service",
-      auth: "public",
-      responses: {
-        200: {
-          description: "`docs.js` or `docs.css` (any other name is a 404)",
-          mediaType: "text/javascript",
-          headers: ["Cache-Control"],
+    describeRoute(
+      globalThis.OPENAPI && {
+        operationId: "getDocsPageFile",
+        summary: "The reference page's script or style",
+        description:
+          "Served from this proxy, so the page's Content-Security-Policy allows only its own origin.",
+        tag: "service",
+        auth: "public",
+        responses: {
+          200: {
+            description: "`docs.js` or `docs.css` (any other name is a 404)",
+            mediaType: "text/javascript",
+            headers: ["Cache-Control"],
+          },
         },
+        errors: { not_found: "no such file of the page" },
       },
-      errors: { not_found: "no such file of the page" },
-    }),
+    ),
     (c) => {
       const file = c.req.param("file");
       return DOCS_FILES.has(file)

@@ -68,27 +68,29 @@ export function tokensRoutes(services: Services) {
 
   tokens.post(
     "/tokens",
-    describeRoute({
-      operationId: "mintBrowserToken",
-      summary: "Mint a browser token",
-      description:
-        "A tenant's backend mints a short-lived token (HS256 JWT) and hands it to a browser, which sends it as `Authorization: Bearer`.",
-      tag: "tokens",
-      auth: "api-key",
-      responses: {
-        201: {
-          description: "the token, with `Cache-Control: no-store`",
-          body: browserToken,
-          headers: ["Cache-Control"],
+    describeRoute(
+      globalThis.OPENAPI && {
+        operationId: "mintBrowserToken",
+        summary: "Mint a browser token",
+        description:
+          "A tenant's backend mints a short-lived token (HS256 JWT) and hands it to a browser, which sends it as `Authorization: Bearer`.",
+        tag: "tokens",
+        auth: "api-key",
+        responses: {
+          201: {
+            description: "the token, with `Cache-Control: no-store`",
+            body: browserToken,
+            headers: ["Cache-Control"],
+          },
+        },
+        errors: {
+          invalid_request:
+            "a body field breaks its rule (the message names both), or `pagesPerMonth` without `sub`",
+          token_too_long: `the token would be longer than the ${MAX_TOKEN_CHARS} characters the proxy accepts (fewer \`jobs\`, a shorter \`sub\`)`,
+          not_configured: "no `TOKEN_SIGNING_KEYS` configured",
         },
       },
-      errors: {
-        invalid_request:
-          "a body field breaks its rule (the message names both), or `pagesPerMonth` without `sub`",
-        token_too_long: `the token would be longer than the ${MAX_TOKEN_CHARS} characters the proxy accepts (fewer \`jobs\`, a shorter \`sub\`)`,
-        not_configured: "no `TOKEN_SIGNING_KEYS` configured",
-      },
-    }),
+    ),
     authenticate(services, { apiKeyOnly: true }),
     limitReads(services),
     validate("json", mintSchema),

@@ -13,16 +13,18 @@ export function usageRoutes(services: Services) {
 
   usage.get(
     "/usage",
-    describeRoute({
-      operationId: "getOwnUsage",
-      summary: "Your jobs and billed pages this month, and your page budget",
-      description:
-        "This calendar month so far (UTC): jobs created, completed and failed, pages billed (every job's, read or not: a job's final pages count within about 15 s of its end), and what the operator's page budget leaves.",
-      tag: "jobs",
-      auth: "api-key",
-      responses: { 200: { description: "the usage", body: usageReport } },
-      errors: {},
-    }),
+    describeRoute(
+      globalThis.OPENAPI && {
+        operationId: "getOwnUsage",
+        summary: "Your jobs and billed pages this month, and your page budget",
+        description:
+          "This calendar month so far (UTC): jobs created, completed and failed, pages billed (every job's, read or not: a job's final pages count within about 15 s of its end), and what the operator's page budget leaves.",
+        tag: "jobs",
+        auth: "api-key",
+        responses: { 200: { description: "the usage", body: usageReport } },
+        errors: {},
+      },
+    ),
     authenticate(services, { apiKeyOnly: true }),
     limitReads(services),
     async (c) => {

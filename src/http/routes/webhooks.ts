@@ -75,17 +75,19 @@ export function webhookRoutes(services: Services, scope: WebhookScope): Hono<App
     responses: RouteDoc["responses"],
     errors: RouteDoc["errors"] = {},
   ) =>
-    describeRoute({
-      operationId: scope.doc.idPrefix
-        ? `${scope.doc.idPrefix}${operationId.charAt(0).toUpperCase()}${operationId.slice(1)}`
-        : operationId,
-      summary,
-      description,
-      tag: scope.doc.tag,
-      auth: scope.doc.auth,
-      responses,
-      errors: { ...scope.doc.errors, ...errors },
-    });
+    describeRoute(
+      globalThis.OPENAPI && {
+        operationId: scope.doc.idPrefix
+          ? `${scope.doc.idPrefix}${operationId.charAt(0).toUpperCase()}${operationId.slice(1)}`
+          : operationId,
+        summary,
+        description,
+        tag: scope.doc.tag,
+        auth: scope.doc.auth,
+        responses,
+        errors: { ...scope.doc.errors, ...errors },
+      },
+    );
   const outbox = (c: Context<AppEnv>): WebhookOutbox => {
     if (!services.webhooks)
       fail("webhooks_unavailable", "webhooks are not available on this runtime");

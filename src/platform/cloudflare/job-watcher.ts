@@ -61,7 +61,9 @@ const encoder = new TextEncoder();
  * which stops once nobody listens. A terminal answer goes to KV and D1, then the watcher is done.
  */
 export class JobWatcher extends DurableObject<Env> {
+  /** The last answer while the job runs; a finished job is in KV, not here (results are MiBs). */
   private last: CachedJob | undefined;
+  private finished = false;
   private polling: Promise<WatchedJob> | undefined;
   private readonly subscribers = new Set<Subscriber>();
   private keepAlive: ReturnType<typeof setInterval> | undefined;
@@ -81,7 +83,7 @@ export class JobWatcher extends DurableObject<Env> {
     this.notify = { jobId, self, since: Date.now() };
     await this.ctx.storage.put("notify", this.notify);
     // A job already seen finished is asked once more, so that its outcome is enqueued.
-    if (this.last && isTerminal(this.last)) this.last = undefined;
+    this.finished = false;
     const config = readConfig(this.env);
     if (this.subscribers.size === 0 && config.ok) {
       this.intervalMs = Math.max(MIN_POLL_INTERVAL_MS, config.config.pendingCacheTtlMs);
@@ -105,10 +107,16 @@ export class JobWatcher extends DurableObject<Env> {
   /** The job, from the last answer while younger than `maxAgeMs`, else from Waveline. */
   async read(jobId: string, maxAgeMs: number): Promise<WatchedJob> {
     this.jobId = jobId;
-    if (this.last && (isTerminal(this.last) || Date.now() - this.last.fetchedAt < maxAgeMs)) {
+    if (this.last && Date.now() - this.last.fetchedAt < maxAgeMs) {
       return { ok: true, entry: this.last };
     }
-    return this.poll();
+    // A finished job was put in KV: read there rather than kept here or asked of Waveline again.
+    const kept = this.finished
+      ? await kvTier(this.env.JOB_CACHE, watcherLog(jobId))
+          .get(jobId)
+          .catch(() => null)
+      : null;
+    return kept ? { ok: true, entry: kept } : this.poll();
   }
 
   /** `GET …/events`: a stream of this job for one subscriber. */
@@ -176,8 +184,9 @@ export class JobWatcher extends DurableObject<Env> {
       this.failingSince = undefined;
       const changed =
         !this.last || this.last.status !== entry.status || this.last.pages !== entry.pages;
-      this.last = entry;
-      if (isTerminal(entry)) await this.finish(entry, config.config.terminalCacheTtlS, job);
+      this.finished = isTerminal(entry);
+      this.last = this.finished ? undefined : entry;
+      if (this.finished) await this.finish(entry, config.config.terminalCacheTtlS, job);
       if (changed) {
         // A change resets the pace, not the age: a long job stays long.
         this.intervalMs = Math.max(MIN_POLL_INTERVAL_MS, config.config.pendingCacheTtlMs);
@@ -259,7 +268,7 @@ export class JobWatcher extends DurableObject<Env> {
   }
 
   private async scheduleNextPoll(): Promise<void> {
-    if ((this.subscribers.size === 0 && !this.notify) || (this.last && isTerminal(this.last))) {
+    if ((this.subscribers.size === 0 && !this.notify) || this.finished) {
       return;
     }
     await this.ctx.storage.setAlarm(Date.now() + this.intervalMs);

@@ -21,6 +21,7 @@ import {
   newWebhookSecret,
   signedHeaders,
 } from "../../core/webhooks/signing";
+import { AddressNotPublicError } from "../../core/webhooks/url";
 import { d1TenantStore } from "./d1-stores";
 import { isolateLog } from "./log";
 
@@ -364,18 +365,29 @@ export class WebhookOutbox extends DurableObject<Env> {
     let error: string | null = null;
     let retryAfter: string | null = null;
     try {
-      const response = await fetch(endpoint.url, {
+      const request: RequestInit = {
         method: "POST",
         headers: { ...headers, "Content-Type": "application/json", "User-Agent": USER_AGENT },
         body: delivery.payload,
         redirect: "manual",
         signal: AbortSignal.timeout(DELIVERY_TIMEOUT_MS),
-      });
+      };
+      const egress = this.env.WEBHOOK_EGRESS;
+      const allowLocal = config.ok && config.config.webhooksAllowLocalUrls;
+      const response = egress
+        ? await egress.deliver(endpoint.url, request, allowLocal)
+        : await fetch(endpoint.url, request);
       code = response.status;
       retryAfter = response.headers.get("Retry-After");
       await response.body?.cancel();
     } catch (err) {
-      error = err instanceof Error && err.name === "TimeoutError" ? "timeout" : "network error";
+      // Nothing more precise: the log must not tell a closed port from a name without address.
+      error =
+        err instanceof AddressNotPublicError
+          ? err.message
+          : err instanceof Error && err.name === "TimeoutError"
+            ? "timeout"
+            : "network error";
     }
     const durationMs = Date.now() - started;
 

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { lockDataDir, openDatabase } from "./runtime.ts";
+import { lockDataDir, makeDataDirPrivate, openDatabase } from "./runtime.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -16,6 +16,7 @@ if (!values.data) {
   Deno.exit(2);
 }
 const lock = lockDataDir(values.data);
+makeDataDirPrivate(values.data);
 const { db, applied } = openDatabase(values.data);
 if (applied.length > 0) console.log(`migrations applied: ${applied.join(", ")}`);
 if (values.file) db.exec(readFileSync(values.file, "utf8"));

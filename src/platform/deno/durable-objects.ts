@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
-import { mkdirSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
 import { deserialize, serialize } from "node:v8";
-import { openSqlite, plainRow, statementCache } from "./sqlite.ts";
+import { inTransaction, openSqlite, plainRow, privateDir, statementCache } from "./sqlite.ts";
 
 export interface DurableObjectId {
   readonly name?: string;
@@ -42,7 +42,12 @@ interface HostOptions {
   classes: Record<string, DurableObjectClass>;
   /** Work that must finish before the process exits (alarms running, `ctx.waitUntil`). */
   waitUntil(promise: Promise<unknown>): void;
+  /** An object this long without a call, an open stream or pending work is evicted. */
+  idleMs?: number;
 }
+
+/** workerd evicts an idle object after some tens of seconds; its storage brings it back. */
+const IDLE_EVICTION_MS = 30_000;
 
 /** workerd retries a failing alarm with exponential back-off, six times, from 2 s. */
 const ALARM_RETRIES = 6;
@@ -67,7 +72,9 @@ class ObjectId implements DurableObjectId {
  * class and id, events delivered through an input gate (no new call starts while another awaits
  * its storage, so the Worker's "each call runs alone" reasoning holds), arguments and results
  * structured-cloned, storage in a SQLite file of its own, alarms as timers stored on disk and
- * armed again on start.
+ * armed again on start. An object idle for `idleMs` (no event running, no stream open, no
+ * `waitUntil` pending) is evicted as workerd evicts it: its instance and open file are dropped,
+ * and the next event builds it again from its storage. Only an armed alarm's timer stays.
  */
 export class DurableObjectHost {
   private readonly index: DatabaseSync;
@@ -75,7 +82,7 @@ export class DurableObjectHost {
   private closed = false;
 
   constructor(readonly options: HostOptions) {
-    mkdirSync(options.dir, { recursive: true });
+    privateDir(options.dir);
     this.index = openSqlite(join(options.dir, "index.sqlite"));
     this.index.exec(`CREATE TABLE IF NOT EXISTS alarms (
       class TEXT NOT NULL,
@@ -90,7 +97,7 @@ export class DurableObjectHost {
     if (!this.options.classes[className]) throw new Error(`no Durable Object class ${className}`);
     const idOf = (name: string) =>
       new ObjectId(createHash("sha256").update(`${className}\0${name}`).digest("hex"), name);
-    const get = (id: DurableObjectId) => this.object(className, id).stub;
+    const get = (id: DurableObjectId) => this.stub(className, id);
     return {
       idFromName: idOf,
       idFromString: (hex) => {
@@ -160,15 +167,30 @@ export class DurableObjectHost {
     const key = `${className}/${id.toString()}`;
     let object = this.objects.get(key);
     if (!object) {
-      object = new HostedObject(this, className, id);
+      object = new HostedObject(this, className, id, () => this.objects.delete(key));
       this.objects.set(key, object);
     }
     return object;
   }
+
+  /** A stub finds its object at each call: the one it reached last may have been evicted since. */
+  private stub(className: string, id: DurableObjectId): DurableObjectStub {
+    const fetch = (input: RequestInfo | URL, init?: RequestInit) =>
+      this.object(className, id).fetch(new Request(input, init));
+    return new Proxy({} as DurableObjectStub, {
+      get: (_target, prop) => {
+        if (prop === "id") return id;
+        if (prop === "name") return id.name;
+        if (prop === "fetch") return fetch;
+        // Not a thenable: awaiting a stub must not call a method named "then".
+        if (typeof prop === "symbol" || prop === "then") return undefined;
+        return (...args: unknown[]) => this.object(className, id).call(prop, args);
+      },
+    });
+  }
 }
 
 class HostedObject {
-  readonly stub: DurableObjectStub;
   private instance: Record<string, unknown> | undefined;
   /** While any of these is pending, no new event is delivered (workerd's input gate). */
   private readonly gates = new Set<Promise<unknown>>();
@@ -178,11 +200,15 @@ class HostedObject {
   private alarmTimer: ReturnType<typeof setTimeout> | undefined;
   private firingAt: number | undefined;
   private alarmRetries = 0;
+  /** Events running or queued, open streams and `waitUntil` work: while any, no eviction. */
+  private busy = 0;
+  private idleTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly host: DurableObjectHost,
     private readonly className: string,
     readonly id: DurableObjectId,
+    private readonly forget: () => void,
   ) {
     this.alarms = host.alarmStatements();
     this.storage = new ObjectStorage(
@@ -201,23 +227,53 @@ class HostedObject {
         delete: () => {
           this.alarms.delete(this.className, this.id.toString());
           clearTimeout(this.alarmTimer);
+          this.alarmTimer = undefined;
         },
       },
     );
-    this.stub = this.makeStub();
+    this.settle();
   }
 
   close(): void {
     clearTimeout(this.alarmTimer);
+    clearTimeout(this.idleTimer);
     this.storage.close();
+  }
+
+  /** Counts `work` as activity until it settles. */
+  private hold<T>(work: Promise<T>): Promise<T> {
+    this.busy++;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    return work.finally(() => {
+      this.busy--;
+      this.settle();
+    });
+  }
+
+  /** Once nothing runs, the eviction countdown starts. */
+  private settle(): void {
+    if (this.busy > 0 || this.host.isClosed) return;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => this.evict(), this.host.options.idleMs ?? IDLE_EVICTION_MS);
+    Deno.unrefTimer(this.idleTimer);
+  }
+
+  private evict(): void {
+    if (this.busy > 0 || this.gates.size > 0 || this.host.isClosed) return;
+    this.instance = undefined;
+    this.storage.close();
+    // An armed alarm keeps this small shell (its timer) to wake the object; nothing else does.
+    if (this.alarmTimer === undefined) this.forget();
   }
 
   armAlarm(at: number): void {
     clearTimeout(this.alarmTimer);
     const delay = Math.min(MAX_TIMER_MS, Math.max(0, at - Date.now()));
     this.alarmTimer = setTimeout(() => {
-      if (Date.now() < at) this.armAlarm(at);
-      else this.host.options.waitUntil(this.fireAlarm(at));
+      if (Date.now() < at) return this.armAlarm(at);
+      this.alarmTimer = undefined;
+      this.host.options.waitUntil(this.hold(this.fireAlarm(at)));
     }, delay);
   }
 
@@ -275,9 +331,9 @@ class HostedObject {
       const state: DurableObjectState = {
         id: this.id,
         storage: this.storage,
-        waitUntil: (promise) => this.host.options.waitUntil(promise),
+        waitUntil: (promise) => this.host.options.waitUntil(this.hold(promise)),
         blockConcurrencyWhile: (callback) => {
-          const running = callback();
+          const running = this.hold(callback());
           const gate = running.catch(() => {});
           this.gates.add(gate);
           void gate.then(() => this.gates.delete(gate));
@@ -313,10 +369,10 @@ class HostedObject {
     return await event();
   }
 
-  private makeStub(): DurableObjectStub {
-    const call = (method: string, args: unknown[]) => {
-      const cloned = structuredClone(args);
-      return this.deliver(async () => {
+  call(method: string, args: unknown[]): Promise<unknown> {
+    const cloned = structuredClone(args);
+    return this.hold(
+      this.deliver(async () => {
         const instance = this.live();
         const fn = instance[method];
         if (typeof fn !== "function") {
@@ -327,25 +383,44 @@ class HostedObject {
         } catch (err) {
           throw rpcError(err);
         }
-      });
-    };
-    const fetch = (input: RequestInfo | URL, init?: RequestInit) => {
-      const request = new Request(input, init);
-      return this.deliver(async () => {
+      }),
+    );
+  }
+
+  /** `fetch`: the answer's body, while it is open, keeps the object as an open stream does. */
+  fetch(request: Request): Promise<Response> {
+    return this.hold(
+      this.deliver(async () => {
         const instance = this.live();
         const handler = instance.fetch as ((request: Request) => Promise<Response>) | undefined;
         if (!handler) throw new TypeError("Handler does not export a fetch() function.");
-        return await handler.call(instance, request);
-      });
-    };
-    return new Proxy({} as DurableObjectStub, {
-      get: (_target, prop) => {
-        if (prop === "id") return this.id;
-        if (prop === "name") return this.id.name;
-        if (prop === "fetch") return fetch;
-        // Not a thenable: awaiting a stub must not call a method named "then".
-        if (typeof prop === "symbol" || prop === "then") return undefined;
-        return (...args: unknown[]) => call(prop, args);
+        const response = await handler.call(instance, request);
+        if (!response.body) return response;
+        return new Response(this.heldWhileOpen(response.body), response);
+      }),
+    );
+  }
+
+  private heldWhileOpen(body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+    const reader = body.getReader();
+    let release: () => void = () => {};
+    void this.hold(new Promise<void>((resolve) => (release = resolve)));
+    return new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        try {
+          const { done, value } = await reader.read();
+          if (done) {
+            release();
+            controller.close();
+          } else controller.enqueue(value);
+        } catch (err) {
+          release();
+          controller.error(err);
+        }
+      },
+      async cancel(reason) {
+        release();
+        await reader.cancel(reason);
       },
     });
   }
@@ -382,7 +457,7 @@ export class ObjectStorage {
 
   private open() {
     if (!this.db) {
-      mkdirSync(join(this.path, ".."), { recursive: true });
+      privateDir(join(this.path, ".."));
       this.db = openSqlite(this.path);
       this.db.exec(
         "CREATE TABLE IF NOT EXISTS _cf_KV (key TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID",
@@ -418,19 +493,26 @@ export class ObjectStorage {
 
   async put(key: string | Record<string, unknown>, value?: unknown): Promise<void> {
     this.touched();
-    const { sql } = this.open();
+    const { db, sql } = this.open();
     const entries = typeof key === "string" ? [[key, value] as const] : Object.entries(key);
-    for (const [k, v] of entries) {
-      sql("INSERT OR REPLACE INTO _cf_KV (key, value) VALUES (?, ?)").run(k, serialize(v));
-    }
+    // Several keys are one commit, as workerd writes them: all or none, one sync.
+    inTransaction(db, () => {
+      for (const [k, v] of entries) {
+        sql("INSERT OR REPLACE INTO _cf_KV (key, value) VALUES (?, ?)").run(k, serialize(v));
+      }
+    });
   }
 
   async delete(key: string | string[]): Promise<boolean | number> {
     this.touched();
-    const { sql } = this.open();
+    const { db, sql } = this.open();
     const keys = Array.isArray(key) ? key : [key];
     let deleted = 0;
-    for (const k of keys) deleted += Number(sql("DELETE FROM _cf_KV WHERE key = ?").run(k).changes);
+    inTransaction(db, () => {
+      for (const k of keys) {
+        deleted += Number(sql("DELETE FROM _cf_KV WHERE key = ?").run(k).changes);
+      }
+    });
     return Array.isArray(key) ? deleted : deleted > 0;
   }
 

@@ -1,13 +1,14 @@
-import { mkdirSync, readFileSync } from "node:fs";
+import { chmodSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
 import { directoryAssets } from "./assets.ts";
 import { applyMigrations, sqliteD1 } from "./d1.ts";
 import { DurableObjectHost } from "./durable-objects.ts";
 import { sqliteKv } from "./kv.ts";
 import { fixedWindowLimiter } from "./rate-limit.ts";
-import { openSqlite } from "./sqlite.ts";
+import { openPrivateSqlite, openSqlite, privateDir } from "./sqlite.ts";
 import { waitUntilTracker } from "./wait-until.ts";
+import { type ResolveAddresses, webhookEgress } from "./webhook-egress.ts";
 import type { ExecutionContext, WorkerModule } from "./worker.ts";
 
 const REPO = new URL("../../../", import.meta.url).pathname;
@@ -20,8 +21,8 @@ const PUBLIC_DIR = join(REPO, "public");
  * copy of each, and their exact counts and idempotency would no longer hold.
  */
 export function lockDataDir(dir: string): DatabaseSync {
-  mkdirSync(dir, { recursive: true });
-  const lock = new DatabaseSync(join(dir, "instance.lock"));
+  privateDir(dir);
+  const lock = openPrivateSqlite(join(dir, "instance.lock"));
   try {
     lock.exec("PRAGMA busy_timeout = 0; PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; COMMIT;");
   } catch {
@@ -31,6 +32,19 @@ export function lockDataDir(dir: string): DatabaseSync {
     );
   }
   return lock;
+}
+
+/**
+ * Directories 0700 and files 0600 under `dir`, for data an earlier version wrote 0755 and 0644:
+ * the databases hold webhook secrets in plain text.
+ */
+export function makeDataDirPrivate(dir: string): void {
+  chmodSync(dir, 0o700);
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    // A link the operator placed points at what is theirs to protect, not ours to change.
+    if (entry.isSymbolicLink()) continue;
+    chmodSync(join(entry.parentPath, entry.name), entry.isDirectory() ? 0o700 : 0o600);
+  }
 }
 
 /** The D1 database under `<dir>/d1.sqlite`, migrated to the latest schema. */
@@ -66,9 +80,15 @@ export interface DenoRuntime {
  */
 export function openRuntime(
   worker: WorkerModule,
-  options: { dataDir: string; vars: Record<string, string> },
+  options: {
+    dataDir: string;
+    vars: Record<string, string>;
+    /** How webhook hosts are resolved (DNS unless a test says otherwise). */
+    resolveWebhookHost?: ResolveAddresses;
+  },
 ): DenoRuntime {
   const lock = lockDataDir(options.dataDir);
+  makeDataDirPrivate(options.dataDir);
   const tracker = waitUntilTracker();
   const { db, applied } = openDatabase(options.dataDir);
   const kvDb = openSqlite(join(options.dataDir, "kv.sqlite"));
@@ -96,6 +116,7 @@ export function openRuntime(
     JOB_SETTLER: host.namespace("JobSettler"),
     AUTH_FAILURE_LIMITER: fixedWindowLimiter(authFailureLimit()),
     ASSETS: directoryAssets(PUBLIC_DIR),
+    WEBHOOK_EGRESS: webhookEgress(options.resolveWebhookHost),
   });
   const rearmedAlarms = host.rearmAlarms();
   return {

@@ -1,9 +1,34 @@
+import { chmodSync, closeSync, mkdirSync, openSync } from "node:fs";
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 
-/** Opens a SQLite file as the adapters use it: WAL for concurrent readers, waits on a busy lock. */
+/** The data holds tenants' keys' hashes and webhook secrets: only the proxy's user reads it. */
+const PRIVATE_FILE = 0o600;
+const PRIVATE_DIR = 0o700;
+
+/** A directory (and its missing parents) only the proxy's user can enter. */
+export function privateDir(path: string): void {
+  mkdirSync(path, { recursive: true, mode: PRIVATE_DIR });
+  chmodSync(path, PRIVATE_DIR);
+}
+
+/**
+ * A SQLite file created 0600 (SQLite gives its -wal and -shm files the mode of the database), or
+ * an existing one made so.
+ */
+export function openPrivateSqlite(path: string): DatabaseSync {
+  closeSync(openSync(path, "a", PRIVATE_FILE));
+  chmodSync(path, PRIVATE_FILE);
+  return new DatabaseSync(path);
+}
+
+/**
+ * Opens a SQLite file as the adapters use it: WAL for concurrent readers, waits on a busy lock.
+ * `synchronous = FULL` syncs the WAL at every commit, so a write has reached the disk when its call
+ * returns, before any answer that depends on it (workerd's output gate gives Durable Objects that).
+ */
 export function openSqlite(path: string): DatabaseSync {
-  const db = new DatabaseSync(path);
-  db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
+  const db = openPrivateSqlite(path);
+  db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;");
   return db;
 }
 

@@ -28,31 +28,33 @@ export function adminJobsRoutes(services: Services) {
 
   adminJobs.get(
     "/jobs/:jobId",
-    describeRoute({
-      operationId: "adminGetJob",
-      summary: "Read any job",
-      description:
-        "Through the edge cache, whoever owns the job; `Cache-Control: no-cache` reads Waveline and refreshes the cache (`X-Cache: BYPASS`).",
-      tag: "admin: jobs",
-      auth: "admin",
-      requestHeaders: ["If-None-Match", "Cache-Control"],
-      responses: {
-        200: {
-          description: "the job; `ETag` for terminal jobs, `Retry-After` for running ones",
-          body: jobSchema,
-          headers: ["X-Cache", "ETag", "Cache-Control", "Retry-After"],
+    describeRoute(
+      globalThis.OPENAPI && {
+        operationId: "adminGetJob",
+        summary: "Read any job",
+        description:
+          "Through the edge cache, whoever owns the job; `Cache-Control: no-cache` reads Waveline and refreshes the cache (`X-Cache: BYPASS`).",
+        tag: "admin: jobs",
+        auth: "admin",
+        requestHeaders: ["If-None-Match", "Cache-Control"],
+        responses: {
+          200: {
+            description: "the job; `ETag` for terminal jobs, `Retry-After` for running ones",
+            body: jobSchema,
+            headers: ["X-Cache", "ETag", "Cache-Control", "Retry-After"],
+          },
+          304: {
+            description: "the terminal job still matches `If-None-Match`",
+            headers: ["X-Cache", "ETag", "Cache-Control"],
+          },
         },
-        304: {
-          description: "the terminal job still matches `If-None-Match`",
-          headers: ["X-Cache", "ETag", "Cache-Control"],
+        errors: {
+          invalid_request: INVALID_JOB_ID,
+          job_not_found: "Waveline has no such job",
+          ...UPSTREAM_ERRORS,
         },
       },
-      errors: {
-        invalid_request: INVALID_JOB_ID,
-        job_not_found: "Waveline has no such job",
-        ...UPSTREAM_ERRORS,
-      },
-    }),
+    ),
     validate("param", jobParam),
     withWaveline(services),
     async (c) => {
@@ -63,19 +65,21 @@ export function adminJobsRoutes(services: Services) {
 
   adminJobs.delete(
     "/cache/jobs/:jobId",
-    describeRoute({
-      operationId: "purgeCachedJob",
-      summary: "Purge a job from the cache",
-      description:
-        "From every tier this code can reach: this isolate's memory, this location's Cache API, and KV.",
-      tag: "admin: jobs",
-      auth: "admin",
-      responses: { 204: { description: "purged (or was not cached)" } },
-      errors: {
-        invalid_request: INVALID_JOB_ID,
-        cache_purge_failed: "a cache tier could not be purged: retry",
+    describeRoute(
+      globalThis.OPENAPI && {
+        operationId: "purgeCachedJob",
+        summary: "Purge a job from the cache",
+        description:
+          "From every tier this code can reach: this isolate's memory, this location's Cache API, and KV.",
+        tag: "admin: jobs",
+        auth: "admin",
+        responses: { 204: { description: "purged (or was not cached)" } },
+        errors: {
+          invalid_request: INVALID_JOB_ID,
+          cache_purge_failed: "a cache tier could not be purged: retry",
+        },
       },
-    }),
+    ),
     validate("param", jobParam),
     async (c) => {
       const { jobId } = c.req.valid("param");
@@ -91,22 +95,24 @@ export function adminJobsRoutes(services: Services) {
 
   adminJobs.put(
     "/jobs/:jobId/owner",
-    describeRoute({
-      operationId: "assignJobOwner",
-      summary: "Give a job to a tenant",
-      description:
-        "For jobs created outside the proxy, or orphaned by a failed write: the job must exist at Waveline, and any previous owner is replaced. A job still running sends its webhook to the new owner's endpoints when it ends, never to the previous owner's.",
-      tag: "admin: jobs",
-      auth: "admin",
-      responses: { 200: { description: "the job's new owner", body: jobOwner } },
-      errors: {
-        invalid_request: `${INVALID_JOB_ID}, or a body field breaks its rule`,
-        tenant_not_found: "no such tenant",
-        job_not_found: "Waveline has no such job",
-        ...STORAGE_UNAVAILABLE,
-        ...UPSTREAM_ERRORS,
+    describeRoute(
+      globalThis.OPENAPI && {
+        operationId: "assignJobOwner",
+        summary: "Give a job to a tenant",
+        description:
+          "For jobs created outside the proxy, or orphaned by a failed write: the job must exist at Waveline, and any previous owner is replaced. A job still running sends its webhook to the new owner's endpoints when it ends, never to the previous owner's.",
+        tag: "admin: jobs",
+        auth: "admin",
+        responses: { 200: { description: "the job's new owner", body: jobOwner } },
+        errors: {
+          invalid_request: `${INVALID_JOB_ID}, or a body field breaks its rule`,
+          tenant_not_found: "no such tenant",
+          job_not_found: "Waveline has no such job",
+          ...STORAGE_UNAVAILABLE,
+          ...UPSTREAM_ERRORS,
+        },
       },
-    }),
+    ),
     validate("param", jobParam),
     validate(
       "json",

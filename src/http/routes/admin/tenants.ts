@@ -72,16 +72,18 @@ export function adminTenantsRoutes(services: Services) {
 
   adminTenants.post(
     "/tenants",
-    describeRoute({
-      operationId: "createTenant",
-      summary: "Create a tenant",
-      description:
-        "A tenant with its name, the browser origins it lists, and optionally its own rate limits and page budgets; then give it an API key.",
-      tag: "admin: tenants",
-      auth: "admin",
-      responses: { 201: { description: "the tenant", body: tenantRecord } },
-      errors: STORAGE_UNAVAILABLE,
-    }),
+    describeRoute(
+      globalThis.OPENAPI && {
+        operationId: "createTenant",
+        summary: "Create a tenant",
+        description:
+          "A tenant with its name, the browser origins it lists, and optionally its own rate limits and page budgets; then give it an API key.",
+        tag: "admin: tenants",
+        auth: "admin",
+        responses: { 201: { description: "the tenant", body: tenantRecord } },
+        errors: STORAGE_UNAVAILABLE,
+      },
+    ),
     validate(
       "json",
       z.object({
@@ -100,30 +102,34 @@ export function adminTenantsRoutes(services: Services) {
 
   adminTenants.get(
     "/tenants",
-    describeRoute({
-      operationId: "listTenants",
-      summary: "List tenants",
-      description: "Every tenant, disabled ones included.",
-      tag: "admin: tenants",
-      auth: "admin",
-      responses: { 200: { description: "every tenant", body: tenantList } },
-      errors: STORAGE_UNAVAILABLE,
-    }),
+    describeRoute(
+      globalThis.OPENAPI && {
+        operationId: "listTenants",
+        summary: "List tenants",
+        description: "Every tenant, disabled ones included.",
+        tag: "admin: tenants",
+        auth: "admin",
+        responses: { 200: { description: "every tenant", body: tenantList } },
+        errors: STORAGE_UNAVAILABLE,
+      },
+    ),
     async (c) => c.json({ items: await services.tenants.listTenants() }),
   );
 
   adminTenants.get(
     "/tenants/:id",
-    describeRoute({
-      operationId: "getTenant",
-      summary: "Read a tenant",
-      description:
-        "The tenant's settings: origins, rate limits, page budgets, whether it is disabled.",
-      tag: "admin: tenants",
-      auth: "admin",
-      responses: { 200: { description: "the tenant", body: tenantRecord } },
-      errors: { ...TENANT_NOT_FOUND, ...STORAGE_UNAVAILABLE },
-    }),
+    describeRoute(
+      globalThis.OPENAPI && {
+        operationId: "getTenant",
+        summary: "Read a tenant",
+        description:
+          "The tenant's settings: origins, rate limits, page budgets, whether it is disabled.",
+        tag: "admin: tenants",
+        auth: "admin",
+        responses: { 200: { description: "the tenant", body: tenantRecord } },
+        errors: { ...TENANT_NOT_FOUND, ...STORAGE_UNAVAILABLE },
+      },
+    ),
     validate("param", tenantIdParam),
     async (c) => {
       const tenant = await services.tenants.getTenant(c.req.valid("param").id);
@@ -134,15 +140,17 @@ export function adminTenantsRoutes(services: Services) {
 
   adminTenants.patch(
     "/tenants/:id",
-    describeRoute({
-      operationId: "updateTenant",
-      summary: "Rename, change origins, disable or enable a tenant",
-      description: "A disabled tenant gets 403 for every credential, within 10 s everywhere.",
-      tag: "admin: tenants",
-      auth: "admin",
-      responses: { 200: { description: "the tenant as it is now", body: tenantRecord } },
-      errors: { ...TENANT_NOT_FOUND, ...STORAGE_UNAVAILABLE },
-    }),
+    describeRoute(
+      globalThis.OPENAPI && {
+        operationId: "updateTenant",
+        summary: "Rename, change origins, disable or enable a tenant",
+        description: "A disabled tenant gets 403 for every credential, within 10 s everywhere.",
+        tag: "admin: tenants",
+        auth: "admin",
+        responses: { 200: { description: "the tenant as it is now", body: tenantRecord } },
+        errors: { ...TENANT_NOT_FOUND, ...STORAGE_UNAVAILABLE },
+      },
+    ),
     validate("param", tenantIdParam),
     validate(
       "json",
@@ -167,21 +175,23 @@ export function adminTenantsRoutes(services: Services) {
 
   adminTenants.post(
     "/tenants/:id/keys",
-    describeRoute({
-      operationId: "createApiKey",
-      summary: "Create an API key",
-      description: "The key (`wlp_…`) is in this answer only: the proxy stores its hash.",
-      tag: "admin: tenants",
-      auth: "admin",
-      responses: {
-        201: {
-          description: "the key record and the key itself, with `Cache-Control: no-store`",
-          body: newApiKey,
-          headers: ["Cache-Control"],
+    describeRoute(
+      globalThis.OPENAPI && {
+        operationId: "createApiKey",
+        summary: "Create an API key",
+        description: "The key (`wlp_…`) is in this answer only: the proxy stores its hash.",
+        tag: "admin: tenants",
+        auth: "admin",
+        responses: {
+          201: {
+            description: "the key record and the key itself, with `Cache-Control: no-store`",
+            body: newApiKey,
+            headers: ["Cache-Control"],
+          },
         },
+        errors: { ...TENANT_NOT_FOUND, ...STORAGE_UNAVAILABLE },
       },
-      errors: { ...TENANT_NOT_FOUND, ...STORAGE_UNAVAILABLE },
-    }),
+    ),
     validate("param", tenantIdParam),
     validate("json", z.object({ name: nameSchema })),
     async (c) => {
@@ -202,16 +212,18 @@ export function adminTenantsRoutes(services: Services) {
 
   adminTenants.get(
     "/tenants/:id/keys",
-    describeRoute({
-      operationId: "listApiKeys",
-      summary: "List a tenant's API keys, without secrets",
-      description:
-        "Live and revoked keys, each with its prefix: the proxy keeps only their hashes.",
-      tag: "admin: tenants",
-      auth: "admin",
-      responses: { 200: { description: "live and revoked keys", body: apiKeyList } },
-      errors: { ...TENANT_NOT_FOUND, ...STORAGE_UNAVAILABLE },
-    }),
+    describeRoute(
+      globalThis.OPENAPI && {
+        operationId: "listApiKeys",
+        summary: "List a tenant's API keys, without secrets",
+        description:
+          "Live and revoked keys, each with its prefix: the proxy keeps only their hashes.",
+        tag: "admin: tenants",
+        auth: "admin",
+        responses: { 200: { description: "live and revoked keys", body: apiKeyList } },
+        errors: { ...TENANT_NOT_FOUND, ...STORAGE_UNAVAILABLE },
+      },
+    ),
     validate("param", tenantIdParam),
     async (c) => {
       const tenantId = c.req.valid("param").id;
@@ -223,19 +235,21 @@ export function adminTenantsRoutes(services: Services) {
 
   adminTenants.delete(
     "/tenants/:id/keys/:keyId",
-    describeRoute({
-      operationId: "revokeApiKey",
-      summary: "Revoke an API key",
-      description:
-        "It stops working within 10 s everywhere, and so do the browser tokens it minted.",
-      tag: "admin: tenants",
-      auth: "admin",
-      responses: { 204: { description: "revoked" } },
-      errors: {
-        api_key_not_found: "no live key with this id in this tenant",
-        ...STORAGE_UNAVAILABLE,
+    describeRoute(
+      globalThis.OPENAPI && {
+        operationId: "revokeApiKey",
+        summary: "Revoke an API key",
+        description:
+          "It stops working within 10 s everywhere, and so do the browser tokens it minted.",
+        tag: "admin: tenants",
+        auth: "admin",
+        responses: { 204: { description: "revoked" } },
+        errors: {
+          api_key_not_found: "no live key with this id in this tenant",
+          ...STORAGE_UNAVAILABLE,
+        },
       },
-    }),
+    ),
     validate(
       "param",
       z.object({ id: z.string().check(z.maxLength(64)), keyId: z.string().check(z.maxLength(64)) }),
@@ -250,18 +264,20 @@ export function adminTenantsRoutes(services: Services) {
 
   adminTenants.post(
     "/tenants/:id/revoke-tokens",
-    describeRoute({
-      operationId: "revokeBrowserTokens",
-      summary: "End every browser token of a tenant minted until now",
-      description:
-        "Without rotating the signing key all tenants share: the tenant's tokens issued up to this second answer 401, within 10 s everywhere; tokens minted afterwards work. Revoking an API key also ends the tokens it minted.",
-      tag: "admin: tenants",
-      auth: "admin",
-      responses: {
-        200: { description: "the tenant, with `tokensNotBefore` set to now", body: tenantRecord },
+    describeRoute(
+      globalThis.OPENAPI && {
+        operationId: "revokeBrowserTokens",
+        summary: "End every browser token of a tenant minted until now",
+        description:
+          "Without rotating the signing key all tenants share: the tenant's tokens issued up to this second answer 401, within 10 s everywhere; tokens minted afterwards work. Revoking an API key also ends the tokens it minted.",
+        tag: "admin: tenants",
+        auth: "admin",
+        responses: {
+          200: { description: "the tenant, with `tokensNotBefore` set to now", body: tenantRecord },
+        },
+        errors: { ...TENANT_NOT_FOUND, ...STORAGE_UNAVAILABLE },
       },
-      errors: { ...TENANT_NOT_FOUND, ...STORAGE_UNAVAILABLE },
-    }),
+    ),
     validate("param", tenantIdParam),
     async (c) => {
       const tenant = await services.tenants.revokeTokens(c.req.valid("param").id);
@@ -281,21 +297,23 @@ export function adminTenantsRoutes(services: Services) {
 
   adminTenants.get(
     "/tenants/:id/usage",
-    describeRoute({
-      operationId: "getUsage",
-      summary: "A tenant's jobs and billed pages over a period",
-      description:
-        "Jobs created in [`from`, `to`); by default this calendar month so far (UTC). `budget` is always this calendar month against the tenant's page budget.",
-      tag: "admin: tenants",
-      auth: "admin",
-      responses: { 200: { description: "the usage", body: usageReport } },
-      errors: {
-        invalid_request:
-          "`from` or `to` is not an ISO 8601 date or date-time, or `from` is not before `to`",
-        ...TENANT_NOT_FOUND,
-        ...STORAGE_UNAVAILABLE,
+    describeRoute(
+      globalThis.OPENAPI && {
+        operationId: "getUsage",
+        summary: "A tenant's jobs and billed pages over a period",
+        description:
+          "Jobs created in [`from`, `to`); by default this calendar month so far (UTC). `budget` is always this calendar month against the tenant's page budget.",
+        tag: "admin: tenants",
+        auth: "admin",
+        responses: { 200: { description: "the usage", body: usageReport } },
+        errors: {
+          invalid_request:
+            "`from` or `to` is not an ISO 8601 date or date-time, or `from` is not before `to`",
+          ...TENANT_NOT_FOUND,
+          ...STORAGE_UNAVAILABLE,
+        },
       },
-    }),
+    ),
     validate("param", tenantIdParam),
     validate("query", usageQuery),
     async (c) => {
