@@ -381,7 +381,8 @@ export function createClient(options: ClientOptions): WavelineProxyClient {
           throwIfAborted(signal);
           if (event.id !== undefined) lastEventId = event.id;
           if (event.event === "error") {
-            throw new WavelineProxyError(502, streamErrorMessage(event.data), requestId);
+            const { error, code } = streamError(event.data);
+            throw new WavelineProxyError(502, error, requestId, undefined, { code });
           }
           if (event.event !== "job") continue;
           const job = parseJobEvent(event.data, requestId);
@@ -511,14 +512,17 @@ function parseJobEvent(data: string, requestId: string | null): Job {
   return job as Job;
 }
 
-function streamErrorMessage(data: string): string {
+/** The proxy's `{ "error", "code" }` of an `event: error`. */
+function streamError(data: string): { error: string; code?: string } {
   try {
-    const body = JSON.parse(data) as { error?: unknown };
-    if (typeof body?.error === "string") return body.error;
+    const body = JSON.parse(data) as { error?: unknown; code?: unknown };
+    if (typeof body?.error === "string") {
+      return { error: body.error, code: typeof body.code === "string" ? body.code : undefined };
+    }
   } catch {
     // Not the proxy's JSON: say what happened without its words.
   }
-  return "the job's event stream failed";
+  return { error: "the job's event stream failed" };
 }
 
 /** What the events route or its stream may meet that polling does not: fall back, don't fail. */

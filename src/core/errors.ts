@@ -69,7 +69,8 @@ export type UpstreamFailure =
   | "busy"
   | "timeout";
 
-const UPSTREAM_CODES: Record<UpstreamFailure, ErrorCode> = {
+/** How an upstream failure reads to a program: an answer's code, a stream's last event's. */
+export const UPSTREAM_CODES: Record<UpstreamFailure, ErrorCode> = {
   refused: "upstream_refused",
   // Waveline's 404 of a job the caller owns reads like any job it cannot read.
   "not-found": "job_not_found",

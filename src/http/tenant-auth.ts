@@ -6,6 +6,7 @@ import type { Principal } from "../core/tenancy/access";
 import { principalOf } from "../core/tenancy/authenticate";
 import { looksLikeApiKey } from "../core/tenancy/keys";
 import type { Scope } from "../core/tenancy/tokens";
+import type { Lapse } from "../core/watching/while-credential-holds";
 import { authenticationFailed } from "./auth-failures";
 import type { AppEnv } from "./context";
 import { bearerToken } from "./credentials";
@@ -15,7 +16,7 @@ export type Authenticated = AppEnv & {
   Variables: {
     principal: Principal;
     /** Why the credential would no longer be let in, or null while it would: for open streams. */
-    credentialLapse: () => Promise<string | null>;
+    credentialLapse: () => Promise<Lapse | null>;
   };
 };
 
@@ -103,8 +104,11 @@ async function credentialLapse(
   credential: string,
   options: AuthOptions,
   scope: RequestScope,
-): Promise<string | null> {
+): Promise<Lapse | null> {
   const principal = await principalOf(credential, services.directory, services.signingKeys, scope);
-  if (!principal) return "the credential has expired or was revoked";
-  return refusalOf(principal, options) ? "the credential is no longer allowed this" : null;
+  if (!principal) {
+    return { code: "authentication_failed", error: "the credential has expired or was revoked" };
+  }
+  const refusal = refusalOf(principal, options);
+  return refusal ? { code: refusal.code, error: "the credential is no longer allowed this" } : null;
 }

@@ -550,7 +550,7 @@ describe("watchJob", () => {
       [
         eventStream([
           jobEvent("e1", "RUNNING"),
-          'event: error\ndata: {"error":"upstream keeps failing"}\n\n',
+          'event: error\ndata: {"error":"upstream keeps failing","code":"upstream_error"}\n\n',
         ]).response,
       ],
     );
@@ -563,6 +563,7 @@ describe("watchJob", () => {
     expect(error).toMatchObject({
       status: 502,
       error: "upstream keeps failing",
+      code: "upstream_error",
       requestId: "req-stream",
     });
     expect(streamCalls).toHaveLength(1);
