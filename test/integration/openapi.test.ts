@@ -204,6 +204,30 @@ describe("the document's request schemas and the live validators", () => {
   });
 
   it.each([
+    ["/extract-document", "tenant"],
+    ["/guess-shape", "tenant"],
+    ["/webhooks", "tenant"],
+    ["/admin/tenants", "admin"],
+  ] as const)("takes the example body /docs offers for POST %s as it is", async (path, who) => {
+    // What docs.js fills in: the body's own example, else each required field's first example.
+    const schema = requestSchemaOf("POST", path) as Schema & {
+      examples?: unknown[];
+      required?: string[];
+      properties?: Record<string, { examples?: unknown[] }>;
+    };
+    const body =
+      schema.examples?.[0] ??
+      Object.fromEntries(
+        (schema.required ?? []).map((name) => [name, schema.properties?.[name]?.examples?.[0]]),
+      );
+    const init = jsonBody(body);
+
+    const response = await proxyFetch(path, who === "admin" ? asAdmin(init) : acme.auth(init));
+
+    expect(response.status, JSON.stringify(await response.clone().json())).toBe(201);
+  });
+
+  it.each([
     [{}],
     [{ sub: "user-1", scopes: ["jobs:read", "jobs:create"], jobs: ["job-1"], ttlSeconds: 60 }],
     [{ sub: "" }],

@@ -51,7 +51,10 @@ const idParam = z.string().check(z.minLength(1), z.maxLength(64));
 const createSchema = z.object({
   url: z
     .string()
-    .check(z.describe("https, a public host, no credentials; redirects are not followed")),
+    .check(
+      z.describe("https, a public host, no credentials; redirects are not followed"),
+      z.meta({ examples: ["https://hooks.example.com/waveline"] }),
+    ),
   events: z._default(
     z
       .array(z.enum(WEBHOOK_EVENTS))

@@ -35,7 +35,12 @@ export function adminTenantsRoutes(services: Services) {
     .check(z.maxLength(50, { error: "must list at most 50 origins" }));
   const nameSchema = z
     .string()
-    .check(z.trim(), z.minLength(1, { error: "must not be empty" }), z.maxLength(100));
+    .check(
+      z.trim(),
+      z.minLength(1, { error: "must not be empty" }),
+      z.maxLength(100),
+      z.meta({ examples: ["acme"] }),
+    );
   const perMinute = z.nullable(
     z.number().check(z.int(), z.minimum(0, { error: "must be 0 (unlimited) or more" })),
   );
