@@ -2,6 +2,7 @@ import type { MiddlewareHandler, ValidationTargets } from "hono";
 import type * as z from "zod/mini";
 import type { ErrorCode } from "../../core/errors";
 import type { Scope } from "../../core/tenancy/tokens";
+import { jobSchema } from "../../waveline/schema";
 import type { AppEnv } from "../context";
 
 /**
@@ -130,3 +131,16 @@ export const UPSTREAM_ERRORS = {
 export const STORAGE_UNAVAILABLE = {
   storage_unavailable: "storage (D1) is unavailable: retry after `Retry-After` seconds",
 } as const satisfies RouteErrors;
+
+/** The answers of a job read, the tenant's and the operator's alike. */
+export const JOB_READ_ANSWERS = {
+  200: {
+    description: "the job; `ETag` for terminal jobs, `Retry-After` for running ones",
+    body: jobSchema,
+    headers: ["X-Cache", "ETag", "Cache-Control", "Retry-After"],
+  },
+  304: {
+    description: "the terminal job still matches `If-None-Match`",
+    headers: ["X-Cache", "ETag", "Cache-Control"],
+  },
+} satisfies RouteDoc["responses"];

@@ -8,10 +8,10 @@ import type { Services } from "../../core/services";
 import type { OwnedJob } from "../../core/tenancy/store";
 import { jobEvent, STREAM_LIFETIME_MS, sawTerminalEvent } from "../../core/watching/events";
 import { whileCredentialHolds } from "../../core/watching/while-credential-holds";
-import { jobIdSchema, jobSchema } from "../../waveline/schema";
+import { jobIdSchema } from "../../waveline/schema";
 import type { AppEnv } from "../context";
 import { errorResponse, fail } from "../errors";
-import { describeRoute, UPSTREAM_ERRORS } from "../openapi/describe";
+import { describeRoute, JOB_READ_ANSWERS, UPSTREAM_ERRORS } from "../openapi/describe";
 import { jobPage } from "../openapi/responses";
 import { limiterUnavailable, limitReads } from "../rate-limit";
 import { authenticate } from "../tenant-auth";
@@ -156,17 +156,7 @@ export function jobRoutes(services: Services) {
         tag: "jobs",
         auth: "jobs:read",
         requestHeaders: ["If-None-Match"],
-        responses: {
-          200: {
-            description: "the job; `ETag` for terminal jobs, `Retry-After` for running ones",
-            body: jobSchema,
-            headers: ["X-Cache", "ETag", "Cache-Control", "Retry-After"],
-          },
-          304: {
-            description: "the terminal job still matches `If-None-Match`",
-            headers: ["X-Cache", "ETag", "Cache-Control"],
-          },
-        },
+        responses: JOB_READ_ANSWERS,
         errors: {
           invalid_request:
             "the id is not 1 to 128 characters, is `.` or `..`, or holds a control character, `/` or a backslash (no upstream call)",

@@ -4,10 +4,15 @@ import { describeError } from "../../../core/errors";
 import type { Services } from "../../../core/services";
 import { eventOfStatus } from "../../../core/webhooks/payload";
 import { watchForWebhooks } from "../../../core/webhooks/watch";
-import { jobIdSchema, jobSchema } from "../../../waveline/schema";
+import { jobIdSchema } from "../../../waveline/schema";
 import type { AppEnv } from "../../context";
 import { fail } from "../../errors";
-import { describeRoute, STORAGE_UNAVAILABLE, UPSTREAM_ERRORS } from "../../openapi/describe";
+import {
+  describeRoute,
+  JOB_READ_ANSWERS,
+  STORAGE_UNAVAILABLE,
+  UPSTREAM_ERRORS,
+} from "../../openapi/describe";
 import { jobOwner } from "../../openapi/responses";
 import { validate } from "../../validate";
 import { withWaveline } from "../../waveline";
@@ -37,17 +42,7 @@ export function adminJobsRoutes(services: Services) {
         tag: "admin: jobs",
         auth: "admin",
         requestHeaders: ["If-None-Match", "Cache-Control"],
-        responses: {
-          200: {
-            description: "the job; `ETag` for terminal jobs, `Retry-After` for running ones",
-            body: jobSchema,
-            headers: ["X-Cache", "ETag", "Cache-Control", "Retry-After"],
-          },
-          304: {
-            description: "the terminal job still matches `If-None-Match`",
-            headers: ["X-Cache", "ETag", "Cache-Control"],
-          },
-        },
+        responses: JOB_READ_ANSWERS,
         errors: {
           invalid_request: INVALID_JOB_ID,
           job_not_found: "Waveline has no such job",
