@@ -174,12 +174,7 @@ async function reserve(
     );
   } catch (err) {
     // The claim may have been made all the same (a slow answer): nothing was sent, so free it.
-    scope.waitUntil(ledger.release(key.scope, key.claim).catch(() => {}));
-    scope.log.error("creation ledger unavailable", { error: describeError(err) });
-    throw new ServiceUnavailableError(
-      "idempotency_unavailable",
-      "idempotency keys are unavailable, retry later",
-    );
+    ledgerUnavailable(ledger, key, scope, err);
   }
   if (reservation.state === "new") return undefined;
   scope.log.annotate({ idempotency: reservation.state });
@@ -204,13 +199,23 @@ async function start(ledger: Ledger, key: ClaimedKey, scope: RequestScope): Prom
   try {
     return await ledger.start(key.scope, key.claim);
   } catch (err) {
-    scope.waitUntil(ledger.release(key.scope, key.claim).catch(() => {}));
-    scope.log.error("creation ledger unavailable", { error: describeError(err) });
-    throw new ServiceUnavailableError(
-      "idempotency_unavailable",
-      "idempotency keys are unavailable, retry later",
-    );
+    ledgerUnavailable(ledger, key, scope, err);
   }
+}
+
+/** The ledger failed or was slow before anything was sent upstream: the claim is freed, 503. */
+function ledgerUnavailable(
+  ledger: Ledger,
+  key: ClaimedKey,
+  scope: RequestScope,
+  err: unknown,
+): never {
+  scope.waitUntil(ledger.release(key.scope, key.claim).catch(() => {}));
+  scope.log.error("creation ledger unavailable", { error: describeError(err) });
+  throw new ServiceUnavailableError(
+    "idempotency_unavailable",
+    "idempotency keys are unavailable, retry later",
+  );
 }
 
 /** How an upstream failure is answered again for its key. */
