@@ -145,11 +145,64 @@ export interface WavelineProxyClient {
  * request id to quote to an operator. A request with no answer at all (offline, refused by CORS)
  * rejects with fetch's own TypeError instead.
  */
+/**
+ * The proxy's `code` for each cause of an error (README, "Errors"): branch on it, not on the
+ * message. A proxy newer than this client may send a code not listed here.
+ */
+export type ProxyErrorCode =
+  | "invalid_request"
+  | "invalid_json"
+  | "invalid_idempotency_key"
+  | "api_key_in_url"
+  | "token_too_long"
+  | "upstream_refused"
+  | "authentication_failed"
+  | "budget_exhausted"
+  | "tenant_disabled"
+  | "api_key_required"
+  | "scope_missing"
+  | "origin_not_allowed"
+  | "not_found"
+  | "job_not_found"
+  | "tenant_not_found"
+  | "api_key_not_found"
+  | "webhook_not_found"
+  | "method_not_allowed"
+  | "idempotency_key_in_flight"
+  | "webhook_endpoint_limit"
+  | "body_too_large"
+  | "url_too_long"
+  | "idempotency_key_reused"
+  | "idempotency_key_not_readable"
+  | "rate_limited"
+  | "too_many_streams"
+  | "too_many_redeliveries"
+  | "too_many_auth_failures"
+  | "headers_too_large"
+  | "internal_error"
+  | "upstream_error"
+  | "upstream_job_unusable"
+  | "upstream_job_id_taken"
+  | "job_not_recorded"
+  | "idempotency_outcome_unknown"
+  | "not_configured"
+  | "upstream_unavailable"
+  | "storage_unavailable"
+  | "rate_limiter_unavailable"
+  | "idempotency_unavailable"
+  | "live_updates_unavailable"
+  | "webhooks_unavailable"
+  | "cache_purge_failed"
+  | "upstream_timeout"
+  | (string & {});
+
 export class WavelineProxyError extends Error {
   override readonly name = "WavelineProxyError";
   readonly status: number;
-  /** The proxy's `error` message. */
+  /** The proxy's `error` message, for people. */
   readonly error: string;
+  /** The proxy's `code`, for programs; undefined when the answer was not the proxy's JSON. */
+  readonly code: ProxyErrorCode | undefined;
   /** The response's `X-Request-Id`. */
   readonly requestId: string | null;
   /** From `Retry-After`, when the proxy sent one. */
@@ -164,7 +217,7 @@ export class WavelineProxyError extends Error {
     error: string,
     requestId: string | null,
     retryAfterMs?: number,
-    details: { replayed?: boolean; jobId?: string } = {},
+    details: { replayed?: boolean; jobId?: string; code?: string } = {},
   ) {
     super(`${status} ${error}${requestId ? ` (request ${requestId})` : ""}`);
     this.status = status;
@@ -173,6 +226,7 @@ export class WavelineProxyError extends Error {
     this.retryAfterMs = retryAfterMs;
     this.replayed = details.replayed ?? false;
     this.jobId = details.jobId;
+    this.code = details.code;
   }
 
   /** Worth retrying later: rate limited, or the proxy or Waveline briefly unavailable. */
@@ -327,7 +381,8 @@ export function createClient(options: ClientOptions): WavelineProxyClient {
           throwIfAborted(signal);
           if (event.id !== undefined) lastEventId = event.id;
           if (event.event === "error") {
-            throw new WavelineProxyError(502, streamErrorMessage(event.data), requestId);
+            const { error, code } = streamError(event.data);
+            throw new WavelineProxyError(502, error, requestId, undefined, { code });
           }
           if (event.event !== "job") continue;
           const job = parseJobEvent(event.data, requestId);
@@ -457,14 +512,17 @@ function parseJobEvent(data: string, requestId: string | null): Job {
   return job as Job;
 }
 
-function streamErrorMessage(data: string): string {
+/** The proxy's `{ "error", "code" }` of an `event: error`. */
+function streamError(data: string): { error: string; code?: string } {
   try {
-    const body = JSON.parse(data) as { error?: unknown };
-    if (typeof body?.error === "string") return body.error;
+    const body = JSON.parse(data) as { error?: unknown; code?: unknown };
+    if (typeof body?.error === "string") {
+      return { error: body.error, code: typeof body.code === "string" ? body.code : undefined };
+    }
   } catch {
     // Not the proxy's JSON: say what happened without its words.
   }
-  return "the job's event stream failed";
+  return { error: "the job's event stream failed" };
 }
 
 /** What the events route or its stream may meet that polling does not: fall back, don't fail. */
@@ -476,9 +534,11 @@ function pollingMayHelp(err: unknown): boolean {
 async function proxyError(response: Response): Promise<WavelineProxyError> {
   let message = `${response.status} ${response.statusText}`.trim();
   let jobId: string | undefined;
+  let code: string | undefined;
   try {
-    const body = (await response.json()) as { error?: unknown; jobId?: unknown };
+    const body = (await response.json()) as { error?: unknown; code?: unknown; jobId?: unknown };
     if (typeof body?.error === "string") message = body.error;
+    if (typeof body?.code === "string") code = body.code;
     if (typeof body?.jobId === "string") jobId = body.jobId;
   } catch {
     // Not the proxy's JSON (a gateway's HTML page, say): keep the status line.
@@ -488,7 +548,7 @@ async function proxyError(response: Response): Promise<WavelineProxyError> {
     message,
     response.headers.get("X-Request-Id"),
     retryAfterMs(response.headers.get("Retry-After")),
-    { replayed: response.headers.get("Idempotent-Replayed") === "true", jobId },
+    { replayed: response.headers.get("Idempotent-Replayed") === "true", jobId, code },
   );
 }
 

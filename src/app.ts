@@ -45,7 +45,8 @@ export function createApp(services: Services): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const smallBodyLimit = bodyLimit({
     maxSize: REQUEST_LIMITS.smallBodyBytes,
-    onError: () => fail(413, `request body is larger than ${REQUEST_LIMITS.smallBodyBytes} bytes`),
+    onError: () =>
+      fail("body_too_large", `request body is larger than ${REQUEST_LIMITS.smallBodyBytes} bytes`),
   });
 
   // Order matters: the request id and the log line wrap everything; CORS answers preflights
@@ -56,7 +57,7 @@ export function createApp(services: Services): Hono<AppEnv> {
     methodNotAllowed({
       app,
       onMethodNotAllowed: (c, methods) =>
-        errorResponse(c, 405, "method not allowed", { Allow: methods.join(", ") }),
+        errorResponse(c, "method_not_allowed", "method not allowed", { Allow: methods.join(", ") }),
     }),
   );
   app.use(jsonApiHeaders);
@@ -98,7 +99,7 @@ export function unconfiguredApp(problem: string): Hono<AppEnv> {
   app.use(jsonApiHeaders);
   app.all("*", (c) => {
     c.var.log.alert("invalid configuration", { problem });
-    return errorResponse(c, 503, `proxy is not configured: ${problem}`);
+    return errorResponse(c, "not_configured", `proxy is not configured: ${problem}`);
   });
   app.onError(onError);
   return app;

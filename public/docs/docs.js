@@ -28,6 +28,8 @@ function resolve(doc, item) {
 }
 function example(schema, doc) {
   schema = resolve(doc, schema) || {};
+  // A value the API takes as it is: Waveline refuses an empty fileName, say.
+  if (Array.isArray(schema.examples) && schema.examples.length > 0) return schema.examples[0];
   if ("default" in schema) return schema.default;
   if (schema.enum) return schema.enum[0];
   if (schema.anyOf) return example(schema.anyOf[0], doc);

@@ -34,7 +34,7 @@ export function failureKey(address: string | undefined): string {
 }
 
 function tooMany(): never {
-  fail(429, "too many failed authentication attempts, retry later", {
+  fail("too_many_auth_failures", "too many failed authentication attempts, retry later", {
     "Retry-After": String(BLOCK_S),
   });
 }
@@ -56,5 +56,5 @@ export async function authenticationFailed<E extends AppEnv>(
     c.var.log.warn("authentication failures over the limit", { client: key });
     tooMany();
   }
-  fail(401, "missing or invalid credentials", { "WWW-Authenticate": "Bearer" });
+  fail("authentication_failed", "missing or invalid credentials", { "WWW-Authenticate": "Bearer" });
 }

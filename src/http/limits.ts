@@ -13,12 +13,13 @@ export const REQUEST_LIMITS = {
 
 export function requestLimits(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    if (c.req.url.length > REQUEST_LIMITS.urlChars) fail(414, "request URL is too long");
+    if (c.req.url.length > REQUEST_LIMITS.urlChars) fail("url_too_long", "request URL is too long");
     let headerBytes = 0;
     c.req.raw.headers.forEach((value, name) => {
       headerBytes += name.length + value.length + 4;
     });
-    if (headerBytes > REQUEST_LIMITS.headerBytes) fail(431, "request headers are too large");
+    if (headerBytes > REQUEST_LIMITS.headerBytes)
+      fail("headers_too_large", "request headers are too large");
     await next();
   };
 }

@@ -16,7 +16,9 @@ const NOTHING_TO_REFUND: Refund = () => {};
 
 /** What a request answers when its limit cannot be checked: never served without one. */
 export function limiterUnavailable(): never {
-  fail(503, "rate limiter is unavailable, retry later", { "Retry-After": "5" });
+  fail("rate_limiter_unavailable", "rate limiter is unavailable, retry later", {
+    "Retry-After": "5",
+  });
 }
 
 /**
@@ -98,7 +100,7 @@ function refuse(
   headers: Record<string, string>,
 ): never {
   log.annotate({ rateLimited: bucket });
-  fail(429, `rate limit exceeded: ${decision.limit} ${bucket} per minute`, {
+  fail("rate_limited", `rate limit exceeded: ${decision.limit} ${bucket} per minute`, {
     ...headers,
     "Retry-After": String(decision.retryAfterSeconds),
   });

@@ -1,10 +1,12 @@
 import { createMiddleware } from "hono/factory";
+import type { ErrorCode } from "../core/errors";
 import type { RequestScope } from "../core/log";
 import type { Services } from "../core/services";
 import type { Principal } from "../core/tenancy/access";
 import { principalOf } from "../core/tenancy/authenticate";
 import { looksLikeApiKey } from "../core/tenancy/keys";
 import type { Scope } from "../core/tenancy/tokens";
+import type { Lapse } from "../core/watching/while-credential-holds";
 import { authenticationFailed } from "./auth-failures";
 import type { AppEnv } from "./context";
 import { bearerToken } from "./credentials";
@@ -14,7 +16,7 @@ export type Authenticated = AppEnv & {
   Variables: {
     principal: Principal;
     /** Why the credential would no longer be let in, or null while it would: for open streams. */
-    credentialLapse: () => Promise<string | null>;
+    credentialLapse: () => Promise<Lapse | null>;
   };
 };
 
@@ -41,7 +43,10 @@ export function authenticate(services: Services, options: AuthOptions = {}) {
       credential = c.req.query("access_token");
       // A URL lands in histories and logs along the way: never a long-lived key's place.
       if (credential !== undefined && looksLikeApiKey(credential)) {
-        fail(400, "API keys are not accepted in URLs: send them in the Authorization header");
+        fail(
+          "api_key_in_url",
+          "API keys are not accepted in URLs: send them in the Authorization header",
+        );
       }
     }
     const jobId = options.jobParam === undefined ? undefined : c.req.param(options.jobParam);
@@ -59,23 +64,35 @@ export function authenticate(services: Services, options: AuthOptions = {}) {
     if (origin !== undefined && !principal.tenant.allowedOrigins.includes(origin)) {
       // Not one of this tenant's origins: the page may not even read the refusal.
       c.set("originRefused", true);
-      fail(403, "forbidden");
+      fail("origin_not_allowed", "this Origin is not one of the tenant's allowed origins");
     }
-    if (forbidden(principal, options)) {
-      fail(403, "forbidden");
-    }
+    const refusal = refusalOf(principal, options);
+    if (refusal) fail(refusal.code, refusal.message);
     c.var.log.annotate({ tenantId: principal.tenant.id, credential: principal.credential });
     await next();
   });
 }
 
-/** The 403s a good credential meets whatever its request (the Origin aside). */
-function forbidden(principal: Principal, options: AuthOptions): boolean {
-  return (
-    principal.tenant.disabled ||
-    (options.apiKeyOnly === true && principal.credential !== "api-key") ||
-    (options.scope !== undefined && !principal.scopes.has(options.scope))
-  );
+/**
+ * The 403 a good credential meets whatever its request (the Origin aside), naming the rule it
+ * breaks: each is about the caller's own tenant and credential, nothing about anyone else's.
+ */
+function refusalOf(
+  principal: Principal,
+  options: AuthOptions,
+): { code: ErrorCode; message: string } | undefined {
+  if (principal.tenant.disabled)
+    return { code: "tenant_disabled", message: "the tenant is disabled" };
+  if (options.apiKeyOnly === true && principal.credential !== "api-key") {
+    return {
+      code: "api_key_required",
+      message: "this route takes API keys only, not browser tokens",
+    };
+  }
+  if (options.scope !== undefined && !principal.scopes.has(options.scope)) {
+    return { code: "scope_missing", message: `the token lacks the ${options.scope} scope` };
+  }
+  return undefined;
 }
 
 /**
@@ -87,8 +104,11 @@ async function credentialLapse(
   credential: string,
   options: AuthOptions,
   scope: RequestScope,
-): Promise<string | null> {
+): Promise<Lapse | null> {
   const principal = await principalOf(credential, services.directory, services.signingKeys, scope);
-  if (!principal) return "the credential has expired or was revoked";
-  return forbidden(principal, options) ? "the credential is no longer allowed this" : null;
+  if (!principal) {
+    return { code: "authentication_failed", error: "the credential has expired or was revoked" };
+  }
+  const refusal = refusalOf(principal, options);
+  return refusal ? { code: refusal.code, error: "the credential is no longer allowed this" } : null;
 }

@@ -26,7 +26,9 @@ export const jobSchema = z.looseObject({
   type: z.string(),
   pages: z.number(),
   fileName: z.string(),
-  result: z.nullable(z.unknown()),
+  result: z
+    .nullable(z.unknown())
+    .check(z.describe("what the job produced; null while there is none")),
   urls: z.looseObject({ get: z.string() }),
 });
 

@@ -89,10 +89,18 @@ describe("the client against a real proxy", () => {
       .catch((err: unknown) => err);
 
     expect(missing).toBeInstanceOf(WavelineProxyError);
-    expect(missing).toMatchObject({ status: 404, error: "job not found" });
+    expect(missing).toMatchObject({ status: 404, code: "job_not_found", error: "job not found" });
     expect((missing as WavelineProxyError).requestId).toMatch(/\S/);
-    expect(refused).toMatchObject({ status: 403, error: "forbidden" });
-    expect(anonymous).toMatchObject({ status: 401, error: "missing or invalid credentials" });
+    expect(refused).toMatchObject({
+      status: 403,
+      code: "scope_missing",
+      error: "the token lacks the jobs:create scope",
+    });
+    expect(anonymous).toMatchObject({
+      status: 401,
+      code: "authentication_failed",
+      error: "missing or invalid credentials",
+    });
   });
 
   it("stops polling a running job promptly when aborted", async () => {

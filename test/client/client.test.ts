@@ -180,8 +180,10 @@ describe("requests", () => {
 });
 
 describe("typed errors", () => {
-  it("carry the status, the proxy's error message and the request id", async () => {
-    const { fetch } = scriptedFetch([answer(404, { error: "job not found" })]);
+  it("carry the status, the proxy's error message and code, and the request id", async () => {
+    const { fetch } = scriptedFetch([
+      answer(404, { error: "job not found", code: "job_not_found" }),
+    ]);
 
     const error = await createClient({ baseUrl: BASE, fetch })
       .getJob("job-1")
@@ -192,6 +194,7 @@ describe("typed errors", () => {
       name: "WavelineProxyError",
       status: 404,
       error: "job not found",
+      code: "job_not_found",
       requestId: "req-404",
       transient: false,
       message: "404 job not found (request req-404)",
@@ -207,7 +210,12 @@ describe("typed errors", () => {
       .getJob("job-1")
       .catch((err: unknown) => err);
 
-    expect(error).toMatchObject({ status: 502, error: "502 Bad Gateway", requestId: null });
+    expect(error).toMatchObject({
+      status: 502,
+      error: "502 Bad Gateway",
+      code: undefined,
+      requestId: null,
+    });
     expect((error as WavelineProxyError).transient).toBe(true);
   });
 
@@ -542,7 +550,7 @@ describe("watchJob", () => {
       [
         eventStream([
           jobEvent("e1", "RUNNING"),
-          'event: error\ndata: {"error":"upstream keeps failing"}\n\n',
+          'event: error\ndata: {"error":"upstream keeps failing","code":"upstream_error"}\n\n',
         ]).response,
       ],
     );
@@ -555,6 +563,7 @@ describe("watchJob", () => {
     expect(error).toMatchObject({
       status: 502,
       error: "upstream keeps failing",
+      code: "upstream_error",
       requestId: "req-stream",
     });
     expect(streamCalls).toHaveLength(1);
@@ -581,7 +590,13 @@ describe("watchJob", () => {
   it("rejects with the proxy's typed error when it refuses the stream", async () => {
     const { fetch, streamCalls } = scriptedFetch(
       [],
-      [answer(429, { error: "too many open streams" }, { "Retry-After": "10" })],
+      [
+        answer(
+          429,
+          { error: "too many open streams", code: "too_many_streams" },
+          { "Retry-After": "10" },
+        ),
+      ],
     );
 
     const error = await createClient({ baseUrl: BASE, fetch })
@@ -592,6 +607,7 @@ describe("watchJob", () => {
     expect(error).toMatchObject({
       status: 429,
       error: "too many open streams",
+      code: "too_many_streams",
       retryAfterMs: 10000,
     });
     expect(streamCalls).toHaveLength(1);

@@ -1,5 +1,6 @@
 import { describe, expectTypeOf, it } from "vitest";
-import type { Job, JobStatus } from "../../client/index";
+import type { Job, JobStatus, ProxyErrorCode } from "../../client/index";
+import type { ErrorCode } from "../../src/core/errors";
 import type { Job as ServerJob, JobStatus as ServerJobStatus } from "../../src/waveline/schema";
 
 /**
@@ -11,5 +12,11 @@ describe("the client's job types", () => {
     expectTypeOf<Job>().toExtend<ServerJob>();
     expectTypeOf<ServerJob>().toExtend<Job>();
     expectTypeOf<JobStatus>().toEqualTypeOf<ServerJobStatus>();
+  });
+});
+
+describe("the client's error codes", () => {
+  it("are the server's, both ways", () => {
+    expectTypeOf<ProxyErrorCode>().toEqualTypeOf<ErrorCode | (string & {})>();
   });
 });

@@ -1,3 +1,4 @@
+import { EventSource } from "eventsource";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestStack, type TestStack } from "./test-stack";
 
@@ -81,13 +82,74 @@ describe("GET /jobs/{id}/events end to end", () => {
     expect(new Set(statuses).size).toBe(statuses.length);
   });
 
+  it("stops an EventSource that never calls close() once it has the terminal event", async () => {
+    const id = await createJob();
+    const minted = await call("/tokens", { method: "POST", body: JSON.stringify({}) }, key);
+    const { token } = (await minted.json()) as { token: string };
+    const answers: number[] = [];
+    const source = new EventSource(
+      `${stack.proxyUrl}/jobs/${id}/events?access_token=${encodeURIComponent(token)}`,
+      {
+        fetch: async (url, init) => {
+          const response = await fetch(url, init);
+          answers.push(response.status);
+          return response;
+        },
+      },
+    );
+    const statuses: string[] = [];
+    source.addEventListener("job", (event) => {
+      statuses.push((JSON.parse(event.data) as { status: string }).status);
+    });
+    const stopped = new Promise<void>((resolve) => {
+      source.addEventListener("error", () => {
+        if (source.readyState === EventSource.CLOSED) resolve();
+      });
+    });
+
+    // The job takes a few seconds; then, longer than the stream's reconnection hint (2 s).
+    await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, 20_000))]);
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    source.close();
+
+    expect(statuses.at(-1)).toBe("COMPLETED");
+    expect(source.readyState).toBe(EventSource.CLOSED);
+    expect(answers).toEqual([200, 204]);
+  });
+
+  it("answers a reconnect whose Last-Event-ID names the terminal event 204, and one before it the end", async () => {
+    const id = await createJob();
+    const first = await call(`/jobs/${id}/events`, {}, key);
+    const text = await first.text();
+    const lastId = [...text.matchAll(/^id: (.+)$/gm)].at(-1)?.[1];
+    expect(lastId).toMatch(/^COMPLETED\./);
+    // Nothing follows the terminal event: no `retry:` hint inviting a reconnect.
+    expect(text.trimEnd().endsWith("}")).toBe(true);
+
+    const afterEnd = await call(
+      `/jobs/${id}/events`,
+      { headers: { "Last-Event-ID": lastId ?? "" } },
+      key,
+    );
+    const beforeEnd = await call(
+      `/jobs/${id}/events`,
+      { headers: { "Last-Event-ID": "RUNNING.1" } },
+      key,
+    );
+
+    expect(afterEnd.status).toBe(204);
+    expect(await afterEnd.text()).toBe("");
+    expect(beforeEnd.status).toBe(200);
+    expect(await statusesOf(beforeEnd)).toEqual(["COMPLETED"]);
+  });
+
   it("answers another tenant's job with the JSON 404, before any stream", async () => {
     const id = await createJob();
 
     const response = await call(`/jobs/${id}/events`, {}, otherKey);
 
     expect(response.status).toBe(404);
-    expect(await response.json()).toEqual({ error: "job not found" });
+    expect(await response.json()).toEqual({ error: "job not found", code: "job_not_found" });
   });
 
   it("takes a browser token in ?access_token= and refuses an API key there", async () => {
@@ -112,7 +174,10 @@ describe("GET /jobs/{id}/events end to end", () => {
     const refused = await call(`/jobs/${id}/events`, {}, key);
 
     expect(refused.status).toBe(429);
-    expect(await refused.json()).toEqual({ error: "too many open streams: at most 1 per tenant" });
+    expect(await refused.json()).toEqual({
+      error: "too many open streams: at most 1 per tenant",
+      code: "too_many_streams",
+    });
     controller.abort();
   });
 });

@@ -114,7 +114,10 @@ describe(command, () => {
     const response = await fetch(`${proxyOrigin}/jobs/00000000-0000-4000-8000-000000000001`);
 
     expect(response.status).toBe(401);
-    expect(await response.json()).toEqual({ error: "missing or invalid credentials" });
+    expect(await response.json()).toEqual({
+      error: "missing or invalid credentials",
+      code: "authentication_failed",
+    });
   });
 });
 

@@ -23,7 +23,10 @@ describe("admin authentication", () => {
     for (const path of ["/admin/tenants", "/admin/nothing-here"]) {
       const response = await proxyFetch(path, { headers });
       expect(response.status).toBe(401);
-      expect(await response.json()).toEqual({ error: "missing or invalid credentials" });
+      expect(await response.json()).toEqual({
+        error: "missing or invalid credentials",
+        code: "authentication_failed",
+      });
     }
   });
 
@@ -91,7 +94,10 @@ describe("tenants", () => {
     const response = await proxyFetch("/admin/tenants", asAdmin(jsonBody(body)));
 
     expect(response.status).toBe(400);
-    expect(await response.json()).toEqual({ error: expect.stringMatching(error) });
+    expect(await response.json()).toEqual({
+      error: expect.stringMatching(error),
+      code: "invalid_request",
+    });
   });
 
   it("answers 400 for a body that is not JSON", async () => {
@@ -101,7 +107,7 @@ describe("tenants", () => {
     );
 
     expect(response.status).toBe(400);
-    expect(await response.json()).toEqual({ error: expect.any(String) });
+    expect(await response.json()).toEqual({ error: expect.any(String), code: "invalid_json" });
   });
 
   it("answers 404 for a tenant that does not exist", async () => {
@@ -118,7 +124,10 @@ describe("tenants", () => {
       await proxyFetch("/admin/tenants/tnt_missing/keys", asAdmin(jsonBody({ name: "x" }))),
     ]) {
       expect(response.status).toBe(404);
-      expect(await response.json()).toEqual({ error: "tenant not found" });
+      expect(await response.json()).toEqual({
+        error: "tenant not found",
+        code: "tenant_not_found",
+      });
     }
   });
 });
@@ -216,9 +225,9 @@ describe("PUT /admin/jobs/{id}/owner", () => {
     );
 
     expect(noJob.status).toBe(404);
-    expect(await noJob.json()).toEqual({ error: "job not found" });
+    expect(await noJob.json()).toEqual({ error: "job not found", code: "job_not_found" });
     expect(noTenant.status).toBe(404);
-    expect(await noTenant.json()).toEqual({ error: "tenant not found" });
+    expect(await noTenant.json()).toEqual({ error: "tenant not found", code: "tenant_not_found" });
   });
 });
 
@@ -263,7 +272,10 @@ describe("GET /admin/tenants/{id}/usage", () => {
     expect(backwards.status).toBe(400);
     const garbage = await proxyFetch(`/admin/tenants/${tenant.id}/usage?from=yesterday`, asAdmin());
     expect(garbage.status).toBe(400);
-    expect(await garbage.json()).toEqual({ error: "from must be an ISO 8601 date or date-time" });
+    expect(await garbage.json()).toEqual({
+      error: "from must be an ISO 8601 date or date-time",
+      code: "invalid_request",
+    });
     const dateOnly = await proxyFetch(
       `/admin/tenants/${tenant.id}/usage?from=2020-01-01&to=2020-02-01`,
       asAdmin(),

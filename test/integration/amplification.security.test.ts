@@ -151,7 +151,7 @@ describe("a foreign job and an unknown one cost the same", () => {
         expect(response.status).toBe(404);
         bodies.push(await response.json());
       }
-      expect(bodies).toEqual(Array(3).fill({ error: "job not found" }));
+      expect(bodies).toEqual(Array(3).fill({ error: "job not found", code: "job_not_found" }));
       return counted.queries() - before;
     };
 

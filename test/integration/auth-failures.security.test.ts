@@ -42,6 +42,7 @@ describe("failed authentication is limited per attempt, not per caller", () => {
     expect(bad.headers.get("Retry-After")).toBe("60");
     expect(await bad.json()).toEqual({
       error: "too many failed authentication attempts, retry later",
+      code: "too_many_auth_failures",
     });
     expect((await request("/jobs", from(office, tenant.key))).status).toBe(200);
     expect((await request("/jobs", from(office, await mintToken(tenant)))).status).toBe(200);
@@ -87,6 +88,7 @@ describe("ADMIN_TOKEN", () => {
     expect(response.status).toBe(503);
     expect(await response.json()).toEqual({
       error: "proxy is not configured: ADMIN_TOKEN must be at least 32 characters",
+      code: "not_configured",
     });
     expect(
       (await request("/admin/tenants", asAdmin(), { ...env, ADMIN_TOKEN: TEST_ADMIN_TOKEN }))

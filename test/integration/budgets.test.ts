@@ -64,6 +64,7 @@ describe("a tenant's monthly page budget", () => {
     const body = (await refused.json()) as { error: string; budget: string; resetsAt: string };
     expect(body).toEqual({
       error: "page budget exhausted",
+      code: "budget_exhausted",
       budget: "tenant",
       resetsAt: expect.stringMatching(/^\d{4}-\d{2}-01T00:00:00\.000Z$/),
     });
@@ -184,6 +185,7 @@ describe("an end user's monthly page budget", () => {
     expect(response.status).toBe(400);
     expect(await response.json()).toEqual({
       error: "pagesPerMonth needs a sub: it is one end user's budget",
+      code: "invalid_request",
     });
   });
 

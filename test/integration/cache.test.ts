@@ -184,7 +184,7 @@ describe("terminal jobs", () => {
     const response = await proxyFetch(`/jobs/${id}`, globex.auth());
 
     expect(response.status).toBe(404);
-    expect(await response.json()).toEqual({ error: "job not found" });
+    expect(await response.json()).toEqual({ error: "job not found", code: "job_not_found" });
     expect(response.headers.get("X-Cache")).toBeNull();
   });
 });
@@ -394,7 +394,7 @@ describe("what a browser may keep of a finished job", () => {
     expect((await proxyFetch(`/jobs/${id}`, acme.auth(ifNoneMatch))).status).toBe(304);
     const otherUser = await proxyFetch(`/jobs/${id}`, globex.auth(ifNoneMatch));
     expect(otherUser.status).toBe(404);
-    expect(await otherUser.json()).toEqual({ error: "job not found" });
+    expect(await otherUser.json()).toEqual({ error: "job not found", code: "job_not_found" });
     expect((await proxyFetch(`/jobs/${id}`, ifNoneMatch)).status).toBe(401);
   });
 });

@@ -17,6 +17,10 @@ const SHOP_DEV = "http://localhost:5173";
 const OTHER = "https://other.example";
 const UNKNOWN = "https://unknown.example";
 const DOCUMENT = { fileName: "a.txt", contentType: "text/plain", content: "hello" };
+const ORIGIN_NOT_ALLOWED = {
+  error: "this Origin is not one of the tenant's allowed origins",
+  code: "origin_not_allowed",
+};
 
 let shop: TestTenant;
 let other: TestTenant;
@@ -167,7 +171,7 @@ describe("real requests from a browser", () => {
     const response = await proxyFetch(`/jobs/${id}`, withBearer(token, fromOrigin(OTHER)));
 
     expect(response.status).toBe(403);
-    expect(await response.json()).toEqual({ error: "forbidden" });
+    expect(await response.json()).toEqual(ORIGIN_NOT_ALLOWED);
     expect(response.headers.get("Access-Control-Allow-Origin")).toBeNull();
     expect(await fakeWaveline.calls(id)).toHaveLength(0);
   });
@@ -194,7 +198,7 @@ describe("real requests from a browser", () => {
     const response = await proxyFetch(`/jobs/${id}`, shop.auth(fromOrigin(OTHER)));
 
     expect(response.status).toBe(403);
-    expect(await response.json()).toEqual({ error: "forbidden" });
+    expect(await response.json()).toEqual(ORIGIN_NOT_ALLOWED);
     expect(await fakeWaveline.calls(id)).toHaveLength(0);
   });
 
@@ -205,7 +209,7 @@ describe("real requests from a browser", () => {
     const response = await proxyFetch(`/jobs/${id}`, withBearer(token, fromOrigin(UNKNOWN)));
 
     expect(response.status).toBe(403);
-    expect(await response.json()).toEqual({ error: "forbidden" });
+    expect(await response.json()).toEqual(ORIGIN_NOT_ALLOWED);
     expect(response.headers.get("Access-Control-Allow-Origin")).toBeNull();
     expect(await fakeWaveline.calls(id)).toHaveLength(0);
   });
@@ -219,7 +223,7 @@ describe("real requests from a browser", () => {
     );
 
     expect(response.status).toBe(403);
-    expect(await response.json()).toEqual({ error: "forbidden" });
+    expect(await response.json()).toEqual(ORIGIN_NOT_ALLOWED);
   });
 
   it("makes a 401 for a bad token readable by a known origin", async () => {
@@ -229,7 +233,10 @@ describe("real requests from a browser", () => {
     );
 
     expect(response.status).toBe(401);
-    expect(await response.json()).toEqual({ error: "missing or invalid credentials" });
+    expect(await response.json()).toEqual({
+      error: "missing or invalid credentials",
+      code: "authentication_failed",
+    });
     expectReadableFrom(response, SHOP);
   });
 
@@ -252,7 +259,7 @@ describe("real requests from a browser", () => {
     const response = await proxyFetch(`/jobs/${theirs}`, withBearer(token, fromOrigin(SHOP)));
 
     expect(response.status).toBe(404);
-    expect(await response.json()).toEqual({ error: "job not found" });
+    expect(await response.json()).toEqual({ error: "job not found", code: "job_not_found" });
     expectReadableFrom(response, SHOP);
   });
 

@@ -71,7 +71,7 @@ describe("hostile creation bodies", () => {
 
     for (const [index, [, , error]] of hostile.entries()) {
       expect(answers[index]?.status).toBe(400);
-      expect(await answers[index]?.json()).toEqual({ error });
+      expect(await answers[index]?.json()).toEqual({ error, code: "invalid_json" });
     }
     const again = await proxyFetch(`/jobs/${SEEDED.completed}`, acme.auth());
     expect(again.status).toBe(200);
@@ -208,6 +208,7 @@ describe("job ids Waveline hands out", () => {
     expect(created.status).toBe(502);
     expect(await created.json()).toEqual({
       error: "upstream created a job with an id the proxy cannot serve",
+      code: "upstream_job_unusable",
       jobId: id.slice(0, 200),
     });
   });
@@ -233,6 +234,7 @@ describe("job ids Waveline hands out", () => {
     expect(theirs.status).toBe(502);
     expect(await theirs.json()).toEqual({
       error: "upstream created a job whose id is already in use",
+      code: "upstream_job_id_taken",
       jobId: id,
     });
     expect(replayed.status).toBe(502);

@@ -71,6 +71,7 @@ describe("Idempotency-Key on POST /extract-document and /guess-shape", () => {
       expect(refused.headers.get("Retry-After")).toBe("1");
       expect(await refused.json()).toEqual({
         error: "a request with this Idempotency-Key is still in progress",
+        code: "idempotency_key_in_flight",
       });
     }
     const first = concurrent.find((r) => r.status === 201) as Response;
@@ -93,12 +94,18 @@ describe("Idempotency-Key on POST /extract-document and /guess-shape", () => {
     const otherBody = await create(acme.key, { ...document, content: "changed" }, key);
     const otherRoute = await create(acme.key, document, key, "/guess-shape");
 
-    for (const refused of [otherBody, otherRoute]) {
-      expect(refused.status).toBe(422);
-      expect(await refused.json()).toEqual({
-        error: "this Idempotency-Key was used with another request body",
-      });
-    }
+    expect(otherBody.status).toBe(422);
+    expect(await otherBody.json()).toEqual({
+      error: "this Idempotency-Key was used with another request body",
+      code: "idempotency_key_reused",
+    });
+    // The body was the very same: the answer must not say it was another.
+    expect(otherRoute.status).toBe(422);
+    expect(await otherRoute.json()).toEqual({
+      error:
+        "this Idempotency-Key was used with this same body on POST /extract-document: a key belongs to one route",
+      code: "idempotency_key_reused",
+    });
     expect(await upstreamCreations(document.fileName)).toBe(1);
   });
 
@@ -144,6 +151,7 @@ describe("Idempotency-Key on POST /extract-document and /guess-shape", () => {
       const text = await refused.text();
       expect(JSON.parse(text)).toEqual({
         error: "this Idempotency-Key belongs to a job this credential may not read",
+        code: "idempotency_key_not_readable",
       });
       expect(text).not.toContain(job.id);
       expect(refused.headers.get("Location")).toBeNull();
@@ -171,6 +179,7 @@ describe("Idempotency-Key on POST /extract-document and /guess-shape", () => {
     expect(response.status).toBe(400);
     expect(await response.json()).toEqual({
       error: "Idempotency-Key must be 1 to 255 printable ASCII characters",
+      code: "invalid_idempotency_key",
     });
     expect(await upstreamCreations(document.fileName)).toBe(0);
   });

@@ -108,7 +108,10 @@ describe("POST /extract-document and /guess-shape", () => {
     );
 
     expect(response.status).toBe(400);
-    expect(await response.json()).toEqual({ error: expect.stringMatching(/fileName/) });
+    expect(await response.json()).toEqual({
+      error: expect.stringMatching(/fileName/),
+      code: "upstream_refused",
+    });
     expect(await jobRows(acme.id)).toHaveLength(before);
   });
 
@@ -129,7 +132,10 @@ describe("POST /extract-document and /guess-shape", () => {
     );
 
     expect(response.status).toBe(502);
-    expect(await response.json()).toEqual({ error: "upstream sent an invalid answer" });
+    expect(await response.json()).toEqual({
+      error: "upstream sent an invalid answer",
+      code: "upstream_error",
+    });
     expect(await jobRows(acme.id)).toHaveLength(before);
   });
 
@@ -153,7 +159,7 @@ describe("POST /extract-document and /guess-shape", () => {
     );
 
     expect(response.status).toBe(400);
-    expect(await response.json()).toEqual({ error });
+    expect(await response.json()).toEqual({ error, code: "invalid_json" });
   });
 
   it("answers 413 above MAX_BODY_BYTES", async () => {
@@ -167,7 +173,10 @@ describe("POST /extract-document and /guess-shape", () => {
     );
 
     expect(response.status).toBe(413);
-    expect(await response.json()).toEqual({ error: "request body is larger than 256 bytes" });
+    expect(await response.json()).toEqual({
+      error: "request body is larger than 256 bytes",
+      code: "body_too_large",
+    });
   });
 });
 
@@ -225,13 +234,16 @@ describe("GET /jobs", () => {
     expect(after).toBe(before);
   });
 
-  it.each(["count=0", "count=101", "count=abc", "offset=-1"])(
-    "answers 400 for %s",
-    async (query) => {
-      const response = await proxyFetch(`/jobs?${query}`, acme.auth());
+  it.each([
+    ["count=0", "count must be 1 to 100"],
+    ["count=101", "count must be 1 to 100"],
+    ["count=abc", "count must be a number"],
+    ["count=1.5", "count must be an integer"],
+    ["offset=-1", "offset must be 0 to 10000"],
+  ])("answers 400 for %s, naming the field and its rule", async (query, error) => {
+    const response = await proxyFetch(`/jobs?${query}`, acme.auth());
 
-      expect(response.status).toBe(400);
-      expect(await response.json()).toEqual({ error: expect.stringMatching(/^(count|offset) /) });
-    },
-  );
+    expect(response.status).toBe(400);
+    expect(await response.json()).toEqual({ error, code: "invalid_request" });
+  });
 });

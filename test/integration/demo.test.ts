@@ -66,7 +66,10 @@ describe("GET /demo", () => {
 
     expect(response.status).toBe(405);
     expect(response.headers.get("Allow")).toBe("GET, HEAD");
-    expect(await response.json()).toEqual({ error: "method not allowed" });
+    expect(await response.json()).toEqual({
+      error: "method not allowed",
+      code: "method_not_allowed",
+    });
   });
 
   it("is not served under /api/v1", async () => {
@@ -79,6 +82,7 @@ describe("GET /demo", () => {
     expect(response.status).toBe(503);
     expect(await response.json()).toEqual({
       error: "proxy is not configured: DEMO_ENABLED must be true or false",
+      code: "not_configured",
     });
   });
 });

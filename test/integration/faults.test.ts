@@ -51,9 +51,9 @@ async function expectRealJob(response: Response, id: string, xCache: string | Re
   expect(await response.json()).toMatchObject({ id, status: "COMPLETED", result: RESULT });
 }
 
-async function expectError(response: Response, status: number, error: string) {
+async function expectError(response: Response, status: number, error: string, code: string) {
   expect(response.status).toBe(status);
-  expect(await response.json()).toEqual({ error });
+  expect(await response.json()).toEqual({ error, code });
 }
 
 describe("the upstream failing on a job read", () => {
@@ -64,6 +64,7 @@ describe("the upstream failing on a job read", () => {
     attempts: number;
     status: number;
     error: string;
+    code: string;
     retryAfter?: string;
   }
 
@@ -74,6 +75,7 @@ describe("the upstream failing on a job read", () => {
       attempts: 1,
       status: 502,
       error: "upstream error",
+      code: "upstream_error",
     },
     {
       fault: "429",
@@ -81,6 +83,7 @@ describe("the upstream failing on a job read", () => {
       attempts: 1,
       status: 503,
       error: "upstream is busy, retry later",
+      code: "upstream_unavailable",
       retryAfter: "7",
     },
     {
@@ -89,6 +92,7 @@ describe("the upstream failing on a job read", () => {
       attempts: 1,
       status: 502,
       error: "upstream sent an invalid answer",
+      code: "upstream_error",
     },
     {
       fault: "an off-schema job",
@@ -96,6 +100,7 @@ describe("the upstream failing on a job read", () => {
       attempts: 1,
       status: 502,
       error: "upstream sent an invalid answer",
+      code: "upstream_error",
     },
     {
       // The connection dies mid-body: a network error, so the GET is retried once.
@@ -104,6 +109,7 @@ describe("the upstream failing on a job read", () => {
       attempts: 2,
       status: 502,
       error: "upstream unreachable",
+      code: "upstream_error",
     },
     {
       fault: "a connection reset",
@@ -111,6 +117,7 @@ describe("the upstream failing on a job read", () => {
       attempts: 2,
       status: 502,
       error: "upstream unreachable",
+      code: "upstream_error",
     },
     {
       fault: "slow beyond UPSTREAM_TIMEOUT_MS",
@@ -118,6 +125,7 @@ describe("the upstream failing on a job read", () => {
       attempts: 1,
       status: 504,
       error: "upstream did not answer in time",
+      code: "upstream_timeout",
     },
     {
       fault: "hanging",
@@ -125,6 +133,7 @@ describe("the upstream failing on a job read", () => {
       attempts: 1,
       status: 504,
       error: "upstream did not answer in time",
+      code: "upstream_timeout",
     },
   ];
 
@@ -141,7 +150,7 @@ describe("the upstream failing on a job read", () => {
       expect(Date.now() - started).toBeLessThan(3000);
       expect(failed.headers.get("Retry-After")).toBe(fault.retryAfter ?? null);
       expect(failed.headers.get("X-Cache")).toBeNull();
-      await expectError(failed, fault.status, fault.error);
+      await expectError(failed, fault.status, fault.error, fault.code);
       expect(await upstreamCalls(id)).toBe(fault.attempts);
       expect(await kvEntry(id)).toBeNull();
 
@@ -256,7 +265,7 @@ describe("D1 throwing", () => {
       const refused = await proxyFetch(`/jobs/${id}`, init, bindings);
 
       expect(refused.headers.get("Retry-After")).toBe("5");
-      await expectError(refused, 503, "storage is unavailable, retry later");
+      await expectError(refused, 503, "storage is unavailable, retry later", "storage_unavailable");
       expect(await upstreamCalls(id)).toBe(0);
 
       // The outage was not remembered as an unknown key, tenant or job.
@@ -277,7 +286,7 @@ describe("D1 hanging", () => {
 
     const refused = await proxyFetch(`/jobs/${id}`, tenant.auth(), bindings);
 
-    await expectError(refused, 503, "storage is unavailable, retry later");
+    await expectError(refused, 503, "storage is unavailable, retry later", "storage_unavailable");
     expect(Date.now() - started).toBeLessThan(STORAGE_TIMEOUT_MS + 1000);
     expect(await upstreamCalls(id)).toBe(0);
     d1.recover();
@@ -312,7 +321,12 @@ describe("the rate limiter's Durable Object unavailable", () => {
     const refused = await create();
 
     expect(refused.headers.get("Retry-After")).toBe("5");
-    await expectError(refused, 503, "rate limiter is unavailable, retry later");
+    await expectError(
+      refused,
+      503,
+      "rate limiter is unavailable, retry later",
+      "rate_limiter_unavailable",
+    );
     expect(upstream.mock.calls.map(([input]) => String(input))).not.toContainEqual(
       expect.stringContaining("/extract-document"),
     );
@@ -323,7 +337,12 @@ describe("the rate limiter's Durable Object unavailable", () => {
     for (let i = 0; i < 3; i++) {
       const unlimited = await read(id, tenant);
       expect(unlimited.headers.get("Retry-After")).toBe("5");
-      await expectError(unlimited, 503, "rate limiter is unavailable, retry later");
+      await expectError(
+        unlimited,
+        503,
+        "rate limiter is unavailable, retry later",
+        "rate_limiter_unavailable",
+      );
     }
 
     vi.restoreAllMocks();
@@ -343,7 +362,7 @@ describe("the failed-authentication limiter unavailable", () => {
 
     const refused = await proxyFetch(`/jobs/${id}`, withBearer(`wlp_${"C".repeat(43)}`), bindings);
 
-    await expectError(refused, 401, "missing or invalid credentials");
+    await expectError(refused, 401, "missing or invalid credentials", "authentication_failed");
     await expectRealJob(await proxyFetch(`/jobs/${id}`, acme.auth(), bindings), id, "MISS");
     limiter.recover();
     expect((await proxyFetch(`/jobs/${id}`, withBearer("still-wrong"), bindings)).status).toBe(401);

@@ -2,6 +2,7 @@ import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { decodeJwt, SignJWT } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
+import { ERROR_STATUS } from "../../src/http/errors";
 import { TEST_ADMIN_TOKEN, TEST_SIGNING_KEYS, TEST_WAVELINE_KEY } from "../constants";
 import {
   createTenant,
@@ -617,12 +618,15 @@ async function sendAndCheck(request: FuzzRequest, tally: Tally): Promise<void> {
     expect(headers.includes(secret), `${name} in a header: ${what}`).toBe(false);
   }
 
-  // Every error is exactly { "error": string } (a HEAD answer has no body at all).
+  // Every error is { "error": string, "code" } (a HEAD answer has no body at all), its status the
+  // one the code's table gives; only a spent budget says more (whose, and when it resets).
   if (!success && method !== "HEAD") {
     expect(response.headers.get("Content-Type"), what).toMatch(/^application\/json/);
     const parsed = JSON.parse(text) as Record<string, unknown>;
-    expect(Object.keys(parsed), what).toEqual(["error"]);
+    const extra = parsed.code === "budget_exhausted" ? ["budget", "resetsAt"] : [];
+    expect(Object.keys(parsed), what).toEqual(["error", "code", ...extra]);
     expect(typeof parsed.error, what).toBe("string");
+    expect(ERROR_STATUS[parsed.code as keyof typeof ERROR_STATUS], what).toBe(status);
   }
 
   // Nobody sees a job that is not theirs: not in a body, not as a 2xx or 304 for its path.

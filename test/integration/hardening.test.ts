@@ -33,7 +33,10 @@ describe("limits on what a client sends", () => {
     const response = await proxyFetch(`/jobs?pad=${"x".repeat(5000)}`, acme.auth());
 
     expect(response.status).toBe(414);
-    expect(await response.json()).toEqual({ error: "request URL is too long" });
+    expect(await response.json()).toEqual({
+      error: "request URL is too long",
+      code: "url_too_long",
+    });
   });
 
   it("answers 431 for very large headers", async () => {
@@ -43,7 +46,10 @@ describe("limits on what a client sends", () => {
     );
 
     expect(response.status).toBe(431);
-    expect(await response.json()).toEqual({ error: "request headers are too large" });
+    expect(await response.json()).toEqual({
+      error: "request headers are too large",
+      code: "headers_too_large",
+    });
   });
 
   it("answers 413 for a large body anywhere but job creation", async () => {
@@ -53,7 +59,10 @@ describe("limits on what a client sends", () => {
     );
 
     expect(response.status).toBe(413);
-    expect(await response.json()).toEqual({ error: "request body is larger than 65536 bytes" });
+    expect(await response.json()).toEqual({
+      error: "request body is larger than 65536 bytes",
+      code: "body_too_large",
+    });
   });
 
   it("answers 400 for a creation body nested too deeply, without calling upstream", async () => {
@@ -66,6 +75,9 @@ describe("limits on what a client sends", () => {
     );
 
     expect(response.status).toBe(400);
-    expect(await response.json()).toEqual({ error: "request body nests deeper than 64 levels" });
+    expect(await response.json()).toEqual({
+      error: "request body nests deeper than 64 levels",
+      code: "invalid_json",
+    });
   });
 });

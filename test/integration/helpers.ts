@@ -350,20 +350,33 @@ export interface DatabaseMeter {
  * The real D1 binding, metered: statements, round trips, sequential round trips and rows read.
  * `delayMs` puts that much latency in front of every round trip, as a primary far away would.
  */
-export function meteredDatabase(db: D1Database = env.DB, { delayMs = 0 } = {}): DatabaseMeter {
+export function meteredDatabase(
+  db: D1Database = env.DB,
+  {
+    delayMs = 0,
+    around,
+  }: {
+    delayMs?: number;
+    /** Wraps each round trip (after the delay is counted in): a caller's own meter of them. */
+    around?: <R>(call: () => Promise<R>) => Promise<R>;
+  } = {},
+): DatabaseMeter {
   let queries = 0;
   let roundTrips = 0;
   let sequential = 0;
   let inFlight = 0;
   let rows = 0;
+  const delayed = async <R>(call: () => Promise<R>): Promise<R> => {
+    if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+    return call();
+  };
   const trip = async <R>(statements: number, call: () => Promise<R>): Promise<R> => {
     if (inFlight === 0) sequential++;
     inFlight++;
     roundTrips++;
     queries += statements;
     try {
-      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
-      return await call();
+      return await (around ? around(() => delayed(call)) : delayed(call));
     } finally {
       inFlight--;
     }

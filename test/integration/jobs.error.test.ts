@@ -16,25 +16,46 @@ beforeAll(async () => {
   acme = await tenantOwningSeededJobs();
 });
 
-async function expectError(response: Response, status: number, error: string | RegExp) {
+async function expectError(
+  response: Response,
+  status: number,
+  code: string,
+  error: string | RegExp,
+) {
   expect(response.status).toBe(status);
   expect(response.headers.get("Content-Type")).toMatch(/^application\/json/);
   expect(response.headers.get("X-Request-Id")).toBeTruthy();
-  const body = (await response.json()) as { error: unknown };
-  expect(Object.keys(body)).toEqual(["error"]);
+  const body = (await response.json()) as { error: unknown; code: unknown };
+  expect(Object.keys(body)).toEqual(["error", "code"]);
+  expect(body.code).toBe(code);
   if (typeof error === "string") expect(body.error).toBe(error);
   else expect(body.error).toMatch(error);
 }
 
 describe("upstream answers, mapped", () => {
   it.each([
-    { upstream: 400, status: 400, error: "fileName is required" },
-    { upstream: 401, status: 502, error: "upstream rejected the proxy's credentials" },
-    { upstream: 403, status: 502, error: "upstream rejected the proxy's credentials" },
-    { upstream: 404, status: 404, error: "job not found" },
-    { upstream: 500, status: 502, error: "upstream error" },
-    { upstream: 418, status: 502, error: "upstream sent an unexpected answer" },
-  ])("upstream $upstream answers $status", async ({ upstream, status, error }) => {
+    { upstream: 400, status: 400, code: "upstream_refused", error: "fileName is required" },
+    {
+      upstream: 401,
+      status: 502,
+      code: "upstream_error",
+      error: "upstream rejected the proxy's credentials",
+    },
+    {
+      upstream: 403,
+      status: 502,
+      code: "upstream_error",
+      error: "upstream rejected the proxy's credentials",
+    },
+    { upstream: 404, status: 404, code: "job_not_found", error: "job not found" },
+    { upstream: 500, status: 502, code: "upstream_error", error: "upstream error" },
+    {
+      upstream: 418,
+      status: 502,
+      code: "upstream_error",
+      error: "upstream sent an unexpected answer",
+    },
+  ])("upstream $upstream answers $status $code", async ({ upstream, status, code, error }) => {
     const id = await ownedJobId(acme, `status-${upstream}`);
     await fakeWaveline.fault({
       match: id,
@@ -43,7 +64,7 @@ describe("upstream answers, mapped", () => {
       body: { error: upstream === 400 ? "fileName is required" : "nope" },
     });
 
-    await expectError(await proxyFetch(`/jobs/${id}`, acme.auth()), status, error);
+    await expectError(await proxyFetch(`/jobs/${id}`, acme.auth()), status, code, error);
     expect(await fakeWaveline.calls(id)).toHaveLength(1);
   });
 
@@ -51,7 +72,12 @@ describe("upstream answers, mapped", () => {
     const id = await ownedJobId(acme, "status-400-bare");
     await fakeWaveline.fault({ match: id, mode: "status", status: 400, body: "oops" });
 
-    await expectError(await proxyFetch(`/jobs/${id}`, acme.auth()), 400, "bad request");
+    await expectError(
+      await proxyFetch(`/jobs/${id}`, acme.auth()),
+      400,
+      "upstream_refused",
+      "bad request",
+    );
   });
 
   it("gives a 503 a default Retry-After when the upstream's 429 has none", async () => {
@@ -73,7 +99,7 @@ describe("upstream answers, mapped", () => {
       unreachable,
     );
 
-    await expectError(response, 502, "upstream unreachable");
+    await expectError(response, 502, "upstream_error", "upstream unreachable");
   });
 });
 
@@ -102,7 +128,12 @@ describe("one retry for a GET", () => {
   it("does not retry twice, nor after an answer that is final", async () => {
     const failing = await ownedJobId(acme, "retry-twice");
     await fakeWaveline.fault({ match: failing, mode: "status", status: 503 });
-    await expectError(await proxyFetch(`/jobs/${failing}`, acme.auth()), 502, "upstream error");
+    await expectError(
+      await proxyFetch(`/jobs/${failing}`, acme.auth()),
+      502,
+      "upstream_error",
+      "upstream error",
+    );
     expect(await fakeWaveline.calls(failing)).toHaveLength(2);
 
     const final = await ownedJobId(acme, "retry-500");
@@ -123,7 +154,7 @@ describe("bad requests never reach the upstream", () => {
   ])("answers 400 for %s", async (_, path) => {
     const response = await proxyFetch(path, acme.auth());
 
-    await expectError(response, 400, /^id must be 1 to 128 characters/);
+    await expectError(response, 400, "invalid_request", /^id must be 1 to 128 characters/);
   });
 
   it("made no upstream call for any of them", async () => {
@@ -132,12 +163,12 @@ describe("bad requests never reach the upstream", () => {
   });
 
   it("answers 404 for an unknown path and 405 for a wrong method", async () => {
-    await expectError(await proxyFetch("/nope", acme.auth()), 404, "not found");
-    await expectError(await proxyFetch("/jobs/", acme.auth()), 404, "not found");
+    await expectError(await proxyFetch("/nope", acme.auth()), 404, "not_found", "not found");
+    await expectError(await proxyFetch("/jobs/", acme.auth()), 404, "not_found", "not found");
 
     const response = await proxyFetch("/jobs/abc", acme.auth({ method: "DELETE" }));
     expect(response.headers.get("Allow")).toContain("GET");
-    await expectError(response, 405, "method not allowed");
+    await expectError(response, 405, "method_not_allowed", "method not allowed");
   });
 });
 
@@ -151,7 +182,12 @@ describe("configuration", () => {
         WAVELINE_API_KEY: key,
       });
 
-      await expectError(response, 503, "proxy is not configured: WAVELINE_API_KEY is missing");
+      await expectError(
+        response,
+        503,
+        "not_configured",
+        "proxy is not configured: WAVELINE_API_KEY is missing",
+      );
       expect(await fakeWaveline.calls(id)).toHaveLength(0);
     },
   );
@@ -166,7 +202,12 @@ describe("configuration", () => {
       },
     );
 
-    await expectError(response, 503, /^proxy is not configured: UPSTREAM_TIMEOUT_MS /);
+    await expectError(
+      response,
+      503,
+      "not_configured",
+      /^proxy is not configured: UPSTREAM_TIMEOUT_MS /,
+    );
     // The same answer headers as a configured proxy's: a JSON error, never framed or sniffed.
     expect(response.headers.get("X-Content-Type-Options")).toBe("nosniff");
     expect(response.headers.get("Content-Security-Policy")).toContain("default-src 'none'");

@@ -37,7 +37,10 @@ describe("who may call GET /jobs/{id}", () => {
     const response = await proxyFetch(`/jobs/${id}`, { headers });
 
     expect(response.status).toBe(401);
-    expect(await response.json()).toEqual({ error: "missing or invalid credentials" });
+    expect(await response.json()).toEqual({
+      error: "missing or invalid credentials",
+      code: "authentication_failed",
+    });
     expect(await fakeWaveline.calls(id)).toHaveLength(0);
   });
 });

@@ -49,7 +49,10 @@ describe("listing jobs", () => {
     const refused = await proxyFetch("/jobs", tenant.auth());
 
     expect(statuses).toEqual([200, 200, 200, 429]);
-    expect(await refused.json()).toEqual({ error: "rate limit exceeded: 3 reads per minute" });
+    expect(await refused.json()).toEqual({
+      error: "rate limit exceeded: 3 reads per minute",
+      code: "rate_limited",
+    });
     expect(refused.headers.get("Retry-After")).toBeTruthy();
   });
 
@@ -86,7 +89,10 @@ describe("listing jobs", () => {
       const response = await proxyFetch("/jobs?offset=10001", tenant.auth());
 
       expect(response.status).toBe(400);
-      expect(await response.json()).toEqual({ error: "offset must be 0 to 10000" });
+      expect(await response.json()).toEqual({
+        error: "offset must be 0 to 10000",
+        code: "invalid_request",
+      });
     });
   });
 

@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { Validator } from "@cfworker/json-schema";
 import { beforeAll, describe, expect, it } from "vitest";
+import { ERROR_STATUS } from "../../src/http/errors";
 import { appFor } from "../../src/platform/cloudflare/worker";
 import {
   asAdmin,
@@ -14,7 +15,9 @@ import {
   withBearer,
 } from "./helpers";
 
-type Schema = Record<string, unknown>;
+type Schema = Record<string, unknown> & {
+  allOf?: { $ref?: string; properties?: { code?: { enum?: string[] } } }[];
+};
 type Media = Record<string, { schema: Schema }>;
 interface Parameter {
   name?: string;
@@ -24,11 +27,15 @@ interface Parameter {
 interface Operation {
   operationId: string;
   summary: string;
+  description?: string;
   security: Record<string, string[]>[];
   servers?: { url: string }[];
   parameters: Parameter[];
   requestBody?: { content: Media };
-  responses: Record<string, { headers: Record<string, unknown>; content?: Media }>;
+  responses: Record<
+    string,
+    { description: string; headers: Record<string, unknown>; content?: Media }
+  >;
 }
 interface OpenApiDocument {
   openapi: string;
@@ -117,12 +124,14 @@ describe("GET /openapi.json", () => {
     expect(documented).not.toContain("GET /api/v1/admin/tenants");
   });
 
-  it("describes every operation: a unique id, who may call, its answers, errors and headers", () => {
+  it("describes every operation: a unique id, a description, who may call, its answers, its errors' codes and headers", () => {
     const ids = new Set<string>();
     for (const [path, item] of Object.entries(doc.paths)) {
       for (const [method, operation] of Object.entries(item)) {
         const where = `${method} ${path}`;
         expect(operation.summary, where).not.toBe("undocumented");
+        expect(operation.description, where).toMatch(/\S/);
+        expect(operation.servers, where).toBeUndefined();
         expect(ids.has(operation.operationId), where).toBe(false);
         ids.add(operation.operationId);
         expect(Array.isArray(operation.security), where).toBe(true);
@@ -131,13 +140,24 @@ describe("GET /openapi.json", () => {
           statuses.some((status) => status.startsWith("2")),
           where,
         ).toBe(true);
+        expect(
+          statuses.some((status) => status.startsWith("4")),
+          where,
+        ).toBe(true);
         for (const status of statuses) {
           const response = operation.responses[status];
           expect(response?.headers["X-Request-Id"], `${where} ${status}`).toBeDefined();
           if (Number(status) >= 400) {
-            expect(response?.content?.["application/json"]?.schema).toEqual({
-              $ref: "#/components/schemas/Error",
-            });
+            const schema = response?.content?.["application/json"]?.schema;
+            expect(schema?.allOf?.[0]).toEqual({ $ref: "#/components/schemas/Error" });
+            const codes = schema?.allOf?.[1]?.properties?.code?.enum ?? [];
+            expect(codes.length, `${where} ${status}`).toBeGreaterThan(0);
+            for (const code of codes) {
+              expect(ERROR_STATUS[code as keyof typeof ERROR_STATUS], `${where} ${code}`).toBe(
+                Number(status),
+              );
+              expect(response?.description, `${where} ${status}`).toContain(`\`${code}\``);
+            }
           }
         }
       }
@@ -181,6 +201,30 @@ describe("the document's request schemas and the live validators", () => {
 
   beforeAll(async () => {
     acme = await createTenant("openapi-requests");
+  });
+
+  it.each([
+    ["/extract-document", "tenant"],
+    ["/guess-shape", "tenant"],
+    ["/webhooks", "tenant"],
+    ["/admin/tenants", "admin"],
+  ] as const)("takes the example body /docs offers for POST %s as it is", async (path, who) => {
+    // What docs.js fills in: the body's own example, else each required field's first example.
+    const schema = requestSchemaOf("POST", path) as Schema & {
+      examples?: unknown[];
+      required?: string[];
+      properties?: Record<string, { examples?: unknown[] }>;
+    };
+    const body =
+      schema.examples?.[0] ??
+      Object.fromEntries(
+        (schema.required ?? []).map((name) => [name, schema.properties?.[name]?.examples?.[0]]),
+      );
+    const init = jsonBody(body);
+
+    const response = await proxyFetch(path, who === "admin" ? asAdmin(init) : acme.auth(init));
+
+    expect(response.status, JSON.stringify(await response.clone().json())).toBe(201);
   });
 
   it.each([

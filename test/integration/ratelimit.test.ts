@@ -55,7 +55,10 @@ describe("job creation limits", () => {
 
     expect(statuses).toEqual([201, 201, 201]);
     expect(refused.status).toBe(429);
-    expect(await refused.json()).toEqual({ error: "rate limit exceeded: 3 creates per minute" });
+    expect(await refused.json()).toEqual({
+      error: "rate limit exceeded: 3 creates per minute",
+      code: "rate_limited",
+    });
     expect(Number(refused.headers.get("Retry-After"))).toBeGreaterThan(0);
     expect(refused.headers.get("RateLimit-Limit")).toBe("3");
     expect(refused.headers.get("RateLimit-Remaining")).toBe("0");
@@ -117,7 +120,10 @@ describe("read limits", () => {
 
     expect(remaining.slice(0, 3)).toEqual(["29", "28", "27"]);
     expect(refused.status).toBe(429);
-    expect(await refused.json()).toEqual({ error: "rate limit exceeded: 30 reads per minute" });
+    expect(await refused.json()).toEqual({
+      error: "rate limit exceeded: 30 reads per minute",
+      code: "rate_limited",
+    });
   });
 
   it("never let a tenant read more than its limit, however the reads are spread", async () => {
@@ -180,7 +186,10 @@ describe("end users' shares of the tenant's limits", () => {
 
     expect(noisyStatuses.filter((status) => status === 200)).toHaveLength(10);
     expect(noisyStatuses.slice(10)).toEqual([429, 429, 429, 429, 429]);
-    expect(await refused.json()).toEqual({ error: "rate limit exceeded: 10 reads per minute" });
+    expect(await refused.json()).toEqual({
+      error: "rate limit exceeded: 10 reads per minute",
+      code: "rate_limited",
+    });
     expect(refused.headers.get("RateLimit-Limit")).toBe("10");
     expect(await readStatuses(quiet.token, quiet.job, 10)).toEqual(Array(10).fill(200));
     expect(await readStatuses(tenant.key, backendJob, 15)).toEqual(Array(15).fill(200));

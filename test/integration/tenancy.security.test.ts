@@ -38,7 +38,7 @@ describe("another tenant's job", () => {
     );
 
     expect(foreign.status).toBe(404);
-    expect(JSON.parse(foreign.body)).toEqual({ error: "job not found" });
+    expect(JSON.parse(foreign.body)).toEqual({ error: "job not found", code: "job_not_found" });
     expect(foreign).toEqual(missing);
   });
 
@@ -60,7 +60,7 @@ describe("another tenant's job", () => {
     const response = await proxyFetch(`/jobs/${acmeJob}`, withBearer(token));
 
     expect(response.status).toBe(404);
-    expect(await response.json()).toEqual({ error: "job not found" });
+    expect(await response.json()).toEqual({ error: "job not found", code: "job_not_found" });
   });
 
   it("costs no upstream call", async () => {
@@ -97,7 +97,10 @@ describe("API key lifecycle", () => {
 
     const response = await proxyFetch(`/jobs/${job}`, tenant.auth());
     expect(response.status).toBe(401);
-    expect(await response.json()).toEqual({ error: "missing or invalid credentials" });
+    expect(await response.json()).toEqual({
+      error: "missing or invalid credentials",
+      code: "authentication_failed",
+    });
   });
 
   it("stops a key revoked elsewhere within 10 seconds", async () => {
@@ -165,7 +168,10 @@ describe("a disabled tenant", () => {
     for (const auth of [tenant.auth(), withBearer(token)]) {
       const response = await proxyFetch(`/jobs/${job}`, auth);
       expect(response.status).toBe(403);
-      expect(await response.json()).toEqual({ error: "forbidden" });
+      expect(await response.json()).toEqual({
+        error: "the tenant is disabled",
+        code: "tenant_disabled",
+      });
     }
 
     await proxyFetch(

@@ -10,7 +10,7 @@ import {
   withBearer,
 } from "./helpers";
 
-const UNAUTHORISED = { error: "missing or invalid credentials" };
+const UNAUTHORISED = { error: "missing or invalid credentials", code: "authentication_failed" };
 
 let acme: TestTenant;
 let globex: TestTenant;
@@ -113,7 +113,7 @@ describe("POST /admin/tenants/{id}/revoke-tokens", () => {
     );
 
     expect(response.status).toBe(404);
-    expect(await response.json()).toEqual({ error: "tenant not found" });
+    expect(await response.json()).toEqual({ error: "tenant not found", code: "tenant_not_found" });
   });
 });
 

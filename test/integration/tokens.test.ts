@@ -18,9 +18,17 @@ import {
 // The same issuer and audience as src/core/tenancy/tokens.ts, so forged tokens differ only where meant.
 const ISSUER = "waveline-edge-proxy";
 const AUDIENCE = "waveline-edge-proxy:browser";
-const UNAUTHORISED = { error: "missing or invalid credentials" };
-const FORBIDDEN = { error: "forbidden" };
-const JOB_NOT_FOUND = { error: "job not found" };
+const UNAUTHORISED = { error: "missing or invalid credentials", code: "authentication_failed" };
+const API_KEY_REQUIRED = {
+  error: "this route takes API keys only, not browser tokens",
+  code: "api_key_required",
+};
+const TENANT_DISABLED = { error: "the tenant is disabled", code: "tenant_disabled" };
+const scopeMissing = (scope: string) => ({
+  error: `the token lacks the ${scope} scope`,
+  code: "scope_missing",
+});
+const JOB_NOT_FOUND = { error: "job not found", code: "job_not_found" };
 const DOCUMENT = { fileName: "a.txt", contentType: "text/plain", content: "hello" };
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -221,13 +229,13 @@ describe("POST /tokens", () => {
     expect(response.status).toBe(201);
   });
 
-  it("refuses a browser token, even one that may create jobs, with 403 forbidden", async () => {
+  it("refuses a browser token, even one that may create jobs, with 403", async () => {
     const token = await mintToken(acme, { scopes: ["jobs:read", "jobs:create"] });
 
     const response = await proxyFetch("/tokens", withBearer(token, jsonBody({})));
 
     expect(response.status).toBe(403);
-    expect(await response.json()).toEqual(FORBIDDEN);
+    expect(await response.json()).toEqual(API_KEY_REQUIRED);
   });
 
   it("refuses a request without credentials with 401", async () => {
@@ -239,13 +247,13 @@ describe("POST /tokens", () => {
 });
 
 describe("scopes", () => {
-  it("a read-only token cannot create a job: 403 forbidden", async () => {
+  it("a read-only token cannot create a job: 403", async () => {
     const token = await mintToken(acme, { scopes: ["jobs:read"] });
 
     const response = await createJob(token);
 
     expect(response.status).toBe(403);
-    expect(await response.json()).toEqual(FORBIDDEN);
+    expect(await response.json()).toEqual(scopeMissing("jobs:create"));
   });
 
   it("a token with jobs:create creates a job", async () => {
@@ -258,14 +266,14 @@ describe("scopes", () => {
     expect(job.id).toMatch(UUID);
   });
 
-  it("a create-only token cannot read a job: 403 forbidden, no upstream call", async () => {
+  it("a create-only token cannot read a job: 403, no upstream call", async () => {
     const id = await ownedJobId(acme, "create-only");
     const token = await mintToken(acme, { scopes: ["jobs:create"] });
 
     const response = await proxyFetch(`/jobs/${id}`, withBearer(token));
 
     expect(response.status).toBe(403);
-    expect(await response.json()).toEqual(FORBIDDEN);
+    expect(await response.json()).toEqual(scopeMissing("jobs:read"));
     expect(await fakeWaveline.calls(id)).toHaveLength(0);
   });
 });
@@ -556,7 +564,7 @@ describe("a disabled tenant", () => {
     const response = await proxyFetch(`/jobs/${jobId}`, withBearer(token));
 
     expect(response.status).toBe(403);
-    expect(await response.json()).toEqual(FORBIDDEN);
+    expect(await response.json()).toEqual(TENANT_DISABLED);
     expect(await fakeWaveline.calls(jobId)).toHaveLength(before);
   });
 
@@ -564,20 +572,20 @@ describe("a disabled tenant", () => {
     const response = await proxyFetch(`/jobs/${jobId}`, dormant.auth());
 
     expect(response.status).toBe(403);
-    expect(await response.json()).toEqual(FORBIDDEN);
+    expect(await response.json()).toEqual(TENANT_DISABLED);
   });
 
   it("cannot mint tokens any more: 403", async () => {
     const response = await proxyFetch("/tokens", dormant.auth(jsonBody({})));
 
     expect(response.status).toBe(403);
-    expect(await response.json()).toEqual(FORBIDDEN);
+    expect(await response.json()).toEqual(TENANT_DISABLED);
   });
 
   it("cannot create jobs with its tokens any more: 403", async () => {
     const response = await createJob(token);
 
     expect(response.status).toBe(403);
-    expect(await response.json()).toEqual(FORBIDDEN);
+    expect(await response.json()).toEqual(TENANT_DISABLED);
   });
 });

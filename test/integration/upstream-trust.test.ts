@@ -36,7 +36,10 @@ describe("an upstream answer about another job than the one asked", () => {
     const response = await proxyFetch(`/jobs/${asked}`, acme.auth());
 
     expect(response.status).toBe(502);
-    expect(await response.json()).toEqual({ error: "upstream answered another job" });
+    expect(await response.json()).toEqual({
+      error: "upstream answered another job",
+      code: "upstream_error",
+    });
     expect(await recordedStatus(asked)).toBe("RUNNING");
     expect(await env.JOB_CACHE.get(`job:${answered}`)).toBeNull();
     const theirs = await proxyFetch(`/jobs/${answered}`, globex.auth());
@@ -61,7 +64,10 @@ describe("an upstream answer over MAX_UPSTREAM_BODY_BYTES", () => {
 
     // UPSTREAM_TIMEOUT_MS is 1500 in the test pool: reading on would end in a 504.
     expect(response.status).toBe(502);
-    expect(await response.json()).toEqual({ error: "upstream answer is too large" });
+    expect(await response.json()).toEqual({
+      error: "upstream answer is too large",
+      code: "upstream_error",
+    });
     expect(Date.now() - started).toBeLessThan(1500);
   });
 
@@ -73,7 +79,10 @@ describe("an upstream answer over MAX_UPSTREAM_BODY_BYTES", () => {
     const response = await proxyFetch(`/jobs/${id}`, acme.auth(), capped);
 
     expect(response.status).toBe(502);
-    expect(await response.json()).toEqual({ error: "upstream answer is too large" });
+    expect(await response.json()).toEqual({
+      error: "upstream answer is too large",
+      code: "upstream_error",
+    });
     expect(await env.JOB_CACHE.get(`job:${id}`)).toBeNull();
     expect(await recordedStatus(id)).toBe("RUNNING");
   });
@@ -84,6 +93,7 @@ describe("an upstream answer over MAX_UPSTREAM_BODY_BYTES", () => {
     expect(response.status).toBe(503);
     expect(await response.json()).toEqual({
       error: "proxy is not configured: MAX_UPSTREAM_BODY_BYTES must be a number of bytes",
+      code: "not_configured",
     });
   });
 });

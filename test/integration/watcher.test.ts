@@ -119,6 +119,7 @@ describe("an open stream ends with its credential", () => {
     expect(ended?.event).toBe("error");
     expect(JSON.parse(ended?.data ?? "{}")).toEqual({
       error: "the credential has expired or was revoked",
+      code: "authentication_failed",
     });
     // The token's second, the 5 s of clock skew every request allows, and one re-check.
     expect(Date.now() - opened).toBeLessThan(1_000 + 5_000 + 2_000);
@@ -134,28 +135,28 @@ describe("an open stream ends with its credential", () => {
       "its API key is revoked",
       "api-key",
       (t: TestTenant) => admin(`/admin/tenants/${t.id}/keys/${t.keyId}`, { method: "DELETE" }),
-      "the credential has expired or was revoked",
+      { error: "the credential has expired or was revoked", code: "authentication_failed" },
     ],
     [
       "the key that minted its token is revoked",
       "token",
       (t: TestTenant) => admin(`/admin/tenants/${t.id}/keys/${t.keyId}`, { method: "DELETE" }),
-      "the credential has expired or was revoked",
+      { error: "the credential has expired or was revoked", code: "authentication_failed" },
     ],
     [
       "the tenant's tokens are revoked",
       "token",
       (t: TestTenant) => admin(`/admin/tenants/${t.id}/revoke-tokens`, { method: "POST" }),
-      "the credential has expired or was revoked",
+      { error: "the credential has expired or was revoked", code: "authentication_failed" },
     ],
     [
       "the tenant is disabled",
       "token",
       (t: TestTenant) =>
         admin(`/admin/tenants/${t.id}`, jsonBody({ disabled: true }, { method: "PATCH" })),
-      "the credential is no longer allowed this",
+      { error: "the credential is no longer allowed this", code: "tenant_disabled" },
     ],
-  ] as const)("when %s (%s)", async (_, credential, revoke, error) => {
+  ] as const)("when %s (%s)", async (_, credential, revoke, lapse) => {
     const tenant = await createTenant(`stream-revoked-${credential}`);
     const id = await runningJob(`revoked-${credential}`, tenant);
     const auth = credential === "api-key" ? tenant.auth() : withBearer(await mintToken(tenant));
@@ -166,7 +167,7 @@ describe("an open stream ends with its credential", () => {
     const ended = await events.next(5_000);
 
     expect(ended?.event).toBe("error");
-    expect(JSON.parse(ended?.data ?? "{}")).toEqual({ error });
+    expect(JSON.parse(ended?.data ?? "{}")).toEqual(lapse);
     expect(await events.ended()).toBe(true);
   });
 });
@@ -318,7 +319,7 @@ describe("GET /jobs/{id}/events", () => {
     const response = await openEvents(id);
 
     expect(response.status).toBe(404);
-    expect(await response.json()).toEqual({ error: "job not found" });
+    expect(await response.json()).toEqual({ error: "job not found", code: "job_not_found" });
   });
 
   it("takes a browser token as ?access_token= and refuses an API key there", async () => {
@@ -333,6 +334,7 @@ describe("GET /jobs/{id}/events", () => {
     expect(withKey.status).toBe(400);
     expect(await withKey.json()).toEqual({
       error: "API keys are not accepted in URLs: send them in the Authorization header",
+      code: "api_key_in_url",
     });
   });
 
@@ -370,6 +372,7 @@ describe("GET /jobs/{id}/events", () => {
     expect(second.status).toBe(429);
     expect(await second.json()).toEqual({
       error: "too many open streams: at most 1 per end user, 4 per tenant",
+      code: "too_many_streams",
     });
     expect(quietOne.status).toBe(200);
 
@@ -400,7 +403,10 @@ describe("GET /jobs/{id}/events", () => {
 
       expect(response.status).toBe(503);
       expect(response.headers.get("Retry-After")).toBe("5");
-      expect(await response.json()).toEqual({ error: "rate limiter is unavailable, retry later" });
+      expect(await response.json()).toEqual({
+        error: "rate limiter is unavailable, retry later",
+        code: "rate_limiter_unavailable",
+      });
     },
   );
 

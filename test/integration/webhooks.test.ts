@@ -334,7 +334,10 @@ describe("managing endpoints", () => {
     ] as const) {
       const response = await proxyFetch(path, withBearer(token, init));
       expect(response.status).toBe(403);
-      expect(await response.json()).toEqual({ error: "forbidden" });
+      expect(await response.json()).toEqual({
+        error: "this route takes API keys only, not browser tokens",
+        code: "api_key_required",
+      });
     }
   });
 
@@ -398,7 +401,10 @@ describe("managing endpoints", () => {
       acme.auth(jsonBody({ url: "https://hooks.example.com/x", events: ["job.deleted"] })),
     );
     expect(response.status).toBe(400);
-    expect(await response.json()).toEqual({ error: expect.stringMatching(/^events\.0 /) });
+    expect(await response.json()).toEqual({
+      error: 'events.0 must be one of "job.completed", "job.failed"',
+      code: "invalid_request",
+    });
   });
 
   it("lets an operator manage any tenant's endpoints", async () => {
@@ -420,7 +426,7 @@ describe("managing endpoints", () => {
     expect(rotated.status).toBe(200);
     const missing = await proxyFetch("/admin/tenants/tnt_missing/webhooks", asAdmin());
     expect(missing.status).toBe(404);
-    expect(await missing.json()).toEqual({ error: "tenant not found" });
+    expect(await missing.json()).toEqual({ error: "tenant not found", code: "tenant_not_found" });
     const noAdmin = await proxyFetch(`/admin/tenants/${tenant.id}/webhooks`, tenant.auth());
     expect(noAdmin.status).toBe(401);
   });
@@ -456,6 +462,7 @@ describe("after the fact: redeliveries, disabled tenants, jobs given away", () =
     expect(refused.status).toBe(429);
     expect(await refused.json()).toEqual({
       error: "at most 30 redeliveries an hour per webhook endpoint",
+      code: "too_many_redeliveries",
     });
     const retryAfter = Number(refused.headers.get("Retry-After"));
     expect(retryAfter).toBeGreaterThan(3500);

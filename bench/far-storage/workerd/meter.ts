@@ -1,3 +1,4 @@
+import { meteredDatabase } from "../../../test/integration/helpers";
 import type { StorageCost } from "../figures";
 
 /** Bindings whose storage is `delayMs` away and counted: D1 and every Durable Object namespace. */
@@ -20,12 +21,9 @@ const NAMESPACES = ["RATE_LIMITER", "CREATION_LEDGER", "JOB_WATCHER", "WEBHOOK_O
  * sequential round trips, which is what a request's latency grows with.
  */
 export function farStorage(bindings: Env, delayMs: number): FarStorage {
-  let d1Queries = 0;
-  let d1RoundTrips = 0;
   let objectCalls = 0;
   let sequential = 0;
   let inFlight = 0;
-  let rows = 0;
   let trips: { start: number; end: number }[] = [];
   const trip = async <R>(call: () => Promise<R>): Promise<R> => {
     if (inFlight === 0) sequential++;
@@ -39,51 +37,9 @@ export function farStorage(bindings: Env, delayMs: number): FarStorage {
       trips.push({ start, end: performance.now() });
     }
   };
-  const d1Trip = <R>(statements: number, call: () => Promise<R>) => {
-    d1RoundTrips++;
-    d1Queries += statements;
-    return trip(call);
-  };
-  const counted = <T>(result: D1Result<T>): D1Result<T> => {
-    rows += result.meta.rows_read ?? 0;
-    return result;
-  };
-
-  const statement = (real: D1PreparedStatement): D1PreparedStatement =>
-    new Proxy(real, {
-      get(target, name) {
-        if (name === "bind") return (...values: unknown[]) => statement(target.bind(...values));
-        if (name === "all") return () => d1Trip(1, async () => counted(await target.all()));
-        if (name === "run") return () => d1Trip(1, async () => counted(await target.run()));
-        // first() hides D1's meta: read all rows instead, and answer the first as first() would.
-        if (name === "first") {
-          return (column?: string) =>
-            d1Trip(1, async () => {
-              const result = (await target.all()) as D1Result<Record<string, unknown>>;
-              const row = counted(result).results[0];
-              if (row === undefined) return null;
-              return column === undefined ? row : row[column];
-            });
-        }
-        const value = Reflect.get(target, name, target);
-        return typeof value === "function" ? value.bind(target) : value;
-      },
-    });
-  const db = new Proxy(bindings.DB, {
-    get(target, name) {
-      if (name === "prepare") return (sql: string) => statement(target.prepare(sql));
-      if (name === "batch") {
-        return (statements: D1PreparedStatement[]) =>
-          d1Trip(statements.length, async () => {
-            const results = await target.batch(statements);
-            for (const result of results) counted(result);
-            return results;
-          });
-      }
-      const value = Reflect.get(target, name, target);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
+  // D1 counted by the tests' meter, each of its round trips going through this one's `trip`.
+  const d1 = meteredDatabase(bindings.DB, { around: trip });
+  const db = d1.db;
 
   const objects = <N extends DurableObjectNamespace<undefined>>(real: N): N =>
     new Proxy(real, {
@@ -117,9 +73,9 @@ export function farStorage(bindings: Env, delayMs: number): FarStorage {
   return {
     env,
     cost: () => ({
-      d1Queries,
-      rowsRead: rows,
-      d1RoundTrips,
+      d1Queries: d1.queries(),
+      rowsRead: d1.rowsRead(),
+      d1RoundTrips: d1.roundTrips(),
       objectCalls,
       sequentialRoundTrips: sequential,
     }),
@@ -137,11 +93,9 @@ export function farStorage(bindings: Env, delayMs: number): FarStorage {
     },
     reset() {
       trips = [];
-      d1Queries = 0;
-      d1RoundTrips = 0;
+      d1.reset();
       objectCalls = 0;
       sequential = 0;
-      rows = 0;
     },
   };
 }

@@ -5,7 +5,13 @@ import {
   JOB_STATUSES,
   type JobStatus,
 } from "../../waveline/schema";
-import { describeError, ServiceUnavailableError, UpstreamError } from "../errors";
+import {
+  describeError,
+  type ErrorCode,
+  ServiceUnavailableError,
+  UpstreamError,
+  type UpstreamFailure,
+} from "../errors";
 import type { RequestScope } from "../log";
 import type { Services } from "../services";
 import type { Principal } from "../tenancy/access";
@@ -26,6 +32,7 @@ import {
   type Ledger,
   mayReplay,
   requestFingerprint,
+  routeOfSameBody,
 } from "./idempotency";
 
 /** A creation as the caller asked for it: the body is already checked (a JSON object). */
@@ -43,7 +50,8 @@ export type CreationResult =
   /** Waveline was called (or its earlier answer is `replayed`): the outcome, billed or not. */
   | { kind: "outcome"; outcome: CreationOutcome; replayed: boolean; pagesLeft?: number }
   | { kind: "in-flight" }
-  | { kind: "key-reused" }
+  /** The key was used before for another body, or for this body on `sameBodyOn` (a route). */
+  | { kind: "key-reused"; sameBodyOn?: string }
   /** The key's outcome shows a job this caller may not read: neither shown nor created again. */
   | { kind: "replay-not-readable" }
   | { kind: "over-budget"; budget: PageBudget["kind"]; resetsAt: string };
@@ -166,14 +174,17 @@ async function reserve(
     );
   } catch (err) {
     // The claim may have been made all the same (a slow answer): nothing was sent, so free it.
-    scope.waitUntil(ledger.release(key.scope, key.claim).catch(() => {}));
-    scope.log.error("creation ledger unavailable", { error: describeError(err) });
-    throw new ServiceUnavailableError("idempotency keys are unavailable, retry later");
+    ledgerUnavailable(ledger, key, scope, err);
   }
   if (reservation.state === "new") return undefined;
   scope.log.annotate({ idempotency: reservation.state });
   if (reservation.state === "in-flight") return { kind: "in-flight" };
-  if (reservation.state === "mismatch") return { kind: "key-reused" };
+  if (reservation.state === "mismatch") {
+    return {
+      kind: "key-reused",
+      sameBodyOn: routeOfSameBody(reservation.fingerprint, fingerprint),
+    };
+  }
   if (!mayReplay(principal, reservation.outcome)) return { kind: "replay-not-readable" };
   giveBack();
   return { kind: "outcome", outcome: reservation.outcome, replayed: true };
@@ -188,10 +199,23 @@ async function start(ledger: Ledger, key: ClaimedKey, scope: RequestScope): Prom
   try {
     return await ledger.start(key.scope, key.claim);
   } catch (err) {
-    scope.waitUntil(ledger.release(key.scope, key.claim).catch(() => {}));
-    scope.log.error("creation ledger unavailable", { error: describeError(err) });
-    throw new ServiceUnavailableError("idempotency keys are unavailable, retry later");
+    ledgerUnavailable(ledger, key, scope, err);
   }
+}
+
+/** The ledger failed or was slow before anything was sent upstream: the claim is freed, 503. */
+function ledgerUnavailable(
+  ledger: Ledger,
+  key: ClaimedKey,
+  scope: RequestScope,
+  err: unknown,
+): never {
+  scope.waitUntil(ledger.release(key.scope, key.claim).catch(() => {}));
+  scope.log.error("creation ledger unavailable", { error: describeError(err) });
+  throw new ServiceUnavailableError(
+    "idempotency_unavailable",
+    "idempotency keys are unavailable, retry later",
+  );
 }
 
 /** How an upstream failure is answered again for its key. */
@@ -202,6 +226,15 @@ const REPLAYED_STATUS = {
   busy: 503,
   timeout: 504,
 } as const;
+
+/** Replayed as a 502, Waveline's 404 of the creating POST is its error, not a missing job. */
+const REPLAYED_CODE: Record<UpstreamFailure, ErrorCode> = {
+  refused: "upstream_refused",
+  "not-found": "upstream_error",
+  "bad-answer": "upstream_error",
+  busy: "upstream_unavailable",
+  timeout: "upstream_timeout",
+};
 
 /**
  * Calls Waveline once and makes the job the caller's. Never leaves a created job unrecorded:
@@ -226,7 +259,10 @@ async function createAndRecord(
   };
   const waveline = services.waveline;
   if (!waveline)
-    throw new ServiceUnavailableError("proxy is not configured: WAVELINE_API_KEY is missing");
+    throw new ServiceUnavailableError(
+      "not_configured",
+      "proxy is not configured: WAVELINE_API_KEY is missing",
+    );
 
   let created: CreatedJob;
   try {
@@ -237,7 +273,12 @@ async function createAndRecord(
         log.warn("idempotency key not released", { error: describeError(releaseErr) });
       });
     } else if (err instanceof UpstreamError) {
-      await settle({ kind: "error", status: REPLAYED_STATUS[err.failure], error: err.message });
+      await settle({
+        kind: "error",
+        status: REPLAYED_STATUS[err.failure],
+        code: REPLAYED_CODE[err.failure],
+        error: err.message,
+      });
     }
     throw err;
   }
@@ -249,6 +290,7 @@ async function createAndRecord(
     return settled(settle, {
       kind: "error",
       status: 502,
+      code: "upstream_job_unusable",
       error: "upstream created a job with an id the proxy cannot serve",
       jobId,
     });
@@ -293,6 +335,7 @@ async function createAndRecord(
       return {
         kind: "error",
         status: 502,
+        code: "job_not_recorded",
         error: "the job was created but could not be recorded: an operator can give it to you",
         jobId: job.id,
       };
@@ -303,6 +346,7 @@ async function createAndRecord(
     return settled(settle, {
       kind: "error",
       status: 502,
+      code: "upstream_job_id_taken",
       error: "upstream created a job whose id is already in use",
       jobId: job.id,
     });

@@ -1,4 +1,5 @@
 import type { CreatedJob } from "../../waveline/schema";
+import type { ErrorCode } from "../errors";
 import { mayReadJob, type Principal } from "../tenancy/access";
 import type { OwnedJob } from "../tenancy/store";
 
@@ -22,7 +23,28 @@ export async function requestFingerprint(
 /** What a creation ended with, as it is answered again for its idempotency key. */
 export type CreationOutcome =
   | { kind: "created"; job: CreatedJob }
-  | { kind: "error"; status: 400 | 502 | 503 | 504; error: string; jobId?: string };
+  | {
+      kind: "error";
+      status: 400 | 502 | 503 | 504;
+      /** Absent from outcomes stored before errors had codes (at most `IDEMPOTENCY_TTL_S` ago). */
+      code?: ErrorCode;
+      error: string;
+      jobId?: string;
+    };
+
+/**
+ * How a key's earlier request differed from this one, for the 422 to say: the route it was used
+ * on when the body was the very same, else undefined (another body). `requestFingerprint`s are
+ * `route:digest`.
+ */
+export function routeOfSameBody(earlier: string, now: string): string | undefined {
+  const split = (fingerprint: string) => {
+    const colon = fingerprint.indexOf(":");
+    return { route: fingerprint.slice(0, colon), digest: fingerprint.slice(colon + 1) };
+  };
+  const before = split(earlier);
+  return before.digest === split(now).digest ? before.route : undefined;
+}
 
 /**
  * Whether `principal` may be answered `outcome` again. Credentials that share a key's scope (the
@@ -40,7 +62,8 @@ export type Reservation =
   | { state: "new" }
   | { state: "replay"; outcome: CreationOutcome }
   | { state: "in-flight" }
-  | { state: "mismatch" };
+  /** The key was used for another request: its fingerprint, to tell the caller how it differed. */
+  | { state: "mismatch"; fingerprint: string };
 
 /**
  * A tenant's record of its creations: idempotency keys and their outcomes, and jobs created but

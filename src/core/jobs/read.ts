@@ -99,7 +99,10 @@ async function fetchFresh(
 ): Promise<CachedJob> {
   const { watchers, waveline, config } = services;
   if (!waveline)
-    throw new ServiceUnavailableError("proxy is not configured: WAVELINE_API_KEY is missing");
+    throw new ServiceUnavailableError(
+      "not_configured",
+      "proxy is not configured: WAVELINE_API_KEY is missing",
+    );
   if (!options.bypassCache && options.lastSeen && !isTerminal(options.lastSeen) && watchers) {
     let answer: Awaited<ReturnType<typeof watchers.read>> | undefined;
     try {
@@ -116,7 +119,8 @@ async function fetchFresh(
     if (answer) {
       scope.log.annotate({ watcher: true });
       if (answer.ok) return answer.entry;
-      if (answer.failure === "unavailable") throw new ServiceUnavailableError(answer.error);
+      if (answer.failure === "unavailable")
+        throw new ServiceUnavailableError("not_configured", answer.error);
       throw new UpstreamError(answer.failure, answer.error, { retryAfterS: answer.retryAfterS });
     }
   }

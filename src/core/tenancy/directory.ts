@@ -286,7 +286,7 @@ export function createDirectory(options: {
       async revokeKey(tenantId, keyId) {
         const revoked = await tenants.revokeKey(tenantId, keyId);
         changedAt = now();
-        // Other isolates of this location see it at once too; elsewhere within MEMO_TTL_MS.
+        // This location's shared copies go at once; every isolate's own within MEMO_TTL_MS.
         if (revoked) await forget([`key/${revoked.hash}`, `token/${tenantId}/${keyId}`]);
         return revoked;
       },

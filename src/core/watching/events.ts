@@ -1,3 +1,4 @@
+import { TERMINAL_STATUSES } from "../../waveline/schema";
 import { type CachedJob, renderJob } from "../cache/entry";
 import type { UpstreamFailure } from "../errors";
 import type { EndUserShare } from "../ratelimit/share";
@@ -5,6 +6,15 @@ import type { EndUserShare } from "../ratelimit/share";
 /** One `event: job` of a stream: the job as `GET /jobs/{id}` answers it, `urls.get` on the proxy. */
 export function jobEvent(entry: CachedJob, self: string): string {
   return `id: ${entry.status}.${entry.pages}\nevent: job\ndata: ${renderJob(entry, self)}\n\n`;
+}
+
+/**
+ * Whether a reconnect's `Last-Event-ID` (an event's `id:`, `STATUS.pages`) says the client has
+ * seen the job finish: nothing more will come, so it is told to stop (204) instead of served again.
+ */
+export function sawTerminalEvent(lastEventId: string | undefined): boolean {
+  const status = lastEventId?.split(".")[0];
+  return status !== undefined && (TERMINAL_STATUSES as ReadonlySet<string>).has(status);
 }
 
 /** A stream ends after this, with a `retry:` hint: the client reconnects and gets the state. */

@@ -1,3 +1,11 @@
+import type { ErrorCode } from "../errors";
+
+/** Why a credential no longer holds: what the stream's last event says. */
+export interface Lapse {
+  code: ErrorCode;
+  error: string;
+}
+
 /**
  * How often an open stream asks whether its credential still holds: it ends within this of the
  * moment a request with the same credential would be refused.
@@ -9,19 +17,19 @@ const NEWLINE = 0x0a;
 
 /**
  * `source` (a Server-Sent Events stream) for as long as `lapse()` answers null. Once it names a
- * reason the stream ends with `event: error` and `{ "error": reason }`, and `source` is cancelled:
+ * reason the stream ends with `event: error` and `{ "error", "code" }`, and `source` is cancelled:
  * a stream lives no longer than the credential that opened it. A check that fails ends it too.
  * Only whole events are passed on, so the error never lands inside one. `done` settles when the
  * stream has ended, however it did.
  */
 export function whileCredentialHolds(
   source: ReadableStream<Uint8Array>,
-  lapse: () => Promise<string | null>,
+  lapse: () => Promise<Lapse | null>,
 ): { readable: ReadableStream<Uint8Array>; done: Promise<void> } {
   const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
   const writer = writable.getWriter();
   const reader = source.getReader();
-  let lapsed: string | undefined;
+  let lapsed: Lapse | undefined;
   let onLapse: (end: { done: true; value: undefined }) => void = () => {};
   const lapses = new Promise<{ done: true; value: undefined }>((resolve) => {
     onLapse = resolve;
@@ -30,7 +38,9 @@ export function whileCredentialHolds(
   const timer = setInterval(async () => {
     if (checking || lapsed !== undefined) return;
     checking = true;
-    const reason = await lapse().catch(() => "the credential could not be checked");
+    const reason = await lapse().catch(
+      (): Lapse => ({ code: "storage_unavailable", error: "the credential could not be checked" }),
+    );
     checking = false;
     if (reason === null || lapsed !== undefined) return;
     lapsed = reason;
@@ -74,8 +84,8 @@ export function whileCredentialHolds(
   return { readable, done };
 }
 
-function errorEvent(reason: string): string {
-  return `event: error\ndata: ${JSON.stringify({ error: reason })}\n\n`;
+function errorEvent(reason: Lapse): string {
+  return `event: error\ndata: ${JSON.stringify({ error: reason.error, code: reason.code })}\n\n`;
 }
 
 /** The index just after the last blank line (`\n\n`) in `chunk`, or -1; `before` ended the last. */

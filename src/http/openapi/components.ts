@@ -2,9 +2,9 @@
 
 export const INFO_DESCRIPTION = `An edge proxy for the Waveline Extract API: one Waveline key stays a Worker secret, each tenant sees only its own jobs, browsers use short-lived tokens, and finished jobs are cached at the edge.
 
-Routes marked with two servers are also served under \`/api/v1\`, Waveline's own base path: an existing Waveline client only swaps the base URL and the key.
+The tenant routes are also served under \`/api/v1\`, Waveline's own base path, and listed there too (their operation ids end in \`ApiV1\`): an existing Waveline client only swaps the base URL and the key.
 
-Every error is JSON \`{ "error": string }\`, and every response carries \`X-Request-Id\`. Any other method on a listed path answers 405 with \`Allow\`; an unknown path answers 404.`;
+Every error is JSON \`{ "error": string, "code": string }\`: \`error\` is for people, \`code\` for programs (one per cause, listed with each response), and every response carries \`X-Request-Id\`. Tenant routes carry \`RateLimit-Limit\`, \`RateLimit-Remaining\` and \`RateLimit-Reset\` whenever a rate limit applies. Any route may also answer 405 \`method_not_allowed\` (with \`Allow\`) or 500 \`internal_error\`; an unknown path answers 404 \`not_found\`. Answers also carry security headers (\`Content-Security-Policy\`, \`X-Frame-Options\`, \`X-Content-Type-Options\`, \`Referrer-Policy\`, …) and, for origins a tenant lists, CORS headers.`;
 
 export const TAGS = [
   { name: "jobs", description: "The tenant's own jobs: read, list, create" },
@@ -43,7 +43,21 @@ export const SECURITY_SCHEMES = {
 export const HEADERS = {
   "X-Request-Id": {
     description: "The request's id (yours, if you sent one); every log line of it carries it.",
-    schema: { type: "string" },
+    required: true,
+    schema: { type: "string", example: "3f1c2a9e-7b1d-4c55-9a8e-0f6f1d2b7c11" },
+  },
+  "RateLimit-Limit": {
+    description:
+      "Requests a minute the caller may make here: the tenant's limit, or a browser token's end user's share of it. Sent whenever a limit applies.",
+    schema: { type: "integer", minimum: 1 },
+  },
+  "RateLimit-Remaining": {
+    description: "Requests left in the current window. Sent whenever a limit applies.",
+    schema: { type: "integer", minimum: 0 },
+  },
+  "RateLimit-Reset": {
+    description: "Seconds until the window is full again. Sent whenever a limit applies.",
+    schema: { type: "integer", minimum: 0 },
   },
   "X-Cache": {
     description: "Where the answer came from: `HIT; tier=memory|cache|kv`, `MISS` or `BYPASS`.",
@@ -64,7 +78,8 @@ export const HEADERS = {
   },
   Location: {
     description: "The new job's URL on this proxy, under the mount the caller used.",
-    schema: { type: "string" },
+    required: true,
+    schema: { type: "string", format: "uri" },
   },
   "Page-Budget-Remaining": {
     description:

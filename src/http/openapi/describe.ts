@@ -1,6 +1,8 @@
 import type { MiddlewareHandler, ValidationTargets } from "hono";
 import type * as z from "zod/mini";
+import type { ErrorCode } from "../../core/errors";
 import type { Scope } from "../../core/tenancy/tokens";
+import { jobSchema } from "../../waveline/schema";
 import type { AppEnv } from "../context";
 
 /**
@@ -12,7 +14,8 @@ export interface RouteDoc {
   /** A stable name for generated clients, e.g. `getJob`. */
   operationId: string;
   summary: string;
-  description?: string;
+  /** What a caller needs to know beyond the summary: tools show it, linters ask for it. */
+  description: string;
   tag: Tag;
   /** Who may call: anyone, an operator, a tenant API key only, or a key or token with a scope. */
   auth: "public" | "admin" | "api-key" | Scope;
@@ -21,9 +24,15 @@ export interface RouteDoc {
   /** A body the proxy passes through without a validator of its own. */
   passThroughBody?: { schema: z.ZodMiniType; description: string };
   responses: Partial<Record<SuccessStatus, ResponseDoc>>;
-  /** Each status answers `{ "error": string }`; the text says when. */
-  errors: Partial<Record<ErrorStatus, string>>;
+  /**
+   * The errors this route answers besides those every route of its kind does (authentication,
+   * rate limits, validation, configuration: `./document` adds them), each code with when.
+   */
+  errors: RouteErrors;
 }
+
+/** An error's code and when a route answers it; its status comes from `http/errors.ts`. */
+export type RouteErrors = Partial<Record<ErrorCode, string>>;
 
 export type Tag =
   | "jobs"
@@ -34,7 +43,6 @@ export type Tag =
   | "admin: jobs"
   | "admin: webhooks";
 export type SuccessStatus = 200 | 201 | 204 | 304;
-export type ErrorStatus = 400 | 401 | 402 | 403 | 404 | 409 | 413 | 422 | 429 | 502 | 503 | 504;
 export type RequestHeader = "If-None-Match" | "Cache-Control" | "Idempotency-Key";
 export type ResponseHeader =
   | "X-Cache"
@@ -90,24 +98,49 @@ export function requestSchemaOf(handler: object): RequestSchema | undefined {
   return requestSchemas.get(handler);
 }
 
-/** The refusals of `authenticate`, shared by every tenant route. */
+const TOO_MANY_AUTH_FAILURES =
+  "too many failed authentication attempts from this address; `Retry-After` says when to try again";
+
+/** The refusals of `authenticate` and the rate limits, on every tenant route. */
 export const TENANT_AUTH_ERRORS = {
-  401: "missing, unknown, revoked or expired credential (with `WWW-Authenticate: Bearer`)",
-  403: "the credential may not do this: tenant disabled, scope missing, API key required, or an `Origin` the tenant does not list",
-  429: "over the tenant's rate limit for reads or creations, or a browser token's end user over their share of it (`RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`), or too many failed authentication attempts from this address; `Retry-After` says when to try again",
-} as const;
+  authentication_failed:
+    "missing, unknown, revoked or expired credential (with `WWW-Authenticate: Bearer`)",
+  too_many_auth_failures: TOO_MANY_AUTH_FAILURES,
+  tenant_disabled: "the credential's tenant is disabled",
+  origin_not_allowed: "the request's `Origin` is not one the tenant lists",
+  rate_limited:
+    "over the tenant's rate limit, or a browser token's end user over their share of it (`RateLimit-*` headers; `Retry-After` says when to try again)",
+  rate_limiter_unavailable: "the rate limiter cannot be asked: retry after `Retry-After` seconds",
+  storage_unavailable: "storage (D1) is unavailable: retry after `Retry-After` seconds",
+} as const satisfies RouteErrors;
 
 export const ADMIN_AUTH_ERRORS = {
-  401: "missing or wrong admin token, or no `ADMIN_TOKEN` configured",
-  429: "too many failed authentication attempts from this address; `Retry-After` says when to try again",
-} as const;
+  authentication_failed: "missing or wrong admin token, or no `ADMIN_TOKEN` configured",
+  too_many_auth_failures: TOO_MANY_AUTH_FAILURES,
+} as const satisfies RouteErrors;
 
 /** How Waveline's troubles reach the caller (README, "Upstream trouble"). */
 export const UPSTREAM_ERRORS = {
-  502: "Waveline failed, answered off-schema, about another job than the one asked, or with more than `MAX_UPSTREAM_BODY_BYTES`, was unreachable, or refused the proxy's own key",
-  503: "Waveline is rate limiting the proxy (`Retry-After`), the proxy has no `WAVELINE_API_KEY`, or storage or the rate limiter is unavailable",
-  504: "Waveline did not answer within `UPSTREAM_TIMEOUT_MS`",
-} as const;
+  upstream_refused: "Waveline refused the request (its message)",
+  upstream_error:
+    "Waveline failed, answered off-schema, about another job than the one asked, or with more than `MAX_UPSTREAM_BODY_BYTES`, was unreachable, or refused the proxy's own key",
+  upstream_unavailable: "Waveline is rate limiting the proxy: retry after `Retry-After` seconds",
+  upstream_timeout: "Waveline did not answer within `UPSTREAM_TIMEOUT_MS`",
+} as const satisfies RouteErrors;
 
-export const STORAGE_UNAVAILABLE =
-  "storage (D1) or the rate limiter is unavailable: retry after `Retry-After` seconds";
+export const STORAGE_UNAVAILABLE = {
+  storage_unavailable: "storage (D1) is unavailable: retry after `Retry-After` seconds",
+} as const satisfies RouteErrors;
+
+/** The answers of a job read, the tenant's and the operator's alike. */
+export const JOB_READ_ANSWERS = {
+  200: {
+    description: "the job; `ETag` for terminal jobs, `Retry-After` for running ones",
+    body: jobSchema,
+    headers: ["X-Cache", "ETag", "Cache-Control", "Retry-After"],
+  },
+  304: {
+    description: "the terminal job still matches `If-None-Match`",
+    headers: ["X-Cache", "ETag", "Cache-Control"],
+  },
+} satisfies RouteDoc["responses"];

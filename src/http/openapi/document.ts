@@ -1,21 +1,29 @@
 import type { RouterRoute } from "hono/types";
 import { COMPOSED_HANDLER } from "hono/utils/constants";
 import * as z from "zod/mini";
+import type { ErrorCode } from "../../core/errors";
+import { ERROR_STATUS } from "../errors";
+import { REQUEST_LIMITS } from "../limits";
 import { HEADERS, INFO_DESCRIPTION, PARAMETERS, SECURITY_SCHEMES, TAGS } from "./components";
 import {
-  type ErrorStatus,
+  ADMIN_AUTH_ERRORS,
   type RequestSchema,
   type ResponseDoc,
   type RouteDoc,
+  type RouteErrors,
   requestSchemaOf,
   routeDocOf,
+  TENANT_AUTH_ERRORS,
 } from "./describe";
 import { namedResponses } from "./responses";
 
 type Json = Record<string, unknown>;
 
 export interface DocumentOptions {
-  /** Prefixes that serve the same routes as the root, e.g. `/api/v1`: listed as servers. */
+  /**
+   * Prefixes that serve the same routes as the root, e.g. `/api/v1`: their paths are listed too,
+   * as operations of their own (docs/decisions/openapi.md says why not as servers).
+   */
   aliases: string[];
 }
 
@@ -53,8 +61,8 @@ export type OpenApiDocument = ReturnType<typeof buildOpenApiDocument>;
 interface Operation {
   method: string;
   path: string;
-  /** Root first, then every alias the same route is also served under. */
-  servers: string[];
+  /** The prefix this path is served under besides the root, if it is such an alias. */
+  alias?: string;
   doc: RouteDoc | undefined;
   requests: RequestSchema[];
 }
@@ -70,7 +78,6 @@ function operationsOf(routes: readonly RouterRoute[], aliases: string[]): Operat
       operation = {
         method: route.method,
         path: route.path,
-        servers: ["/"],
         doc: undefined,
         requests: [],
       };
@@ -84,14 +91,13 @@ function operationsOf(routes: readonly RouterRoute[], aliases: string[]): Operat
     const request = requestSchemaOf(handler);
     if (request) operation.requests.push(request);
   }
-  // `/api/v1/jobs` beside `/jobs` is one operation with two servers.
-  for (const [key, operation] of byKey) {
+  // `/api/v1/jobs` beside `/jobs`: the same route, an operation id of its own.
+  for (const operation of byKey.values()) {
     for (const alias of aliases) {
       if (!operation.path.startsWith(`${alias}/`)) continue;
-      const root = byKey.get(`${operation.method} ${operation.path.slice(alias.length)}`);
-      if (!root) continue;
-      root.servers.push(alias);
-      byKey.delete(key);
+      if (byKey.has(`${operation.method} ${operation.path.slice(alias.length)}`)) {
+        operation.alias = alias;
+      }
     }
   }
   return [...byKey.values()];
@@ -110,10 +116,18 @@ function operationObject(operation: Operation): Json {
   const doc = operation.doc;
   const schemaOf = (target: RequestSchema["target"]) =>
     operation.requests.find((request) => request.target === target)?.schema;
+  const { alias } = operation;
+  const operationId = doc?.operationId ?? `${operation.method.toLowerCase()} ${operation.path}`;
   const object: Json = {
-    operationId: doc?.operationId ?? `${operation.method.toLowerCase()} ${operation.path}`,
+    operationId: alias ? `${operationId}${aliasSuffix(alias)}` : operationId,
     summary: doc?.summary ?? "undocumented",
-    ...(doc?.description ? { description: doc.description } : {}),
+    description: [
+      alias &&
+        `\`${operationId}\` under Waveline's base path \`${alias}\`, for existing Waveline clients.`,
+      doc?.description,
+    ]
+      .filter(Boolean)
+      .join("\n\n"),
     tags: doc ? [doc.tag] : [],
     security: securityOf(doc?.auth ?? "public"),
     parameters: [
@@ -122,17 +136,19 @@ function operationObject(operation: Operation): Json {
       ...(doc?.requestHeaders ?? []).map((name) => ({ $ref: `#/components/parameters/${name}` })),
       { $ref: "#/components/parameters/X-Request-Id" },
     ],
-    responses: responsesOf(doc),
+    responses: responsesOf(doc, operation.requests),
   };
   const body = requestBodyOf(schemaOf("json"), doc);
   if (body) object.requestBody = body;
-  if (operation.servers.length > 1) {
-    object.servers = operation.servers.map((url) => ({
-      url,
-      description: url === "/" ? "this proxy" : "the same route under Waveline's base path",
-    }));
-  }
   return object;
+}
+
+/** `/api/v1` → `ApiV1`: `getJob` there is `getJobApiV1`. */
+function aliasSuffix(alias: string): string {
+  return alias
+    .split(/[^A-Za-z0-9]+/)
+    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
+    .join("");
 }
 
 function securityOf(auth: RouteDoc["auth"]): Json[] {
@@ -207,34 +223,88 @@ function requestBodyOf(schema: z.ZodMiniType | undefined, doc: RouteDoc | undefi
   return undefined;
 }
 
-const CONFIG_PROBLEM = "the proxy's configuration is invalid (`proxy is not configured: …`)";
+const RATE_LIMIT_HEADERS = Object.fromEntries(
+  ["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"].map((name) => [
+    name,
+    { $ref: `#/components/headers/${name}` },
+  ]),
+);
 
-function responsesOf(doc: RouteDoc | undefined): Json {
+/** Tenant routes are rate limited: their answers carry the limit whenever one applies. */
+function isRateLimited(doc: RouteDoc | undefined): boolean {
+  return doc !== undefined && doc.auth !== "public" && doc.auth !== "admin";
+}
+
+/** The errors a route answers by what it is: its callers, its validators, the configuration. */
+function impliedErrors(doc: RouteDoc | undefined, requests: RequestSchema[]): RouteErrors {
+  const errors: RouteErrors = {};
+  const auth = doc?.auth ?? "public";
+  if (auth === "admin") Object.assign(errors, ADMIN_AUTH_ERRORS);
+  else if (auth !== "public") Object.assign(errors, TENANT_AUTH_ERRORS);
+  if (auth === "api-key")
+    errors.api_key_required = "a browser token: this route takes API keys only";
+  else if (auth !== "public" && auth !== "admin") {
+    errors.scope_missing = `the browser token lacks the \`${auth}\` scope`;
+  }
+  if (requests.length > 0) {
+    errors.invalid_request = "a parameter or body field breaks its rule: the message names both";
+  }
+  if (requests.some((request) => request.target === "json")) {
+    errors.invalid_json = "the body is not JSON";
+    errors.body_too_large = `the body is larger than ${REQUEST_LIMITS.smallBodyBytes} bytes`;
+  }
+  // Every route sits behind the request limits and the configuration check.
+  errors.url_too_long = "the URL is longer than the proxy accepts";
+  errors.headers_too_large = "the request's headers are larger than the proxy accepts";
+  errors.not_configured =
+    "the proxy's configuration is invalid or lacks what this route needs (the message names the setting)";
+  return errors;
+}
+
+function responsesOf(doc: RouteDoc | undefined, requests: RequestSchema[]): Json {
   const responses: Json = {};
   for (const [status, response] of Object.entries(doc?.responses ?? {})) {
-    responses[status] = successResponse(response as ResponseDoc);
+    responses[status] = successResponse(response as ResponseDoc, isRateLimited(doc));
   }
-  // Every route sits behind the configuration check, so any of them can answer this 503.
-  const errors: Partial<Record<ErrorStatus, string>> = { ...doc?.errors };
-  errors[503] = errors[503] ? `${errors[503]}; or ${CONFIG_PROBLEM}` : CONFIG_PROBLEM;
-  for (const [status, description] of Object.entries(errors)) {
+  const byStatus = new Map<number, [ErrorCode, string][]>();
+  const errors = { ...impliedErrors(doc, requests), ...doc?.errors };
+  for (const [code, when] of Object.entries(errors) as [ErrorCode, string][]) {
+    const status = ERROR_STATUS[code];
+    byStatus.set(status, [...(byStatus.get(status) ?? []), [code, when]]);
+  }
+  for (const [status, codes] of [...byStatus].sort(([a], [b]) => a - b)) {
     const headers: Json = { "X-Request-Id": { $ref: "#/components/headers/X-Request-Id" } };
-    if (status === "401")
+    if (status === 401) {
       headers["WWW-Authenticate"] = { $ref: "#/components/headers/WWW-Authenticate" };
-    if (status === "503" || status === "429") {
+    }
+    if (codes.some(([code]) => code === "rate_limited")) Object.assign(headers, RATE_LIMIT_HEADERS);
+    if (status === 503 || status === 429 || status === 402 || status === 409) {
       headers["Retry-After"] = { $ref: "#/components/headers/Retry-After" };
     }
-    responses[status] = {
-      description,
+    responses[String(status)] = {
+      description: codes.map(([code, when]) => `\`${code}\`: ${when}`).join("; "),
       headers,
-      content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
+      content: {
+        "application/json": {
+          schema: {
+            allOf: [
+              { $ref: "#/components/schemas/Error" },
+              {
+                type: "object",
+                properties: { code: { enum: codes.map(([code]) => code) } },
+              },
+            ],
+          },
+        },
+      },
     };
   }
   return responses;
 }
 
-function successResponse(response: ResponseDoc): Json {
+function successResponse(response: ResponseDoc, rateLimited: boolean): Json {
   const headers: Json = { "X-Request-Id": { $ref: "#/components/headers/X-Request-Id" } };
+  if (rateLimited) Object.assign(headers, RATE_LIMIT_HEADERS);
   for (const name of response.headers ?? []) {
     headers[name] = { $ref: `#/components/headers/${name}` };
   }
@@ -260,6 +330,28 @@ function componentSchemas(): Record<string, Json> {
   }) as { schemas: Record<string, Json> };
   // Each came out as a standalone document; inside components they are plain schemas.
   return Object.fromEntries(
-    Object.entries(schemas).map(([id, { $schema: _s, $id: _i, ...schema }]) => [id, schema]),
+    Object.entries(schemas).map(([id, { $schema: _s, $id: _i, ...schema }]) => [
+      id,
+      withoutEmptyAlternatives(schema) as Json,
+    ]),
   );
+}
+
+/**
+ * zod writes a nullable `unknown` (a job's `result`) as `anyOf: [{}, {type: "null"}]`; `{}` already
+ * takes any value, null included, and linters flag a union with it as illogical: it is just `{}`.
+ */
+function withoutEmptyAlternatives(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(withoutEmptyAlternatives);
+  if (typeof schema !== "object" || schema === null) return schema;
+  const { anyOf, ...rest } = schema as Json;
+  const isEmpty = (alternative: unknown) =>
+    typeof alternative === "object" &&
+    alternative !== null &&
+    Object.keys(alternative).length === 0;
+  const walked = Object.fromEntries(
+    Object.entries(rest).map(([key, value]) => [key, withoutEmptyAlternatives(value)]),
+  );
+  if (!Array.isArray(anyOf)) return walked;
+  return anyOf.some(isEmpty) ? walked : { ...walked, anyOf: withoutEmptyAlternatives(anyOf) };
 }

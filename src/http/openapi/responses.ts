@@ -1,7 +1,9 @@
 import * as z from "zod/mini";
+import type { ErrorCode } from "../../core/errors";
 import type { ApiKeyRecord, Tenant, Usage } from "../../core/tenancy/store";
 import { SCOPES } from "../../core/tenancy/tokens";
 import { createdJobSchema, jobSchema } from "../../waveline/schema";
+import { ERROR_STATUS } from "../errors";
 
 /**
  * The bodies the proxy answers, as zod schemas for the OpenAPI document. The job comes from the
@@ -11,7 +13,12 @@ import { createdJobSchema, jobSchema } from "../../waveline/schema";
 
 /** Every error; a few carry more: a job that exists but was not handed out, a spent budget. */
 export const errorBody = z.object({
-  error: z.string(),
+  error: z
+    .string()
+    .check(z.describe("what went wrong, for people: the field and rule, the limit…")),
+  code: z
+    .enum(Object.keys(ERROR_STATUS) as [ErrorCode, ...ErrorCode[]])
+    .check(z.describe("what went wrong, for programs: one code per cause, never renamed")),
   jobId: z.optional(
     z.string().check(z.describe("502 after creation: the job Waveline made, for an operator")),
   ),

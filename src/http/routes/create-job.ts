@@ -1,16 +1,16 @@
 import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import type { ContentfulStatusCode } from "hono/utils/http-status";
 import * as z from "zod/mini";
 import { checkCreationBody } from "../../core/creation/body";
 import { createJob } from "../../core/creation/create";
 import { type CreationOutcome, IDEMPOTENCY_KEY_PATTERN } from "../../core/creation/idempotency";
+import type { ErrorCode } from "../../core/errors";
 import type { Services } from "../../core/services";
 import type { JobKind } from "../../waveline/client";
 import type { AppEnv } from "../context";
-import { fail } from "../errors";
+import { errorResponse, fail } from "../errors";
 import { REQUEST_LIMITS } from "../limits";
-import { describeRoute, TENANT_AUTH_ERRORS, UPSTREAM_ERRORS } from "../openapi/describe";
+import { describeRoute, UPSTREAM_ERRORS } from "../openapi/describe";
 import { createdJob } from "../openapi/responses";
 import { limitCreations } from "../rate-limit";
 import { authenticate } from "../tenant-auth";
@@ -18,10 +18,42 @@ import { withWaveline } from "../waveline";
 import { proxyJobUrl, throughProxy } from "./job-view";
 
 /** What Waveline expects in a creating POST; the document shows it, Waveline checks it. */
-const creationBody = z.looseObject({
-  fileName: z.string().check(z.describe("its suffix may guide the extractor")),
-  contentType: z.string().check(z.describe("the document's MIME type")),
-});
+const creationBody = z
+  .looseObject({
+    fileName: z
+      .string()
+      .check(
+        z.minLength(1),
+        z.describe("its suffix may guide the extractor"),
+        z.meta({ examples: ["invoice.txt"] }),
+      ),
+    contentType: z
+      .string()
+      .check(
+        z.minLength(1),
+        z.describe("the document's MIME type"),
+        z.meta({ examples: ["text/plain"] }),
+      ),
+    content: z.optional(
+      z
+        .string()
+        .check(
+          z.describe("the document itself"),
+          z.meta({ examples: ["Invoice INV-9, total 12 EUR"] }),
+        ),
+    ),
+  })
+  .check(
+    z.meta({
+      examples: [
+        {
+          fileName: "invoice.txt",
+          contentType: "text/plain",
+          content: "Invoice INV-9, total 12 EUR",
+        },
+      ],
+    }),
+  );
 
 /**
  * Creating a job bills the tenant, so each creation happens once: an `Idempotency-Key` is claimed
@@ -35,7 +67,7 @@ export function jobCreationRoutes(services: Services) {
   // A refused body counts against the creation limit like any other creation.
   const creationBodyLimit = bodyLimit({
     maxSize: maxBodyBytes,
-    onError: () => fail(413, `request body is larger than ${maxBodyBytes} bytes`),
+    onError: () => fail("body_too_large", `request body is larger than ${maxBodyBytes} bytes`),
   });
 
   for (const kind of ["extract-document", "guess-shape"] satisfies JobKind[]) {
@@ -66,14 +98,28 @@ export function jobCreationRoutes(services: Services) {
             },
           },
           errors: {
-            400: "the body is not a JSON object of at most 64 levels, the `Idempotency-Key` is not 1 to 255 printable ASCII characters, or Waveline refused the body (its message)",
-            ...TENANT_AUTH_ERRORS,
-            402: "`page budget exhausted`: the tenant's, or the end user's, monthly page budget is used up (`budget` says which, `resetsAt` when it resets, `Retry-After` in seconds); nothing reached Waveline",
-            409: "a request with this `Idempotency-Key` is still in progress: retry after `Retry-After`",
-            413: "the body is larger than `MAX_BODY_BYTES`",
-            422: "this `Idempotency-Key` was used with another body or route, or its job is one this credential may not read (a browser token without `jobs:read`, or whose `jobs` list lacks it): nothing is shown, nothing created",
+            invalid_json: "the body is not a JSON object of at most 64 levels",
+            invalid_idempotency_key:
+              "the `Idempotency-Key` is not 1 to 255 printable ASCII characters",
+            budget_exhausted:
+              "the tenant's, or the end user's, monthly page budget is used up (`budget` says which, `resetsAt` when it resets, `Retry-After` in seconds); nothing reached Waveline",
+            idempotency_key_in_flight:
+              "a request with this `Idempotency-Key` is still in progress: retry after `Retry-After`",
+            body_too_large: "the body is larger than `MAX_BODY_BYTES`",
+            idempotency_key_reused:
+              "this `Idempotency-Key` was used with another body, or with this body on the other creation route: nothing created",
+            idempotency_key_not_readable:
+              "this `Idempotency-Key`'s job is one this credential may not read (a browser token without `jobs:read`, or whose `jobs` list lacks it): nothing is shown, nothing created",
+            idempotency_unavailable: "the idempotency ledger is unavailable: retry later",
             ...UPSTREAM_ERRORS,
-            502: `${UPSTREAM_ERRORS[502]}; or Waveline created a job the proxy cannot hand out (an unusable id, or one another tenant owns: \`jobId\` in the body, logged as an alert)`,
+            upstream_job_unusable:
+              "Waveline created a job whose id the proxy cannot serve (`jobId` in the body, logged as an alert)",
+            upstream_job_id_taken:
+              "Waveline created a job whose id another tenant owns (`jobId` in the body, logged as an alert)",
+            job_not_recorded:
+              "the job was created but could not be recorded: an operator can give it to you (`jobId` in the body)",
+            idempotency_outcome_unknown:
+              "the first request with this `Idempotency-Key` ended without an answer: a job may exist; the key creates no other",
           },
         },
       ),
@@ -81,7 +127,10 @@ export function jobCreationRoutes(services: Services) {
       (c, next) => {
         const key = c.req.header("Idempotency-Key");
         if (key !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(key)) {
-          fail(400, "Idempotency-Key must be 1 to 255 printable ASCII characters");
+          fail(
+            "invalid_idempotency_key",
+            "Idempotency-Key must be 1 to 255 printable ASCII characters",
+          );
         }
         return next();
       },
@@ -92,7 +141,7 @@ export function jobCreationRoutes(services: Services) {
       async (c) => {
         const body = new Uint8Array(await c.req.arrayBuffer());
         const checked = checkCreationBody(body, REQUEST_LIMITS.jsonDepth);
-        if (!checked.ok) fail(400, checked.problem);
+        if (!checked.ok) fail("invalid_json", checked.problem);
         const result = await createJob(
           services,
           c.var.principal,
@@ -108,19 +157,35 @@ export function jobCreationRoutes(services: Services) {
         );
         switch (result.kind) {
           case "in-flight":
-            return fail(409, "a request with this Idempotency-Key is still in progress", {
-              "Retry-After": "1",
-            });
+            return fail(
+              "idempotency_key_in_flight",
+              "a request with this Idempotency-Key is still in progress",
+              {
+                "Retry-After": "1",
+              },
+            );
           case "key-reused":
-            return fail(422, "this Idempotency-Key was used with another request body");
+            return fail(
+              "idempotency_key_reused",
+              result.sameBodyOn === undefined
+                ? "this Idempotency-Key was used with another request body"
+                : `this Idempotency-Key was used with this same body on POST /${result.sameBodyOn}: a key belongs to one route`,
+            );
           case "replay-not-readable":
-            return fail(422, "this Idempotency-Key belongs to a job this credential may not read");
+            return fail(
+              "idempotency_key_not_readable",
+              "this Idempotency-Key belongs to a job this credential may not read",
+            );
           case "over-budget": {
             const { budget, resetsAt } = result;
             const seconds = Math.max(1, Math.ceil((Date.parse(resetsAt) - Date.now()) / 1000));
-            return c.json({ error: "page budget exhausted", budget, resetsAt }, 402, {
-              "Retry-After": String(seconds),
-            });
+            return errorResponse(
+              c,
+              "budget_exhausted",
+              "page budget exhausted",
+              { "Retry-After": String(seconds) },
+              { budget, resetsAt },
+            );
           }
           case "outcome": {
             const response = answer(c, result.outcome, result.replayed);
@@ -136,14 +201,24 @@ export function jobCreationRoutes(services: Services) {
   return jobCreation;
 }
 
+/** Outcomes stored before errors had codes: a stored status had only one cause each then. */
+const STORED_STATUS_CODES = {
+  400: "upstream_refused",
+  502: "upstream_error",
+  503: "upstream_unavailable",
+  504: "upstream_timeout",
+} as const satisfies Record<number, ErrorCode>;
+
 function answer(c: Context, outcome: CreationOutcome, replayed: boolean): Response {
   const headers: Record<string, string> = replayed ? { "Idempotent-Replayed": "true" } : {};
   if (outcome.kind === "error") {
-    const body =
-      outcome.jobId === undefined
-        ? { error: outcome.error }
-        : { error: outcome.error, jobId: outcome.jobId };
-    return c.json(body, outcome.status as ContentfulStatusCode, headers);
+    const code = outcome.code ?? STORED_STATUS_CODES[outcome.status];
+    const body = {
+      error: outcome.error,
+      code,
+      ...(outcome.jobId === undefined ? {} : { jobId: outcome.jobId }),
+    };
+    return c.json(body, outcome.status, headers);
   }
   const proxied = throughProxy(c, outcome.job);
   return c.json(proxied, 201, { ...headers, Location: proxied.urls.get });

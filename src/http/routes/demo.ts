@@ -27,7 +27,7 @@ export function demoRoutes(services: Services) {
   demo.all("/demo/:file{demo\\.(?:js|css)}?", (c) => {
     if (!services.config.demoEnabled) return c.notFound();
     if (c.req.method !== "GET" && c.req.method !== "HEAD") {
-      return errorResponse(c, 405, "method not allowed", { Allow: "GET, HEAD" });
+      return errorResponse(c, "method_not_allowed", "method not allowed", { Allow: "GET, HEAD" });
     }
     const file = c.req.param("file") ?? "index.html";
     return staticAsset(services, c, `/demo/${file}`, {

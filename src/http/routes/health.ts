@@ -13,6 +13,8 @@ export function healthRoutes() {
       globalThis.OPENAPI && {
         operationId: "getHealth",
         summary: "Liveness",
+        description:
+          "Answers while the proxy runs and its configuration is valid: it asks neither storage nor Waveline.",
         tag: "service",
         auth: "public",
         responses: { 200: { description: "the Worker runs and is configured", body: healthBody } },

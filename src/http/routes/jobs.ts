@@ -6,17 +6,12 @@ import { callersJob, readJob } from "../../core/jobs/read";
 import { endUserShare } from "../../core/ratelimit/share";
 import type { Services } from "../../core/services";
 import type { OwnedJob } from "../../core/tenancy/store";
-import { jobEvent, STREAM_LIFETIME_MS } from "../../core/watching/events";
+import { jobEvent, STREAM_LIFETIME_MS, sawTerminalEvent } from "../../core/watching/events";
 import { whileCredentialHolds } from "../../core/watching/while-credential-holds";
-import { jobIdSchema, jobSchema } from "../../waveline/schema";
+import { jobIdSchema } from "../../waveline/schema";
 import type { AppEnv } from "../context";
 import { errorResponse, fail } from "../errors";
-import {
-  describeRoute,
-  STORAGE_UNAVAILABLE,
-  TENANT_AUTH_ERRORS,
-  UPSTREAM_ERRORS,
-} from "../openapi/describe";
+import { describeRoute, JOB_READ_ANSWERS, UPSTREAM_ERRORS } from "../openapi/describe";
 import { jobPage } from "../openapi/responses";
 import { limiterUnavailable, limitReads } from "../rate-limit";
 import { authenticate } from "../tenant-auth";
@@ -42,7 +37,7 @@ const pageSchema = z.object({
       .number()
       .check(
         z.int(),
-        z.minimum(1),
+        z.minimum(1, { error: `must be 1 to ${MAX_COUNT}` }),
         z.maximum(MAX_COUNT, { error: `must be 1 to ${MAX_COUNT}` }),
         z.describe("jobs per page"),
       ),
@@ -73,7 +68,7 @@ export function jobRoutes(services: Services) {
         operationId: "watchJob",
         summary: "Follow one of your jobs as Server-Sent Events",
         description:
-          '`event: job` with the job as `GET /jobs/{id}` answers it: at once, then on every change of status or pages, until it is `COMPLETED` or `FAILED`; a comment every 15 s; at most 5 minutes a stream (then reconnect, with `Last-Event-ID`). The credential is checked again every second: once it has expired or was revoked, or the tenant is disabled, the stream ends with `event: error` and `{ "error" }`. For `EventSource`, which cannot send headers, a browser token may come as `?access_token=` (never an API key).',
+          '`event: job` with the job as `GET /jobs/{id}` answers it: at once, then on every change of status or pages, until it is `COMPLETED` or `FAILED`; a comment every 15 s; at most 5 minutes a stream (then reconnect, with `Last-Event-ID`). A reconnect whose `Last-Event-ID` names a finished job (`COMPLETED.…`, `FAILED.…`) answers 204, which stops `EventSource`. The credential is checked again every second: once it has expired or was revoked, or the tenant is disabled, the stream ends with `event: error` and `{ "error", "code" }`. For `EventSource`, which cannot send headers, a browser token may come as `?access_token=` (never an API key).',
         tag: "jobs",
         auth: "jobs:read",
         responses: {
@@ -82,14 +77,19 @@ export function jobRoutes(services: Services) {
             mediaType: "text/event-stream",
             headers: ["Cache-Control"],
           },
+          204: {
+            description:
+              "`Last-Event-ID` names the job's terminal event: the client has seen the end, nothing more will come (`EventSource` stops on a 204)",
+          },
         },
         errors: {
-          400: "the id is not valid, or an API key was sent as `access_token`",
-          ...TENANT_AUTH_ERRORS,
-          404: "`job not found`: no such job, or not the caller's (before any stream starts)",
-          429: `${TENANT_AUTH_ERRORS[429]}; or the tenant has \`STREAMS_PER_TENANT\` streams open already, or the end user their share of them (\`rateLimits.endUserStreams\`)`,
+          api_key_in_url: "an API key was sent as `access_token`",
+          job_not_found: "no such job, or not the caller's (before any stream starts)",
+          too_many_streams:
+            "the tenant has `STREAMS_PER_TENANT` streams open already, or the end user their share of them (`rateLimits.endUserStreams`)",
+          rate_limiter_unavailable: "the rate limiter or the open streams cannot be counted",
+          live_updates_unavailable: "live updates are unavailable: poll `GET /jobs/{id}` instead",
           ...UPSTREAM_ERRORS,
-          503: `${UPSTREAM_ERRORS[503]}; or live updates are unavailable (poll \`GET /jobs/{id}\` instead); or the open streams cannot be counted`,
         },
       },
     ),
@@ -101,6 +101,8 @@ export function jobRoutes(services: Services) {
       const { id } = c.req.valid("param");
       const { principal, scope } = c.var;
       const owner = await callersJob(services, principal, id, scope);
+      // The client has the job's last event: a 204 is what makes `EventSource` stop reconnecting.
+      if (sawTerminalEvent(c.req.header("Last-Event-ID"))) return c.body(null, 204);
       const self = proxyJobUrl(c, id);
       const { entry, source } = await readJob(services, id, scope, { lastSeen: owner });
       c.var.log.annotate({ cache: xCacheOf(source) });
@@ -122,7 +124,7 @@ export function jobRoutes(services: Services) {
         const most = share
           ? `at most ${share.limit} per end user, ${limit} per tenant`
           : `at most ${limit} per tenant`;
-        fail(429, `too many open streams: ${most}`, { "Retry-After": "10" });
+        fail("too_many_streams", `too many open streams: ${most}`, { "Retry-After": "10" });
       }
       const release = () => streamLeases.close(tenantId, lease).catch(() => {});
       let stream: ReadableStream<Uint8Array>;
@@ -132,7 +134,9 @@ export function jobRoutes(services: Services) {
       } catch (err) {
         await release();
         c.var.log.warn("job watcher unavailable: no stream", { error: describeError(err) });
-        fail(503, "live updates are unavailable: poll GET /jobs/{id}", { "Retry-After": "5" });
+        fail("live_updates_unavailable", "live updates are unavailable: poll GET /jobs/{id}", {
+          "Retry-After": "5",
+        });
       }
       // No longer than its credential: expired, revoked or disabled ends it as it would a request.
       const { readable, done } = whileCredentialHolds(stream, c.var.credentialLapse);
@@ -152,21 +156,11 @@ export function jobRoutes(services: Services) {
         tag: "jobs",
         auth: "jobs:read",
         requestHeaders: ["If-None-Match"],
-        responses: {
-          200: {
-            description: "the job; `ETag` for terminal jobs, `Retry-After` for running ones",
-            body: jobSchema,
-            headers: ["X-Cache", "ETag", "Cache-Control", "Retry-After"],
-          },
-          304: {
-            description: "the terminal job still matches `If-None-Match`",
-            headers: ["X-Cache", "ETag", "Cache-Control"],
-          },
-        },
+        responses: JOB_READ_ANSWERS,
         errors: {
-          400: "the id is not 1 to 128 characters, is `.` or `..`, or holds a control character, `/` or a backslash (no upstream call); or Waveline refused the request",
-          ...TENANT_AUTH_ERRORS,
-          404: "`job not found`: no such job, or not the caller's",
+          invalid_request:
+            "the id is not 1 to 128 characters, is `.` or `..`, or holds a control character, `/` or a backslash (no upstream call)",
+          job_not_found: "no such job, or not the caller's: the two answer the same",
           ...UPSTREAM_ERRORS,
         },
       },
@@ -196,9 +190,7 @@ export function jobRoutes(services: Services) {
         auth: "jobs:read",
         responses: { 200: { description: "a page of jobs, without results", body: jobPage } },
         errors: {
-          400: `\`count\` is not 1 to ${MAX_COUNT}, or \`offset\` is not 0 to ${MAX_OFFSET}`,
-          ...TENANT_AUTH_ERRORS,
-          503: STORAGE_UNAVAILABLE,
+          invalid_request: `\`count\` is not 1 to ${MAX_COUNT}, or \`offset\` is not 0 to ${MAX_OFFSET}`,
         },
       },
     ),
@@ -226,7 +218,7 @@ export function jobRoutes(services: Services) {
     (c, next) =>
       c.req.method === "GET" || c.req.method === "HEAD"
         ? next()
-        : errorResponse(c, 405, "method not allowed", { Allow: "GET, HEAD" }),
+        : errorResponse(c, "method_not_allowed", "method not allowed", { Allow: "GET, HEAD" }),
     authenticate(services, { scope: "jobs:read" }),
     limitReads(services),
     (c) => {
@@ -234,7 +226,7 @@ export function jobRoutes(services: Services) {
       const id = decodedOrRaw(path.slice(path.indexOf("/jobs/") + "/jobs/".length));
       if (id === "") return c.notFound();
       const checked = jobIdSchema.safeParse(id);
-      return fail(400, `id ${checked.error?.issues[0]?.message ?? "is not valid"}`);
+      return fail("invalid_request", `id ${checked.error?.issues[0]?.message ?? "is not valid"}`);
     },
   );
 

@@ -22,6 +22,8 @@ export function apiReference(services: Services) {
       globalThis.OPENAPI && {
         operationId: "getOpenApiDocument",
         summary: "This document",
+        description:
+          "The OpenAPI 3.1 document of every route this proxy serves, generated from the routes themselves.",
         tag: "service",
         auth: "public",
         responses: {
@@ -62,6 +64,8 @@ export function apiReference(services: Services) {
       globalThis.OPENAPI && {
         operationId: "getDocsPageFile",
         summary: "The reference page's script or style",
+        description:
+          "Served from this proxy, so the page's Content-Security-Policy allows only its own origin.",
         tag: "service",
         auth: "public",
         responses: {
@@ -71,7 +75,7 @@ export function apiReference(services: Services) {
             headers: ["Cache-Control"],
           },
         },
-        errors: {},
+        errors: { not_found: "no such file of the page" },
       },
     ),
     (c) => {

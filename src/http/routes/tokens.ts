@@ -5,7 +5,7 @@ import { MAX_TOKEN_CHARS, mintBrowserToken, SCOPES, TOKEN_TTL_S } from "../../co
 import { jobIdSchema } from "../../waveline/schema";
 import type { AppEnv } from "../context";
 import { fail } from "../errors";
-import { describeRoute, STORAGE_UNAVAILABLE, TENANT_AUTH_ERRORS } from "../openapi/describe";
+import { describeRoute } from "../openapi/describe";
 import { browserToken } from "../openapi/responses";
 import { limitReads } from "../rate-limit";
 import { authenticate } from "../tenant-auth";
@@ -84,9 +84,10 @@ export function tokensRoutes(services: Services) {
           },
         },
         errors: {
-          400: `the body is not valid (the message names the field), or the token would be longer than the ${MAX_TOKEN_CHARS} characters the proxy accepts (fewer \`jobs\`, a shorter \`sub\`)`,
-          ...TENANT_AUTH_ERRORS,
-          503: `no \`TOKEN_SIGNING_KEYS\` configured, or ${STORAGE_UNAVAILABLE}`,
+          invalid_request:
+            "a body field breaks its rule (the message names both), or `pagesPerMonth` without `sub`",
+          token_too_long: `the token would be longer than the ${MAX_TOKEN_CHARS} characters the proxy accepts (fewer \`jobs\`, a shorter \`sub\`)`,
+          not_configured: "no `TOKEN_SIGNING_KEYS` configured",
         },
       },
     ),
@@ -95,10 +96,10 @@ export function tokensRoutes(services: Services) {
     validate("json", mintSchema),
     async (c) => {
       const keys = services.signingKeys;
-      if (!keys) fail(503, "proxy is not configured: TOKEN_SIGNING_KEYS is missing");
+      if (!keys) fail("not_configured", "proxy is not configured: TOKEN_SIGNING_KEYS is missing");
       const { sub, scopes, jobs, ttlSeconds, pagesPerMonth } = c.req.valid("json");
       if (pagesPerMonth !== undefined && sub === undefined) {
-        fail(400, "pagesPerMonth needs a sub: it is one end user's budget");
+        fail("invalid_request", "pagesPerMonth needs a sub: it is one end user's budget");
       }
       const uniqueScopes = [...new Set(scopes)];
       const { tenant, keyId } = c.var.principal;
@@ -117,7 +118,7 @@ export function tokensRoutes(services: Services) {
       // A token the proxy would refuse on every use is no token: say so now, not at each request.
       if (token.length > MAX_TOKEN_CHARS) {
         fail(
-          400,
+          "token_too_long",
           `the token would be ${token.length} characters, over the ${MAX_TOKEN_CHARS} the proxy accepts: list fewer jobs or use a shorter sub`,
         );
       }

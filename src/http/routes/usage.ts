@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import { monthOf, monthReport } from "../../core/creation/budget";
 import type { Services } from "../../core/services";
 import type { AppEnv } from "../context";
-import { describeRoute, STORAGE_UNAVAILABLE, TENANT_AUTH_ERRORS } from "../openapi/describe";
+import { describeRoute } from "../openapi/describe";
 import { usageReport } from "../openapi/responses";
 import { limitReads } from "../rate-limit";
 import { authenticate } from "../tenant-auth";
@@ -22,7 +22,7 @@ export function usageRoutes(services: Services) {
         tag: "jobs",
         auth: "api-key",
         responses: { 200: { description: "the usage", body: usageReport } },
-        errors: { ...TENANT_AUTH_ERRORS, 503: STORAGE_UNAVAILABLE },
+        errors: {},
       },
     ),
     authenticate(services, { apiKeyOnly: true }),

@@ -12,7 +12,7 @@ import { WEBHOOK_EVENTS } from "../../core/webhooks/payload";
 import { checkWebhookUrl } from "../../core/webhooks/url";
 import type { AppEnv } from "../context";
 import { fail } from "../errors";
-import { describeRoute, type RouteDoc, TENANT_AUTH_ERRORS } from "../openapi/describe";
+import { describeRoute, type RouteDoc } from "../openapi/describe";
 import {
   newWebhookEndpoint,
   rotatedSecret,
@@ -51,7 +51,10 @@ const idParam = z.string().check(z.minLength(1), z.maxLength(64));
 const createSchema = z.object({
   url: z
     .string()
-    .check(z.describe("https, a public host, no credentials; redirects are not followed")),
+    .check(
+      z.describe("https, a public host, no credentials; redirects are not followed"),
+      z.meta({ examples: ["https://hooks.example.com/waveline"] }),
+    ),
   events: z._default(
     z
       .array(z.enum(WEBHOOK_EVENTS))
@@ -71,13 +74,15 @@ export function webhookRoutes(services: Services, scope: WebhookScope): Hono<App
   const describe = (
     operationId: string,
     summary: string,
+    description: string,
     responses: RouteDoc["responses"],
     errors: RouteDoc["errors"] = {},
-    description?: string,
   ) =>
     describeRoute(
       globalThis.OPENAPI && {
-        operationId: `${scope.doc.idPrefix}${operationId}`,
+        operationId: scope.doc.idPrefix
+          ? `${scope.doc.idPrefix}${operationId.charAt(0).toUpperCase()}${operationId.slice(1)}`
+          : operationId,
         summary,
         description,
         tag: scope.doc.tag,
@@ -87,16 +92,18 @@ export function webhookRoutes(services: Services, scope: WebhookScope): Hono<App
       },
     );
   const outbox = (c: Context<AppEnv>): WebhookOutbox => {
-    if (!services.webhooks) fail(503, "webhooks are not available on this runtime");
+    if (!services.webhooks)
+      fail("webhooks_unavailable", "webhooks are not available on this runtime");
     return services.webhooks.of(scope.tenantId(c));
   };
-  const notFound = { 404: `\`${WEBHOOK_NOT_FOUND}\`: no such endpoint, or another tenant's` };
+  const notFound = { webhook_not_found: "no such endpoint, or another tenant's" };
 
   routes.post(
     path,
     describe(
       "createWebhook",
       "Register a webhook endpoint",
+      "When a job of this tenant ends, the endpoint receives `job.completed` or `job.failed`, signed per Standard Webhooks with the secret.",
       {
         201: {
           description: "the endpoint and its secret (shown only now)",
@@ -105,27 +112,33 @@ export function webhookRoutes(services: Services, scope: WebhookScope): Hono<App
         },
       },
       {
-        400: "the body is not valid: the URL is not https, not a public host, or carries credentials",
-        409: `the tenant has ${MAX_ENDPOINTS} endpoints already`,
+        invalid_request:
+          "a body field breaks its rule: the URL is not https, not a public host, or carries credentials",
+        webhook_endpoint_limit: `the tenant has ${MAX_ENDPOINTS} endpoints already`,
       },
-      "When a job of this tenant ends, the endpoint receives `job.completed` or `job.failed`, signed per Standard Webhooks with the secret.",
     ),
     validate("json", createSchema),
     async (c) => {
       const { url, events } = c.req.valid("json");
       const checked = checkWebhookUrl(url, services.config.webhooksAllowLocalUrls);
-      if (!checked.ok) fail(400, `url ${checked.problem}`);
+      if (!checked.ok) fail("invalid_request", `url ${checked.problem}`);
       const created = await call(c, () => outbox(c).createEndpoint(checked.url, events));
-      if (!created) fail(409, `at most ${MAX_ENDPOINTS} webhook endpoints per tenant`);
+      if (!created)
+        fail("webhook_endpoint_limit", `at most ${MAX_ENDPOINTS} webhook endpoints per tenant`);
       return c.json(created, 201, { "Cache-Control": "no-store" });
     },
   );
 
   routes.get(
     path,
-    describe("listWebhooks", "List webhook endpoints", {
-      200: { description: "the tenant's endpoints, without secrets", body: webhookEndpointList },
-    }),
+    describe(
+      "listWebhooks",
+      "List webhook endpoints",
+      "Every endpoint of the tenant, without their secrets.",
+      {
+        200: { description: "the tenant's endpoints, without secrets", body: webhookEndpointList },
+      },
+    ),
     async (c) => c.json({ items: await call(c, () => outbox(c).listEndpoints()) }),
   );
 
@@ -135,6 +148,7 @@ export function webhookRoutes(services: Services, scope: WebhookScope): Hono<App
     describe(
       "getWebhook",
       "Read a webhook endpoint",
+      "One endpoint, without its secret; another tenant's answers like one that does not exist.",
       { 200: { description: "the endpoint, without its secret", body: webhookEndpoint } },
       notFound,
     ),
@@ -142,7 +156,7 @@ export function webhookRoutes(services: Services, scope: WebhookScope): Hono<App
     async (c) => {
       const { webhookId } = c.req.valid("param");
       const found = await call(c, () => outbox(c).getEndpoint(webhookId));
-      return found ? c.json(found) : fail(404, WEBHOOK_NOT_FOUND);
+      return found ? c.json(found) : fail("webhook_not_found", WEBHOOK_NOT_FOUND);
     },
   );
 
@@ -151,6 +165,7 @@ export function webhookRoutes(services: Services, scope: WebhookScope): Hono<App
     describe(
       "deleteWebhook",
       "Delete a webhook endpoint",
+      "The endpoint and its pending deliveries are gone: nothing more is sent to it.",
       { 204: { description: "deleted, with its pending deliveries" } },
       notFound,
     ),
@@ -158,7 +173,7 @@ export function webhookRoutes(services: Services, scope: WebhookScope): Hono<App
     async (c) => {
       const { webhookId } = c.req.valid("param");
       const deleted = await call(c, () => outbox(c).deleteEndpoint(webhookId));
-      return deleted ? c.body(null, 204) : fail(404, WEBHOOK_NOT_FOUND);
+      return deleted ? c.body(null, 204) : fail("webhook_not_found", WEBHOOK_NOT_FOUND);
     },
   );
 
@@ -167,6 +182,7 @@ export function webhookRoutes(services: Services, scope: WebhookScope): Hono<App
     describe(
       "rotateWebhookSecret",
       "Rotate a webhook endpoint's secret",
+      "A new secret, shown once; until `previousSecretExpiresAt` every delivery is signed with the old one as well, so the receiver can switch without missing any.",
       {
         200: {
           description: "the new secret (shown only now); the old one signs beside it for 24 h",
@@ -180,7 +196,7 @@ export function webhookRoutes(services: Services, scope: WebhookScope): Hono<App
     async (c) => {
       const { webhookId } = c.req.valid("param");
       const rotated = await call(c, () => outbox(c).rotateSecret(webhookId));
-      if (!rotated) fail(404, WEBHOOK_NOT_FOUND);
+      if (!rotated) fail("webhook_not_found", WEBHOOK_NOT_FOUND);
       return c.json(rotated, 200, { "Cache-Control": "no-store" });
     },
   );
@@ -190,6 +206,7 @@ export function webhookRoutes(services: Services, scope: WebhookScope): Hono<App
     describe(
       "listWebhookDeliveries",
       "Recent deliveries to a webhook endpoint",
+      "The endpoint's deliveries, newest first: each with its attempts, last status and next attempt.",
       {
         200: {
           description: "the last 100 deliveries (3 days at most), newest first",
@@ -202,7 +219,7 @@ export function webhookRoutes(services: Services, scope: WebhookScope): Hono<App
     async (c) => {
       const { webhookId } = c.req.valid("param");
       const items = await call(c, () => outbox(c).deliveries(webhookId));
-      return items ? c.json({ items }) : fail(404, WEBHOOK_NOT_FOUND);
+      return items ? c.json({ items }) : fail("webhook_not_found", WEBHOOK_NOT_FOUND);
     },
   );
 
@@ -211,6 +228,7 @@ export function webhookRoutes(services: Services, scope: WebhookScope): Hono<App
     describe(
       "redeliverWebhook",
       "Send a delivery again",
+      "Sends the delivery again now, with the same `webhook-id` (a receiver that saw it drops the duplicate), and enables the endpoint again if it was disabled.",
       {
         200: {
           description:
@@ -219,13 +237,8 @@ export function webhookRoutes(services: Services, scope: WebhookScope): Hono<App
         },
       },
       {
-        404: `\`${WEBHOOK_NOT_FOUND}\`, or no such delivery of this endpoint`,
-        429: [
-          scope.doc.errors[429],
-          `this endpoint had ${REDELIVERIES_PER_HOUR} redeliveries in the last hour: \`Retry-After\` says when the next is allowed`,
-        ]
-          .filter(Boolean)
-          .join("; or "),
+        webhook_not_found: "no such endpoint, or another tenant's, or no such delivery of it",
+        too_many_redeliveries: `this endpoint had ${REDELIVERIES_PER_HOUR} redeliveries in the last hour: \`Retry-After\` says when the next is allowed`,
       },
     ),
     validate("param", z.object({ webhookId: idParam, deliveryId: idParam })),
@@ -236,10 +249,10 @@ export function webhookRoutes(services: Services, scope: WebhookScope): Hono<App
         case "redelivered":
           return c.json(redelivery.delivery);
         case "not-found":
-          return fail(404, WEBHOOK_NOT_FOUND);
+          return fail("webhook_not_found", WEBHOOK_NOT_FOUND);
         case "limited":
           return fail(
-            429,
+            "too_many_redeliveries",
             `at most ${REDELIVERIES_PER_HOUR} redeliveries an hour per webhook endpoint`,
             { "Retry-After": String(redelivery.retryAfterS) },
           );
@@ -255,7 +268,7 @@ async function call<T>(c: Context<AppEnv>, method: () => Promise<T> | T): Promis
     return await withTimeout(Promise.resolve(method()), OUTBOX_TIMEOUT_MS);
   } catch (err) {
     c.var.log.error("webhook outbox unavailable", { error: describeError(err) });
-    fail(503, "webhooks are unavailable, retry later", { "Retry-After": "5" });
+    fail("webhooks_unavailable", "webhooks are unavailable, retry later", { "Retry-After": "5" });
   }
 }
 
@@ -270,9 +283,8 @@ export function webhookRoutesOfTenant(services: Services): Hono<AppEnv> {
       auth: "api-key",
       idPrefix: "",
       errors: {
-        400: "the body or path is not valid (the message names the field)",
-        ...TENANT_AUTH_ERRORS,
-        503: "the webhook outbox is unavailable: retry after `Retry-After` seconds",
+        webhooks_unavailable:
+          "the webhook outbox is unavailable: retry after `Retry-After` seconds",
       },
     },
   });

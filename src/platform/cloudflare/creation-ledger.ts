@@ -115,7 +115,7 @@ export class CreationLedger extends DurableObject<Env> {
       await this.scheduleAlarm(now + SWEEP_MS);
       return { state: "new" };
     }
-    if (row.fingerprint !== fingerprint) return { state: "mismatch" };
+    if (row.fingerprint !== fingerprint) return { state: "mismatch", fingerprint: row.fingerprint };
     if (row.outcome !== null) {
       return { state: "replay", outcome: JSON.parse(row.outcome) as CreationOutcome };
     }
@@ -123,6 +123,7 @@ export class CreationLedger extends DurableObject<Env> {
     const lost: CreationOutcome = {
       kind: "error",
       status: 502,
+      code: "idempotency_outcome_unknown",
       error:
         "the first request with this Idempotency-Key ended without an answer: a job may have been created; this key will not create another",
     };

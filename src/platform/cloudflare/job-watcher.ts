@@ -1,7 +1,12 @@
 import { DurableObject } from "cloudflare:workers";
 import { type CachedJob, isTerminal, toCachedJob } from "../../core/cache/entry";
 import { readConfig } from "../../core/config";
-import { UpstreamError } from "../../core/errors";
+import {
+  type ErrorCode,
+  UPSTREAM_CODES,
+  UpstreamError,
+  type UpstreamFailure,
+} from "../../core/errors";
 import type { Logger } from "../../core/log";
 import { STORAGE_TIMEOUT_MS } from "../../core/tenancy/guard";
 import { withTimeout } from "../../core/timeout";
@@ -217,7 +222,8 @@ export class JobWatcher extends DurableObject<Env> {
         this.intervalMs = Math.max(this.intervalMs, failure.retryAfterS * 1000);
       }
       if (Date.now() - this.failingSince > GIVE_UP_AFTER_MS) {
-        this.broadcast(`event: error\ndata: ${JSON.stringify({ error: failure.error })}\n\n`);
+        const code = failureCode(failure.failure);
+        this.broadcast(`event: error\ndata: ${JSON.stringify({ error: failure.error, code })}\n\n`);
         this.closeAll();
       }
       return failure;
@@ -305,6 +311,10 @@ export class JobWatcher extends DurableObject<Env> {
   private closeAll(): void {
     for (const subscriber of [...this.subscribers]) this.unsubscribe(subscriber);
   }
+}
+
+function failureCode(failure: UpstreamFailure | "unavailable"): ErrorCode {
+  return failure === "unavailable" ? "not_configured" : UPSTREAM_CODES[failure];
 }
 
 function watcherLog(jobId: string): Logger {

@@ -4,10 +4,15 @@ import { describeError } from "../../../core/errors";
 import type { Services } from "../../../core/services";
 import { eventOfStatus } from "../../../core/webhooks/payload";
 import { watchForWebhooks } from "../../../core/webhooks/watch";
-import { jobIdSchema, jobSchema } from "../../../waveline/schema";
+import { jobIdSchema } from "../../../waveline/schema";
 import type { AppEnv } from "../../context";
 import { fail } from "../../errors";
-import { ADMIN_AUTH_ERRORS, describeRoute, UPSTREAM_ERRORS } from "../../openapi/describe";
+import {
+  describeRoute,
+  JOB_READ_ANSWERS,
+  STORAGE_UNAVAILABLE,
+  UPSTREAM_ERRORS,
+} from "../../openapi/describe";
 import { jobOwner } from "../../openapi/responses";
 import { validate } from "../../validate";
 import { withWaveline } from "../../waveline";
@@ -37,21 +42,10 @@ export function adminJobsRoutes(services: Services) {
         tag: "admin: jobs",
         auth: "admin",
         requestHeaders: ["If-None-Match", "Cache-Control"],
-        responses: {
-          200: {
-            description: "the job; `ETag` for terminal jobs, `Retry-After` for running ones",
-            body: jobSchema,
-            headers: ["X-Cache", "ETag", "Cache-Control", "Retry-After"],
-          },
-          304: {
-            description: "the terminal job still matches `If-None-Match`",
-            headers: ["X-Cache", "ETag", "Cache-Control"],
-          },
-        },
+        responses: JOB_READ_ANSWERS,
         errors: {
-          400: `${INVALID_JOB_ID}, or Waveline refused the request`,
-          ...ADMIN_AUTH_ERRORS,
-          404: "`job not found` at Waveline",
+          invalid_request: INVALID_JOB_ID,
+          job_not_found: "Waveline has no such job",
           ...UPSTREAM_ERRORS,
         },
       },
@@ -75,7 +69,10 @@ export function adminJobsRoutes(services: Services) {
         tag: "admin: jobs",
         auth: "admin",
         responses: { 204: { description: "purged (or was not cached)" } },
-        errors: { 400: INVALID_JOB_ID, ...ADMIN_AUTH_ERRORS, 503: "`cache purge failed, retry`" },
+        errors: {
+          invalid_request: INVALID_JOB_ID,
+          cache_purge_failed: "a cache tier could not be purged: retry",
+        },
       },
     ),
     validate("param", jobParam),
@@ -85,7 +82,7 @@ export function adminJobsRoutes(services: Services) {
         await services.jobCache.purge(jobId);
       } catch (err) {
         c.var.log.error("cache purge failed", { jobId, error: describeError(err) });
-        fail(503, "cache purge failed, retry");
+        fail("cache_purge_failed", "cache purge failed, retry");
       }
       return c.body(null, 204);
     },
@@ -103,9 +100,10 @@ export function adminJobsRoutes(services: Services) {
         auth: "admin",
         responses: { 200: { description: "the job's new owner", body: jobOwner } },
         errors: {
-          400: `${INVALID_JOB_ID}, or the body is not valid`,
-          ...ADMIN_AUTH_ERRORS,
-          404: "`tenant not found`, or `job not found` at Waveline",
+          invalid_request: `${INVALID_JOB_ID}, or a body field breaks its rule`,
+          tenant_not_found: "no such tenant",
+          job_not_found: "Waveline has no such job",
+          ...STORAGE_UNAVAILABLE,
           ...UPSTREAM_ERRORS,
         },
       },
@@ -122,7 +120,8 @@ export function adminJobsRoutes(services: Services) {
     async (c) => {
       const { jobId } = c.req.valid("param");
       const { tenantId, subject } = c.req.valid("json");
-      if (!(await services.tenants.getTenant(tenantId))) fail(404, "tenant not found");
+      if (!(await services.tenants.getTenant(tenantId)))
+        fail("tenant_not_found", "tenant not found");
       // Only a job Waveline knows can be owned: this also fills in its type, name and progress.
       const job = await c.var.waveline.getJob(jobId, c.var.log);
       const owned = {

@@ -5,7 +5,7 @@ import type { Services } from "../../../core/services";
 import { generateApiKey } from "../../../core/tenancy/keys";
 import type { AppEnv } from "../../context";
 import { fail } from "../../errors";
-import { ADMIN_AUTH_ERRORS, describeRoute, STORAGE_UNAVAILABLE } from "../../openapi/describe";
+import { describeRoute, STORAGE_UNAVAILABLE } from "../../openapi/describe";
 import {
   apiKeyList,
   newApiKey,
@@ -35,7 +35,12 @@ export function adminTenantsRoutes(services: Services) {
     .check(z.maxLength(50, { error: "must list at most 50 origins" }));
   const nameSchema = z
     .string()
-    .check(z.trim(), z.minLength(1, { error: "must not be empty" }), z.maxLength(100));
+    .check(
+      z.trim(),
+      z.minLength(1, { error: "must not be empty" }),
+      z.maxLength(100),
+      z.meta({ examples: ["acme"] }),
+    );
   const perMinute = z.nullable(
     z.number().check(z.int(), z.minimum(0, { error: "must be 0 (unlimited) or more" })),
   );
@@ -68,10 +73,7 @@ export function adminTenantsRoutes(services: Services) {
   });
   const tenantIdParam = z.object({ id: z.string().check(z.maxLength(64)) });
 
-  const TENANT_NOT_FOUND = { 404: "`tenant not found`" } as const;
-  const INVALID_BODY = {
-    400: "the body or path is not valid (the message names the field)",
-  } as const;
+  const TENANT_NOT_FOUND = { tenant_not_found: "no such tenant" } as const;
 
   adminTenants.post(
     "/tenants",
@@ -79,10 +81,12 @@ export function adminTenantsRoutes(services: Services) {
       globalThis.OPENAPI && {
         operationId: "createTenant",
         summary: "Create a tenant",
+        description:
+          "A tenant with its name, the browser origins it lists, and optionally its own rate limits and page budgets; then give it an API key.",
         tag: "admin: tenants",
         auth: "admin",
         responses: { 201: { description: "the tenant", body: tenantRecord } },
-        errors: { ...INVALID_BODY, ...ADMIN_AUTH_ERRORS, 503: STORAGE_UNAVAILABLE },
+        errors: STORAGE_UNAVAILABLE,
       },
     ),
     validate(
@@ -107,10 +111,11 @@ export function adminTenantsRoutes(services: Services) {
       globalThis.OPENAPI && {
         operationId: "listTenants",
         summary: "List tenants",
+        description: "Every tenant, disabled ones included.",
         tag: "admin: tenants",
         auth: "admin",
         responses: { 200: { description: "every tenant", body: tenantList } },
-        errors: { ...ADMIN_AUTH_ERRORS, 503: STORAGE_UNAVAILABLE },
+        errors: STORAGE_UNAVAILABLE,
       },
     ),
     async (c) => c.json({ items: await services.tenants.listTenants() }),
@@ -122,21 +127,18 @@ export function adminTenantsRoutes(services: Services) {
       globalThis.OPENAPI && {
         operationId: "getTenant",
         summary: "Read a tenant",
+        description:
+          "The tenant's settings: origins, rate limits, page budgets, whether it is disabled.",
         tag: "admin: tenants",
         auth: "admin",
         responses: { 200: { description: "the tenant", body: tenantRecord } },
-        errors: {
-          ...INVALID_BODY,
-          ...ADMIN_AUTH_ERRORS,
-          ...TENANT_NOT_FOUND,
-          503: STORAGE_UNAVAILABLE,
-        },
+        errors: { ...TENANT_NOT_FOUND, ...STORAGE_UNAVAILABLE },
       },
     ),
     validate("param", tenantIdParam),
     async (c) => {
       const tenant = await services.tenants.getTenant(c.req.valid("param").id);
-      if (!tenant) fail(404, "tenant not found");
+      if (!tenant) fail("tenant_not_found", "tenant not found");
       return c.json(tenant);
     },
   );
@@ -151,12 +153,7 @@ export function adminTenantsRoutes(services: Services) {
         tag: "admin: tenants",
         auth: "admin",
         responses: { 200: { description: "the tenant as it is now", body: tenantRecord } },
-        errors: {
-          ...INVALID_BODY,
-          ...ADMIN_AUTH_ERRORS,
-          ...TENANT_NOT_FOUND,
-          503: STORAGE_UNAVAILABLE,
-        },
+        errors: { ...TENANT_NOT_FOUND, ...STORAGE_UNAVAILABLE },
       },
     ),
     validate("param", tenantIdParam),
@@ -176,7 +173,7 @@ export function adminTenantsRoutes(services: Services) {
         ...patch,
         ...(budget === undefined ? {} : { budget: budget ?? NO_BUDGET }),
       });
-      if (!tenant) fail(404, "tenant not found");
+      if (!tenant) fail("tenant_not_found", "tenant not found");
       return c.json(tenant);
     },
   );
@@ -197,12 +194,7 @@ export function adminTenantsRoutes(services: Services) {
             headers: ["Cache-Control"],
           },
         },
-        errors: {
-          ...INVALID_BODY,
-          ...ADMIN_AUTH_ERRORS,
-          ...TENANT_NOT_FOUND,
-          503: STORAGE_UNAVAILABLE,
-        },
+        errors: { ...TENANT_NOT_FOUND, ...STORAGE_UNAVAILABLE },
       },
     ),
     validate("param", tenantIdParam),
@@ -210,7 +202,7 @@ export function adminTenantsRoutes(services: Services) {
     async (c) => {
       const tenantId = c.req.valid("param").id;
       const tenant = await services.tenants.getTenant(tenantId);
-      if (!tenant) fail(404, "tenant not found");
+      if (!tenant) fail("tenant_not_found", "tenant not found");
       const { key, prefix, hash } = await generateApiKey(await services.tenants.keyTagSecret());
       const record = await services.tenants.addKey({
         tenantId,
@@ -229,22 +221,19 @@ export function adminTenantsRoutes(services: Services) {
       globalThis.OPENAPI && {
         operationId: "listApiKeys",
         summary: "List a tenant's API keys, without secrets",
+        description:
+          "Live and revoked keys, each with its prefix: the proxy keeps only their hashes.",
         tag: "admin: tenants",
         auth: "admin",
         responses: { 200: { description: "live and revoked keys", body: apiKeyList } },
-        errors: {
-          ...INVALID_BODY,
-          ...ADMIN_AUTH_ERRORS,
-          ...TENANT_NOT_FOUND,
-          503: STORAGE_UNAVAILABLE,
-        },
+        errors: { ...TENANT_NOT_FOUND, ...STORAGE_UNAVAILABLE },
       },
     ),
     validate("param", tenantIdParam),
     async (c) => {
       const tenantId = c.req.valid("param").id;
       const tenant = await services.tenants.getTenant(tenantId);
-      if (!tenant) fail(404, "tenant not found");
+      if (!tenant) fail("tenant_not_found", "tenant not found");
       return c.json({ items: await services.tenants.listKeys(tenantId) });
     },
   );
@@ -261,10 +250,8 @@ export function adminTenantsRoutes(services: Services) {
         auth: "admin",
         responses: { 204: { description: "revoked" } },
         errors: {
-          ...INVALID_BODY,
-          ...ADMIN_AUTH_ERRORS,
-          404: "`key not found`: no live key with this id in this tenant",
-          503: STORAGE_UNAVAILABLE,
+          api_key_not_found: "no live key with this id in this tenant",
+          ...STORAGE_UNAVAILABLE,
         },
       },
     ),
@@ -274,7 +261,8 @@ export function adminTenantsRoutes(services: Services) {
     ),
     async (c) => {
       const { id, keyId } = c.req.valid("param");
-      if (!(await services.tenants.revokeKey(id, keyId))) fail(404, "key not found");
+      if (!(await services.tenants.revokeKey(id, keyId)))
+        fail("api_key_not_found", "key not found");
       return c.body(null, 204);
     },
   );
@@ -292,18 +280,13 @@ export function adminTenantsRoutes(services: Services) {
         responses: {
           200: { description: "the tenant, with `tokensNotBefore` set to now", body: tenantRecord },
         },
-        errors: {
-          ...INVALID_BODY,
-          ...ADMIN_AUTH_ERRORS,
-          ...TENANT_NOT_FOUND,
-          503: STORAGE_UNAVAILABLE,
-        },
+        errors: { ...TENANT_NOT_FOUND, ...STORAGE_UNAVAILABLE },
       },
     ),
     validate("param", tenantIdParam),
     async (c) => {
       const tenant = await services.tenants.revokeTokens(c.req.valid("param").id);
-      if (!tenant) fail(404, "tenant not found");
+      if (!tenant) fail("tenant_not_found", "tenant not found");
       return c.json(tenant);
     },
   );
@@ -329,10 +312,10 @@ export function adminTenantsRoutes(services: Services) {
         auth: "admin",
         responses: { 200: { description: "the usage", body: usageReport } },
         errors: {
-          400: "`from` or `to` is not an ISO 8601 date or date-time, or `from` is not before `to`",
-          ...ADMIN_AUTH_ERRORS,
+          invalid_request:
+            "`from` or `to` is not an ISO 8601 date or date-time, or `from` is not before `to`",
           ...TENANT_NOT_FOUND,
-          503: STORAGE_UNAVAILABLE,
+          ...STORAGE_UNAVAILABLE,
         },
       },
     ),
@@ -341,13 +324,13 @@ export function adminTenantsRoutes(services: Services) {
     async (c) => {
       const tenantId = c.req.valid("param").id;
       const tenant = await services.tenants.getTenant(tenantId);
-      if (!tenant) fail(404, "tenant not found");
+      if (!tenant) fail("tenant_not_found", "tenant not found");
       const query = c.req.valid("query");
       const now = new Date();
       // Default: this calendar month so far (UTC), the usual billing period.
       const from = query.from ? new Date(query.from).toISOString() : monthOf(now.getTime()).start;
       const to = new Date(query.to ?? now).toISOString();
-      if (from >= to) fail(400, "from must be before to");
+      if (from >= to) fail("invalid_request", "from must be before to");
       const [usage, budget] = await Promise.all([
         services.jobs.usage(tenantId, from, to),
         monthReport(services.jobs, tenant, now.getTime()),

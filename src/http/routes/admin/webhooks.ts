@@ -3,7 +3,7 @@ import { createMiddleware } from "hono/factory";
 import type { Services } from "../../../core/services";
 import type { AppEnv } from "../../context";
 import { fail } from "../../errors";
-import { ADMIN_AUTH_ERRORS, STORAGE_UNAVAILABLE } from "../../openapi/describe";
+import { STORAGE_UNAVAILABLE } from "../../openapi/describe";
 import { webhookRoutes } from "../webhooks";
 
 /** Operators see and manage any tenant's webhook endpoints (`npm run admin -- webhooks …`). */
@@ -11,7 +11,8 @@ export function adminWebhooksRoutes(services: Services): Hono<AppEnv> {
   /** The tenant of the path must exist: its endpoints are then managed as the tenant would. */
   const tenantExists = createMiddleware<AppEnv>(async (c, next) => {
     const id = c.req.param("id") ?? "";
-    if (id.length > 64 || !(await services.tenants.getTenant(id))) fail(404, "tenant not found");
+    if (id.length > 64 || !(await services.tenants.getTenant(id)))
+      fail("tenant_not_found", "tenant not found");
     await next();
   });
   return webhookRoutes(services, {
@@ -23,10 +24,10 @@ export function adminWebhooksRoutes(services: Services): Hono<AppEnv> {
       auth: "admin",
       idPrefix: "admin",
       errors: {
-        400: "the body or path is not valid (the message names the field)",
-        ...ADMIN_AUTH_ERRORS,
-        404: "`tenant not found`",
-        503: `${STORAGE_UNAVAILABLE}; or the webhook outbox is unavailable`,
+        tenant_not_found: "no such tenant",
+        ...STORAGE_UNAVAILABLE,
+        webhooks_unavailable:
+          "the webhook outbox is unavailable: retry after `Retry-After` seconds",
       },
     },
   });
