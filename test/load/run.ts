@@ -348,15 +348,15 @@ function noteWorkerLines(tally: Tally, output: string): void {
 function generalProblem(answer: Answer): string | undefined {
   if (!answer.headers["x-request-id"]) return "no X-Request-Id";
   if (answer.status < 400) return undefined;
-  let error: unknown;
+  let body: { error?: unknown; code?: unknown } = {};
   try {
-    error = (JSON.parse(answer.body) as { error?: unknown }).error;
+    body = JSON.parse(answer.body) as typeof body;
   } catch {
     // not JSON
   }
-  return typeof error === "string"
+  return typeof body.error === "string" && typeof body.code === "string"
     ? undefined
-    : `error body is not {"error": string}: ${answer.body.slice(0, 80)}`;
+    : `error body is not {"error": string, "code": string}: ${answer.body.slice(0, 80)}`;
 }
 
 function printFigures(tally: Tally, sent: number, durationMs: number): void {

@@ -75,7 +75,7 @@ export function planNext(world: LoadWorld): Planned {
   return planHit(world);
 }
 
-const JOB_NOT_FOUND = JSON.stringify({ error: "job not found" });
+const JOB_NOT_FOUND = JSON.stringify({ error: "job not found", code: "job_not_found" });
 /** What a job created during the run shows, in order (none of their file names says "fail"). */
 const PROGRESS = ["CREATED", "RUNNING", "COMPLETED"];
 const MOUNTS = ["", "/api/v1"];
