@@ -15,17 +15,12 @@ export const PROXY_ORIGIN = "https://proxy.example";
  * the pool's `exports.default.fetch` slows down with every call (thousands of requests in one file
  * take minutes), so only `workerFetch` goes through the Worker's fetch handler.
  */
-export async function proxyFetch(
+export function proxyFetch(
   path: string,
   init?: RequestInit,
   bindings: Env = env,
 ): Promise<Response> {
-  const ctx = createExecutionContext();
-  const response = await app.request(`${PROXY_ORIGIN}${path}`, init, bindings, ctx);
-  // Work the Worker left for after the response (cache writes, bookkeeping) is done when this
-  // returns, so tests see its effects without polling.
-  await waitOnExecutionContext(ctx);
-  return response;
+  return isolateFetch(app, path, init, bindings);
 }
 
 export type Isolate = typeof app;
@@ -51,6 +46,8 @@ export async function isolateFetch(
 ): Promise<Response> {
   const ctx = createExecutionContext();
   const response = await isolate.request(`${PROXY_ORIGIN}${path}`, init, bindings, ctx);
+  // Work the Worker left for after the response (cache writes, bookkeeping) is done when this
+  // returns, so tests see its effects without polling.
   await waitOnExecutionContext(ctx);
   return response;
 }
