@@ -10,6 +10,7 @@ import { browserCors } from "./http/cors";
 import { errorResponse, fail, notFound, onError } from "./http/errors";
 import { REQUEST_LIMITS, requestLimits } from "./http/limits";
 import { requestLogger } from "./http/logger";
+import { requestMetrics } from "./http/metrics";
 import { adminJobsRoutes } from "./http/routes/admin/jobs";
 import { adminTenantsRoutes } from "./http/routes/admin/tenants";
 import { adminWebhooksRoutes } from "./http/routes/admin/webhooks";
@@ -17,6 +18,7 @@ import { jobCreationRoutes } from "./http/routes/create-job";
 import { demoRoutes } from "./http/routes/demo";
 import { healthRoutes } from "./http/routes/health";
 import { jobRoutes } from "./http/routes/jobs";
+import { adminMetricsRoutes, usageMetricsRoutes } from "./http/routes/metrics";
 import { apiReference } from "./http/routes/reference";
 import { tokensRoutes } from "./http/routes/tokens";
 import { usageRoutes } from "./http/routes/usage";
@@ -53,6 +55,7 @@ export function createApp(services: Services): Hono<AppEnv> {
   // before any authentication (each route authenticates itself).
   app.use(requestId());
   app.use(requestLogger);
+  app.use(requestMetrics(services));
   app.use(
     methodNotAllowed({
       app,
@@ -73,7 +76,8 @@ export function createApp(services: Services): Hono<AppEnv> {
     .use(requireAdmin(services))
     .route("/", adminTenantsRoutes(services))
     .route("/", adminJobsRoutes(services))
-    .route("/", adminWebhooksRoutes(services));
+    .route("/", adminWebhooksRoutes(services))
+    .route("/", adminMetricsRoutes(services));
   app.route("/admin", admin);
 
   const tenantApi = new Hono<AppEnv>()
@@ -81,6 +85,7 @@ export function createApp(services: Services): Hono<AppEnv> {
     .route("/", jobCreationRoutes(services))
     .route("/", tokensRoutes(services))
     .route("/", usageRoutes(services))
+    .route("/", usageMetricsRoutes(services))
     .route("/", webhookRoutesOfTenant(services));
   for (const mount of ["/", WAVELINE_BASE_PATH]) app.route(mount, tenantApi);
 

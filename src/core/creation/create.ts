@@ -266,6 +266,7 @@ async function createAndRecord(
 
   let created: CreatedJob;
   try {
+    scope.count?.("upstreamCalls");
     created = await waveline.createJob(request.kind, request.body, log);
   } catch (err) {
     if (key !== undefined && createdNothing(err)) {
@@ -296,6 +297,7 @@ async function createAndRecord(
     });
   }
 
+  scope.count?.("jobsCreated");
   const job: OwnedJob = {
     id: created.id,
     tenantId: tenant.id,

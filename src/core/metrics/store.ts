@@ -89,6 +89,11 @@ export function readSeries(rows: MetricsRows, query: SeriesQuery): MetricsSeries
   return { series, totals: metricsFields(total) };
 }
 
+/** A tenant's metrics as the routes read them (its Durable Object). */
+export interface MetricsReader {
+  series(tenantId: string, query: SeriesQuery): Promise<MetricsSeries>;
+}
+
 export type MetricsQueryProblem = { field: "from" | "to" | "step"; rule: string };
 
 /**

@@ -77,12 +77,14 @@ export function percentileMs(tally: Readonly<Tally>, q: number): number | null {
   const total = counts.reduce((sum, n) => sum + n, 0);
   if (total === 0) return null;
   const rank = Math.ceil(q * total);
+  const bounds: readonly number[] = DURATION_BUCKETS_MS;
+  const last = bounds.length - 1;
   let seen = 0;
   for (const [index, n] of counts.entries()) {
     seen += n;
-    if (seen >= rank) return DURATION_BUCKETS_MS[Math.min(index, DURATION_BUCKETS_MS.length - 1)];
+    if (seen >= rank) return bounds[Math.min(index, last)] ?? null;
   }
-  return DURATION_BUCKETS_MS[DURATION_BUCKETS_MS.length - 1];
+  return bounds[last] ?? null;
 }
 
 export function durationCounts(tally: Readonly<Tally>): number[] {
@@ -135,3 +137,14 @@ export function metricsFields(tally: Readonly<Tally>) {
 }
 
 export type MetricsFields = ReturnType<typeof metricsFields>;
+
+/** Pages a progress update billed, as counts of their tenants and end users. */
+export function billedTallies(
+  billed: readonly { tenantId: string; subject: string | null; pages: number }[],
+): { tenantId: string; sub: string | null; tally: Tally }[] {
+  return billed.map(({ tenantId, subject, pages }) => ({
+    tenantId,
+    sub: subject,
+    tally: { pagesBilled: pages },
+  }));
+}

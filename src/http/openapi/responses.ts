@@ -130,6 +130,76 @@ export const usageReport = z.object({
   budget: budgetReport,
 }) satisfies z.ZodMiniType<Usage>;
 
+const count = (text: string) => z.number().check(z.describe(text));
+
+/** One window's metrics, or a range's totals (`core/metrics/tally.ts` builds them). */
+export const metricsPoint = z.object({
+  requests: count("authenticated requests of the tenant (or end user) answered"),
+  cacheHits: count("job reads answered from a cache tier, with no upstream call"),
+  upstreamCalls: count(
+    "calls to Waveline made for the tenant's requests: job creations and job reads (by the Worker, or by the job's watcher on the reader's behalf)",
+  ),
+  upstreamCallsSaved: count(
+    "job reads answered without a call of their own: cache hits, reads that shared another reader's call (coalesced), and the watcher's fresh answers. Waveline bills pages, not calls, so no dollar figure is given",
+  ),
+  jobsCreated: count("jobs Waveline created for the tenant through the proxy"),
+  pagesBilled: count(
+    "pages added to the tenant's billed pages when the proxy learnt a job's pages ($0.30 a page at Waveline's price)",
+  ),
+  errors: count("answers with status 400 or more to the tenant's authenticated requests"),
+  statusClasses: z
+    .object({ "2xx": z.number(), "3xx": z.number(), "4xx": z.number(), "5xx": z.number() })
+    .check(z.describe("requests by status class (tenant only; zeros for an end user)")),
+  routes: z
+    .record(z.string(), z.number())
+    .check(
+      z.describe('requests by method and route pattern, e.g. `"GET /jobs/:id": 12` (tenant only)'),
+    ),
+  cacheByTier: z
+    .object({ memory: z.number(), location: z.number(), kv: z.number(), miss: z.number() })
+    .check(
+      z.describe(
+        "job reads by where the answer came from: this isolate's memory, the location's cache, KV, or a miss (tenant only)",
+      ),
+    ),
+  webhooks: z
+    .object({ delivered: z.number(), retrying: z.number(), failed: z.number() })
+    .check(
+      z.describe(
+        "webhook delivery attempts by outcome: delivered, failed and to be retried, failed for good (tenant only)",
+      ),
+    ),
+  streamsOpened: count("live-update streams (`GET /jobs/{id}/events`) opened (tenant only)"),
+  durationMs: z
+    .object({
+      p50: z.nullable(z.number()),
+      p95: z.nullable(z.number()),
+      counts: z.array(z.number()),
+    })
+    .check(
+      z.describe(
+        "request time (to the response headers): p50 and p95 as the upper bound (ms) of the histogram bucket they fall in (null without requests), and the histogram itself, aligned with `durationBucketsMs` (the last count is the slower rest): add counts bucket by bucket to merge windows (tenant only)",
+      ),
+    ),
+});
+
+export const metricsReport = z.object({
+  tenantId: z.string(),
+  sub: z.optional(z.string().check(z.describe("the end user, with `?sub=`"))),
+  step: z.enum(["minute", "hour"]),
+  from: z.string().check(z.describe("first window's start (ISO time, rounded down to the step)")),
+  to: z.string().check(z.describe("end of the last window, exclusive")),
+  durationBucketsMs: z
+    .array(z.number())
+    .check(z.describe("upper bounds of the histogram's buckets")),
+  series: z
+    .array(
+      z.extend(metricsPoint, { at: z.string().check(z.describe("the window's start (ISO time)")) }),
+    )
+    .check(z.describe("every window of the range, oldest first, empty ones included")),
+  totals: metricsPoint,
+});
+
 export const jobOwner = z.object({
   jobId: z.string(),
   tenantId: z.string(),
@@ -152,6 +222,7 @@ for (const [id, schema] of Object.entries({
   ApiKeyList: apiKeyList,
   NewApiKey: newApiKey,
   Usage: usageReport,
+  Metrics: metricsReport,
   JobOwner: jobOwner,
 })) {
   namedResponses.add(schema, { id });

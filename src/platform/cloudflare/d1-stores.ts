@@ -1,5 +1,6 @@
 import type {
   ApiKeyRecord,
+  BilledPages,
   Budget,
   Found,
   JobFilter,
@@ -384,6 +385,18 @@ function addToMonthTotals(
   ];
 }
 
+/** The pages each `progressUpdate` of a batch billed (its first statement's rows). */
+function billedBy(results: D1Result[]): BilledPages[] {
+  const billed: BilledPages[] = [];
+  for (let i = 0; i < results.length; i += PROGRESS_STATEMENTS) {
+    for (const row of (results[i]?.results ?? []) as BilledPages[]) {
+      if (row.pages > 0) billed.push(row);
+    }
+  }
+  return billed;
+}
+const PROGRESS_STATEMENTS = 4;
+
 /** The month (`2026-12`) of an ISO creation time, as the totals count it. */
 const MONTH_OF = (createdAt: string) => `substr(${createdAt}, 1, 7)`;
 
@@ -417,6 +430,13 @@ export function d1JobStore(db: D1Database, now = () => new Date().toISOString())
 
   // Answers from several isolates and the settler may land in any order: a job only moves on.
   const progressUpdate = (jobId: string, status: JobStatus, pages: number) => [
+    // First, what this update bills: the pages it adds, for metrics (read before the update).
+    db
+      .prepare(
+        `SELECT tenant_id AS tenantId, subject, ?2 - pages AS pages
+         FROM jobs WHERE id = ?1 AND status NOT IN ('COMPLETED', 'FAILED') AND ?2 > pages`,
+      )
+      .bind(jobId, pages),
     ...addToMonthTotals(
       db,
       `SELECT tenant_id, subject, ${MONTH_OF("created_at")} AS month, ?2 - pages AS delta
@@ -509,12 +529,14 @@ export function d1JobStore(db: D1Database, now = () => new Date().toISOString())
     },
 
     async recordProgress(jobId, status, pages) {
-      await db.batch(progressUpdate(jobId, status, pages));
+      return billedBy(await db.batch(progressUpdate(jobId, status, pages)));
     },
 
     async recordProgressOf(progress) {
-      if (progress.length === 0) return;
-      await db.batch(progress.flatMap((job) => progressUpdate(job.id, job.status, job.pages)));
+      if (progress.length === 0) return [];
+      return billedBy(
+        await db.batch(progress.flatMap((job) => progressUpdate(job.id, job.status, job.pages))),
+      );
     },
 
     async unsettledJobs(since, limit) {
