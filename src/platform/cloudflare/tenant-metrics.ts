@@ -107,29 +107,19 @@ export function durableMetricsReader(
   };
 }
 
-const recorders = new WeakMap<object, MetricsRecorder>();
-
-/**
- * This isolate's recorder into `namespace` (one per namespace, so that a Worker's requests and a
- * Durable Object of the same isolate share it); none without the binding.
- */
+/** An isolate's recorder into `namespace` (built once with the services); none without it. */
 export function metricsRecorderFor(
   namespace: DurableObjectNamespace<TenantMetrics> | undefined,
   flushDelayMs: number,
   log: Logger,
 ): MetricsRecorder {
   if (!namespace) return NO_METRICS;
-  let recorder = recorders.get(namespace);
-  if (!recorder) {
-    recorder = metricsRecorder({
-      sink: (tenantId, batch) =>
-        withTimeout(namespace.getByName(tenantId).add(batch), METRICS_TIMEOUT_MS),
-      flushDelayMs,
-      log,
-    });
-    recorders.set(namespace, recorder);
-  }
-  return recorder;
+  return metricsRecorder({
+    sink: (tenantId, batch) =>
+      withTimeout(namespace.getByName(tenantId).add(batch), METRICS_TIMEOUT_MS),
+    flushDelayMs,
+    log,
+  });
 }
 
 /**
