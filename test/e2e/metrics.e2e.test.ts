@@ -93,7 +93,7 @@ describe(`metrics agree with the fake Waveline (${SERVER_NAME})`, () => {
       }
     }
 
-    const created = await fakeCalls(marker);
+    const created = await fakeCalls("/extract-document", marker);
     let upstreamReads = 0;
     for (const id of ids) upstreamReads += await fakeCalls(`/jobs/${id}`);
     expect(created).toBe(3);
