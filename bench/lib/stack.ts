@@ -133,49 +133,51 @@ export async function startBenchStack(
       noAssets: config === "wrangler.toml" && !options.assets,
     });
   const isProxy = (response: Response) => response.headers.has("X-Request-Id");
-  const [floor, naive, naiveCache, proxy, proxyNoPending, proxyNoMetrics, pair] = await Promise.all([
-    worker("floor", floorBundle.file, "bench/floor/wrangler.toml", {
-      readyPath: "/jobs/x",
-      ready: (response) => response.ok,
-    }),
-    worker("naive", naiveBundle.file, "bench/naive/wrangler.toml", {
-      envFile,
-      readyPath: "/",
-      ready: (response) => response.status === 404,
-    }),
-    worker("naive-cache", naiveCacheBundle.file, "bench/naive-cache/wrangler.toml", {
-      envFile: naiveCacheEnvFile,
-      readyPath: "/",
-      ready: (response) => response.status === 404,
-    }),
-    worker("proxy", proxyBundle.file, "wrangler.toml", {
-      envFile,
-      persistTo: state("proxy"),
-      readyPath: "/health",
-      ready: isProxy,
-    }),
-    worker("proxy-no-pending", proxyBundle.file, "wrangler.toml", {
-      envFile: noPendingEnvFile,
-      persistTo: state("no-pending"),
-      readyPath: "/health",
-      ready: isProxy,
-    }),
-    worker("proxy-no-metrics", proxyBundle.file, "wrangler.toml", {
-      envFile: noMetricsEnvFile,
-      persistTo: state("no-metrics"),
-      readyPath: "/health",
-      ready: isProxy,
-    }),
-    options.pair
-      ? worker("proxy-pair", proxyBundle.file, "wrangler.toml", {
-          envFile: pairEnvFile,
-          persistTo: state("pair"),
-          readyPath: "/health",
-          ready: isProxy,
-          twin: true,
-        })
-      : undefined,
-  ]);
+  const [floor, naive, naiveCache, proxy, proxyNoPending, proxyNoMetrics, pair] = await Promise.all(
+    [
+      worker("floor", floorBundle.file, "bench/floor/wrangler.toml", {
+        readyPath: "/jobs/x",
+        ready: (response) => response.ok,
+      }),
+      worker("naive", naiveBundle.file, "bench/naive/wrangler.toml", {
+        envFile,
+        readyPath: "/",
+        ready: (response) => response.status === 404,
+      }),
+      worker("naive-cache", naiveCacheBundle.file, "bench/naive-cache/wrangler.toml", {
+        envFile: naiveCacheEnvFile,
+        readyPath: "/",
+        ready: (response) => response.status === 404,
+      }),
+      worker("proxy", proxyBundle.file, "wrangler.toml", {
+        envFile,
+        persistTo: state("proxy"),
+        readyPath: "/health",
+        ready: isProxy,
+      }),
+      worker("proxy-no-pending", proxyBundle.file, "wrangler.toml", {
+        envFile: noPendingEnvFile,
+        persistTo: state("no-pending"),
+        readyPath: "/health",
+        ready: isProxy,
+      }),
+      worker("proxy-no-metrics", proxyBundle.file, "wrangler.toml", {
+        envFile: noMetricsEnvFile,
+        persistTo: state("no-metrics"),
+        readyPath: "/health",
+        ready: isProxy,
+      }),
+      options.pair
+        ? worker("proxy-pair", proxyBundle.file, "wrangler.toml", {
+            envFile: pairEnvFile,
+            persistTo: state("pair"),
+            readyPath: "/health",
+            ready: isProxy,
+            twin: true,
+          })
+        : undefined,
+    ],
+  );
   if (pair && !pair.twinUrl) throw new Error("proxy-pair: no second Worker");
   return {
     fake,
