@@ -33,6 +33,7 @@ interface Point {
 }
 interface Metrics {
   tenantId: string;
+  openStreams: number | null;
   step: string;
   series: Point[];
   totals: Point;
@@ -74,6 +75,7 @@ describe("a tenant's metrics", () => {
     expect(after.totals.statusClasses["2xx"]).toBeGreaterThanOrEqual(6);
     expect(after.totals.durationMs.p95).not.toBeNull();
     expect(after.step).toBe("minute");
+    expect(after.openStreams).toBe(0);
     expect(after.series).toHaveLength(60);
     expect(after.series.at(-1)?.requests).toBeGreaterThan(0);
   });

@@ -53,4 +53,6 @@ export interface StreamLeases {
     share?: EndUserShare,
   ): Promise<string | null>;
   close(tenantId: string, leaseId: string): Promise<void>;
+  /** The tenant's streams open now (leases not closed nor lapsed). */
+  count(tenantId: string): Promise<number>;
 }

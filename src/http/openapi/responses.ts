@@ -192,6 +192,15 @@ export const metricsReport = z.object({
   durationBucketsMs: z
     .array(z.number())
     .check(z.describe("upper bounds of the histogram's buckets")),
+  openStreams: z.nullable(
+    z
+      .number()
+      .check(
+        z.describe(
+          "the tenant's live-update streams open now (not per window); null with `sub`, or when the count cannot be read",
+        ),
+      ),
+  ),
   series: z
     .array(
       z.extend(metricsPoint, { at: z.string().check(z.describe("the window's start (ISO time)")) }),

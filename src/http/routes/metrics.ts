@@ -70,6 +70,8 @@ async function answerMetrics<E extends AppEnv>(
   if ("field" in range) return fail("invalid_request", `${range.field} ${range.rule}`);
   const row = query.sub === undefined ? TENANT_ROW : subRow(query.sub);
   let answer: Awaited<ReturnType<typeof reader.series>>;
+  // Open streams are a count of now, not of a window: the tenant's stream leases hold it.
+  const openStreams = services.streamLeases.count(tenantId).catch(() => null);
   try {
     answer = await reader.series(tenantId, { ...range, row });
   } catch (err) {
@@ -86,6 +88,7 @@ async function answerMetrics<E extends AppEnv>(
     from: new Date(range.from).toISOString(),
     to: new Date(range.to).toISOString(),
     durationBucketsMs: DURATION_BUCKETS_MS,
+    openStreams: query.sub === undefined ? await openStreams : null,
     ...answer,
   });
 }
