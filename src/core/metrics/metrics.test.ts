@@ -71,7 +71,9 @@ describe("metricsRecorder", () => {
     let batch: MetricsBatch | undefined;
     const waits: Promise<unknown>[] = [];
     const recorder = metricsRecorder({
-      sink: async (_, b) => void (batch = b),
+      sink: async (_, b) => {
+        batch = b;
+      },
       flushDelayMs: 1,
       log: quiet,
       now: () => T0,
