@@ -2,15 +2,28 @@ import type { Tenant } from "./store";
 import type { Scope } from "./tokens";
 
 /**
- * Who is calling, once authenticated. An API key is a tenant's backend: every scope, every job
- * of the tenant. A browser token narrows that to its scopes, its subject and its job list.
+ * What an API key may do (issue 23): a key is made with some of these, all by default. Browser
+ * tokens carry only the job scopes (`Scope`), and a key mints only those it has itself.
+ */
+export const KEY_SCOPES = [
+  "jobs:read",
+  "jobs:create",
+  "tokens:mint",
+  "usage:read",
+  "webhooks:manage",
+] as const;
+export type KeyScope = (typeof KEY_SCOPES)[number];
+
+/**
+ * Who is calling, once authenticated. An API key is a tenant's backend: its scopes, every job of
+ * the tenant. A browser token narrows that to its scopes, its subject and its job list.
  */
 export interface Principal {
   tenant: Tenant;
   credential: "api-key" | "browser-token";
   /** The API key used, or the one that minted the browser token. */
   keyId: string;
-  scopes: ReadonlySet<Scope>;
+  scopes: ReadonlySet<KeyScope>;
   /** Only this end user's jobs (browser tokens with a `sub`). */
   subject?: string;
   /** Only these jobs (browser tokens with a job list). */
@@ -24,7 +37,12 @@ export interface Principal {
   stale?: true;
 }
 
-export const ALL_SCOPES: ReadonlySet<Scope> = new Set(["jobs:read", "jobs:create"]);
+export const ALL_SCOPES: ReadonlySet<KeyScope> = new Set(KEY_SCOPES);
+
+/** Whether a key's expiry has come (an expired key is refused at once, wherever it is known). */
+export function hasExpired(expiresAt: string | null, now: number): boolean {
+  return expiresAt !== null && Date.parse(expiresAt) <= now;
+}
 
 export function mayReadJob(
   principal: Principal,

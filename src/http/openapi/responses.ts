@@ -1,5 +1,6 @@
 import * as z from "zod/mini";
 import type { ErrorCode } from "../../core/errors";
+import { KEY_SCOPES } from "../../core/tenancy/access";
 import type { ApiKeyRecord, Tenant, Usage } from "../../core/tenancy/store";
 import { SCOPES } from "../../core/tenancy/tokens";
 import { createdJobSchema, jobSchema } from "../../waveline/schema";
@@ -102,12 +103,22 @@ export const apiKeyRecord = z.object({
   prefix: z.string(),
   createdAt: z.string(),
   revokedAt: z.nullable(z.string()),
+  expiresAt: z.nullable(
+    z.string().check(z.describe("from then on the key answers 401; null: it does not expire")),
+  ),
+  scopes: z.array(z.enum(KEY_SCOPES)).check(z.describe("what the key may do")),
+  lastUsedAt: z.nullable(
+    z.string().check(z.describe("when a request last used the key, at most an hour stale")),
+  ),
 }) satisfies z.ZodMiniType<ApiKeyRecord>;
 
 export const apiKeyList = z.object({ items: z.array(apiKeyRecord) });
 
 /** The only answer that ever shows a key: it is stored as a hash. */
 export const newApiKey = z.extend(apiKeyRecord, { key: z.string() });
+
+/** A rotation: the new key (shown once) and the old one, which now expires at the time asked. */
+export const rotatedApiKey = z.extend(newApiKey, { oldKey: apiKeyRecord });
 
 /** This calendar month (UTC) against the tenant's page budget. */
 export const budgetReport = z.object({
@@ -151,6 +162,7 @@ for (const [id, schema] of Object.entries({
   ApiKey: apiKeyRecord,
   ApiKeyList: apiKeyList,
   NewApiKey: newApiKey,
+  RotatedApiKey: rotatedApiKey,
   Usage: usageReport,
   JobOwner: jobOwner,
 })) {
