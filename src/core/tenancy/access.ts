@@ -1,5 +1,4 @@
 import type { Tenant } from "./store";
-import type { Scope } from "./tokens";
 
 /**
  * What an API key may do (issue 23): a key is made with some of these, all by default. Browser
