@@ -167,9 +167,7 @@ describe("lastUsedAt", () => {
     meter.reset();
     const there = await freshIsolate();
     for (let i = 0; i < 10; i++) {
-      expect((await isolateFetch(there, `/jobs/${id}`, tenant.auth(), bindings)).status).toBe(
-        200,
-      );
+      expect((await isolateFetch(there, `/jobs/${id}`, tenant.auth(), bindings)).status).toBe(200);
     }
     expect(meter.queries()).toBe(0);
     expect((await keysOf(tenant))[0]?.lastUsedAt).toBe(key?.lastUsedAt);

@@ -1,17 +1,5 @@
+import { KEY_SCOPES, type KeyScope } from "./keys";
 import type { Tenant } from "./store";
-
-/**
- * What an API key may do (issue 23): a key is made with some of these, all by default. Browser
- * tokens carry only the job scopes (`Scope`), and a key mints only those it has itself.
- */
-export const KEY_SCOPES = [
-  "jobs:read",
-  "jobs:create",
-  "tokens:mint",
-  "usage:read",
-  "webhooks:manage",
-] as const;
-export type KeyScope = (typeof KEY_SCOPES)[number];
 
 /**
  * Who is calling, once authenticated. An API key is a tenant's backend: its scopes, every job of

@@ -1,7 +1,6 @@
 import type { JobStatus } from "../../waveline/schema";
 import type { AuditNote } from "../audit/log";
-import type { KeyScope } from "./access";
-import type { KeyCheck } from "./keys";
+import type { KeyCheck, KeyScope } from "./keys";
 
 /** The storage behind tenancy, as the rest of the proxy sees it (D1 in production). */
 

@@ -6,7 +6,8 @@ import {
   type AuditNote,
   redact,
 } from "../../core/audit/log";
-import { ALL_SCOPES, type KeyScope } from "../../core/tenancy/access";
+import { ALL_SCOPES } from "../../core/tenancy/access";
+import type { KeyScope } from "../../core/tenancy/keys";
 import type {
   ApiKeyRecord,
   Budget,

@@ -1,42 +1,12 @@
 import { Hono } from "hono";
 import * as z from "zod/mini";
-import { AUDIT_ACTIONS, AUDIT_PAGE, decodeCursor, encodeCursor } from "../../../core/audit/log";
+import { AUDIT_PAGE, decodeCursor, encodeCursor } from "../../../core/audit/log";
 import type { Services } from "../../../core/services";
 import type { AppEnv } from "../../context";
 import { fail } from "../../errors";
 import { describeRoute, STORAGE_UNAVAILABLE } from "../../openapi/describe";
+import { auditList } from "../../openapi/responses";
 import { validate } from "../../validate";
-
-const auditTarget = z.object({
-  tenantId: z.optional(z.string()),
-  keyId: z.optional(z.string()),
-  webhookId: z.optional(z.string()),
-  deliveryId: z.optional(z.string()),
-  jobId: z.optional(z.string()),
-});
-
-const auditEntry = z.object({
-  at: z.string().check(z.describe("when the change was made (ISO 8601, UTC)")),
-  actor: z
-    .string()
-    .check(
-      z.describe(
-        "`admin:` and the first 12 hex digits of the admin token's SHA-256, or `key:` and the id of the tenant's API key",
-      ),
-      z.meta({ examples: ["admin:3f9a1c02b7e4"] }),
-    ),
-  action: z.enum(AUDIT_ACTIONS),
-  target: auditTarget.check(z.describe("the ids the change is about")),
-  before: z.unknown().check(z.describe("the state before (null: none); secrets redacted")),
-  after: z.unknown().check(z.describe("the state after (null: none); secrets redacted")),
-});
-
-export const auditList = z.object({
-  items: z.array(auditEntry),
-  nextCursor: z.nullable(
-    z.string().check(z.describe("pass as `cursor` for the next (older) page; null: no more")),
-  ),
-});
 
 /** `2026-11-01` (midnight UTC) or a full date-time with its zone. */
 const instant = z.union([z.iso.date(), z.iso.datetime({ offset: true })], {
