@@ -52,7 +52,7 @@ export function createApp(services: Services): Hono<AppEnv> {
   // Order matters: the request id and the log line wrap everything; CORS answers preflights
   // before any authentication (each route authenticates itself).
   app.use(requestId());
-  app.use(requestLogger);
+  app.use(requestLogger(services.traces));
   app.use(
     methodNotAllowed({
       app,
@@ -95,7 +95,7 @@ export function createApp(services: Services): Hono<AppEnv> {
 export function unconfiguredApp(problem: string): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.use(requestId());
-  app.use(requestLogger);
+  app.use(requestLogger());
   app.use(jsonApiHeaders);
   app.all("*", (c) => {
     c.var.log.alert("invalid configuration", { problem });
