@@ -13,6 +13,7 @@ import { requestLogger } from "./http/logger";
 import { adminJobsRoutes } from "./http/routes/admin/jobs";
 import { adminTenantsRoutes } from "./http/routes/admin/tenants";
 import { adminWebhooksRoutes } from "./http/routes/admin/webhooks";
+import { consoleRoutes } from "./http/routes/console";
 import { jobCreationRoutes } from "./http/routes/create-job";
 import { demoRoutes } from "./http/routes/demo";
 import { healthRoutes } from "./http/routes/health";
@@ -68,6 +69,7 @@ export function createApp(services: Services): Hono<AppEnv> {
 
   app.route("/", healthRoutes());
   app.route("/", demoRoutes(services));
+  app.route("/", consoleRoutes(services));
 
   const admin = new Hono<AppEnv>()
     .use(requireAdmin(services))
