@@ -16,6 +16,8 @@ export interface Config {
   adminToken: string | undefined;
   /** Serve the demo page at /demo: local development, or on purpose. */
   demoEnabled: boolean;
+  /** Serves the console at /console (CONSOLE_ENABLED). */
+  consoleEnabled: boolean;
   /** Undefined when TOKEN_SIGNING_KEYS is unset: no browser token is minted or accepted. */
   signingKeys: SigningKey[] | undefined;
   maxBodyBytes: number;
@@ -91,6 +93,7 @@ const configSchema = z.object({
     z.string().check(z.minLength(32, { error: "must be at least 32 characters" })),
   ),
   DEMO_ENABLED: z._default(z.stringbool({ error: "must be true or false" }), false),
+  CONSOLE_ENABLED: z._default(z.stringbool({ error: "must be true or false" }), false),
   UPSTREAM_TIMEOUT_MS: z._default(
     z.coerce.number({ error: "must be a number of milliseconds" }).check(
       z.int({ error: "must be a whole number of milliseconds" }),
@@ -238,6 +241,7 @@ function parseConfig(env: object): ConfigResult {
       upstreamTimeoutMs: vars.UPSTREAM_TIMEOUT_MS,
       adminToken: vars.ADMIN_TOKEN,
       demoEnabled: vars.DEMO_ENABLED,
+      consoleEnabled: vars.CONSOLE_ENABLED,
       signingKeys: vars.TOKEN_SIGNING_KEYS?.map(({ kid, secret }) => ({
         kid,
         // Never shared memory, whichever TextEncoder typing (Node's or workerd's) is in scope.

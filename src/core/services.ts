@@ -9,6 +9,7 @@ import type { RateLimiter } from "./ratelimit/limiter";
 import type { Directory } from "./tenancy/directory";
 import type { JobStore, TenantStore } from "./tenancy/store";
 import type { SigningKey } from "./tenancy/tokens";
+import type { RequestTraces } from "./traces";
 import type { JobWatchers, StreamLeases } from "./watching/events";
 import type { WebhookOutboxes } from "./webhooks/outbox";
 
@@ -46,6 +47,8 @@ export interface Services {
   countAuthFailure(client: string): Promise<boolean>;
   /** Compares secrets in time that depends on neither. */
   secretsEqual(given: string, expected: string): Promise<boolean>;
+  /** The runtime's span of each request, annotated once it is answered (a no-op without one). */
+  traces: RequestTraces;
   /** A file of the static pages (`public/`), or null; undefined where none are served. */
   page?(path: string): Promise<Response | null>;
 }

@@ -6,6 +6,7 @@ import type { Services } from "../../core/services";
 import { createDirectory } from "../../core/tenancy/directory";
 import { guardStorage } from "../../core/tenancy/guard";
 import { importSigningKeys } from "../../core/tenancy/tokens";
+import { NO_TRACES } from "../../core/traces";
 import { createWavelineClient } from "../../waveline/client";
 import { cacheApiTier } from "./cache-api-tier";
 import { durableLedgers } from "./creation-ledger";
@@ -77,6 +78,8 @@ export function cloudflareServices(env: Env, config: Config): Services {
       return (await env.AUTH_FAILURE_LIMITER.limit({ key: client })).success;
     },
     secretsEqual,
+    // Workers traces requests itself, with no way in for the Worker (README, "Traces").
+    traces: env.TRACES ?? NO_TRACES,
     // Static assets, where they are bound (the benchmark runs the Worker without them).
     page: env.ASSETS
       ? async (path) => {
