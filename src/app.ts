@@ -10,6 +10,7 @@ import { browserCors } from "./http/cors";
 import { errorResponse, fail, notFound, onError } from "./http/errors";
 import { REQUEST_LIMITS, requestLimits } from "./http/limits";
 import { requestLogger } from "./http/logger";
+import { adminAuditRoutes } from "./http/routes/admin/audit";
 import { adminJobsRoutes } from "./http/routes/admin/jobs";
 import { adminTenantsRoutes } from "./http/routes/admin/tenants";
 import { adminWebhooksRoutes } from "./http/routes/admin/webhooks";
@@ -75,7 +76,8 @@ export function createApp(services: Services): Hono<AppEnv> {
     .use(requireAdmin(services))
     .route("/", adminTenantsRoutes(services))
     .route("/", adminJobsRoutes(services))
-    .route("/", adminWebhooksRoutes(services));
+    .route("/", adminWebhooksRoutes(services))
+    .route("/", adminAuditRoutes(services));
   app.route("/admin", admin);
 
   const tenantApi = new Hono<AppEnv>()

@@ -1,4 +1,5 @@
 import type { WavelineClient } from "../waveline/client";
+import type { AuditLog } from "./audit/log";
 import type { JobCache } from "./cache/job-cache";
 import type { Config } from "./config";
 import type { Ledgers } from "./creation/idempotency";
@@ -26,6 +27,8 @@ export interface Services {
   /** The directory's stores: their writes make the directory forget what they change. */
   tenants: TenantStore;
   jobs: JobStore;
+  /** Administrative changes: listed, and written for changes kept outside D1. */
+  audit: AuditLog;
   jobCache: JobCache;
   /** Undefined without WAVELINE_API_KEY: routes that call Waveline then answer 503. */
   waveline: WavelineClient | undefined;
