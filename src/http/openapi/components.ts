@@ -92,7 +92,7 @@ export const HEADERS = {
   },
   "Idempotent-Replayed": {
     description:
-      "`true` when this is the stored answer of an earlier request with the same `Idempotency-Key`: no job was created by this one.",
+      "`true` when this is the stored answer of an earlier request with the same `Idempotency-Key`, a job or an error alike: no job was created by this one.",
     schema: { type: "string", enum: ["true"] },
   },
   "WWW-Authenticate": {

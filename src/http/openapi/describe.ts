@@ -29,6 +29,8 @@ export interface RouteDoc {
    * rate limits, validation, configuration: `./document` adds them), each code with when.
    */
   errors: RouteErrors;
+  /** Headers some of its error answers carry too, each with the codes of those answers. */
+  errorHeaders?: Partial<Record<ResponseHeader, ErrorCode[]>>;
 }
 
 /** An error's code and when a route answers it; its status comes from `http/errors.ts`. */
