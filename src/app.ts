@@ -11,9 +11,11 @@ import { errorResponse, fail, notFound, onError } from "./http/errors";
 import { REQUEST_LIMITS, requestLimits } from "./http/limits";
 import { requestLogger } from "./http/logger";
 import { requestMetrics } from "./http/metrics";
+import { adminAuditRoutes } from "./http/routes/admin/audit";
 import { adminJobsRoutes } from "./http/routes/admin/jobs";
 import { adminTenantsRoutes } from "./http/routes/admin/tenants";
 import { adminWebhooksRoutes } from "./http/routes/admin/webhooks";
+import { consoleRoutes } from "./http/routes/console";
 import { jobCreationRoutes } from "./http/routes/create-job";
 import { demoRoutes } from "./http/routes/demo";
 import { healthRoutes } from "./http/routes/health";
@@ -54,7 +56,7 @@ export function createApp(services: Services): Hono<AppEnv> {
   // Order matters: the request id and the log line wrap everything; CORS answers preflights
   // before any authentication (each route authenticates itself).
   app.use(requestId());
-  app.use(requestLogger);
+  app.use(requestLogger(services.traces));
   app.use(requestMetrics(services));
   app.use(
     methodNotAllowed({
@@ -71,13 +73,15 @@ export function createApp(services: Services): Hono<AppEnv> {
 
   app.route("/", healthRoutes());
   app.route("/", demoRoutes(services));
+  app.route("/", consoleRoutes(services));
 
   const admin = new Hono<AppEnv>()
     .use(requireAdmin(services))
     .route("/", adminTenantsRoutes(services))
     .route("/", adminJobsRoutes(services))
     .route("/", adminWebhooksRoutes(services))
-    .route("/", adminMetricsRoutes(services));
+    .route("/", adminMetricsRoutes(services))
+    .route("/", adminAuditRoutes(services));
   app.route("/admin", admin);
 
   const tenantApi = new Hono<AppEnv>()
@@ -100,7 +104,7 @@ export function createApp(services: Services): Hono<AppEnv> {
 export function unconfiguredApp(problem: string): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.use(requestId());
-  app.use(requestLogger);
+  app.use(requestLogger());
   app.use(jsonApiHeaders);
   app.all("*", (c) => {
     c.var.log.alert("invalid configuration", { problem });

@@ -67,7 +67,7 @@ function tryIt(doc, path, method, op) {
     );
   }
   let body = null;
-  const media = op.requestBody?.content["application/json"];
+  const media = resolve(doc, op.requestBody)?.content["application/json"];
   if (media) {
     body = el("textarea");
     body.value = JSON.stringify(example(media.schema, doc), null, 2);
@@ -129,7 +129,8 @@ function tryIt(doc, path, method, op) {
 }
 function operation(doc, path, method, op) {
   const responses = el("table");
-  for (const [status, r] of Object.entries(op.responses)) {
+  for (const [status, shared] of Object.entries(op.responses)) {
+    const r = resolve(doc, shared);
     const media = r.content && Object.values(r.content)[0];
     const ref = media?.schema?.$ref;
     const headers = Object.keys(r.headers || {}).join(", ");
@@ -155,7 +156,8 @@ function operation(doc, path, method, op) {
         .join(" + "),
     )
     .join(" or ");
-  const media = op.requestBody?.content["application/json"];
+  const requestBody = resolve(doc, op.requestBody);
+  const media = requestBody?.content["application/json"];
   return el(
     "details",
     { id: op.operationId },
@@ -184,7 +186,7 @@ function operation(doc, path, method, op) {
           "details",
           {},
           el("summary", { text: "Request body schema" }),
-          op.requestBody.description ? prose(op.requestBody.description) : null,
+          requestBody.description ? prose(requestBody.description) : null,
           el("pre", { text: JSON.stringify(media.schema, null, 2) }),
         )
       : null,

@@ -253,6 +253,38 @@ describe("Idempotency-Key on POST /extract-document and /guess-shape", () => {
     expect(await upstreamCreations(document.fileName)).toBe(1);
   });
 
+  it.each([
+    ["Waveline refused the body (its 400)", 400, "upstream_refused"],
+    ["Waveline made a job the proxy cannot serve", 502, "upstream_job_unusable"],
+  ])("answers an error again, marked as replayed, when %s", async (label, status, code) => {
+    const document = documentFor("replayed-error");
+    const key = crypto.randomUUID();
+    if (status === 400) {
+      await fakeWaveline.fault({
+        match: "/extract-document",
+        bodyIncludes: document.fileName,
+        mode: "status",
+        status: 400,
+        body: { error: "contentType is not supported" },
+        times: 1,
+      });
+    } else {
+      await fakeWaveline.nextJobId(document.fileName, "a/b");
+    }
+
+    const first = await create(acme.key, document, key);
+    const retry = await create(acme.key, document, key);
+
+    expect(first.status, label).toBe(status);
+    expect(first.headers.get("Idempotent-Replayed")).toBeNull();
+    expect(retry.status).toBe(status);
+    expect(retry.headers.get("Idempotent-Replayed")).toBe("true");
+    const body = await retry.json();
+    expect(body).toEqual(await first.json());
+    expect(body).toMatchObject({ code });
+    expect(await upstreamCreations(document.fileName)).toBe(1);
+  });
+
   it("spends no creation budget on replays", async () => {
     const tenant = await createTenant("idem-budget");
     const limited = await proxyFetch(

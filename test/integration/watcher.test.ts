@@ -1,4 +1,8 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import {
+  createExecutionContext,
+  runInDurableObject,
+  waitOnExecutionContext,
+} from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { MEMO_TTL_MS } from "../../src/core/tenancy/directory";
@@ -284,6 +288,41 @@ describe("GET /jobs/{id}/events", () => {
     const last = await events.next();
 
     expect(JSON.parse(last?.data ?? "{}")).toMatchObject({ status: "COMPLETED", result: { text } });
+    expect(await events.ended()).toBe(true);
+  });
+
+  it("ends with `event: error` and a code once Waveline has failed for a minute", async () => {
+    const id = await runningJob("upstream-gone");
+    const events = eventReader(await openEvents(id));
+    expect((await events.next())?.event).toBe("job");
+    await fakeWaveline.fault({
+      match: `/jobs/${id}`,
+      mode: "status",
+      status: 500,
+      body: { error: "Internal error" },
+      times: 10_000,
+    });
+    const watcher = env.JOB_WATCHER.get(env.JOB_WATCHER.idFromName(id));
+    const failingSince = (object: object) => object as { failingSince: number | undefined };
+
+    // The minute is the watcher's own clock: once it has seen a failure, it is moved back by one.
+    await vi.waitFor(
+      async () => {
+        const since = await runInDurableObject(watcher, (o) => failingSince(o).failingSince);
+        expect(since).toBeTypeOf("number");
+      },
+      { timeout: 8_000, interval: 100 },
+    );
+    await runInDurableObject(watcher, (o) => {
+      failingSince(o).failingSince = (failingSince(o).failingSince ?? 0) - 61_000;
+    });
+    const ended = await events.next();
+
+    expect(ended?.event).toBe("error");
+    expect(JSON.parse(ended?.data ?? "{}")).toEqual({
+      error: expect.stringMatching(/\S/),
+      code: "upstream_error",
+    });
     expect(await events.ended()).toBe(true);
   });
 

@@ -18,6 +18,10 @@ export const TAGS = [
   { name: "admin: tenants", description: "Operators: tenants, their origins, keys and usage" },
   { name: "admin: jobs", description: "Operators: any job, its owner, the cache" },
   { name: "admin: webhooks", description: "Operators: any tenant's webhook endpoints" },
+  {
+    name: "admin: audit",
+    description: "Operators: every administrative change, who made it, before and after",
+  },
 ];
 
 export const SECURITY_SCHEMES = {
@@ -88,7 +92,7 @@ export const HEADERS = {
   },
   "Idempotent-Replayed": {
     description:
-      "`true` when this is the stored answer of an earlier request with the same `Idempotency-Key`: no job was created by this one.",
+      "`true` when this is the stored answer of an earlier request with the same `Idempotency-Key`, a job or an error alike: no job was created by this one.",
     schema: { type: "string", enum: ["true"] },
   },
   "WWW-Authenticate": {

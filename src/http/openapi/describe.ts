@@ -29,6 +29,8 @@ export interface RouteDoc {
    * rate limits, validation, configuration: `./document` adds them), each code with when.
    */
   errors: RouteErrors;
+  /** Headers some of its error answers carry too, each with the codes of those answers. */
+  errorHeaders?: Partial<Record<ResponseHeader, ErrorCode[]>>;
 }
 
 /** An error's code and when a route answers it; its status comes from `http/errors.ts`. */
@@ -41,7 +43,8 @@ export type Tag =
   | "service"
   | "admin: tenants"
   | "admin: jobs"
-  | "admin: webhooks";
+  | "admin: webhooks"
+  | "admin: audit";
 export type SuccessStatus = 200 | 201 | 204 | 304;
 export type RequestHeader = "If-None-Match" | "Cache-Control" | "Idempotency-Key";
 export type ResponseHeader =

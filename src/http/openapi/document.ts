@@ -31,11 +31,15 @@ export interface DocumentOptions {
 export function buildOpenApiDocument(routes: readonly RouterRoute[], options: DocumentOptions) {
   const operations = operationsOf(routes, options.aliases);
   const paths: Record<string, Json> = {};
+  const built: BuiltOperation[] = [];
   for (const operation of operations) {
     const template = openApiPath(operation.path);
     paths[template] ??= {};
-    (paths[template] as Json)[operation.method.toLowerCase()] = operationObject(operation);
+    const object = operationObject(operation);
+    (paths[template] as Json)[operation.method.toLowerCase()] = object;
+    built.push({ name: operation.doc?.operationId ?? String(object.operationId), object });
   }
+  const shared = shareRepeated(built);
   return {
     openapi: "3.1.1",
     info: {
@@ -52,6 +56,7 @@ export function buildOpenApiDocument(routes: readonly RouterRoute[], options: Do
       securitySchemes: SECURITY_SCHEMES,
       headers: HEADERS,
       parameters: PARAMETERS,
+      ...shared,
     },
   };
 }
@@ -244,7 +249,7 @@ function impliedErrors(doc: RouteDoc | undefined, requests: RequestSchema[]): Ro
   if (auth === "api-key")
     errors.api_key_required = "a browser token: this route takes API keys only";
   else if (auth !== "public" && auth !== "admin") {
-    errors.scope_missing = `the browser token lacks the \`${auth}\` scope`;
+    errors.scope_missing = `the API key or browser token lacks the \`${auth}\` scope`;
   }
   if (requests.length > 0) {
     errors.invalid_request = "a parameter or body field breaks its rule: the message names both";
@@ -280,6 +285,11 @@ function responsesOf(doc: RouteDoc | undefined, requests: RequestSchema[]): Json
     if (codes.some(([code]) => code === "rate_limited")) Object.assign(headers, RATE_LIMIT_HEADERS);
     if (status === 503 || status === 429 || status === 402 || status === 409) {
       headers["Retry-After"] = { $ref: "#/components/headers/Retry-After" };
+    }
+    for (const [name, carriers] of Object.entries(doc?.errorHeaders ?? {})) {
+      if (codes.some(([code]) => carriers.includes(code))) {
+        headers[name] = { $ref: `#/components/headers/${name}` };
+      }
     }
     responses[String(status)] = {
       description: codes.map(([code, when]) => `\`${code}\`: ${when}`).join("; "),
@@ -354,4 +364,104 @@ function withoutEmptyAlternatives(schema: unknown): unknown {
   );
   if (!Array.isArray(anyOf)) return walked;
   return anyOf.some(isEmpty) ? walked : { ...walked, anyOf: withoutEmptyAlternatives(anyOf) };
+}
+
+interface BuiltOperation {
+  /** The route's own operation id: an alias's operation has its root's. */
+  name: string;
+  object: Json;
+}
+
+/**
+ * A response or request body written the same way in several operations (an alias's are all its
+ * root's; `url_too_long` is every route's) becomes one component, and each place a `$ref` to it:
+ * the document says the same in well under half the bytes. A component shared by several routes'
+ * errors is named after its codes (`UrlTooLong`; the most used one when the prose differs), any
+ * other after the first operation that answers it (`getJob404`, `createTenant401`).
+ */
+function shareRepeated(operations: BuiltOperation[]) {
+  const responses = new Sharing((status, users, content) => {
+    if (new Set(users).size === 1 || Number(status) < 400) return undefined;
+    return errorCodesOf(content).map(pascalCase).join("Or");
+  });
+  const requestBodies = new Sharing(() => undefined);
+  for (const { name, object } of operations) {
+    for (const [status, response] of Object.entries(object.responses as Json)) {
+      responses.count(status, name, response as Json);
+    }
+    if (object.requestBody) requestBodies.count("Body", name, object.requestBody as Json);
+  }
+  for (const { object } of operations) {
+    const answers = object.responses as Json;
+    for (const [status, response] of Object.entries(answers)) {
+      answers[status] = responses.refFor(status, response as Json, "responses");
+    }
+    if (object.requestBody) {
+      object.requestBody = requestBodies.refFor(
+        "Body",
+        object.requestBody as Json,
+        "requestBodies",
+      );
+    }
+  }
+  return { responses: responses.components(), requestBodies: requestBodies.components() };
+}
+
+/** Counts identical objects, then names those used more than once. */
+class Sharing {
+  private readonly uses = new Map<string, { key: string; object: Json; users: string[] }>();
+  private names: Map<string, string> | undefined;
+
+  /** `key` is a response's status; `nameOf` may give a name of the object's own. */
+  constructor(
+    private readonly nameOf: (key: string, users: string[], object: Json) => string | undefined,
+  ) {}
+
+  count(key: string, user: string, object: Json): void {
+    const text = `${key} ${JSON.stringify(object)}`;
+    const use = this.uses.get(text) ?? { key, object, users: [] };
+    use.users.push(user);
+    this.uses.set(text, use);
+  }
+
+  refFor(key: string, object: Json, section: string): Json {
+    const name = this.named().get(`${key} ${JSON.stringify(object)}`);
+    return name === undefined ? object : { $ref: `#/components/${section}/${name}` };
+  }
+
+  components(): Record<string, Json> {
+    const byName = [...this.named()].map(([text, name]) => [name, this.uses.get(text)?.object]);
+    return Object.fromEntries(byName.sort(([a], [b]) => String(a).localeCompare(String(b))));
+  }
+
+  private named(): Map<string, string> {
+    if (this.names) return this.names;
+    this.names = new Map();
+    const taken = new Set<string>();
+    const shared = [...this.uses].filter(([, use]) => use.users.length > 1);
+    // The most used of several alike gets the plain name (a stable sort keeps the document's order).
+    shared.sort(([, a], [, b]) => b.users.length - a.users.length);
+    for (const [text, { key, object, users }] of shared) {
+      let name = this.nameOf(key, users, object);
+      if (name === undefined || taken.has(name)) name = `${users[0]}${key}`;
+      taken.add(name);
+      this.names.set(text, name);
+    }
+    return this.names;
+  }
+}
+
+function errorCodesOf(response: Json): string[] {
+  const media = (response.content as Json | undefined)?.["application/json"] as
+    | { schema: { allOf: [unknown, { properties: { code: { enum: string[] } } }] } }
+    | undefined;
+  return media?.schema.allOf[1].properties.code.enum ?? [];
+}
+
+/** `url_too_long` → `UrlTooLong`. */
+function pascalCase(name: string): string {
+  return name
+    .split("_")
+    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
+    .join("");
 }

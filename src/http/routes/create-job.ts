@@ -121,6 +121,18 @@ export function jobCreationRoutes(services: Services) {
             idempotency_outcome_unknown:
               "the first request with this `Idempotency-Key` ended without an answer: a job may exist; the key creates no other",
           },
+          // What the first request with a key ended with (Waveline's answer), answered again.
+          errorHeaders: {
+            "Idempotent-Replayed": [
+              "upstream_refused",
+              "upstream_error",
+              "upstream_unavailable",
+              "upstream_timeout",
+              "upstream_job_unusable",
+              "upstream_job_id_taken",
+              "idempotency_outcome_unknown",
+            ],
+          },
         },
       ),
       authenticate(services, { scope: "jobs:create" }),

@@ -68,7 +68,7 @@ export function jobRoutes(services: Services) {
         operationId: "watchJob",
         summary: "Follow one of your jobs as Server-Sent Events",
         description:
-          '`event: job` with the job as `GET /jobs/{id}` answers it: at once, then on every change of status or pages, until it is `COMPLETED` or `FAILED`; a comment every 15 s; at most 5 minutes a stream (then reconnect, with `Last-Event-ID`). A reconnect whose `Last-Event-ID` names a finished job (`COMPLETED.…`, `FAILED.…`) answers 204, which stops `EventSource`. The credential is checked again every second: once it has expired or was revoked, or the tenant is disabled, the stream ends with `event: error` and `{ "error", "code" }`. For `EventSource`, which cannot send headers, a browser token may come as `?access_token=` (never an API key).',
+          '`event: job` with the job as `GET /jobs/{id}` answers it: at once, then on every change of status or pages, until it is `COMPLETED` or `FAILED`; a comment every 15 s; at most 5 minutes a stream (then reconnect, with `Last-Event-ID`). A reconnect whose `Last-Event-ID` names a finished job (`COMPLETED.…`, `FAILED.…`) answers 204, which stops `EventSource`. The credential is checked again every second: once it has expired or was revoked, or the tenant is disabled, the stream ends with `event: error` and `{ "error", "code" }`; so it does after a minute of Waveline failing (`upstream_error`, `upstream_unavailable`, `upstream_timeout`…). For `EventSource`, which cannot send headers, a browser token may come as `?access_token=` (never an API key).',
         tag: "jobs",
         auth: "jobs:read",
         responses: {

@@ -6,10 +6,11 @@ import type { Services } from "../../core/services";
 import { createDirectory } from "../../core/tenancy/directory";
 import { guardStorage } from "../../core/tenancy/guard";
 import { importSigningKeys } from "../../core/tenancy/tokens";
+import { NO_TRACES } from "../../core/traces";
 import { createWavelineClient } from "../../waveline/client";
 import { cacheApiTier } from "./cache-api-tier";
 import { durableLedgers } from "./creation-ledger";
-import { d1JobStore, d1TenantStore } from "./d1-stores";
+import { d1AuditLog, d1JobStore, d1TenantStore } from "./d1-stores";
 import { durableSettlement } from "./job-settler";
 import { durableJobWatchers } from "./job-watcher";
 import { kvTier } from "./kv-tier";
@@ -41,9 +42,10 @@ export function cloudflareServices(env: Env, config: Config): Services {
   if (env.JOB_CACHE) tiers.push(kvTier(env.JOB_CACHE, log));
   const { wavelineApiKey, wavelineApiUrl, upstreamTimeoutMs, maxUpstreamBodyBytes } = config;
   const metricsNamespace = config.metricsEnabled ? env.TENANT_METRICS : undefined;
+  const retention = { auditRetentionDays: config.auditRetentionDays };
   const directory = createDirectory({
-    tenants: guardStorage(d1TenantStore(env.DB), "tenants"),
-    jobs: guardStorage(d1JobStore(env.DB), "jobs"),
+    tenants: guardStorage(d1TenantStore(env.DB, undefined, retention), "tenants"),
+    jobs: guardStorage(d1JobStore(env.DB, undefined, retention), "jobs"),
     shared: location && cacheApiLookups(location),
   });
   return {
@@ -52,6 +54,7 @@ export function cloudflareServices(env: Env, config: Config): Services {
     directory,
     tenants: directory.tenants,
     jobs: directory.jobs,
+    audit: guardStorage(d1AuditLog(env.DB, { retentionDays: config.auditRetentionDays }), "audit"),
     jobCache: tieredJobCache({
       tiers,
       terminalTtlMs: config.terminalCacheTtlS * 1000,
@@ -79,6 +82,8 @@ export function cloudflareServices(env: Env, config: Config): Services {
       return (await env.AUTH_FAILURE_LIMITER.limit({ key: client })).success;
     },
     secretsEqual,
+    // Workers traces requests itself, with no way in for the Worker (README, "Traces").
+    traces: env.TRACES ?? NO_TRACES,
     // Static assets, where they are bound (the benchmark runs the Worker without them).
     page: env.ASSETS
       ? async (path) => {
