@@ -204,7 +204,8 @@ describe("GET /openapi.json", () => {
       $ref: "#/components/requestBodies/createExtractionBody",
     });
     // Every route in both mounts, every error code of each: it was 561 KB written out in full.
-    expect(JSON.stringify(served, null, 2).length).toBeLessThan(250_000);
+    // (259 KB with the metrics routes of issue 23: three operations and their documented fields.)
+    expect(JSON.stringify(served, null, 2).length).toBeLessThan(270_000);
   });
 
   it("says who may call each route", () => {

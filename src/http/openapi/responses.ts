@@ -146,42 +146,30 @@ const count = (text: string) => z.number().check(z.describe(text));
 
 /** One window's metrics, or a range's totals (`core/metrics/tally.ts` builds them). */
 export const metricsPoint = z.object({
-  requests: count("authenticated requests of the tenant (or end user) answered"),
-  cacheHits: count("job reads answered from a cache tier, with no upstream call"),
+  requests: count("authenticated requests"),
+  cacheHits: count("job reads answered from a cache tier"),
   upstreamCalls: count(
-    "calls to Waveline made for the tenant's requests: job creations and job reads (by the Worker, or by the job's watcher on the reader's behalf)",
+    "calls to Waveline for the tenant's requests (creations, job reads, the job watcher's polls for them)",
   ),
   upstreamCallsSaved: count(
-    "job reads answered without a call of their own: cache hits, reads that shared another reader's call (coalesced), and the watcher's fresh answers. Waveline bills pages, not calls, so no dollar figure is given",
+    "job reads with no call of their own: cache hits and shared (coalesced) calls; in calls, as Waveline prices pages, not calls",
   ),
-  jobsCreated: count("jobs Waveline created for the tenant through the proxy"),
-  pagesBilled: count(
-    "pages added to the tenant's billed pages when the proxy learnt a job's pages ($0.30 a page at Waveline's price)",
-  ),
-  errors: count("answers with status 400 or more to the tenant's authenticated requests"),
+  jobsCreated: count("jobs created"),
+  pagesBilled: count("pages billed ($0.30 each at Waveline's price)"),
+  errors: count("answers with status 400 or more"),
   statusClasses: z
     .object({ "2xx": z.number(), "3xx": z.number(), "4xx": z.number(), "5xx": z.number() })
-    .check(z.describe("requests by status class (tenant only; zeros for an end user)")),
+    .check(z.describe("requests by status class")),
   routes: z
     .record(z.string(), z.number())
-    .check(
-      z.describe('requests by method and route pattern, e.g. `"GET /jobs/:id": 12` (tenant only)'),
-    ),
+    .check(z.describe('requests by method and route, e.g. `"GET /jobs/:id"`')),
   cacheByTier: z
     .object({ memory: z.number(), location: z.number(), kv: z.number(), miss: z.number() })
-    .check(
-      z.describe(
-        "job reads by where the answer came from: this isolate's memory, the location's cache, KV, or a miss (tenant only)",
-      ),
-    ),
+    .check(z.describe("job reads by cache tier (isolate memory, location cache, KV) or miss")),
   webhooks: z
     .object({ delivered: z.number(), retrying: z.number(), failed: z.number() })
-    .check(
-      z.describe(
-        "webhook delivery attempts by outcome: delivered, failed and to be retried, failed for good (tenant only)",
-      ),
-    ),
-  streamsOpened: count("live-update streams (`GET /jobs/{id}/events`) opened (tenant only)"),
+    .check(z.describe("webhook delivery attempts by outcome")),
+  streamsOpened: count("event streams opened"),
   durationMs: z
     .object({
       p50: z.nullable(z.number()),
@@ -190,7 +178,7 @@ export const metricsPoint = z.object({
     })
     .check(
       z.describe(
-        "request time (to the response headers): p50 and p95 as the upper bound (ms) of the histogram bucket they fall in (null without requests), and the histogram itself, aligned with `durationBucketsMs` (the last count is the slower rest): add counts bucket by bucket to merge windows (tenant only)",
+        "request time: p50 and p95 as their histogram bucket's upper bound (ms), and the counts per `durationBucketsMs` bucket (plus one for the rest), which merge by adding",
       ),
     ),
 });
@@ -199,25 +187,22 @@ export const metricsReport = z.object({
   tenantId: z.string(),
   sub: z.optional(z.string().check(z.describe("the end user, with `?sub=`"))),
   step: z.enum(["minute", "hour"]),
-  from: z.string().check(z.describe("first window's start (ISO time, rounded down to the step)")),
-  to: z.string().check(z.describe("end of the last window, exclusive")),
+  from: z.string().check(z.describe("first window's start")),
+  to: z.string().check(z.describe("end, exclusive")),
   durationBucketsMs: z
     .array(z.number())
     .check(z.describe("upper bounds of the histogram's buckets")),
   openStreams: z.nullable(
-    z
-      .number()
-      .check(
-        z.describe(
-          "the tenant's live-update streams open now (not per window); null with `sub`, or when the count cannot be read",
-        ),
-      ),
+    z.number().check(z.describe("event streams open now; null with `sub` or if unknown")),
   ),
   series: z
     .array(
-      z.extend(metricsPoint, { at: z.string().check(z.describe("the window's start (ISO time)")) }),
+      z.intersection(
+        z.object({ at: z.string().check(z.describe("the window's start (ISO time)")) }),
+        metricsPoint,
+      ),
     )
-    .check(z.describe("every window of the range, oldest first, empty ones included")),
+    .check(z.describe("every window, oldest first, empty ones too")),
   totals: metricsPoint,
 });
 
@@ -277,6 +262,7 @@ for (const [id, schema] of Object.entries({
   AuditList: auditList,
   Usage: usageReport,
   Metrics: metricsReport,
+  MetricsPoint: metricsPoint,
   JobOwner: jobOwner,
 })) {
   namedResponses.add(schema, { id });

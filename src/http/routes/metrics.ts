@@ -19,15 +19,11 @@ const rangeQuery = {
       .string()
       .check(
         z.describe(
-          "start (ISO 8601), rounded down to the step; default: an hour (step=minute) or a day (step=hour) before `to`. At most 24 hours back for minutes, 90 days for hours",
+          "start (ISO 8601), rounded down to the step; default an hour (minute) or a day (hour) back; at most 24 h (minute) or 90 days (hour) back",
         ),
       ),
   ),
-  to: z.optional(
-    z
-      .string()
-      .check(z.describe("end (ISO 8601), exclusive; default: the end of the current window")),
-  ),
+  to: z.optional(z.string().check(z.describe("end (ISO 8601), exclusive; default: now"))),
   step: z.optional(z.enum(["minute", "hour"]).check(z.describe("window size; default minute"))),
 };
 const adminQuery = z.object(rangeQuery);
@@ -40,20 +36,19 @@ const usageQuery = z.object({
         z.minLength(1),
         z.maxLength(256),
         z.describe(
-          "one end user (a browser token's `sub`): its requests, cache hits, upstream calls, jobs and pages. At most 100 end users a minute are kept apart; the rest share one row",
+          "one end user (a browser token's `sub`); past 100 a minute, end users share one row",
         ),
       ),
   ),
 });
 
 const METRICS_ERRORS = {
-  invalid_request:
-    "`from` or `to` is not an ISO 8601 time, `from` is not before `to` or is older than the step's retention, or `step` is not `minute` or `hour`",
-  metrics_unavailable: "metrics are switched off, or the tenant's metrics cannot be read now",
+  invalid_request: "a bad `from`, `to` or `step`, or a range past retention",
+  metrics_unavailable: "metrics are off, or cannot be read now",
 } as const;
 
 const METRICS_DESCRIPTION =
-  "Counts per window (minute rows kept 24 hours, hour rows 90 days), every window of the range included, and their totals. Each isolate counts in memory and flushes to the tenant's metrics object in the background, so a request shows up within `METRICS_FLUSH_MS` (5 s) plus the flush itself, well within 60 s.";
+  "Counts per minute (kept 24 h) or hour (kept 90 days), and their totals; a request shows up within about 5 s (`METRICS_FLUSH_MS`).";
 
 /** Reads a tenant's (or one end user's) metrics over a range: the two routes share it. */
 async function answerMetrics<E extends AppEnv>(
@@ -101,7 +96,7 @@ export function usageMetricsRoutes(services: Services) {
       globalThis.OPENAPI && {
         operationId: "getOwnMetrics",
         summary: "Your requests, cache hits, upstream calls saved, jobs and pages over time",
-        description: `${METRICS_DESCRIPTION} With \`sub\`, one end user's counts (requests, errors, cache hits, upstream calls made and saved, jobs, pages); the other fields are then zero.`,
+        description: `${METRICS_DESCRIPTION} With \`sub\`, one end user's (the core counts only).`,
         tag: "jobs",
         auth: "api-key",
         responses: { 200: { description: "the metrics", body: metricsReport } },
