@@ -7,6 +7,7 @@ interface Totals {
   upstreamCalls: number;
   upstreamCallsSaved: number;
   jobsCreated: number;
+  pagesBilled: number;
 }
 
 /**
@@ -71,6 +72,7 @@ describe(`metrics agree with the fake Waveline (${SERVER_NAME})`, () => {
     // Pollers as a storm: four at a time per job until it is done, then some more of the result.
     let reads = 0;
     const done = new Set<string>();
+    const pages = new Map<string, number>();
     for (let round = 0; round < 60 && done.size < ids.length; round++) {
       await Promise.all(
         ids.flatMap((id) =>
@@ -78,8 +80,11 @@ describe(`metrics agree with the fake Waveline (${SERVER_NAME})`, () => {
             reads++;
             const response = await call(`/jobs/${id}`);
             expect(response.status).toBe(200);
-            const { status } = (await response.json()) as { status: string };
-            if (status === "COMPLETED") done.add(id);
+            const job = (await response.json()) as { status: string; pages: number };
+            if (job.status === "COMPLETED") {
+              done.add(id);
+              pages.set(id, job.pages);
+            }
           }),
         ),
       );
@@ -106,11 +111,15 @@ describe(`metrics agree with the fake Waveline (${SERVER_NAME})`, () => {
       const response = await call(`/admin/tenants/${tenantId}/metrics`, {}, stack.vars.ADMIN_TOKEN);
       expect(response.status).toBe(200);
       totals = ((await response.json()) as { totals: Totals }).totals;
-      if (totals.requests >= 3 + reads) break;
+      const billed = [...pages.values()].reduce((sum, n) => sum + n, 0);
+      if (totals.requests >= 3 + reads && totals.pagesBilled >= billed) break;
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
     expect(totals?.requests).toBe(3 + reads);
     expect(totals?.jobsCreated).toBe(3);
+    // Every page the finished jobs billed, learnt by a read or by the settler, counted once.
+    expect(totals?.pagesBilled).toBe([...pages.values()].reduce((sum, n) => sum + n, 0));
+    expect(totals?.pagesBilled).toBeGreaterThan(0);
     expect(totals?.upstreamCalls).toBe(created + upstreamReads);
     expect(totals?.upstreamCallsSaved).toBe(reads - upstreamReads);
     expect(totals?.cacheHits).toBeGreaterThanOrEqual(15);

@@ -113,13 +113,20 @@ describe("a tenant's metrics", () => {
       }),
     );
     expect(created.status).toBe(201);
+    const createdPages = ((await created.json()) as { pages?: number }).pages ?? 0;
     expect((await proxyFetch("/jobs/bad%2Fid", tenant.auth())).status).toBe(400);
+    // The job ends with 3 pages: the read that learns it bills them, once.
+    await fakeWaveline.updateJob(id, { status: "COMPLETED", pages: 3 });
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect((await proxyFetch(`/jobs/${id}`, tenant.auth())).status).toBe(200);
     const { totals } = await adminMetrics(tenant.id);
-    expect(totals.upstreamCalls).toBe(2);
+    // Pages a job has when created are billed as it is recorded.
+    expect(totals.pagesBilled).toBe(3 + createdPages);
+    expect(totals.upstreamCalls).toBe(3);
     expect(totals.jobsCreated).toBe(1);
     expect(totals.errors).toBe(1);
     expect(totals.statusClasses["4xx"]).toBe(1);
-    expect(totals.cacheByTier.miss).toBe(1);
+    expect(totals.cacheByTier.miss).toBe(2);
   });
 
   it("per end user with ?sub=: that user's requests only", async () => {

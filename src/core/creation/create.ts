@@ -343,6 +343,8 @@ async function createAndRecord(
       };
     }
   }
+  // A job Waveline answered with pages already has them billed as it is recorded.
+  if (recorded === "recorded" && job.pages > 0) scope.count?.("pagesBilled", job.pages);
   if (recorded === "taken") {
     log.alert("job created with an id another tenant owns", { jobId: job.id, tenantId: tenant.id });
     return settled(settle, {
