@@ -7,6 +7,7 @@ import { createDirectory } from "../../core/tenancy/directory";
 import { guardStorage } from "../../core/tenancy/guard";
 import { importSigningKeys } from "../../core/tenancy/tokens";
 import { createWavelineClient } from "../../waveline/client";
+import { budgetAlertsToOutboxes } from "./budget-alerts";
 import { cacheApiTier } from "./cache-api-tier";
 import { durableLedgers } from "./creation-ledger";
 import { d1JobStore, d1TenantStore } from "./d1-stores";
@@ -41,7 +42,10 @@ export function cloudflareServices(env: Env, config: Config): Services {
   const { wavelineApiKey, wavelineApiUrl, upstreamTimeoutMs, maxUpstreamBodyBytes } = config;
   const directory = createDirectory({
     tenants: guardStorage(d1TenantStore(env.DB), "tenants"),
-    jobs: guardStorage(d1JobStore(env.DB), "jobs"),
+    jobs: guardStorage(
+      d1JobStore(env.DB, env.WEBHOOK_OUTBOX ? budgetAlertsToOutboxes(env) : undefined),
+      "jobs",
+    ),
     shared: location && cacheApiLookups(location),
   });
   return {
