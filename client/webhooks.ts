@@ -38,7 +38,8 @@ export interface BudgetThresholdEvent {
 export interface WebhookDisabledEvent {
   type: "webhook.disabled";
   timestamp: string;
-  data: { id: string; url: string; reason: string; disabledAt: string };
+  /** Disabled at `timestamp`. */
+  data: { id: string; url: string; reason: string };
 }
 
 export class WebhookVerificationError extends Error {

@@ -2,7 +2,8 @@
 -- end user's monthly page budget is announced once a month. The row is claimed (INSERT OR IGNORE
 -- ... RETURNING) in the same batch as the write of a job that moves the month's pages past it, so
 -- however many jobs settle at once, one of them claims it; `notified_at` is set once the tenant's
--- outbox has the event (the settler sends again what stayed unnotified).
+-- outbox has the event (the settler sends again what stayed unnotified). The claim inserts its
+-- columns by position: keep their order.
 CREATE TABLE budget_alerts (
   tenant_id TEXT NOT NULL,
   -- '' for the tenant's own budget, else the end user's `sub`.

@@ -14,10 +14,6 @@ export function eventOfStatus(status: string): JobEvent | undefined {
   return undefined;
 }
 
-export function isJobEvent(event: string): event is JobEvent {
-  return (JOB_EVENTS as readonly string[]).includes(event);
-}
-
 /** The body of every attempt of one delivery; `selfUrl` is the job's URL on the proxy. */
 export function webhookBody(
   event: JobEvent,
@@ -47,9 +43,9 @@ export interface BudgetAlert {
   pagesUsed: number;
 }
 
-/** What a budget alert is to the outbox: one delivery per endpoint for this key, ever. */
+/** What a budget alert is to the outbox (one delivery per endpoint and key), and its body. */
 export function budgetAlertKey(alert: BudgetAlert): string {
-  return `budget:${alert.month}:${alert.percent}:${alert.subject === null ? "" : `sub:${alert.subject}`}`;
+  return `budget:${alert.month}:${alert.percent}:${alert.subject ?? ""}`;
 }
 
 export function budgetAlertBody(alert: BudgetAlert, at: Date): string {
@@ -69,10 +65,5 @@ export function endpointDisabledBody(
   reason: string,
   at: Date,
 ): string {
-  return eventBody("webhook.disabled", at, {
-    id: endpoint.id,
-    url: endpoint.url,
-    reason,
-    disabledAt: at.toISOString(),
-  });
+  return eventBody("webhook.disabled", at, { id: endpoint.id, url: endpoint.url, reason });
 }

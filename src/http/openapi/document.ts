@@ -16,6 +16,7 @@ import {
   TENANT_AUTH_ERRORS,
 } from "./describe";
 import { namedResponses } from "./responses";
+import "./webhook-events";
 
 type Json = Record<string, unknown>;
 

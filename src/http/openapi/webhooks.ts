@@ -4,8 +4,8 @@ import type {
   WebhookEndpoint,
   WebhookEndpointWithSecret,
 } from "../../core/webhooks/outbox";
-import { BUDGET_ALERT_PERCENTS, JOB_EVENTS, WEBHOOK_EVENTS } from "../../core/webhooks/payload";
-import { jobSummary, namedResponses } from "./responses";
+import { WEBHOOK_EVENTS } from "../../core/webhooks/payload";
+import { namedResponses } from "./responses";
 
 /** The webhook routes' answers, named components of the document like those in `./responses`. */
 
@@ -49,51 +49,7 @@ export const webhookDelivery = z.object({
 
 export const webhookDeliveryList = z.object({ items: z.array(webhookDelivery) });
 
-const timestamp = z.string().check(z.describe("when the event happened (ISO 8601)"));
-
-/** What an endpoint receives: the bodies of the document's `webhooks`. */
-export const jobEvent = z.object({
-  type: z.enum(JOB_EVENTS),
-  timestamp,
-  data: z.extend(jobSummary, {
-    urls: z.looseObject({
-      get: z.string().check(z.describe("the job on the proxy: read its result there with a key")),
-    }),
-  }),
-});
-
-export const budgetThresholdEvent = z.object({
-  type: z.literal("budget.threshold"),
-  timestamp,
-  data: z.object({
-    scope: z
-      .enum(["tenant", "end_user"])
-      .check(z.describe("the tenant's own budget, or one end user's (`sub`)")),
-    sub: z.optional(z.string().check(z.describe("the end user (`end_user` only)"))),
-    percent: z
-      .literal(BUDGET_ALERT_PERCENTS)
-      .check(z.describe("the share of the budget the month's pages reached")),
-    month: z.string().check(z.describe("`YYYY-MM` (UTC): the month of the pages")),
-    pagesPerMonth: z.number().check(z.describe("the budget")),
-    pagesUsed: z.number().check(z.describe("the month's pages when the threshold was passed")),
-  }),
-});
-
-export const webhookDisabledEvent = z.object({
-  type: z.literal("webhook.disabled"),
-  timestamp,
-  data: z.object({
-    id: z.string().check(z.describe("the endpoint disabled")),
-    url: z.string(),
-    reason: z.string().check(z.describe("why: the receiver answered 410 Gone")),
-    disabledAt: z.string(),
-  }),
-});
-
 for (const [id, schema] of Object.entries({
-  JobWebhookEvent: jobEvent,
-  BudgetThresholdEvent: budgetThresholdEvent,
-  WebhookDisabledEvent: webhookDisabledEvent,
   WebhookEndpoint: webhookEndpoint,
   NewWebhookEndpoint: newWebhookEndpoint,
   WebhookEndpointList: webhookEndpointList,

@@ -60,9 +60,7 @@ const createSchema = z.object({
       .array(z.enum(WEBHOOK_EVENTS))
       .check(
         z.minLength(1, { error: "must name at least one event" }),
-        z.describe(
-          "the events this endpoint receives (all by default): `job.completed`, `job.failed`, `budget.threshold`, `webhook.disabled` (the document's `webhooks` shows each body)",
-        ),
+        z.describe("the events this endpoint receives (all by default)"),
       ),
     [...WEBHOOK_EVENTS],
   ),
@@ -105,7 +103,7 @@ export function webhookRoutes(services: Services, scope: WebhookScope): Hono<App
     describe(
       "createWebhook",
       "Register a webhook endpoint",
-      "When a job of this tenant ends, the endpoint receives `job.completed` or `job.failed`; when the tenant's or an end user's monthly page budget passes 80 % and 100 %, `budget.threshold`; when another of the tenant's endpoints is disabled, `webhook.disabled`: each signed per Standard Webhooks with the secret, of the `events` it asked for.",
+      "The endpoint receives the `events` it names (all by default), signed per Standard Webhooks with the secret: the document's `webhooks` shows each.",
       {
         201: {
           description: "the endpoint and its secret (shown only now)",

@@ -1,7 +1,7 @@
 import { describeError } from "../../core/errors";
 import { withTimeout } from "../../core/timeout";
-import { type BudgetAlert, budgetAlertBody, budgetAlertKey } from "../../core/webhooks/payload";
-import type { BudgetAlertSink } from "./d1-stores";
+import { budgetAlertBody, budgetAlertKey } from "../../core/webhooks/payload";
+import { ALERT_COLUMNS, alertOf, type BudgetAlertSink } from "./d1-stores";
 import { isolateLog } from "./log";
 import { outboxOf } from "./webhook-outbox";
 
@@ -31,8 +31,7 @@ export function budgetAlertsToOutboxes(env: Env): BudgetAlertSink {
           ENQUEUE_TIMEOUT_MS,
         );
         await env.DB.prepare(
-          `UPDATE budget_alerts SET notified_at = ?
-           WHERE tenant_id = ? AND subject = ? AND month = ? AND percent = ?`,
+          "UPDATE budget_alerts SET notified_at = ? WHERE tenant_id = ? AND subject = ? AND month = ? AND percent = ?",
         )
           .bind(
             new Date().toISOString(),
@@ -43,11 +42,7 @@ export function budgetAlertsToOutboxes(env: Env): BudgetAlertSink {
           )
           .run();
       } catch (err) {
-        isolateLog({ tenantId: alert.tenantId }).warn("budget alert not sent yet: resent later", {
-          month: alert.month,
-          percent: alert.percent,
-          error: describeError(err),
-        });
+        isolateLog({ ...alert }).warn("budget alert unsent", { error: describeError(err) });
       }
     }
   };
@@ -56,15 +51,9 @@ export function budgetAlertsToOutboxes(env: Env): BudgetAlertSink {
 /** Sends the alerts claimed a while ago and still not in their outbox (the settler calls it). */
 export async function resendBudgetAlerts(env: Env, now = Date.now()): Promise<void> {
   const { results } = await env.DB.prepare(
-    `SELECT tenant_id AS tenantId, subject, month, percent, pages_per_month AS pagesPerMonth,
-       pages_used AS pagesUsed
-     FROM budget_alerts WHERE notified_at IS NULL AND created_at <= ?
-     ORDER BY created_at LIMIT ?`,
+    `SELECT ${ALERT_COLUMNS} FROM budget_alerts WHERE notified_at IS NULL AND created_at <= ? ORDER BY created_at LIMIT ?`,
   )
     .bind(new Date(now - RESEND_AFTER_MS).toISOString(), RESEND_BATCH)
-    .all<Omit<BudgetAlert, "subject"> & { subject: string }>();
-  if (results.length === 0) return;
-  await budgetAlertsToOutboxes(env)(
-    results.map((row) => ({ ...row, subject: row.subject === "" ? null : row.subject })),
-  );
+    .all<Parameters<typeof alertOf>[0]>();
+  if (results.length > 0) await budgetAlertsToOutboxes(env)(results.map(alertOf));
 }

@@ -391,11 +391,18 @@ const MONTH_OF = (createdAt: string) => `substr(${createdAt}, 1, 7)`;
 /** Where the budget alerts a write claimed are sent (the tenants' outboxes); it never throws. */
 export type BudgetAlertSink = (alerts: BudgetAlert[]) => Promise<void>;
 
+/** A `budget_alerts` row as a `BudgetAlert` (with `alertOf`). */
+export const ALERT_COLUMNS =
+  "tenant_id AS tenantId, subject, month, percent, pages_per_month AS pagesPerMonth, pages_used AS pagesUsed";
+
+export const alertOf = (row: Omit<BudgetAlert, "subject"> & { subject: string }): BudgetAlert => ({
+  ...row,
+  subject: row.subject || null,
+});
+
 const THRESHOLDS = BUDGET_ALERT_PERCENTS.map((percent) => `SELECT ${percent} AS percent`).join(
   " UNION ALL ",
 );
-const CLAIMED =
-  "RETURNING tenant_id AS tenantId, subject, month, percent, pages_per_month AS pagesPerMonth, pages_used AS pagesUsed";
 
 /**
  * Claims every budget threshold that the month totals of the owners of `jobIds` (the tenant's,
@@ -404,48 +411,34 @@ const CLAIMED =
  * at the end of the batch that moved the totals, in its transaction.
  */
 function claimBudgetAlerts(db: D1Database, jobIds: readonly string[], at: string) {
-  const owners = (columns: string, where = "") =>
-    `SELECT DISTINCT ${columns}, ${MONTH_OF("created_at")} AS month FROM jobs
-     WHERE id IN (SELECT value FROM json_each(?1)) ${where}`;
-  const endUserBudget = "COALESCE(m.pages_per_month, t.end_user_pages_per_month)";
+  const claim = (subject: string, totals: string, on: string, budget: string) =>
+    db
+      .prepare(
+        `INSERT OR IGNORE INTO budget_alerts
+SELECT t.id, ${subject}, m.month, p.percent, ${budget}, m.pages, ?2, NULL
+FROM (SELECT DISTINCT tenant_id, subject, ${MONTH_OF("created_at")} AS month FROM jobs WHERE id IN (SELECT value FROM json_each(?1))) j
+JOIN tenants t ON t.id = j.tenant_id JOIN ${totals} m ON m.tenant_id = j.tenant_id AND m.month = j.month${on}
+JOIN (${THRESHOLDS}) p WHERE ${budget} > 0 AND m.pages * 100 >= ${budget} * p.percent
+RETURNING ${ALERT_COLUMNS}`,
+      )
+      .bind(JSON.stringify(jobIds), at);
   return [
-    db
-      .prepare(
-        `INSERT OR IGNORE INTO budget_alerts
-           (tenant_id, subject, month, percent, pages_per_month, pages_used, created_at)
-         SELECT t.id, '', m.month, p.percent, t.pages_per_month, m.pages, ?2
-         FROM (${owners("tenant_id")}) j
-         JOIN tenants t ON t.id = j.tenant_id
-         JOIN tenant_month_pages m ON m.tenant_id = j.tenant_id AND m.month = j.month
-         JOIN (${THRESHOLDS}) p
-         WHERE t.pages_per_month > 0 AND m.pages * 100 >= t.pages_per_month * p.percent
-         ${CLAIMED}`,
-      )
-      .bind(JSON.stringify(jobIds), at),
-    db
-      .prepare(
-        `INSERT OR IGNORE INTO budget_alerts
-           (tenant_id, subject, month, percent, pages_per_month, pages_used, created_at)
-         SELECT t.id, m.subject, m.month, p.percent, ${endUserBudget}, m.pages, ?2
-         FROM (${owners("tenant_id, subject", "AND subject IS NOT NULL")}) j
-         JOIN tenants t ON t.id = j.tenant_id
-         JOIN end_user_month_pages m
-           ON m.tenant_id = j.tenant_id AND m.subject = j.subject AND m.month = j.month
-         JOIN (${THRESHOLDS}) p
-         WHERE ${endUserBudget} > 0 AND m.pages * 100 >= ${endUserBudget} * p.percent
-         ${CLAIMED}`,
-      )
-      .bind(JSON.stringify(jobIds), at),
+    claim("''", "tenant_month_pages", "", "t.pages_per_month"),
+    claim(
+      "m.subject",
+      "end_user_month_pages",
+      " AND m.subject = j.subject",
+      "COALESCE(m.pages_per_month, t.end_user_pages_per_month)",
+    ),
   ];
 }
 
-/** The alerts the last two results of a batch (`claimBudgetAlerts`') claimed, 80 before 100. */
+/** The alerts the last two results of a batch (`claimBudgetAlerts`') claimed. */
 function claimedAlerts(results: D1Result[]): BudgetAlert[] {
   return results
     .slice(-2)
-    .flatMap((result) => result.results as (Omit<BudgetAlert, "subject"> & { subject: string })[])
-    .map((row) => ({ ...row, subject: row.subject === "" ? null : row.subject }))
-    .sort((a, b) => a.percent - b.percent);
+    .flatMap((result) => result.results as Parameters<typeof alertOf>[0][])
+    .map(alertOf);
 }
 
 export function d1JobStore(

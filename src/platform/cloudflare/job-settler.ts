@@ -83,7 +83,7 @@ export class JobSettler extends DurableObject<Env> {
       );
       // Budget alerts an outbox did not take when they were claimed.
       await resendBudgetAlerts(this.env).catch((err: unknown) =>
-        log.warn("budget alerts not resent", { error: describeError(err) }),
+        log.warn("budget alert unsent", { error: describeError(err) }),
       );
       const given = this.givenUp();
       const wanted = unsettled.filter((job) => !given.has(job.id));

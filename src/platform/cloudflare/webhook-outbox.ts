@@ -13,7 +13,7 @@ import {
   type WebhookEndpointWithSecret,
   type WebhookOutboxes,
 } from "../../core/webhooks/outbox";
-import { endpointDisabledBody, isJobEvent, type WebhookEvent } from "../../core/webhooks/payload";
+import { endpointDisabledBody, type WebhookEvent } from "../../core/webhooks/payload";
 import { DEFAULT_RETRY_DELAYS_S, retryDelayMs } from "../../core/webhooks/schedule";
 import {
   newEndpointId,
@@ -83,7 +83,7 @@ function deliveryView(row: DeliveryRow): WebhookDelivery {
     id: row.id,
     event: row.event as WebhookEvent,
     // Other events keep their own key there (one delivery per endpoint and alert).
-    jobId: isJobEvent(row.event) ? row.job_id : null,
+    jobId: row.event.startsWith("job.") ? row.job_id : null,
     state: row.state as DeliveryState,
     attempts: row.attempts,
     lastResponseCode: row.last_response_code,
