@@ -20,6 +20,7 @@ export default defineConfig({
                 // As in wrangler.toml: a developer's .dev.vars (which `npm run dev` writes, with the
                 // demo on) must not change what the tests see.
                 DEMO_ENABLED: "false",
+                CONSOLE_ENABLED: "false",
                 WAVELINE_API_URL: inject("wavelineBaseUrl"),
                 WAVELINE_API_KEY: TEST_WAVELINE_KEY,
                 ADMIN_TOKEN: TEST_ADMIN_TOKEN,

@@ -65,6 +65,10 @@ const demoLine =
   vars.DEMO_ENABLED === "true"
     ? `Try it in a browser: ${url}/demo`
     : `The demo page ${url}/demo is off: set DEMO_ENABLED=true in ${varsFile} to serve it.`;
+const consoleLine =
+  vars.CONSOLE_ENABLED === "true"
+    ? `The console: ${url}/console (sign in with ADMIN_TOKEN from ${varsFile}, or the tenant's API key)`
+    : `The console ${url}/console is off: set CONSOLE_ENABLED=true in ${varsFile} to serve it.`;
 
 console.log(`
 Waveline proxy on ${url}${runtime === "deno" ? ", on Deno" : ""}${stack.fake ? ` (fake Waveline on ${stack.fake.baseUrl})` : ""}
@@ -88,6 +92,7 @@ and this terminal logs them)${vars.WEBHOOKS_ALLOW_LOCAL_URLS === "true" ? "" : `
   curl ${key} ${json} -d '{"url":"${receiver.origin}/hooks/dev"}' ${url}/webhooks
 
 ${demoLine}
+${consoleLine}
 
 For the README's operator examples (page budgets, the admin API):
   export TENANT_ID=${DEV_TENANT_ID} TENANT_API_KEY=${DEV_API_KEY} ADMIN_TOKEN="$(sed -n 's/^ADMIN_TOKEN=//p' ${varsFile})"

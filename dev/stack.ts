@@ -42,6 +42,8 @@ export interface DevStackOptions {
   /** Stream the proxy's output to this terminal (`npm run dev`) instead of only keeping it. */
   inheritOutput?: boolean;
   fakeLatencyMs?: number;
+  /** More environment for the proxy's process (Deno reads its OpenTelemetry settings there). */
+  processEnv?: Record<string, string>;
 }
 
 /** wrangler's CLI, run with this Node (its package exports no `bin/` path: found beside package.json). */
@@ -79,10 +81,10 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
               ? ["--client-address-header", options.clientAddressHeader]
               : []),
           ],
-          { stdio: ["ignore", "pipe", "pipe"] },
+          { env: { ...process.env, ...options.processEnv }, stdio: ["ignore", "pipe", "pipe"] },
         )
       : spawn(process.execPath, await wranglerDevArgs(options, proxyPort), {
-          env: { ...process.env, ...OFFLINE_ENV },
+          env: { ...process.env, ...OFFLINE_ENV, ...options.processEnv },
           stdio: ["ignore", "pipe", "pipe"],
         });
   const lines: string[] = [];

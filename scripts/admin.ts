@@ -33,7 +33,13 @@ Tenants
 
 API keys
   keys list <tenantId>                              its keys (prefixes only, never the keys)
-  keys create <tenantId> [--name N]                 new key (name "default"); shown once, copy it then
+  keys create <tenantId> [--name N] [--expires-at ISO] [--scopes S,S]
+                                                    new key (name "default"); shown once, copy it then;
+                                                    scopes: jobs:read,jobs:create,tokens:mint,usage:read,
+                                                    webhooks:manage (default all)
+  keys rotate <tenantId> <keyId> [--old-key-expires-at ISO]
+                                                    a new key like it (shown once); the old one works
+                                                    until then (default: 24 h from now), then 401
   keys revoke <tenantId> <keyId>                    the key, and the browser tokens it minted, answer 401
 
 Webhooks
@@ -46,6 +52,10 @@ Webhooks
   webhooks deliveries <tenantId> <webhookId>        its recent deliveries
   webhooks redeliver <tenantId> <webhookId> <deliveryId>
                                                     send a delivery again (same webhook-id)
+
+Audit log
+  audit [--tenant T] [--from ISO] [--to ISO] [--limit N] [--cursor C]
+                                                    administrative changes, newest first
 
 Jobs and usage
   jobs adopt <jobId> --tenant <tenantId> [--subject S]
@@ -68,6 +78,9 @@ Examples
   npm run admin -- tenants create "Acme Corp" --origin https://app.acme.com
   npm run admin -- keys create tnt_0123abcd --name backend
   npm run admin -- keys revoke tnt_0123abcd key_4567ef01
+  npm run admin -- keys create tnt_0123abcd --name reader --scopes jobs:read --expires-at 2027-01-01T00:00:00Z
+  npm run admin -- keys rotate tnt_0123abcd key_4567ef01 --old-key-expires-at 2026-12-01T12:00:00Z
+  npm run admin -- audit --tenant tnt_0123abcd --limit 20
   npm run admin -- tenants update tnt_0123abcd --origin https://app.acme.com --origin https://staging.acme.com
   npm run admin -- tenants update tnt_0123abcd --creates-per-minute 10 --reads-per-minute default
   npm run admin -- tenants update tnt_0123abcd --pages-per-month 5000 --end-user-pages-per-month 100
@@ -98,6 +111,11 @@ const OPTIONS = {
   "end-user-pages-per-month": { type: "string" },
   "no-cache": { type: "boolean" },
   event: { type: "string", multiple: true },
+  "expires-at": { type: "string" },
+  scopes: { type: "string" },
+  "old-key-expires-at": { type: "string" },
+  limit: { type: "string" },
+  cursor: { type: "string" },
 } as const;
 
 type Flags = ReturnType<typeof parseCommandLine>["values"];
@@ -117,7 +135,12 @@ type CommandFlag =
   | "end-user-creates-per-minute"
   | "end-user-streams"
   | "no-cache"
-  | "event";
+  | "event"
+  | "expires-at"
+  | "scopes"
+  | "old-key-expires-at"
+  | "limit"
+  | "cursor";
 
 interface ApiRequest {
   method: "GET" | "POST" | "PATCH" | "PUT" | "DELETE";
@@ -164,7 +187,20 @@ interface ApiKey {
   prefix: string;
   createdAt: string;
   revokedAt: string | null;
+  expiresAt?: string | null;
+  scopes?: string[];
+  lastUsedAt?: string | null;
   key?: string;
+  oldKey?: ApiKey;
+}
+
+interface AuditEntry {
+  at: string;
+  actor: string;
+  action: string;
+  target: Record<string, string>;
+  before: unknown;
+  after: unknown;
 }
 
 interface Usage {
@@ -420,15 +456,51 @@ const COMMANDS: Command[] = [
   },
   {
     words: ["keys", "create"],
-    synopsis: "keys create <tenantId> [--name N]",
+    synopsis: "keys create <tenantId> [--name N] [--expires-at ISO] [--scopes S,S]",
     args: ["tenantId"],
-    flags: ["name"],
+    flags: ["name", "expires-at", "scopes"],
     request: ([id], flags) => ({
       method: "POST",
       path: `/admin/tenants/${seg(id ?? "")}/keys`,
-      body: { name: flags.name ?? "default" },
+      body: {
+        name: flags.name ?? "default",
+        expiresAt: flags["expires-at"],
+        scopes: flags.scopes?.split(",").map((scope) => scope.trim()),
+      },
     }),
     show: (answer) => formatNewKey(answer as ApiKey),
+  },
+  {
+    words: ["keys", "rotate"],
+    synopsis: "keys rotate <tenantId> <keyId> [--old-key-expires-at ISO]",
+    args: ["tenantId", "keyId"],
+    flags: ["old-key-expires-at"],
+    request: ([id, keyId], flags) => ({
+      method: "POST",
+      path: `/admin/tenants/${seg(id ?? "")}/keys/${seg(keyId ?? "")}/rotate`,
+      body: { oldKeyExpiresAt: flags["old-key-expires-at"] },
+    }),
+    show: (answer) => {
+      const rotated = answer as ApiKey;
+      return `${formatNewKey(rotated)}\n\nthe old key ${rotated.oldKey?.id} works until ${rotated.oldKey?.expiresAt}, then answers 401: deploy the new one before.`;
+    },
+  },
+  {
+    words: ["audit"],
+    synopsis: "audit [--tenant T] [--from ISO] [--to ISO] [--limit N] [--cursor C]",
+    args: [],
+    flags: ["tenant", "from", "to", "limit", "cursor"],
+    request: (_args, flags) => ({
+      method: "GET",
+      path: `/admin/audit${queryString({
+        tenantId: flags.tenant,
+        from: flags.from,
+        to: flags.to,
+        limit: flags.limit,
+        cursor: flags.cursor,
+      })}`,
+    }),
+    show: (answer) => formatAudit(answer as { items: AuditEntry[]; nextCursor: string | null }),
   },
   {
     words: ["keys", "revoke"],
@@ -764,15 +836,36 @@ function formatTenantTable(tenants: Tenant[]): string {
 function formatKeyTable(keys: ApiKey[]): string {
   if (keys.length === 0) return "no keys: npm run admin -- keys create <tenantId>";
   return formatTable(
-    ["ID", "NAME", "PREFIX", "CREATED", "STATUS"],
+    ["ID", "NAME", "PREFIX", "SCOPES", "LAST USED", "STATUS"],
     keys.map((k) => [
       k.id,
       k.name,
       `${k.prefix}…`,
-      k.createdAt,
-      k.revokedAt ? `revoked ${k.revokedAt}` : "live",
+      k.scopes?.join(",") ?? "",
+      k.lastUsedAt ?? "never",
+      k.revokedAt
+        ? `revoked ${k.revokedAt}`
+        : k.expiresAt
+          ? `${Date.parse(k.expiresAt) <= Date.now() ? "expired" : "expires"} ${k.expiresAt}`
+          : "live",
     ]),
   );
+}
+
+function formatAudit({ items, nextCursor }: { items: AuditEntry[]; nextCursor: string | null }) {
+  if (items.length === 0) return "no audit entries";
+  const table = formatTable(
+    ["AT", "ACTOR", "ACTION", "TARGET"],
+    items.map((entry) => [
+      entry.at,
+      entry.actor,
+      entry.action,
+      Object.entries(entry.target)
+        .map(([name, value]) => `${name}=${value}`)
+        .join(" "),
+    ]),
+  );
+  return nextCursor ? `${table}\n\nmore: --cursor ${nextCursor}` : table;
 }
 
 function formatNewKey(record: ApiKey): string {

@@ -10,9 +10,11 @@ import { browserCors } from "./http/cors";
 import { errorResponse, fail, notFound, onError } from "./http/errors";
 import { REQUEST_LIMITS, requestLimits } from "./http/limits";
 import { requestLogger } from "./http/logger";
+import { adminAuditRoutes } from "./http/routes/admin/audit";
 import { adminJobsRoutes } from "./http/routes/admin/jobs";
 import { adminTenantsRoutes } from "./http/routes/admin/tenants";
 import { adminWebhooksRoutes } from "./http/routes/admin/webhooks";
+import { consoleRoutes } from "./http/routes/console";
 import { jobCreationRoutes } from "./http/routes/create-job";
 import { demoRoutes } from "./http/routes/demo";
 import { healthRoutes } from "./http/routes/health";
@@ -52,7 +54,7 @@ export function createApp(services: Services): Hono<AppEnv> {
   // Order matters: the request id and the log line wrap everything; CORS answers preflights
   // before any authentication (each route authenticates itself).
   app.use(requestId());
-  app.use(requestLogger);
+  app.use(requestLogger(services.traces));
   app.use(
     methodNotAllowed({
       app,
@@ -68,12 +70,14 @@ export function createApp(services: Services): Hono<AppEnv> {
 
   app.route("/", healthRoutes());
   app.route("/", demoRoutes(services));
+  app.route("/", consoleRoutes(services));
 
   const admin = new Hono<AppEnv>()
     .use(requireAdmin(services))
     .route("/", adminTenantsRoutes(services))
     .route("/", adminJobsRoutes(services))
-    .route("/", adminWebhooksRoutes(services));
+    .route("/", adminWebhooksRoutes(services))
+    .route("/", adminAuditRoutes(services));
   app.route("/admin", admin);
 
   const tenantApi = new Hono<AppEnv>()
@@ -95,7 +99,7 @@ export function createApp(services: Services): Hono<AppEnv> {
 export function unconfiguredApp(problem: string): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.use(requestId());
-  app.use(requestLogger);
+  app.use(requestLogger());
   app.use(jsonApiHeaders);
   app.all("*", (c) => {
     c.var.log.alert("invalid configuration", { problem });

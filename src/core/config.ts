@@ -16,6 +16,8 @@ export interface Config {
   adminToken: string | undefined;
   /** Serve the demo page at /demo: local development, or on purpose. */
   demoEnabled: boolean;
+  /** Serves the console at /console (CONSOLE_ENABLED). */
+  consoleEnabled: boolean;
   /** Undefined when TOKEN_SIGNING_KEYS is unset: no browser token is minted or accepted. */
   signingKeys: SigningKey[] | undefined;
   maxBodyBytes: number;
@@ -35,6 +37,8 @@ export interface Config {
   webhooksAllowLocalUrls: boolean;
   /** Seconds before each retry of a failed webhook delivery. */
   webhookRetryDelaysS: readonly number[];
+  /** Audit log entries older than this many days are removed (a few with each new entry). */
+  auditRetentionDays: number;
 }
 
 export const DEFAULT_WAVELINE_API_URL = "https://waveline.ai/api/v1";
@@ -89,6 +93,7 @@ const configSchema = z.object({
     z.string().check(z.minLength(32, { error: "must be at least 32 characters" })),
   ),
   DEMO_ENABLED: z._default(z.stringbool({ error: "must be true or false" }), false),
+  CONSOLE_ENABLED: z._default(z.stringbool({ error: "must be true or false" }), false),
   UPSTREAM_TIMEOUT_MS: z._default(
     z.coerce.number({ error: "must be a number of milliseconds" }).check(
       z.int({ error: "must be a whole number of milliseconds" }),
@@ -163,6 +168,16 @@ const configSchema = z.object({
     100,
   ),
   CREATE_RATE_LIMIT_PER_MIN: perMinute(60),
+  AUDIT_RETENTION_DAYS: z._default(
+    z.coerce
+      .number({ error: "must be a number of days" })
+      .check(
+        z.int({ error: "must be a whole number of days" }),
+        z.minimum(1, { error: "must be at least 1" }),
+        z.maximum(3650, { error: "must be at most 3650 (10 years)" }),
+      ),
+    365,
+  ),
   WEBHOOKS_ALLOW_LOCAL_URLS: z._default(z.stringbool({ error: "must be true or false" }), false),
   WEBHOOK_RETRY_DELAYS_S: z.optional(
     z.pipe(
@@ -226,6 +241,7 @@ function parseConfig(env: object): ConfigResult {
       upstreamTimeoutMs: vars.UPSTREAM_TIMEOUT_MS,
       adminToken: vars.ADMIN_TOKEN,
       demoEnabled: vars.DEMO_ENABLED,
+      consoleEnabled: vars.CONSOLE_ENABLED,
       signingKeys: vars.TOKEN_SIGNING_KEYS?.map(({ kid, secret }) => ({
         kid,
         // Never shared memory, whichever TextEncoder typing (Node's or workerd's) is in scope.
@@ -241,6 +257,7 @@ function parseConfig(env: object): ConfigResult {
       createRateLimitPerMin: vars.CREATE_RATE_LIMIT_PER_MIN,
       webhooksAllowLocalUrls: vars.WEBHOOKS_ALLOW_LOCAL_URLS,
       webhookRetryDelaysS: vars.WEBHOOK_RETRY_DELAYS_S ?? DEFAULT_RETRY_DELAYS_S,
+      auditRetentionDays: vars.AUDIT_RETENTION_DAYS,
     },
   };
 }

@@ -1,4 +1,5 @@
 import type { WavelineClient } from "../waveline/client";
+import type { AuditLog } from "./audit/log";
 import type { JobCache } from "./cache/job-cache";
 import type { Config } from "./config";
 import type { Ledgers } from "./creation/idempotency";
@@ -8,6 +9,7 @@ import type { RateLimiter } from "./ratelimit/limiter";
 import type { Directory } from "./tenancy/directory";
 import type { JobStore, TenantStore } from "./tenancy/store";
 import type { SigningKey } from "./tenancy/tokens";
+import type { RequestTraces } from "./traces";
 import type { JobWatchers, StreamLeases } from "./watching/events";
 import type { WebhookOutboxes } from "./webhooks/outbox";
 
@@ -25,6 +27,8 @@ export interface Services {
   /** The directory's stores: their writes make the directory forget what they change. */
   tenants: TenantStore;
   jobs: JobStore;
+  /** Administrative changes: listed, and written for changes kept outside D1. */
+  audit: AuditLog;
   jobCache: JobCache;
   /** Undefined without WAVELINE_API_KEY: routes that call Waveline then answer 503. */
   waveline: WavelineClient | undefined;
@@ -43,6 +47,8 @@ export interface Services {
   countAuthFailure(client: string): Promise<boolean>;
   /** Compares secrets in time that depends on neither. */
   secretsEqual(given: string, expected: string): Promise<boolean>;
+  /** The runtime's span of each request, annotated once it is answered (a no-op without one). */
+  traces: RequestTraces;
   /** A file of the static pages (`public/`), or null; undefined where none are served. */
   page?(path: string): Promise<Response | null>;
 }

@@ -21,5 +21,7 @@ export type AppEnv = {
     scope: RequestScope;
     /** The caller's tenant does not list the request's Origin: no CORS headers on the answer. */
     originRefused?: true;
+    /** Who the admin routes' changes are by in the audit log (`requireAdmin` sets it). */
+    adminActor?: string;
   };
 };

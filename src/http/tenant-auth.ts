@@ -4,8 +4,8 @@ import type { RequestScope } from "../core/log";
 import type { Services } from "../core/services";
 import type { Principal } from "../core/tenancy/access";
 import { principalOf } from "../core/tenancy/authenticate";
+import type { KeyScope } from "../core/tenancy/keys";
 import { looksLikeApiKey } from "../core/tenancy/keys";
-import type { Scope } from "../core/tenancy/tokens";
 import type { Lapse } from "../core/watching/while-credential-holds";
 import { authenticationFailed } from "./auth-failures";
 import type { AppEnv } from "./context";
@@ -21,7 +21,8 @@ export type Authenticated = AppEnv & {
 };
 
 interface AuthOptions {
-  scope?: Scope;
+  /** What the credential must be allowed (a key's scopes; a browser token's, for job scopes). */
+  scope?: KeyScope;
   apiKeyOnly?: boolean;
   /** Also a browser token in `?access_token=` (for EventSource, which cannot send headers). */
   tokenInQuery?: boolean;
@@ -90,7 +91,8 @@ function refusalOf(
     };
   }
   if (options.scope !== undefined && !principal.scopes.has(options.scope)) {
-    return { code: "scope_missing", message: `the token lacks the ${options.scope} scope` };
+    const holder = principal.credential === "api-key" ? "API key" : "token";
+    return { code: "scope_missing", message: `the ${holder} lacks the ${options.scope} scope` };
   }
   return undefined;
 }

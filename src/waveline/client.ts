@@ -84,6 +84,12 @@ async function readCapped(response: Response, maxBytes: number): Promise<string>
   }
 }
 
+/** Which upstream call this is, with no job id or query in it: `GET /jobs/{id}`. */
+function callOf(method: string, path: string): string {
+  const route = path.split("?")[0]?.replace(/^\/jobs\/.+$/, "/jobs/{id}");
+  return `${method} ${route}`;
+}
+
 export function createWavelineClient(options: WavelineClientOptions): WavelineClient {
   const random = options.random ?? Math.random;
 
@@ -122,7 +128,11 @@ export function createWavelineClient(options: WavelineClientOptions): WavelineCl
           body: await readCapped(response, options.maxBodyBytes),
         };
       } catch (err) {
-        log.annotate({ upstreamAttempts: attempts, upstreamMs: Date.now() - started });
+        log.annotate({
+          upstreamCall: callOf(method, path),
+          upstreamAttempts: attempts,
+          upstreamMs: Date.now() - started,
+        });
         if (err instanceof UpstreamTooLargeError) {
           log.warn("upstream answer over MAX_UPSTREAM_BODY_BYTES", {
             maxBytes: options.maxBodyBytes,
@@ -135,6 +145,7 @@ export function createWavelineClient(options: WavelineClientOptions): WavelineCl
       }
       if (answer) {
         log.annotate({
+          upstreamCall: callOf(method, path),
           upstreamStatus: answer.status,
           upstreamAttempts: attempts,
           upstreamMs: Date.now() - started,

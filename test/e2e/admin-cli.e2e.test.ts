@@ -241,6 +241,41 @@ describe("npm run admin", () => {
     expect(await statusWithKey(key)).toBe(200);
   });
 
+  it("keys create --scopes --expires-at, keys rotate, and audit", async () => {
+    const expiresAt = new Date(Date.now() + 3_600_000).toISOString();
+    const created = await admin([
+      "keys",
+      "create",
+      tenantId,
+      "--name",
+      "reader",
+      "--scopes",
+      "jobs:read,usage:read",
+      "--expires-at",
+      expiresAt,
+      "--json",
+    ]);
+    expect(created.code).toBe(0);
+    const reader = JSON.parse(created.stdout) as { id: string; key: string; scopes: string[] };
+    expect(reader.scopes).toEqual(["jobs:read", "usage:read"]);
+    expect(await statusWithKey(reader.key)).toBe(200);
+    expect(await statusWithKey(reader.key, "/webhooks")).toBe(403);
+
+    const rotated = await admin(["keys", "rotate", tenantId, reader.id]);
+    expect(rotated.code).toBe(0);
+    const newKey = rotated.stdout.match(/\b(wlp_[A-Za-z0-9_-]+)/)?.[1] ?? "";
+    expect(rotated.stdout).toContain(`the old key ${reader.id} works until`);
+    expect(await statusWithKey(newKey, "/usage")).toBe(200);
+    expect(await statusWithKey(reader.key, "/usage")).toBe(200);
+
+    const audit = await admin(["audit", "--tenant", tenantId, "--limit", "2"]);
+    expect(audit.code).toBe(0);
+    expect(audit.stdout).toMatch(/admin:[0-9a-f]{12}\s+key\.rotate/);
+    expect(audit.stdout).toMatch(/admin:[0-9a-f]{12}\s+key\.create/);
+    expect(audit.stdout).toContain("more: --cursor ");
+    expect(audit.stdout).not.toContain(newKey);
+  });
+
   it("keys revoke: the key then answers 401", async () => {
     const run = await admin(["keys", "revoke", tenantId, keyId]);
 

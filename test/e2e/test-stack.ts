@@ -49,7 +49,8 @@ export async function startTestStack(
   {
     runtime = E2E_RUNTIME,
     clientAddressHeader,
-  }: Pick<DevStackOptions, "runtime" | "clientAddressHeader"> = {},
+    processEnv,
+  }: Pick<DevStackOptions, "runtime" | "clientAddressHeader" | "processEnv"> = {},
 ): Promise<TestStack> {
   const workDir = mkdtempSync(join(tmpdir(), "waveline-e2e-"));
   const { file, vars } = await writeTestVars(workDir, overrides);
@@ -59,6 +60,7 @@ export async function startTestStack(
     persistTo: join(workDir, "state"),
     runtime,
     clientAddressHeader,
+    processEnv,
   });
   return {
     ...stack,

@@ -169,10 +169,13 @@ describe("API keys", () => {
     for (const item of items) {
       expect(Object.keys(item).sort()).toEqual([
         "createdAt",
+        "expiresAt",
         "id",
+        "lastUsedAt",
         "name",
         "prefix",
         "revokedAt",
+        "scopes",
         "tenantId",
       ]);
     }

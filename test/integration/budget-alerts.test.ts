@@ -86,7 +86,7 @@ async function setBudget(tenant: TestTenant, budget: unknown): Promise<void> {
 const hookName = (label: string) => `${label}-${crypto.randomUUID()}`;
 
 /** The job store as the settler, the watcher and the Worker use it: alerts go to the outboxes. */
-const jobStore = () => d1JobStore(env.DB, budgetAlertsToOutboxes(env));
+const jobStore = () => d1JobStore(env.DB, undefined, { alerts: budgetAlertsToOutboxes(env) });
 
 const budgetEvents = (events: Event[]) =>
   events

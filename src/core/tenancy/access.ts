@@ -1,16 +1,16 @@
+import { KEY_SCOPES, type KeyScope } from "./keys";
 import type { Tenant } from "./store";
-import type { Scope } from "./tokens";
 
 /**
- * Who is calling, once authenticated. An API key is a tenant's backend: every scope, every job
- * of the tenant. A browser token narrows that to its scopes, its subject and its job list.
+ * Who is calling, once authenticated. An API key is a tenant's backend: its scopes, every job of
+ * the tenant. A browser token narrows that to its scopes, its subject and its job list.
  */
 export interface Principal {
   tenant: Tenant;
   credential: "api-key" | "browser-token";
   /** The API key used, or the one that minted the browser token. */
   keyId: string;
-  scopes: ReadonlySet<Scope>;
+  scopes: ReadonlySet<KeyScope>;
   /** Only this end user's jobs (browser tokens with a `sub`). */
   subject?: string;
   /** Only these jobs (browser tokens with a job list). */
@@ -24,7 +24,12 @@ export interface Principal {
   stale?: true;
 }
 
-export const ALL_SCOPES: ReadonlySet<Scope> = new Set(["jobs:read", "jobs:create"]);
+export const ALL_SCOPES: ReadonlySet<KeyScope> = new Set(KEY_SCOPES);
+
+/** Whether a key's expiry has come (an expired key is refused at once, wherever it is known). */
+export function hasExpired(expiresAt: string | null, now: number): boolean {
+  return expiresAt !== null && Date.parse(expiresAt) <= now;
+}
 
 export function mayReadJob(
   principal: Principal,

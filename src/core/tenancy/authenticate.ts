@@ -1,6 +1,5 @@
 import type { RequestScope } from "../log";
 import type { Principal } from "./access";
-import { ALL_SCOPES } from "./access";
 import type { Directory, LookupOptions } from "./directory";
 import { looksLikeApiKey } from "./keys";
 import { type SigningKey, verifyBrowserToken } from "./tokens";
@@ -29,7 +28,7 @@ export async function principalOf(
         tenant: found.tenant,
         credential: "api-key",
         keyId: found.keyId,
-        scopes: ALL_SCOPES,
+        scopes: new Set(found.scopes),
         ...(stale ? { stale } : {}),
       }
     );

@@ -3,9 +3,10 @@ import { StorageUnavailableError } from "../errors";
 import type { RequestScope } from "../log";
 import { createMemo } from "../memo";
 import { withTimeout } from "../timeout";
+import { hasExpired } from "./access";
 import { STORAGE_TIMEOUT_MS } from "./guard";
 import { hashApiKey, isLegacyKey, type KeyCheck, mayBeLiveKey } from "./keys";
-import type { FindQuery, Found, JobStore, OwnedJob, Tenant, TenantStore } from "./store";
+import type { FindQuery, Found, JobStore, LiveKey, OwnedJob, Tenant, TenantStore } from "./store";
 
 /**
  * What requests look up about their caller and their job, as cheaply as the answer allows:
@@ -31,6 +32,12 @@ const MAX_ENTRIES = 5_000;
 const LEGACY_RELOAD_MS = 60_000;
 /** A location's lookups slower than this count as a miss: storage is asked instead. */
 const SHARED_READ_TIMEOUT_MS = 300;
+/**
+ * A key's `lastUsedAt` is written when the one storage gave is older than this, at most once
+ * this often per key per isolate, after the answer: listings are under an hour stale (this and
+ * MEMO_TTL_MS), and a busy key costs a write an hour, not one a request.
+ */
+export const KEY_USE_WRITE_MS = 55 * 60_000;
 
 /** A looked-up answer and when the lookup that gave it started. */
 export interface Stamped<V> {
@@ -59,13 +66,16 @@ export interface Looked<V> {
 }
 
 export interface Directory {
-  /** The live API key `key` and its tenant, or null. A made-up key costs no I/O. */
+  /**
+   * The live API key `key` and its tenant, or null (also once it has expired, checked now, even
+   * against a remembered or stand-in answer). A made-up key costs no I/O.
+   */
   apiKey(
     key: string,
     scope: RequestScope,
     options?: LookupOptions,
-  ): Promise<Looked<{ tenant: Tenant; keyId: string } | null>>;
-  /** A browser token's tenant, and whether the key that minted it is live. */
+  ): Promise<Looked<LiveKey | null>>;
+  /** A browser token's tenant, and whether the key that minted it is live (and unexpired). */
   token(
     tenantId: string,
     keyId: string,
@@ -88,13 +98,16 @@ interface Part {
   read(found: Found): unknown;
   /** Whether an old answer may stand in: only a positive one. Nothing is guessed from "none". */
   mayStandIn(value: unknown): boolean;
+  /** What storage's answer becomes before it is remembered and shared (once per lookup). */
+  settle?(value: unknown, scope: RequestScope | undefined): unknown;
 }
 
-const keyPart = (hash: string): Part => ({
+const keyPart = (hash: string, settle: Part["settle"]): Part => ({
   name: `key/${hash}`,
   query: { keyHash: hash },
   read: (found) => found.key ?? null,
   mayStandIn: (value) => value !== null,
+  settle,
 });
 const tokenPart = (tenantId: string, keyId: string): Part => ({
   name: `token/${tenantId}/${keyId}`,
@@ -136,6 +149,29 @@ export function createDirectory(options: {
   // Answers from lookups that started before this isolate changed tenancy are not fresh here.
   let changedAt = Number.NEGATIVE_INFINITY;
   let keyCheck: Stamped<KeyCheck> | undefined;
+  // When this isolate last wrote each key's lastUsedAt (bounded like the memo).
+  const keyUseWritten = createMemo<number>({
+    ttlMs: KEY_USE_WRITE_MS,
+    maxEntries: MAX_ENTRIES,
+    now,
+  });
+
+  /**
+   * Notes a use of a key storage just gave, in the background, when what storage holds is an
+   * hour old; the answer then says so, so that neighbours that share it do not write it again.
+   */
+  const noteKeyUse: Part["settle"] = (value, scope) => {
+    const key = value as LiveKey | null;
+    const at = now();
+    if (!key || !scope || hasExpired(key.expiresAt, at)) return key;
+    const stored = key.lastUsedAt === null ? Number.NEGATIVE_INFINITY : Date.parse(key.lastUsedAt);
+    if (at - stored < KEY_USE_WRITE_MS || keyUseWritten.get(key.keyId) !== undefined) return key;
+    keyUseWritten.set(key.keyId, at);
+    const lastUsedAt = new Date(at).toISOString();
+    // Best effort: a failed write only leaves lastUsedAt older until the key's next use.
+    scope.waitUntil(tenants.recordKeyUse(key.keyId, lastUsedAt).catch(() => {}));
+    return { ...key, lastUsedAt };
+  };
 
   const isFresh = (entry: Stamped<unknown>) =>
     entry.loadedAt > changedAt && now() - entry.loadedAt < MEMO_TTL_MS;
@@ -219,7 +255,11 @@ export function createDirectory(options: {
       return { values: values(), stale: true };
     }
     for (const slot of missing) {
-      const entry = { value: slot.part.read(answer), loadedAt: startedAt };
+      const read = slot.part.read(answer);
+      const entry = {
+        value: slot.part.settle ? slot.part.settle(read, scope) : read,
+        loadedAt: startedAt,
+      };
       slot.value = entry.value;
       remember(slot.part.name, entry);
       if (shared && scope) scope.waitUntil(shared.put(slot.part.name, entry).catch(() => {}));
@@ -238,7 +278,7 @@ export function createDirectory(options: {
   return {
     async apiKey(key, scope, options = {}) {
       const hash = await hashApiKey(key);
-      const parts = withOwner([keyPart(hash)], options.jobId);
+      const parts = withOwner([keyPart(hash, noteKeyUse)], options.jobId);
       const known = remembered(`key/${hash}`);
       let withKeyCheck = false;
       if (!known || !isFresh(known)) {
@@ -258,40 +298,47 @@ export function createDirectory(options: {
       const check = result.keyCheck;
       // The check came with this answer: a made-up key must not pass on its own say-so.
       if (check && !(await mayBeLiveKey(check, key, hash))) return { value: null, stale: false };
-      return {
-        value: result.values[0] as { tenant: Tenant; keyId: string } | null,
-        stale: result.stale,
-      };
+      const live = result.values[0] as LiveKey | null;
+      // Expiry is checked now, whatever the age of the answer: an expired key stops at once.
+      if (!live || hasExpired(live.expiresAt, now())) return { value: null, stale: false };
+      return { value: live, stale: result.stale };
     },
 
     async token(tenantId, keyId, scope, options = {}) {
       const parts = withOwner([tokenPart(tenantId, keyId)], options.jobId);
       const result = await lookup(parts, scope, { allowStale: options.allowStale });
-      return {
-        value: result.values[0] as { tenant: Tenant | null; keyLive: boolean },
-        stale: result.stale,
-      };
+      const found = result.values[0] as NonNullable<Found["token"]>;
+      // The minting key's expiry ends its tokens too, checked now like the key's own.
+      const keyLive = found.keyLive && !hasExpired(found.keyExpiresAt ?? null, now());
+      return { value: { tenant: found.tenant, keyLive }, stale: result.stale };
     },
 
     owner,
 
     tenants: {
       ...tenants,
-      async updateTenant(id, patch) {
-        const updated = await tenants.updateTenant(id, patch);
+      async updateTenant(id, patch, audit) {
+        const updated = await tenants.updateTenant(id, patch, audit);
         // Key answers embed their tenant: none from before this change is fresh here any more.
         changedAt = now();
         return updated;
       },
-      async revokeKey(tenantId, keyId) {
-        const revoked = await tenants.revokeKey(tenantId, keyId);
+      async revokeKey(tenantId, keyId, audit) {
+        const revoked = await tenants.revokeKey(tenantId, keyId, audit);
         changedAt = now();
         // This location's shared copies go at once; every isolate's own within MEMO_TTL_MS.
         if (revoked) await forget([`key/${revoked.hash}`, `token/${tenantId}/${keyId}`]);
         return revoked;
       },
-      async revokeTokens(tenantId) {
-        const updated = await tenants.revokeTokens(tenantId);
+      async rotateKey(tenantId, keyId, next, audit) {
+        const rotated = await tenants.rotateKey(tenantId, keyId, next, audit);
+        changedAt = now();
+        // The old key's new expiry holds here at once, and in this location's lookups.
+        if (rotated) await forget([`key/${rotated.oldHash}`, `token/${tenantId}/${keyId}`]);
+        return rotated;
+      },
+      async revokeTokens(tenantId, audit) {
+        const updated = await tenants.revokeTokens(tenantId, audit);
         changedAt = now();
         return updated;
       },
@@ -306,8 +353,8 @@ export function createDirectory(options: {
         await forget([`owner/${job.id}`]);
         return result;
       },
-      async assign(job) {
-        await jobs.assign(job);
+      async assign(job, audit) {
+        await jobs.assign(job, audit);
         await forget([`owner/${job.id}`]);
       },
       async recordProgress(jobId, status, pages) {

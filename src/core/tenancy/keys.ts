@@ -3,6 +3,19 @@
  * the rest under a secret of the proxy's database, so a made-up key is told apart from a real one
  * without a lookup. Only a SHA-256 of a key is ever stored.
  */
+/**
+ * What an API key may do (issue 23): a key is made with some of these, all by default. Browser
+ * tokens carry only the job scopes (`Scope`), and a key mints only those it has itself.
+ */
+export const KEY_SCOPES = [
+  "jobs:read",
+  "jobs:create",
+  "tokens:mint",
+  "usage:read",
+  "webhooks:manage",
+] as const;
+export type KeyScope = (typeof KEY_SCOPES)[number];
+
 export const API_KEY_PREFIX = "wlp_";
 const KEY_BYTES = 32;
 const TAG_BYTES = 8;

@@ -1,5 +1,6 @@
 import type { JobStatus } from "../../waveline/schema";
-import type { KeyCheck } from "./keys";
+import type { AuditNote } from "../audit/log";
+import type { KeyCheck, KeyScope } from "./keys";
 
 /** The storage behind tenancy, as the rest of the proxy sees it (D1 in production). */
 
@@ -41,15 +42,33 @@ export interface ApiKeyRecord {
   prefix: string;
   createdAt: string;
   revokedAt: string | null;
+  /** From then on the key is refused (401); null: it does not expire. */
+  expiresAt: string | null;
+  scopes: KeyScope[];
+  /** When a request last used the key, at most an hour stale; null: never. */
+  lastUsedAt: string | null;
+}
+
+/** A key as a request sees it: what `authenticate` needs, read with its tenant. */
+export interface LiveKey {
+  tenant: Tenant;
+  keyId: string;
+  expiresAt: string | null;
+  scopes: KeyScope[];
+  lastUsedAt: string | null;
 }
 
 export interface TenantStore {
-  createTenant(input: {
-    name: string;
-    allowedOrigins: string[];
-    rateLimits?: Partial<RateLimits>;
-    budget?: Partial<Budget>;
-  }): Promise<Tenant>;
+  /** Changes take an `audit` note: its entry is written in the same transaction as the change. */
+  createTenant(
+    input: {
+      name: string;
+      allowedOrigins: string[];
+      rateLimits?: Partial<RateLimits>;
+      budget?: Partial<Budget>;
+    },
+    audit?: AuditNote,
+  ): Promise<Tenant>;
   listTenants(): Promise<Tenant[]>;
   getTenant(id: string): Promise<Tenant | null>;
   updateTenant(
@@ -61,19 +80,38 @@ export interface TenantStore {
       rateLimits?: Partial<RateLimits>;
       budget?: Partial<Budget>;
     },
+    audit?: AuditNote,
   ): Promise<Tenant | null>;
   /** Stores a key by its hash; the caller generated the key and shows it once. */
-  addKey(input: {
-    tenantId: string;
-    name: string;
-    prefix: string;
-    hash: string;
-  }): Promise<ApiKeyRecord>;
+  addKey(
+    input: {
+      tenantId: string;
+      name: string;
+      prefix: string;
+      hash: string;
+      expiresAt?: string | null;
+      scopes?: KeyScope[];
+    },
+    audit?: AuditNote,
+  ): Promise<ApiKeyRecord>;
   listKeys(tenantId: string): Promise<ApiKeyRecord[]>;
   /** False when the tenant has no live key with that id; else the revoked key's hash. */
-  revokeKey(tenantId: string, keyId: string): Promise<{ hash: string } | null>;
+  revokeKey(tenantId: string, keyId: string, audit?: AuditNote): Promise<{ hash: string } | null>;
+  /**
+   * A new key with the name and scopes of the live, unexpired key `keyId`, whose expiry becomes
+   * `oldKeyExpiresAt` (sooner only: a rotation never lengthens a key's life); null when the
+   * tenant has no such key.
+   */
+  rotateKey(
+    tenantId: string,
+    keyId: string,
+    next: { prefix: string; hash: string; oldKeyExpiresAt: string },
+    audit?: AuditNote,
+  ): Promise<{ key: ApiKeyRecord; old: ApiKeyRecord; oldHash: string } | null>;
+  /** Notes that a request used the key at `at` (never moves it back). */
+  recordKeyUse(keyId: string, at: string): Promise<void>;
   /** Refuses every browser token of the tenant issued until now; null when there is no tenant. */
-  revokeTokens(tenantId: string): Promise<Tenant | null>;
+  revokeTokens(tenantId: string, audit?: AuditNote): Promise<Tenant | null>;
   /** The secret API key tags are made with (one per database, made by a migration). */
   keyTagSecret(): Promise<string>;
   /** What one request needs to know, read together: one round trip to storage. */
@@ -93,10 +131,13 @@ export interface FindQuery {
 }
 
 export interface Found {
-  /** For `keyHash`: null when no live key has that hash. */
-  key?: { tenant: Tenant; keyId: string } | null;
-  /** For `token`: the tenant (null if none), and whether the minting key is live. */
-  token?: { tenant: Tenant | null; keyLive: boolean };
+  /** For `keyHash`: null when no unrevoked key has that hash (expiry is checked at use). */
+  key?: LiveKey | null;
+  /**
+   * For `token`: the tenant (null if none), whether the minting key is unrevoked, and its expiry
+   * (checked at use).
+   */
+  token?: { tenant: Tenant | null; keyLive: boolean; keyExpiresAt?: string | null };
   /** For `jobId`. */
   owner?: OwnedJob | null;
   keyCheck?: KeyCheck;
@@ -143,7 +184,7 @@ export interface JobStore {
     page: { count: number; offset: number; countUpTo: number },
   ): Promise<{ items: OwnedJob[]; total: number }>;
   /** Gives a job (e.g. one created outside the proxy) to a tenant, replacing any owner. */
-  assign(job: OwnedJob): Promise<void>;
+  assign(job: OwnedJob, audit?: AuditNote): Promise<void>;
   /**
    * What the proxy saw of a job's progress, whenever it arrives: the status only moves forward
    * (CREATED, then RUNNING or a status Waveline may add, then COMPLETED or FAILED), pages never

@@ -18,6 +18,10 @@ export const TAGS = [
   { name: "admin: tenants", description: "Operators: tenants, their origins, keys and usage" },
   { name: "admin: jobs", description: "Operators: any job, its owner, the cache" },
   { name: "admin: webhooks", description: "Operators: any tenant's webhook endpoints" },
+  {
+    name: "admin: audit",
+    description: "Operators: every administrative change, who made it, before and after",
+  },
 ];
 
 export const SECURITY_SCHEMES = {

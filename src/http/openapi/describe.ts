@@ -43,7 +43,8 @@ export type Tag =
   | "service"
   | "admin: tenants"
   | "admin: jobs"
-  | "admin: webhooks";
+  | "admin: webhooks"
+  | "admin: audit";
 export type SuccessStatus = 200 | 201 | 204 | 304;
 export type RequestHeader = "If-None-Match" | "Cache-Control" | "Idempotency-Key";
 export type ResponseHeader =

@@ -251,7 +251,7 @@ function impliedErrors(doc: RouteDoc | undefined, requests: RequestSchema[]): Ro
   if (auth === "api-key")
     errors.api_key_required = "a browser token: this route takes API keys only";
   else if (auth !== "public" && auth !== "admin") {
-    errors.scope_missing = `the browser token lacks the \`${auth}\` scope`;
+    errors.scope_missing = `the API key or browser token lacks the \`${auth}\` scope`;
   }
   if (requests.length > 0) {
     errors.invalid_request = "a parameter or body field breaks its rule: the message names both";

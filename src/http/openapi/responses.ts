@@ -1,5 +1,7 @@
 import * as z from "zod/mini";
+import { AUDIT_ACTIONS } from "../../core/audit/log";
 import type { ErrorCode } from "../../core/errors";
+import { KEY_SCOPES } from "../../core/tenancy/keys";
 import type { ApiKeyRecord, Tenant, Usage } from "../../core/tenancy/store";
 import { SCOPES } from "../../core/tenancy/tokens";
 import { createdJobSchema, jobSchema } from "../../waveline/schema";
@@ -102,12 +104,22 @@ export const apiKeyRecord = z.object({
   prefix: z.string(),
   createdAt: z.string(),
   revokedAt: z.nullable(z.string()),
+  expiresAt: z.nullable(
+    z.string().check(z.describe("from then on the key answers 401; null: it does not expire")),
+  ),
+  scopes: z.array(z.enum(KEY_SCOPES)).check(z.describe("what the key may do")),
+  lastUsedAt: z.nullable(
+    z.string().check(z.describe("when a request last used the key, at most an hour stale")),
+  ),
 }) satisfies z.ZodMiniType<ApiKeyRecord>;
 
 export const apiKeyList = z.object({ items: z.array(apiKeyRecord) });
 
 /** The only answer that ever shows a key: it is stored as a hash. */
 export const newApiKey = z.extend(apiKeyRecord, { key: z.string() });
+
+/** A rotation: the new key (shown once) and the old one, which now expires at the time asked. */
+export const rotatedApiKey = z.extend(newApiKey, { oldKey: apiKeyRecord });
 
 /** This calendar month (UTC) against the tenant's page budget. */
 export const budgetReport = z.object({
@@ -130,6 +142,37 @@ export const usageReport = z.object({
   budget: budgetReport,
 }) satisfies z.ZodMiniType<Usage>;
 
+const auditTarget = z.object({
+  tenantId: z.optional(z.string()),
+  keyId: z.optional(z.string()),
+  webhookId: z.optional(z.string()),
+  deliveryId: z.optional(z.string()),
+  jobId: z.optional(z.string()),
+});
+
+const auditEntry = z.object({
+  at: z.string().check(z.describe("when the change was made (ISO 8601, UTC)")),
+  actor: z
+    .string()
+    .check(
+      z.describe(
+        "`admin:` and the first 12 hex digits of the admin token's SHA-256, or `key:` and the id of the tenant's API key",
+      ),
+      z.meta({ examples: ["admin:3f9a1c02b7e4"] }),
+    ),
+  action: z.enum(AUDIT_ACTIONS),
+  target: auditTarget.check(z.describe("the ids the change is about")),
+  before: z.unknown().check(z.describe("the state before (null: none); secrets redacted")),
+  after: z.unknown().check(z.describe("the state after (null: none); secrets redacted")),
+});
+
+export const auditList = z.object({
+  items: z.array(auditEntry),
+  nextCursor: z.nullable(
+    z.string().check(z.describe("pass as `cursor` for the next (older) page; null: no more")),
+  ),
+});
+
 export const jobOwner = z.object({
   jobId: z.string(),
   tenantId: z.string(),
@@ -151,6 +194,8 @@ for (const [id, schema] of Object.entries({
   ApiKey: apiKeyRecord,
   ApiKeyList: apiKeyList,
   NewApiKey: newApiKey,
+  RotatedApiKey: rotatedApiKey,
+  AuditList: auditList,
   Usage: usageReport,
   JobOwner: jobOwner,
 })) {

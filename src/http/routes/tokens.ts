@@ -87,11 +87,13 @@ export function tokensRoutes(services: Services) {
           invalid_request:
             "a body field breaks its rule (the message names both), or `pagesPerMonth` without `sub`",
           token_too_long: `the token would be longer than the ${MAX_TOKEN_CHARS} characters the proxy accepts (fewer \`jobs\`, a shorter \`sub\`)`,
+          scope_missing:
+            "the API key lacks the `tokens:mint` scope, or one of the `scopes` asked for: a token never carries more than its key",
           not_configured: "no `TOKEN_SIGNING_KEYS` configured",
         },
       },
     ),
-    authenticate(services, { apiKeyOnly: true }),
+    authenticate(services, { apiKeyOnly: true, scope: "tokens:mint" }),
     limitReads(services),
     validate("json", mintSchema),
     async (c) => {
@@ -102,7 +104,12 @@ export function tokensRoutes(services: Services) {
         fail("invalid_request", "pagesPerMonth needs a sub: it is one end user's budget");
       }
       const uniqueScopes = [...new Set(scopes)];
-      const { tenant, keyId } = c.var.principal;
+      const { tenant, keyId, scopes: keyScopes } = c.var.principal;
+      // A token is a key's narrower stand-in: it never carries a scope its key lacks.
+      const lacking = uniqueScopes.find((scope) => !keyScopes.has(scope));
+      if (lacking !== undefined) {
+        fail("scope_missing", `the API key lacks the ${lacking} scope: its tokens cannot have it`);
+      }
       const { token, expiresAt } = await mintBrowserToken(
         await keys,
         {

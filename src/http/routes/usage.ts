@@ -22,10 +22,10 @@ export function usageRoutes(services: Services) {
         tag: "jobs",
         auth: "api-key",
         responses: { 200: { description: "the usage", body: usageReport } },
-        errors: {},
+        errors: { scope_missing: "the API key lacks the `usage:read` scope" },
       },
     ),
-    authenticate(services, { apiKeyOnly: true }),
+    authenticate(services, { apiKeyOnly: true, scope: "usage:read" }),
     limitReads(services),
     async (c) => {
       const { tenant } = c.var.principal;

@@ -1,5 +1,6 @@
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import * as z from "zod/mini";
+import { type AuditEntry, keyActor } from "../../core/audit/log";
 import { describeError } from "../../core/errors";
 import type { Services } from "../../core/services";
 import { withTimeout } from "../../core/timeout";
@@ -39,6 +40,9 @@ interface WebhookScope {
   guard: MiddlewareHandler<any>[];
   // biome-ignore lint/suspicious/noExplicitAny: read from what the guards set
   tenantId(c: Context<any>): string;
+  /** Who makes the changes, for the audit log: the admin credential or the tenant's key. */
+  // biome-ignore lint/suspicious/noExplicitAny: read from what the guards set
+  actor(c: Context<any>): string;
   /** The parts of each route's document that depend on the scope. */
   doc: Pick<RouteDoc, "tag" | "auth"> & { errors: RouteDoc["errors"]; idPrefix: string };
 }
@@ -97,6 +101,25 @@ export function webhookRoutes(services: Services, scope: WebhookScope): Hono<App
     return services.webhooks.of(scope.tenantId(c));
   };
   const notFound = { webhook_not_found: "no such endpoint, or another tenant's" };
+  /**
+   * The audit entry of a change that succeeded. Endpoints live in the tenant's outbox, not in D1,
+   * so the entry cannot share the change's transaction: it is written right after, and a failure
+   * to write it is logged as an alert rather than undoing the change.
+   */
+  const audit = async (
+    c: Context<AppEnv>,
+    entry: Omit<AuditEntry, "at" | "actor" | "target"> & { target: AuditEntry["target"] },
+  ) => {
+    try {
+      await services.audit.record({ ...entry, actor: scope.actor(c) });
+    } catch (err) {
+      c.var.log.alert("audit entry not written", {
+        action: entry.action,
+        target: entry.target,
+        error: describeError(err),
+      });
+    }
+  };
 
   routes.post(
     path,
@@ -125,6 +148,12 @@ export function webhookRoutes(services: Services, scope: WebhookScope): Hono<App
       const created = await call(c, () => outbox(c).createEndpoint(checked.url, events));
       if (!created)
         fail("webhook_endpoint_limit", `at most ${MAX_ENDPOINTS} webhook endpoints per tenant`);
+      await audit(c, {
+        action: "webhook.create",
+        target: { tenantId: scope.tenantId(c), webhookId: created.id },
+        before: null,
+        after: created,
+      });
       return c.json(created, 201, { "Cache-Control": "no-store" });
     },
   );
@@ -172,8 +201,16 @@ export function webhookRoutes(services: Services, scope: WebhookScope): Hono<App
     endpointParams,
     async (c) => {
       const { webhookId } = c.req.valid("param");
-      const deleted = await call(c, () => outbox(c).deleteEndpoint(webhookId));
-      return deleted ? c.body(null, 204) : fail("webhook_not_found", WEBHOOK_NOT_FOUND);
+      const before = await call(c, () => outbox(c).getEndpoint(webhookId));
+      const deleted = before && (await call(c, () => outbox(c).deleteEndpoint(webhookId)));
+      if (!deleted) fail("webhook_not_found", WEBHOOK_NOT_FOUND);
+      await audit(c, {
+        action: "webhook.delete",
+        target: { tenantId: scope.tenantId(c), webhookId },
+        before,
+        after: null,
+      });
+      return c.body(null, 204);
     },
   );
 
@@ -197,6 +234,12 @@ export function webhookRoutes(services: Services, scope: WebhookScope): Hono<App
       const { webhookId } = c.req.valid("param");
       const rotated = await call(c, () => outbox(c).rotateSecret(webhookId));
       if (!rotated) fail("webhook_not_found", WEBHOOK_NOT_FOUND);
+      await audit(c, {
+        action: "webhook.rotate_secret",
+        target: { tenantId: scope.tenantId(c), webhookId },
+        before: null,
+        after: rotated,
+      });
       return c.json(rotated, 200, { "Cache-Control": "no-store" });
     },
   );
@@ -247,6 +290,12 @@ export function webhookRoutes(services: Services, scope: WebhookScope): Hono<App
       const redelivery = await call(c, () => outbox(c).redeliver(webhookId, deliveryId));
       switch (redelivery.kind) {
         case "redelivered":
+          await audit(c, {
+            action: "webhook.redeliver",
+            target: { tenantId: scope.tenantId(c), webhookId, deliveryId },
+            before: null,
+            after: { state: redelivery.delivery.state, attempts: redelivery.delivery.attempts },
+          });
           return c.json(redelivery.delivery);
         case "not-found":
           return fail("webhook_not_found", WEBHOOK_NOT_FOUND);
@@ -276,13 +325,18 @@ async function call<T>(c: Context<AppEnv>, method: () => Promise<T> | T): Promis
 export function webhookRoutesOfTenant(services: Services): Hono<AppEnv> {
   return webhookRoutes(services, {
     base: "",
-    guard: [authenticate(services, { apiKeyOnly: true }), limitReads(services)],
+    guard: [
+      authenticate(services, { apiKeyOnly: true, scope: "webhooks:manage" }),
+      limitReads(services),
+    ],
     tenantId: (c) => c.var.principal.tenant.id,
+    actor: (c) => keyActor(c.var.principal.keyId),
     doc: {
       tag: "webhooks",
       auth: "api-key",
       idPrefix: "",
       errors: {
+        scope_missing: "the API key lacks the `webhooks:manage` scope",
         webhooks_unavailable:
           "the webhook outbox is unavailable: retry after `Retry-After` seconds",
       },

@@ -218,7 +218,7 @@ export class CreationLedger extends DurableObject<Env> {
         now,
       )
       .toArray();
-    const store = d1JobStore(db, budgetAlertsToOutboxes(this.env));
+    const store = d1JobStore(db, undefined, { alerts: budgetAlertsToOutboxes(this.env) });
     let recorded = 0;
     for (const row of due) {
       const job = JSON.parse(row.job) as OwnedJob;

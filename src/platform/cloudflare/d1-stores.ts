@@ -1,3 +1,13 @@
+import {
+  AUDIT_PRUNE_BATCH,
+  type AuditCursor,
+  type AuditEntry,
+  type AuditLog,
+  type AuditNote,
+  redact,
+} from "../../core/audit/log";
+import { ALL_SCOPES } from "../../core/tenancy/access";
+import type { KeyScope } from "../../core/tenancy/keys";
 import type {
   ApiKeyRecord,
   Budget,
@@ -43,6 +53,9 @@ interface KeyRow {
   prefix: string;
   created_at: string;
   revoked_at: string | null;
+  expires_at: string | null;
+  scopes: string | null;
+  last_used_at: string | null;
 }
 
 interface JobRow {
@@ -66,15 +79,18 @@ const TENANT_SELECT = `
     ${TENANT_ORIGINS} AS origins
   FROM tenants t`;
 
+// The key's lifecycle rides along with its tenant: expiry and scopes are checked at use.
 const KEY_SELECT = `
-  SELECT t.*, k.id AS key_id, ${TENANT_ORIGINS} AS origins
+  SELECT t.*, k.id AS key_id, k.expires_at AS key_expires_at, k.scopes AS key_scopes,
+    k.last_used_at AS key_last_used_at, ${TENANT_ORIGINS} AS origins
   FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
   WHERE k.hash = ? AND k.revoked_at IS NULL`;
 const TOKEN_SELECT = `
-  SELECT t.*, ${TENANT_ORIGINS} AS origins,
-    EXISTS (SELECT 1 FROM api_keys k WHERE k.id = ? AND k.tenant_id = ? AND k.revoked_at IS NULL)
-      AS key_live
-  FROM tenants t WHERE t.id = ?`;
+  SELECT t.*, ${TENANT_ORIGINS} AS origins, k.id IS NOT NULL AS key_live,
+    k.expires_at AS key_expires_at
+  FROM tenants t
+  LEFT JOIN api_keys k ON k.id = ? AND k.tenant_id = t.id AND k.revoked_at IS NULL
+  WHERE t.id = ?`;
 const JOB_SELECT = "SELECT * FROM jobs WHERE id = ?";
 const TAG_SECRET_SELECT = "SELECT value FROM settings WHERE name = 'api_key_tag_secret'";
 // Served by a partial index: reads the keys made before tags, never the whole table.
@@ -103,6 +119,11 @@ function toTenant(row: TenantRow): Tenant {
   };
 }
 
+/** NULL: a key made before scopes, which may do everything. */
+function scopesOf(column: string | null): KeyScope[] {
+  return column === null ? [...ALL_SCOPES] : (JSON.parse(column) as KeyScope[]);
+}
+
 function toKey(row: KeyRow): ApiKeyRecord {
   return {
     id: row.id,
@@ -111,6 +132,110 @@ function toKey(row: KeyRow): ApiKeyRecord {
     prefix: row.prefix,
     createdAt: row.created_at,
     revokedAt: row.revoked_at,
+    expiresAt: row.expires_at,
+    scopes: scopesOf(row.scopes),
+    lastUsedAt: row.last_used_at,
+  };
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * The statements that write an audit entry, to send in the batch of the change itself; with
+ * `onlyIf` (SQL and its parameters) the entry is written only if the change happened. Each
+ * entry also removes a few entries past the retention: the log's cost stays bounded.
+ */
+function auditStatements(
+  db: D1Database,
+  entry: AuditEntry,
+  retentionDays: number,
+  onlyIf?: { sql: string; params: unknown[] },
+): D1PreparedStatement[] {
+  const cutoff = new Date(Date.parse(entry.at) - retentionDays * DAY_MS).toISOString();
+  return [
+    db
+      .prepare(
+        `INSERT INTO audit_log (at, actor, action, tenant_id, target, before_state, after_state)
+         SELECT ?, ?, ?, ?, ?, ?, ? ${onlyIf ? `WHERE ${onlyIf.sql}` : ""}`,
+      )
+      .bind(
+        entry.at,
+        entry.actor,
+        entry.action,
+        entry.target.tenantId ?? null,
+        JSON.stringify(entry.target),
+        entry.before === null ? null : JSON.stringify(redact(entry.before)),
+        entry.after === null ? null : JSON.stringify(redact(entry.after)),
+        ...(onlyIf?.params ?? []),
+      ),
+    db
+      .prepare(
+        `DELETE FROM audit_log WHERE seq IN
+           (SELECT seq FROM audit_log WHERE at < ? ORDER BY at LIMIT ${AUDIT_PRUNE_BATCH})`,
+      )
+      .bind(cutoff),
+  ];
+}
+
+interface AuditRow {
+  seq: number;
+  at: string;
+  actor: string;
+  action: AuditEntry["action"];
+  target: string;
+  before_state: string | null;
+  after_state: string | null;
+}
+
+export function d1AuditLog(
+  db: D1Database,
+  { retentionDays = 365, now = () => new Date().toISOString() } = {},
+): AuditLog {
+  return {
+    async record(entry) {
+      await db.batch(auditStatements(db, { ...entry, at: now() }, retentionDays));
+    },
+    async list({ tenantId, from, to, limit, cursor }) {
+      const clauses: string[] = [];
+      const params: unknown[] = [];
+      if (tenantId !== undefined) {
+        clauses.push("tenant_id = ?");
+        params.push(tenantId);
+      }
+      if (from !== undefined) {
+        clauses.push("at >= ?");
+        params.push(from);
+      }
+      if (to !== undefined) {
+        clauses.push("at < ?");
+        params.push(to);
+      }
+      if (cursor) {
+        clauses.push("(at < ? OR (at = ? AND seq < ?))");
+        params.push(cursor.at, cursor.at, cursor.seq);
+      }
+      const where = clauses.length > 0 ? `WHERE ${clauses.join(" AND ")}` : "";
+      // One more than asked: whether a next page exists, without counting.
+      const { results } = await db
+        .prepare(`SELECT * FROM audit_log ${where} ORDER BY at DESC, seq DESC LIMIT ?`)
+        .bind(...params, limit + 1)
+        .all<AuditRow>();
+      const page = results.slice(0, limit);
+      const last = page.at(-1);
+      const next: AuditCursor | null =
+        results.length > limit && last ? { at: last.at, seq: last.seq } : null;
+      return {
+        items: page.map((row) => ({
+          at: row.at,
+          actor: row.actor,
+          action: row.action,
+          target: JSON.parse(row.target) as AuditEntry["target"],
+          before: row.before_state === null ? null : (JSON.parse(row.before_state) as unknown),
+          after: row.after_state === null ? null : (JSON.parse(row.after_state) as unknown),
+        })),
+        next,
+      };
+    },
   };
 }
 
@@ -127,20 +252,49 @@ function toJob(row: JobRow): OwnedJob {
   };
 }
 
-export function d1TenantStore(db: D1Database, now = () => new Date().toISOString()): TenantStore {
+/** What an update makes of a tenant (for its audit entry, written in the update's batch). */
+function patched(tenant: Tenant, patch: Parameters<TenantStore["updateTenant"]>[1], at: string) {
+  const given = <T extends object>(values: Partial<T> | undefined) =>
+    Object.fromEntries(Object.entries(values ?? {}).filter(([, value]) => value !== undefined));
+  return {
+    ...tenant,
+    ...given({ name: patch.name, disabled: patch.disabled }),
+    ...(patch.allowedOrigins ? { allowedOrigins: [...new Set(patch.allowedOrigins)].sort() } : {}),
+    rateLimits: { ...tenant.rateLimits, ...given(patch.rateLimits) },
+    budget: { ...tenant.budget, ...given(patch.budget) },
+    updatedAt: at,
+  };
+}
+
+export function d1TenantStore(
+  db: D1Database,
+  now = () => new Date().toISOString(),
+  { auditRetentionDays = 365 } = {},
+): TenantStore {
   const getTenant = async (id: string) => {
     const row = await db.prepare(`${TENANT_SELECT} WHERE t.id = ?`).bind(id).first<TenantRow>();
     return row ? toTenant(row) : null;
   };
+  const getKey = (tenantId: string, keyId: string) =>
+    db
+      .prepare("SELECT * FROM api_keys WHERE id = ? AND tenant_id = ?")
+      .bind(keyId, tenantId)
+      .first<KeyRow & { hash: string }>();
   const originInserts = (tenantId: string, origins: string[]) =>
     origins.map((origin) =>
       db
         .prepare("INSERT OR IGNORE INTO tenant_origins (tenant_id, origin) VALUES (?, ?)")
         .bind(tenantId, origin),
     );
+  const audited = (
+    note: AuditNote | undefined,
+    entry: Omit<AuditEntry, "actor">,
+    onlyIf?: { sql: string; params: unknown[] },
+  ) =>
+    note ? auditStatements(db, { ...entry, actor: note.actor }, auditRetentionDays, onlyIf) : [];
 
   return {
-    async createTenant({ name, allowedOrigins, rateLimits, budget }) {
+    async createTenant({ name, allowedOrigins, rateLimits, budget }, audit) {
       const id = newId("tnt");
       const at = now();
       const limits: RateLimits = {
@@ -153,6 +307,17 @@ export function d1TenantStore(db: D1Database, now = () => new Date().toISOString
       const pages: Budget = {
         pagesPerMonth: budget?.pagesPerMonth ?? null,
         endUserPagesPerMonth: budget?.endUserPagesPerMonth ?? null,
+      };
+      const tenant: Tenant = {
+        id,
+        name,
+        allowedOrigins: [...new Set(allowedOrigins)].sort(),
+        disabled: false,
+        rateLimits: limits,
+        budget: pages,
+        tokensNotBefore: null,
+        createdAt: at,
+        updatedAt: at,
       };
       await db.batch([
         db
@@ -176,18 +341,15 @@ export function d1TenantStore(db: D1Database, now = () => new Date().toISOString
             at,
           ),
         ...originInserts(id, allowedOrigins),
+        ...audited(audit, {
+          at,
+          action: "tenant.create",
+          target: { tenantId: id },
+          before: null,
+          after: tenant,
+        }),
       ]);
-      return {
-        id,
-        name,
-        allowedOrigins: [...new Set(allowedOrigins)].sort(),
-        disabled: false,
-        rateLimits: limits,
-        budget: pages,
-        tokensNotBefore: null,
-        createdAt: at,
-        updatedAt: at,
-      };
+      return tenant;
     },
 
     async listTenants() {
@@ -199,9 +361,12 @@ export function d1TenantStore(db: D1Database, now = () => new Date().toISOString
 
     getTenant,
 
-    async updateTenant(id, patch) {
-      // Checked first: origin rows for a tenant that does not exist would break a foreign key.
-      if (!(await getTenant(id))) return null;
+    async updateTenant(id, patch, audit) {
+      // Read first: origin rows for a tenant that does not exist would break a foreign key, and
+      // the audit entry says what the tenant was.
+      const before = await getTenant(id);
+      if (!before) return null;
+      const at = now();
       const statements = [
         db
           .prepare(
@@ -236,7 +401,7 @@ export function d1TenantStore(db: D1Database, now = () => new Date().toISOString
             patch.budget?.pagesPerMonth ?? null,
             Number(patch.budget?.endUserPagesPerMonth !== undefined),
             patch.budget?.endUserPagesPerMonth ?? null,
-            now(),
+            at,
             id,
           ),
       ];
@@ -244,21 +409,50 @@ export function d1TenantStore(db: D1Database, now = () => new Date().toISOString
         statements.push(db.prepare("DELETE FROM tenant_origins WHERE tenant_id = ?").bind(id));
         statements.push(...originInserts(id, patch.allowedOrigins));
       }
+      statements.push(
+        ...audited(audit, {
+          at,
+          action: "tenant.update",
+          target: { tenantId: id },
+          before,
+          after: patched(before, patch, at),
+        }),
+      );
       await db.batch(statements);
       return getTenant(id);
     },
 
-    async addKey({ tenantId, name, prefix, hash }) {
+    async addKey({ tenantId, name, prefix, hash, expiresAt = null, scopes }, audit) {
       const id = newId("key");
       const at = now();
-      await db
-        .prepare(
-          `INSERT INTO api_keys (id, tenant_id, name, prefix, hash, created_at, tagged)
-           VALUES (?, ?, ?, ?, ?, ?, 1)`,
-        )
-        .bind(id, tenantId, name, prefix, hash, at)
-        .run();
-      return { id, tenantId, name, prefix, createdAt: at, revokedAt: null };
+      const record: ApiKeyRecord = {
+        id,
+        tenantId,
+        name,
+        prefix,
+        createdAt: at,
+        revokedAt: null,
+        expiresAt,
+        scopes: scopes ?? [...ALL_SCOPES],
+        lastUsedAt: null,
+      };
+      await db.batch([
+        db
+          .prepare(
+            `INSERT INTO api_keys (id, tenant_id, name, prefix, hash, created_at, tagged, expires_at,
+               scopes)
+             VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)`,
+          )
+          .bind(id, tenantId, name, prefix, hash, at, expiresAt, JSON.stringify(record.scopes)),
+        ...audited(audit, {
+          at,
+          action: "key.create",
+          target: { tenantId, keyId: id },
+          before: null,
+          after: record,
+        }),
+      ]);
+      return record;
     },
 
     async listKeys(tenantId) {
@@ -269,23 +463,128 @@ export function d1TenantStore(db: D1Database, now = () => new Date().toISOString
       return results.map(toKey);
     },
 
-    async revokeKey(tenantId, keyId) {
-      return db
-        .prepare(
-          `UPDATE api_keys SET revoked_at = ? WHERE id = ? AND tenant_id = ? AND revoked_at IS NULL
-           RETURNING hash`,
-        )
-        .bind(now(), keyId, tenantId)
-        .first<{ hash: string }>();
+    async revokeKey(tenantId, keyId, audit) {
+      const row = audit ? await getKey(tenantId, keyId) : null;
+      const at = now();
+      const [revoked] = await db.batch([
+        db
+          .prepare(
+            `UPDATE api_keys SET revoked_at = ? WHERE id = ? AND tenant_id = ? AND revoked_at IS NULL
+             RETURNING hash`,
+          )
+          .bind(at, keyId, tenantId),
+        ...(row
+          ? audited(
+              audit,
+              {
+                at,
+                action: "key.revoke",
+                target: { tenantId, keyId },
+                before: toKey(row),
+                after: { ...toKey(row), revokedAt: at },
+              },
+              // Only if this call revoked it (not an earlier or a concurrent one).
+              {
+                sql: "EXISTS (SELECT 1 FROM api_keys WHERE id = ? AND revoked_at = ?)",
+                params: [keyId, at],
+              },
+            )
+          : []),
+      ]);
+      return (revoked?.results[0] as { hash: string } | undefined) ?? null;
     },
 
-    async revokeTokens(tenantId) {
+    async rotateKey(tenantId, keyId, { prefix, hash, oldKeyExpiresAt }, audit) {
+      const row = await getKey(tenantId, keyId);
       const at = now();
-      const result = await db
-        .prepare("UPDATE tenants SET tokens_not_before = ?, updated_at = ? WHERE id = ?")
-        .bind(at, at, tenantId)
+      if (!row || row.revoked_at !== null) return null;
+      if (row.expires_at !== null && row.expires_at <= at) return null;
+      const old = toKey(row);
+      // Sooner only: rotating a key that ends in an hour never lets it live a day more.
+      const endsAt =
+        old.expiresAt !== null && old.expiresAt < oldKeyExpiresAt ? old.expiresAt : oldKeyExpiresAt;
+      const id = newId("key");
+      const key: ApiKeyRecord = {
+        ...old,
+        id,
+        prefix,
+        createdAt: at,
+        revokedAt: null,
+        lastUsedAt: null,
+        expiresAt: null,
+      };
+      const live = {
+        sql: "EXISTS (SELECT 1 FROM api_keys WHERE id = ? AND revoked_at IS NULL)",
+        params: [keyId],
+      };
+      const results = await db.batch([
+        db
+          .prepare(
+            `INSERT INTO api_keys (id, tenant_id, name, prefix, hash, created_at, tagged, scopes)
+             SELECT ?, ?, ?, ?, ?, ?, 1, ? WHERE ${live.sql} RETURNING id`,
+          )
+          .bind(
+            id,
+            tenantId,
+            key.name,
+            prefix,
+            hash,
+            at,
+            JSON.stringify(key.scopes),
+            ...live.params,
+          ),
+        db
+          .prepare("UPDATE api_keys SET expires_at = ? WHERE id = ? AND revoked_at IS NULL")
+          .bind(endsAt, keyId),
+        ...audited(
+          audit,
+          {
+            at,
+            action: "key.rotate",
+            target: { tenantId, keyId },
+            before: old,
+            after: { ...old, expiresAt: endsAt, newKey: key },
+          },
+          { sql: "EXISTS (SELECT 1 FROM api_keys WHERE id = ?)", params: [id] },
+        ),
+      ]);
+      // Revoked meanwhile: nothing was made.
+      if ((results[0]?.results.length ?? 0) === 0) return null;
+      return { key, old: { ...old, expiresAt: endsAt }, oldHash: row.hash };
+    },
+
+    async recordKeyUse(keyId, at) {
+      await db
+        .prepare(
+          `UPDATE api_keys SET last_used_at = ?1
+           WHERE id = ?2 AND (last_used_at IS NULL OR last_used_at < ?1)`,
+        )
+        .bind(at, keyId)
         .run();
-      return result.meta.changes > 0 ? getTenant(tenantId) : null;
+    },
+
+    async revokeTokens(tenantId, audit) {
+      const before = audit ? await getTenant(tenantId) : null;
+      const at = now();
+      const [result] = await db.batch([
+        db
+          .prepare("UPDATE tenants SET tokens_not_before = ?, updated_at = ? WHERE id = ?")
+          .bind(at, at, tenantId),
+        ...(before
+          ? audited(
+              audit,
+              {
+                at,
+                action: "tokens.revoke",
+                target: { tenantId },
+                before: { tokensNotBefore: before.tokensNotBefore },
+                after: { tokensNotBefore: at },
+              },
+              { sql: "EXISTS (SELECT 1 FROM tenants WHERE id = ?)", params: [tenantId] },
+            )
+          : []),
+      ]);
+      return (result?.meta.changes ?? 0) > 0 ? getTenant(tenantId) : null;
     },
 
     async keyTagSecret() {
@@ -304,7 +603,7 @@ export function d1TenantStore(db: D1Database, now = () => new Date().toISOString
         const { tenantId, keyId } = query.token;
         parts.push({
           name: "token",
-          statements: [db.prepare(TOKEN_SELECT).bind(keyId, tenantId, tenantId)],
+          statements: [db.prepare(TOKEN_SELECT).bind(keyId, tenantId)],
         });
       }
       if (query.jobId !== undefined) {
@@ -322,12 +621,33 @@ export function d1TenantStore(db: D1Database, now = () => new Date().toISOString
       let index = 0;
       for (const part of parts) {
         if (part.name === "key") {
-          const row = rows(index)[0] as (TenantRow & { key_id: string }) | undefined;
-          found.key = row ? { tenant: toTenant(row), keyId: row.key_id } : null;
+          const row = rows(index)[0] as
+            | (TenantRow & {
+                key_id: string;
+                key_expires_at: string | null;
+                key_scopes: string | null;
+                key_last_used_at: string | null;
+              })
+            | undefined;
+          found.key = row
+            ? {
+                tenant: toTenant(row),
+                keyId: row.key_id,
+                expiresAt: row.key_expires_at,
+                scopes: scopesOf(row.key_scopes),
+                lastUsedAt: row.key_last_used_at,
+              }
+            : null;
         } else if (part.name === "token") {
-          const row = rows(index)[0] as (TenantRow & { key_live: number }) | undefined;
+          const row = rows(index)[0] as
+            | (TenantRow & { key_live: number; key_expires_at: string | null })
+            | undefined;
           found.token = row
-            ? { tenant: toTenant(row), keyLive: row.key_live === 1 }
+            ? {
+                tenant: toTenant(row),
+                keyLive: row.key_live === 1,
+                keyExpiresAt: row.key_expires_at,
+              }
             : { tenant: null, keyLive: false };
         } else if (part.name === "owner") {
           const row = rows(index)[0] as JobRow | undefined;
@@ -443,8 +763,11 @@ function claimedAlerts(results: D1Result[]): BudgetAlert[] {
 
 export function d1JobStore(
   db: D1Database,
-  alerts?: BudgetAlertSink,
   now = () => new Date().toISOString(),
+  {
+    auditRetentionDays = 365,
+    alerts,
+  }: { auditRetentionDays?: number; alerts?: BudgetAlertSink } = {},
 ): JobStore {
   /** A write and the budget alerts it claims, in one batch; the alerts are sent once it is done. */
   const writeAndAlert = async (statements: D1PreparedStatement[], jobIds: readonly string[]) => {
@@ -574,7 +897,14 @@ export function d1JobStore(
       };
     },
 
-    async assign(job) {
+    async assign(job, audit) {
+      const previous = audit
+        ? await db
+            .prepare("SELECT tenant_id, subject FROM jobs WHERE id = ?")
+            .bind(job.id)
+            .first<Pick<JobRow, "tenant_id" | "subject">>()
+        : null;
+      const at = now();
       // Its pages leave the previous owner's totals and join the new one's.
       await writeAndAlert(
         [
@@ -582,10 +912,24 @@ export function d1JobStore(
           insertJob(
             job,
             `ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, subject = excluded.subject,
-               type = excluded.type, file_name = excluded.file_name, created_at = excluded.created_at,
-               status = excluded.status, pages = excluded.pages, updated_at = excluded.updated_at`,
+             type = excluded.type, file_name = excluded.file_name, created_at = excluded.created_at,
+             status = excluded.status, pages = excluded.pages, updated_at = excluded.updated_at`,
           ),
           ...countJob(job.id, 1),
+          ...(audit
+            ? auditStatements(
+                db,
+                {
+                  at,
+                  actor: audit.actor,
+                  action: "job.assign",
+                  target: { tenantId: job.tenantId, jobId: job.id },
+                  before: previous && { tenantId: previous.tenant_id, subject: previous.subject },
+                  after: { tenantId: job.tenantId, subject: job.subject },
+                },
+                auditRetentionDays,
+              )
+            : []),
         ],
         [job.id],
       );

@@ -69,7 +69,7 @@ export class JobSettler extends DurableObject<Env> {
       timeoutMs: upstreamTimeoutMs,
       maxBodyBytes: maxUpstreamBodyBytes,
     });
-    const jobs = d1JobStore(this.env.DB, budgetAlertsToOutboxes(this.env));
+    const jobs = d1JobStore(this.env.DB, undefined, { alerts: budgetAlertsToOutboxes(this.env) });
     try {
       const since = new Date(Date.now() - SETTLE_HORIZON_MS).toISOString();
       const unsettled = await withTimeout(

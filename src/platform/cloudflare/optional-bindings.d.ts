@@ -11,6 +11,11 @@ interface OptionalBindings {
   WEBHOOK_EGRESS?: {
     deliver(url: string, init: RequestInit, allowLocal: boolean): Promise<Response>;
   };
+  /**
+   * The span of the request being served, on Deno through its built-in OpenTelemetry
+   * (src/platform/deno/traces.ts).
+   */
+  TRACES?: import("../../core/traces").RequestTraces;
 }
 
 // `wrangler types` (v4.164) has the global Env and Cloudflare.Env each extend its own base

@@ -6,11 +6,12 @@ import type { Services } from "../../core/services";
 import { createDirectory } from "../../core/tenancy/directory";
 import { guardStorage } from "../../core/tenancy/guard";
 import { importSigningKeys } from "../../core/tenancy/tokens";
+import { NO_TRACES } from "../../core/traces";
 import { createWavelineClient } from "../../waveline/client";
 import { budgetAlertsToOutboxes } from "./budget-alerts";
 import { cacheApiTier } from "./cache-api-tier";
 import { durableLedgers } from "./creation-ledger";
-import { d1JobStore, d1TenantStore } from "./d1-stores";
+import { d1AuditLog, d1JobStore, d1TenantStore } from "./d1-stores";
 import { durableSettlement } from "./job-settler";
 import { durableJobWatchers } from "./job-watcher";
 import { kvTier } from "./kv-tier";
@@ -40,10 +41,14 @@ export function cloudflareServices(env: Env, config: Config): Services {
   // Without a KV namespace bound the proxy still works, with one tier less.
   if (env.JOB_CACHE) tiers.push(kvTier(env.JOB_CACHE, log));
   const { wavelineApiKey, wavelineApiUrl, upstreamTimeoutMs, maxUpstreamBodyBytes } = config;
+  const retention = { auditRetentionDays: config.auditRetentionDays };
   const directory = createDirectory({
-    tenants: guardStorage(d1TenantStore(env.DB), "tenants"),
+    tenants: guardStorage(d1TenantStore(env.DB, undefined, retention), "tenants"),
     jobs: guardStorage(
-      d1JobStore(env.DB, env.WEBHOOK_OUTBOX ? budgetAlertsToOutboxes(env) : undefined),
+      d1JobStore(env.DB, undefined, {
+        ...retention,
+        alerts: env.WEBHOOK_OUTBOX ? budgetAlertsToOutboxes(env) : undefined,
+      }),
       "jobs",
     ),
     shared: location && cacheApiLookups(location),
@@ -54,6 +59,7 @@ export function cloudflareServices(env: Env, config: Config): Services {
     directory,
     tenants: directory.tenants,
     jobs: directory.jobs,
+    audit: guardStorage(d1AuditLog(env.DB, { retentionDays: config.auditRetentionDays }), "audit"),
     jobCache: tieredJobCache({
       tiers,
       terminalTtlMs: config.terminalCacheTtlS * 1000,
@@ -79,6 +85,8 @@ export function cloudflareServices(env: Env, config: Config): Services {
       return (await env.AUTH_FAILURE_LIMITER.limit({ key: client })).success;
     },
     secretsEqual,
+    // Workers traces requests itself, with no way in for the Worker (README, "Traces").
+    traces: env.TRACES ?? NO_TRACES,
     // Static assets, where they are bound (the benchmark runs the Worker without them).
     page: env.ASSETS
       ? async (path) => {

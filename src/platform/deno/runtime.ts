@@ -7,6 +7,7 @@ import { DurableObjectHost } from "./durable-objects.ts";
 import { sqliteKv } from "./kv.ts";
 import { fixedWindowLimiter } from "./rate-limit.ts";
 import { openPrivateSqlite, openSqlite, privateDir } from "./sqlite.ts";
+import { activeSpanTraces } from "./traces.ts";
 import { waitUntilTracker } from "./wait-until.ts";
 import { type ResolveAddresses, webhookEgress } from "./webhook-egress.ts";
 import type { ExecutionContext, WorkerModule } from "./worker.ts";
@@ -117,6 +118,7 @@ export function openRuntime(
     AUTH_FAILURE_LIMITER: fixedWindowLimiter(authFailureLimit()),
     ASSETS: directoryAssets(PUBLIC_DIR),
     WEBHOOK_EGRESS: webhookEgress(options.resolveWebhookHost),
+    TRACES: activeSpanTraces(),
   });
   const rearmedAlarms = host.rearmAlarms();
   return {

@@ -5,6 +5,7 @@ import type { Services } from "../../../core/services";
 import { eventOfStatus } from "../../../core/webhooks/payload";
 import { watchForWebhooks } from "../../../core/webhooks/watch";
 import { jobIdSchema } from "../../../waveline/schema";
+import { adminActorOf } from "../../admin-auth";
 import type { AppEnv } from "../../context";
 import { fail } from "../../errors";
 import {
@@ -84,6 +85,22 @@ export function adminJobsRoutes(services: Services) {
         c.var.log.error("cache purge failed", { jobId, error: describeError(err) });
         fail("cache_purge_failed", "cache purge failed, retry");
       }
+      // The cache is not in D1: the entry follows the purge (a failure is logged, not undone).
+      try {
+        await services.audit.record({
+          ...adminActorOf(c),
+          action: "cache.purge",
+          target: { jobId },
+          before: null,
+          after: null,
+        });
+      } catch (err) {
+        c.var.log.alert("audit entry not written", {
+          action: "cache.purge",
+          jobId,
+          error: describeError(err),
+        });
+      }
       return c.body(null, 204);
     },
   );
@@ -134,7 +151,7 @@ export function adminJobsRoutes(services: Services) {
         status: job.status,
         pages: job.pages,
       };
-      await services.jobs.assign(owned);
+      await services.jobs.assign(owned, adminActorOf(c));
       // Its outcome goes to its owner when it ends: to this tenant's endpoints, if it has any.
       if (!eventOfStatus(job.status)) {
         const self = `${new URL(c.req.url).origin}/jobs/${encodeURIComponent(jobId)}`;

@@ -2,18 +2,24 @@ import { Hono } from "hono";
 import * as z from "zod/mini";
 import { monthOf, monthReport } from "../../../core/creation/budget";
 import type { Services } from "../../../core/services";
-import { generateApiKey } from "../../../core/tenancy/keys";
+import { generateApiKey, KEY_SCOPES } from "../../../core/tenancy/keys";
+import { adminActorOf } from "../../admin-auth";
 import type { AppEnv } from "../../context";
 import { fail } from "../../errors";
 import { describeRoute, STORAGE_UNAVAILABLE } from "../../openapi/describe";
 import {
   apiKeyList,
   newApiKey,
+  rotatedApiKey,
   tenantList,
   tenantRecord,
   usageReport,
 } from "../../openapi/responses";
 import { validate } from "../../validate";
+
+const DAY_MS = 86_400_000;
+/** How long a rotated key may go on beside its successor. */
+export const MAX_ROTATION_OVERLAP_DAYS = 90;
 
 /** Operators manage tenants, their browser origins and their API keys. */
 export function adminTenantsRoutes(services: Services) {
@@ -74,6 +80,10 @@ export function adminTenantsRoutes(services: Services) {
   const tenantIdParam = z.object({ id: z.string().check(z.maxLength(64)) });
 
   const TENANT_NOT_FOUND = { tenant_not_found: "no such tenant" } as const;
+  /** A date-time with its zone, later than now (checked when the request is validated). */
+  const futureInstant = z.iso
+    .datetime({ offset: true, error: "must be an ISO 8601 date-time" })
+    .check(z.refine((value) => Date.parse(value) > Date.now(), "must be in the future"));
 
   adminTenants.post(
     "/tenants",
@@ -100,7 +110,10 @@ export function adminTenantsRoutes(services: Services) {
     ),
     async (c) => {
       const { budget, ...input } = c.req.valid("json");
-      const tenant = await services.tenants.createTenant({ ...input, budget: budget ?? NO_BUDGET });
+      const tenant = await services.tenants.createTenant(
+        { ...input, budget: budget ?? NO_BUDGET },
+        adminActorOf(c),
+      );
       return c.json(tenant, 201);
     },
   );
@@ -169,10 +182,11 @@ export function adminTenantsRoutes(services: Services) {
     ),
     async (c) => {
       const { budget, ...patch } = c.req.valid("json");
-      const tenant = await services.tenants.updateTenant(c.req.valid("param").id, {
-        ...patch,
-        ...(budget === undefined ? {} : { budget: budget ?? NO_BUDGET }),
-      });
+      const tenant = await services.tenants.updateTenant(
+        c.req.valid("param").id,
+        { ...patch, ...(budget === undefined ? {} : { budget: budget ?? NO_BUDGET }) },
+        adminActorOf(c),
+      );
       if (!tenant) fail("tenant_not_found", "tenant not found");
       return c.json(tenant);
     },
@@ -184,7 +198,8 @@ export function adminTenantsRoutes(services: Services) {
       globalThis.OPENAPI && {
         operationId: "createApiKey",
         summary: "Create an API key",
-        description: "The key (`wlp_…`) is in this answer only: the proxy stores its hash.",
+        description:
+          "The key (`wlp_…`) is in this answer only: the proxy stores its hash. Optionally it expires (`expiresAt`: from then on it and the browser tokens it minted answer 401) and is limited to some `scopes` (a route needing another answers 403 `scope_missing`).",
         tag: "admin: tenants",
         auth: "admin",
         responses: {
@@ -194,22 +209,53 @@ export function adminTenantsRoutes(services: Services) {
             headers: ["Cache-Control"],
           },
         },
-        errors: { ...TENANT_NOT_FOUND, ...STORAGE_UNAVAILABLE },
+        errors: {
+          invalid_request:
+            "a body field breaks its rule: `expiresAt` not an ISO 8601 date-time in the future, `scopes` empty or naming an unknown scope",
+          ...TENANT_NOT_FOUND,
+          ...STORAGE_UNAVAILABLE,
+        },
       },
     ),
     validate("param", tenantIdParam),
-    validate("json", z.object({ name: nameSchema })),
+    validate(
+      "json",
+      z.object({
+        name: nameSchema,
+        expiresAt: z.optional(
+          futureInstant.check(
+            z.describe("from this instant on the key is refused (401); default: never"),
+          ),
+        ),
+        scopes: z.optional(
+          z
+            .array(z.enum(KEY_SCOPES))
+            .check(
+              z.minLength(1, { error: "must name at least one scope" }),
+              z.describe(
+                "what the key may do: `jobs:read` (read and list jobs, their events), `jobs:create`, `tokens:mint` (`POST /tokens`, never a token with a scope the key lacks), `usage:read` (`GET /usage`), `webhooks:manage` (`/webhooks…`); default: all",
+              ),
+            ),
+        ),
+      }),
+    ),
     async (c) => {
       const tenantId = c.req.valid("param").id;
       const tenant = await services.tenants.getTenant(tenantId);
       if (!tenant) fail("tenant_not_found", "tenant not found");
+      const { name, expiresAt, scopes } = c.req.valid("json");
       const { key, prefix, hash } = await generateApiKey(await services.tenants.keyTagSecret());
-      const record = await services.tenants.addKey({
-        tenantId,
-        name: c.req.valid("json").name,
-        prefix,
-        hash,
-      });
+      const record = await services.tenants.addKey(
+        {
+          tenantId,
+          name,
+          prefix,
+          hash,
+          expiresAt: expiresAt === undefined ? null : new Date(expiresAt).toISOString(),
+          scopes: scopes && KEY_SCOPES.filter((scope) => scopes.includes(scope)),
+        },
+        adminActorOf(c),
+      );
       // The only time the key is ever shown: only its hash is stored.
       return c.json({ ...record, key }, 201, { "Cache-Control": "no-store" });
     },
@@ -222,7 +268,7 @@ export function adminTenantsRoutes(services: Services) {
         operationId: "listApiKeys",
         summary: "List a tenant's API keys, without secrets",
         description:
-          "Live and revoked keys, each with its prefix: the proxy keeps only their hashes.",
+          "Live, expired and revoked keys, each with its prefix (the proxy keeps only their hashes), expiry, scopes and when it was last used (`lastUsedAt`, at most an hour stale).",
         tag: "admin: tenants",
         auth: "admin",
         responses: { 200: { description: "live and revoked keys", body: apiKeyList } },
@@ -261,9 +307,73 @@ export function adminTenantsRoutes(services: Services) {
     ),
     async (c) => {
       const { id, keyId } = c.req.valid("param");
-      if (!(await services.tenants.revokeKey(id, keyId)))
+      if (!(await services.tenants.revokeKey(id, keyId, adminActorOf(c))))
         fail("api_key_not_found", "key not found");
       return c.body(null, 204);
+    },
+  );
+
+  adminTenants.post(
+    "/tenants/:id/keys/:keyId/rotate",
+    describeRoute(
+      globalThis.OPENAPI && {
+        operationId: "rotateApiKey",
+        summary: "Rotate an API key, with overlap",
+        description: `A new key with the old one's name and scopes, shown in this answer only; the old key goes on working until \`oldKeyExpiresAt\` (default: in 24 hours, at most ${MAX_ROTATION_OVERLAP_DAYS} days; never later than an expiry it had already), then answers 401. Deploy the new key in between.`,
+        tag: "admin: tenants",
+        auth: "admin",
+        responses: {
+          201: {
+            description:
+              "the new key record and the key itself, with `Cache-Control: no-store`, and the old key as it is now",
+            body: rotatedApiKey,
+            headers: ["Cache-Control"],
+          },
+        },
+        errors: {
+          invalid_request: `\`oldKeyExpiresAt\` is not an ISO 8601 date-time in the future, or is more than ${MAX_ROTATION_OVERLAP_DAYS} days away`,
+          api_key_not_found: "no live, unexpired key with this id in this tenant",
+          ...STORAGE_UNAVAILABLE,
+        },
+      },
+    ),
+    validate(
+      "param",
+      z.object({ id: z.string().check(z.maxLength(64)), keyId: z.string().check(z.maxLength(64)) }),
+    ),
+    validate(
+      "json",
+      z.object({
+        oldKeyExpiresAt: z.optional(
+          futureInstant.check(
+            z.refine(
+              (value) => Date.parse(value) <= Date.now() + MAX_ROTATION_OVERLAP_DAYS * DAY_MS,
+              `must be at most ${MAX_ROTATION_OVERLAP_DAYS} days from now`,
+            ),
+            z.describe("when the old key stops working; default: 24 hours from now"),
+          ),
+        ),
+      }),
+    ),
+    async (c) => {
+      const { id, keyId } = c.req.valid("param");
+      const { oldKeyExpiresAt } = c.req.valid("json");
+      const { key, prefix, hash } = await generateApiKey(await services.tenants.keyTagSecret());
+      const rotated = await services.tenants.rotateKey(
+        id,
+        keyId,
+        {
+          prefix,
+          hash,
+          oldKeyExpiresAt: new Date(oldKeyExpiresAt ?? Date.now() + DAY_MS).toISOString(),
+        },
+        adminActorOf(c),
+      );
+      if (!rotated) fail("api_key_not_found", "key not found, revoked or expired");
+      // The only time the new key is ever shown: only its hash is stored.
+      return c.json({ ...rotated.key, key, oldKey: rotated.old }, 201, {
+        "Cache-Control": "no-store",
+      });
     },
   );
 
@@ -285,7 +395,7 @@ export function adminTenantsRoutes(services: Services) {
     ),
     validate("param", tenantIdParam),
     async (c) => {
-      const tenant = await services.tenants.revokeTokens(c.req.valid("param").id);
+      const tenant = await services.tenants.revokeTokens(c.req.valid("param").id, adminActorOf(c));
       if (!tenant) fail("tenant_not_found", "tenant not found");
       return c.json(tenant);
     },

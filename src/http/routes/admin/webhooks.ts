@@ -1,6 +1,7 @@
 import type { Hono } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { Services } from "../../../core/services";
+import { adminActorOf } from "../../admin-auth";
 import type { AppEnv } from "../../context";
 import { fail } from "../../errors";
 import { STORAGE_UNAVAILABLE } from "../../openapi/describe";
@@ -19,6 +20,7 @@ export function adminWebhooksRoutes(services: Services): Hono<AppEnv> {
     base: "/tenants/:id",
     guard: [tenantExists],
     tenantId: (c) => c.req.param("id") ?? "",
+    actor: (c) => adminActorOf(c).actor,
     doc: {
       tag: "admin: webhooks",
       auth: "admin",

@@ -1,0 +1,2 @@
+// Style sheets the bundle imports: esbuild writes them to public/console/console.css.
+declare module "*.css";
