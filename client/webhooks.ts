@@ -7,12 +7,39 @@
  */
 import type { JobSummary } from "./index";
 
-export interface WebhookEvent {
-  type: "job.completed" | "job.failed" | (string & {});
+/** What an endpoint receives; `type` tells which (an endpoint gets the `events` it asked for). */
+export type WebhookEvent = JobWebhookEvent | BudgetThresholdEvent | WebhookDisabledEvent;
+
+export interface JobWebhookEvent {
+  type: "job.completed" | "job.failed";
   /** When the job's outcome was seen (ISO 8601). */
   timestamp: string;
   /** The job without its result (fetch that from `data.urls.get` with your API key). */
   data: JobSummary;
+}
+
+/** The tenant's or an end user's monthly page budget passed 80 % or 100 %: once each a month. */
+export interface BudgetThresholdEvent {
+  type: "budget.threshold";
+  timestamp: string;
+  data: {
+    scope: "tenant" | "end_user";
+    /** The end user, for `end_user` budgets. */
+    sub?: string;
+    percent: 80 | 100;
+    /** `YYYY-MM` (UTC). */
+    month: string;
+    pagesPerMonth: number;
+    pagesUsed: number;
+  };
+}
+
+/** Another endpoint of the tenant was disabled (its receiver answered 410 Gone). */
+export interface WebhookDisabledEvent {
+  type: "webhook.disabled";
+  timestamp: string;
+  /** Disabled at `timestamp`. */
+  data: { id: string; url: string; reason: string };
 }
 
 export class WebhookVerificationError extends Error {

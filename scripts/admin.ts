@@ -44,8 +44,9 @@ API keys
 
 Webhooks
   webhooks list <tenantId>                          its endpoints (never their secrets)
-  webhooks create <tenantId> <url> [--event E]...   new endpoint (events: job.completed, job.failed;
-                                                    default both); its secret is shown once
+  webhooks create <tenantId> <url> [--event E]...   new endpoint (events: job.completed, job.failed,
+                                                    budget.threshold, webhook.disabled; default all);
+                                                    its secret is shown once
   webhooks delete <tenantId> <webhookId>            the endpoint and its pending deliveries
   webhooks rotate-secret <tenantId> <webhookId>     new secret, shown once; the old one signs too for 24 h
   webhooks deliveries <tenantId> <webhookId>        its recent deliveries
@@ -249,7 +250,7 @@ interface WebhookEndpoint {
 interface WebhookDelivery {
   id: string;
   event: string;
-  jobId: string;
+  jobId: string | null;
   state: string;
   attempts: number;
   lastResponseCode: number | null;
@@ -272,7 +273,7 @@ function formatDelivery(delivery: WebhookDelivery): string {
       ? (delivery.lastError ?? "-")
       : String(delivery.lastResponseCode);
   const next = delivery.nextAttemptAt ? `  next ${delivery.nextAttemptAt}` : "";
-  return `${delivery.id}  ${delivery.event}  job ${delivery.jobId}  ${delivery.state}  attempts ${delivery.attempts}  last ${answer}${delivery.lastDurationMs === null ? "" : ` in ${delivery.lastDurationMs} ms`}${next}`;
+  return `${delivery.id}  ${delivery.event}${delivery.jobId === null ? "" : `  job ${delivery.jobId}`}  ${delivery.state}  attempts ${delivery.attempts}  last ${answer}${delivery.lastDurationMs === null ? "" : ` in ${delivery.lastDurationMs} ms`}${next}`;
 }
 
 const SECRET_ONCE =

@@ -1,6 +1,7 @@
 import { Webhook } from "standardwebhooks";
-import { describe, expect, it } from "vitest";
-import { verifyWebhook, WebhookVerificationError } from "../../client/webhooks";
+import { describe, expect, expectTypeOf, it } from "vitest";
+import { verifyWebhook, type WebhookEvent, WebhookVerificationError } from "../../client/webhooks";
+import { budgetAlertBody, endpointDisabledBody } from "../../src/core/webhooks/payload";
 import { newWebhookSecret, signedHeaders } from "../../src/core/webhooks/signing";
 
 /** The client's `verifyWebhook` against what the proxy and the standardwebhooks package sign. */
@@ -45,3 +46,39 @@ describe("verifyWebhook", () => {
     ).rejects.toThrow(/no signature/);
   });
 });
+
+describe("the client's webhook events", () => {
+  it("are the proxy's bodies, told apart by `type`", async () => {
+    const secret = newWebhookSecret();
+    const at = new Date();
+    const bodies = [
+      budgetAlertBody(
+        {
+          tenantId: "tnt_1",
+          subject: "user-1",
+          month: "2026-12",
+          percent: 80,
+          pagesPerMonth: 10,
+          pagesUsed: 8,
+        },
+        at,
+      ),
+      endpointDisabledBody({ id: "ep_1", url: "https://hooks.example.com/a" }, "410", at),
+    ];
+    const seen: string[] = [];
+    for (const [index, text] of bodies.entries()) {
+      const headers = await signedHeaders([secret], `msg_${index}`, nowS(), text);
+      const event: WebhookEvent = await verifyWebhook(secret, headers, text);
+      // Narrowed by `type`: each branch reads its own data, typed.
+      if (event.type === "budget.threshold") {
+        expectTypeOf(event.data.percent).toEqualTypeOf<80 | 100>();
+        seen.push(`${event.data.scope} ${event.data.sub} ${event.data.percent}`);
+      } else if (event.type === "webhook.disabled") {
+        seen.push(`${event.data.id} ${event.data.url}`);
+      }
+    }
+    expect(seen).toEqual(["end_user user-1 80", "ep_1 https://hooks.example.com/a"]);
+  });
+});
+
+const nowS = () => Math.floor(Date.now() / 1000);

@@ -20,7 +20,7 @@ describe("a refused request body", () => {
     [
       "/webhooks",
       { url: "https://hooks.example.com/x", events: ["job.deleted"] },
-      'events.0 must be one of "job.completed", "job.failed"',
+      'events.0 must be one of "job.completed", "job.failed", "budget.threshold", "webhook.disabled"',
     ],
   ])("POST %s %j answers 400 naming the field and its rule", async (path, body, error) => {
     const response = await proxyFetch(path, acme.auth(jsonBody(body)));

@@ -203,9 +203,13 @@ describe("GET /openapi.json", () => {
     expect(served.paths["/extract-document"]?.post?.requestBody).toEqual({
       $ref: "#/components/requestBodies/createExtractionBody",
     });
-    // Every route in both mounts, every error code of each: it was 561 KB written out in full.
-    // (259 KB with the metrics routes of issue 23: three operations and their documented fields.)
-    expect(JSON.stringify(served, null, 2).length).toBeLessThan(270_000);
+    // Every route in both mounts, every error code of each: written out in full, 2.5 times as long.
+    const writtenOut = { ...doc, components: { ...doc.components } } as Record<string, unknown> & {
+      components: Record<string, unknown>;
+    };
+    delete writtenOut.components.responses;
+    delete writtenOut.components.requestBodies;
+    expect(JSON.stringify(served).length * 2).toBeLessThan(JSON.stringify(writtenOut).length);
   });
 
   it("says who may call each route", () => {

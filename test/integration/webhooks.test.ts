@@ -402,7 +402,8 @@ describe("managing endpoints", () => {
     );
     expect(response.status).toBe(400);
     expect(await response.json()).toEqual({
-      error: 'events.0 must be one of "job.completed", "job.failed"',
+      error:
+        'events.0 must be one of "job.completed", "job.failed", "budget.threshold", "webhook.disabled"',
       code: "invalid_request",
     });
   });

@@ -314,7 +314,7 @@ async function createAndRecord(
   const outcome: CreationOutcome = { kind: "created", job: created };
   let recorded: RecordResult;
   try {
-    recorded = await services.jobs.record(job);
+    recorded = await services.jobs.record(job, { endUserPagesPerMonth: principal.pagesPerMonth });
   } catch (err) {
     log.warn("created job not recorded in D1: the ledger holds it", {
       jobId: job.id,

@@ -348,8 +348,8 @@ export function createDirectory(options: {
       ...jobs,
       ownerOf: async (jobId) => (await owner(jobId, undefined)).value,
       // A job this isolate records, assigns or sees progress on is read afresh at once.
-      async record(job) {
-        const result = await jobs.record(job);
+      async record(job, budget) {
+        const result = await jobs.record(job, budget);
         await forget([`owner/${job.id}`]);
         return result;
       },

@@ -174,8 +174,9 @@ export interface JobStore {
   /**
    * Records a job the proxy created. Recording an id again keeps the first owner: `duplicate` when
    * that is the same tenant and subject (a retried write), `taken` when it is someone else.
+   * `budget` is the end user's own page budget, when their token carries one.
    */
-  record(job: OwnedJob): Promise<RecordResult>;
+  record(job: OwnedJob, budget?: { endUserPagesPerMonth?: number }): Promise<RecordResult>;
   ownerOf(jobId: string): Promise<OwnedJob | null>;
   /** A page, newest first; `total` counts the matching jobs, but at most `countUpTo`. */
   list(

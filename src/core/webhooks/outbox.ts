@@ -5,7 +5,7 @@ export interface WebhookEndpoint {
   id: string;
   url: string;
   events: WebhookEvent[];
-  /** Set when the receiver answered 410 Gone: nothing more is sent to it. */
+  /** Set when the receiver answered 410 Gone: nothing more is sent to it (`webhook.disabled`). */
   disabled: boolean;
   createdAt: string;
 }
@@ -20,7 +20,8 @@ export interface WebhookDelivery {
   /** The `webhook-id` of every attempt. */
   id: string;
   event: WebhookEvent;
-  jobId: string;
+  /** The job of a `job.*` event; null for other events. */
+  jobId: string | null;
   state: DeliveryState;
   attempts: number;
   /** The receiver's last status code; null before any answer (or after a timeout or network error). */

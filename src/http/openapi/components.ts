@@ -12,7 +12,7 @@ export const TAGS = [
   {
     name: "webhooks",
     description:
-      "Endpoints that receive `job.completed` and `job.failed`, signed per Standard Webhooks",
+      "Endpoints that receive `job.completed`, `job.failed`, `budget.threshold` and `webhook.disabled`, signed per Standard Webhooks (the document's `webhooks` shows each body)",
   },
   { name: "service", description: "Health and this reference" },
   { name: "admin: tenants", description: "Operators: tenants, their origins, keys and usage" },

@@ -16,6 +16,7 @@ import {
   TENANT_AUTH_ERRORS,
 } from "./describe";
 import { namedResponses } from "./responses";
+import "./webhook-events";
 
 type Json = Record<string, unknown>;
 
@@ -51,6 +52,7 @@ export function buildOpenApiDocument(routes: readonly RouterRoute[], options: Do
     servers: [{ url: "/", description: "this proxy" }],
     tags: TAGS,
     paths,
+    webhooks: webhookEvents(),
     components: {
       schemas: componentSchemas(),
       securitySchemes: SECURITY_SCHEMES,
@@ -464,4 +466,75 @@ function pascalCase(name: string): string {
     .split("_")
     .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
     .join("");
+}
+
+/** What the proxy sends to a webhook endpoint, per event type (OpenAPI 3.1's `webhooks`). */
+function webhookEvents(): Record<string, Json> {
+  const events: [string, string, string, string, string][] = [
+    [
+      "job.completed",
+      "jobCompleted",
+      "A job of the tenant completed",
+      "The job without its result (read it at `data.urls.get` with a key), once it is `COMPLETED`.",
+      "JobWebhookEvent",
+    ],
+    [
+      "job.failed",
+      "jobFailed",
+      "A job of the tenant failed",
+      "The job, once it is `FAILED`.",
+      "JobWebhookEvent",
+    ],
+    [
+      "budget.threshold",
+      "budgetThreshold",
+      "A monthly page budget passed 80 % or 100 %",
+      "The tenant's page budget (`scope: tenant`) or one end user's (`scope: end_user`, with `sub`) reached `percent` of its pages this month (UTC): once per threshold, budget and month, however many jobs settle at once.",
+      "BudgetThresholdEvent",
+    ],
+    [
+      "webhook.disabled",
+      "webhookDisabled",
+      "Another endpoint of the tenant was disabled",
+      "The outbox disabled an endpoint of the tenant (its receiver answered 410 Gone): sent to the tenant's other enabled endpoints that receive this event. Redelivering one of its deliveries enables it again.",
+      "WebhookDisabledEvent",
+    ],
+  ];
+  const header = (name: string, description: string) => ({
+    name,
+    in: "header",
+    required: true,
+    description,
+    schema: { type: "string" },
+  });
+  return Object.fromEntries(
+    events.map(([event, operationId, summary, description, schema]) => [
+      event,
+      {
+        post: {
+          operationId,
+          summary,
+          description: `${description} Signed per Standard Webhooks with the endpoint's secret, retried until a 2xx (\`WEBHOOK_RETRY_DELAYS_S\`).`,
+          tags: ["webhooks"],
+          security: [],
+          parameters: [
+            header("webhook-id", "the same on every attempt of one delivery: drop duplicates"),
+            header("webhook-timestamp", "seconds since the epoch, signed"),
+            header(
+              "webhook-signature",
+              "`v1,<base64 HMAC-SHA256>`, one per secret, space-separated",
+            ),
+          ],
+          requestBody: {
+            required: true,
+            content: { "application/json": { schema: { $ref: `#/components/schemas/${schema}` } } },
+          },
+          responses: {
+            "200": { description: "any 2xx: delivered" },
+            "410": { description: "Gone: the endpoint is disabled, nothing more is sent to it" },
+          },
+        },
+      },
+    ]),
+  );
 }

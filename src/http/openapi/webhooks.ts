@@ -36,7 +36,7 @@ export const rotatedSecret = z.object({
 export const webhookDelivery = z.object({
   id: z.string().check(z.describe("the `webhook-id` of every attempt")),
   event: z.enum(WEBHOOK_EVENTS),
-  jobId: z.string(),
+  jobId: z.nullable(z.string().check(z.describe("the job of a `job.*` event; null for others"))),
   state: z.enum(["pending", "delivered", "failed", "cancelled"]),
   attempts: z.number(),
   lastResponseCode: z.nullable(z.number()),

@@ -64,7 +64,7 @@ const createSchema = z.object({
       .array(z.enum(WEBHOOK_EVENTS))
       .check(
         z.minLength(1, { error: "must name at least one event" }),
-        z.describe("the events this endpoint receives"),
+        z.describe("the events this endpoint receives (all by default)"),
       ),
     [...WEBHOOK_EVENTS],
   ),
@@ -126,7 +126,7 @@ export function webhookRoutes(services: Services, scope: WebhookScope): Hono<App
     describe(
       "createWebhook",
       "Register a webhook endpoint",
-      "When a job of this tenant ends, the endpoint receives `job.completed` or `job.failed`, signed per Standard Webhooks with the secret.",
+      "The endpoint receives the `events` it names (all by default), signed per Standard Webhooks with the secret: the document's `webhooks` shows each.",
       {
         201: {
           description: "the endpoint and its secret (shown only now)",

@@ -9,6 +9,7 @@ import type {
 import { STORAGE_TIMEOUT_MS } from "../../core/tenancy/guard";
 import type { OwnedJob } from "../../core/tenancy/store";
 import { withTimeout } from "../../core/timeout";
+import { budgetAlertsToOutboxes } from "./budget-alerts";
 import { d1JobStore } from "./d1-stores";
 import { durableSettlement } from "./job-settler";
 
@@ -217,7 +218,7 @@ export class CreationLedger extends DurableObject<Env> {
         now,
       )
       .toArray();
-    const store = d1JobStore(db);
+    const store = d1JobStore(db, undefined, { alerts: budgetAlertsToOutboxes(this.env) });
     let recorded = 0;
     for (const row of due) {
       const job = JSON.parse(row.job) as OwnedJob;

@@ -21,6 +21,7 @@ import type {
   TenantStore,
   Usage,
 } from "../../core/tenancy/store";
+import { BUDGET_ALERT_PERCENTS, type BudgetAlert } from "../../core/webhooks/payload";
 import type { JobStatus } from "../../waveline/schema";
 
 /** Prefixed random ids (`tnt_…`, `key_…`): readable in logs, unguessable. */
@@ -720,11 +721,74 @@ const PROGRESS_STATEMENTS = 4;
 /** The month (`2026-12`) of an ISO creation time, as the totals count it. */
 const MONTH_OF = (createdAt: string) => `substr(${createdAt}, 1, 7)`;
 
+/** Where the budget alerts a write claimed are sent (the tenants' outboxes); it never throws. */
+export type BudgetAlertSink = (alerts: BudgetAlert[]) => Promise<void>;
+
+/** A `budget_alerts` row as a `BudgetAlert` (with `alertOf`). */
+export const ALERT_COLUMNS =
+  "tenant_id AS tenantId, subject, month, percent, pages_per_month AS pagesPerMonth, pages_used AS pagesUsed";
+
+export const alertOf = (row: Omit<BudgetAlert, "subject"> & { subject: string }): BudgetAlert => ({
+  ...row,
+  subject: row.subject || null,
+});
+
+const THRESHOLDS = BUDGET_ALERT_PERCENTS.map((percent) => `SELECT ${percent} AS percent`).join(
+  " UNION ALL ",
+);
+
+/**
+ * Claims every budget threshold that the month totals of the owners of `jobIds` (the tenant's,
+ * and its end user's) have reached and no write claimed before: the rows are the budget alerts'
+ * primary keys, so of many writes that pass a threshold at once exactly one gets it back. Sent
+ * at the end of the batch that moved the totals, in its transaction.
+ */
+function claimBudgetAlerts(db: D1Database, jobIds: readonly string[], at: string) {
+  const claim = (subject: string, totals: string, on: string, budget: string) =>
+    db
+      .prepare(
+        `INSERT OR IGNORE INTO budget_alerts
+SELECT t.id, ${subject}, m.month, p.percent, ${budget}, m.pages, ?2, NULL
+FROM (SELECT DISTINCT tenant_id, subject, ${MONTH_OF("created_at")} AS month FROM jobs WHERE id IN (SELECT value FROM json_each(?1))) j
+JOIN tenants t ON t.id = j.tenant_id JOIN ${totals} m ON m.tenant_id = j.tenant_id AND m.month = j.month${on}
+JOIN (${THRESHOLDS}) p WHERE ${budget} > 0 AND m.pages * 100 >= ${budget} * p.percent
+RETURNING ${ALERT_COLUMNS}`,
+      )
+      .bind(JSON.stringify(jobIds), at);
+  return [
+    claim("''", "tenant_month_pages", "", "t.pages_per_month"),
+    claim(
+      "m.subject",
+      "end_user_month_pages",
+      " AND m.subject = j.subject",
+      "COALESCE(m.pages_per_month, t.end_user_pages_per_month)",
+    ),
+  ];
+}
+
+/** The alerts the last two results of a batch (`claimBudgetAlerts`') claimed. */
+function claimedAlerts(results: D1Result[]): BudgetAlert[] {
+  return results
+    .slice(-2)
+    .flatMap((result) => result.results as Parameters<typeof alertOf>[0][])
+    .map(alertOf);
+}
+
 export function d1JobStore(
   db: D1Database,
   now = () => new Date().toISOString(),
-  { auditRetentionDays = 365 } = {},
+  {
+    auditRetentionDays = 365,
+    alerts,
+  }: { auditRetentionDays?: number; alerts?: BudgetAlertSink } = {},
 ): JobStore {
+  /** A write and the budget alerts it claims, in one batch; the alerts are sent once it is done. */
+  const writeAndAlert = async (statements: D1PreparedStatement[], jobIds: readonly string[]) => {
+    const results = await db.batch([...statements, ...claimBudgetAlerts(db, jobIds, now())]);
+    const claimed = claimedAlerts(results);
+    if (claimed.length > 0) await alerts?.(claimed);
+    return results;
+  };
   const insertJob = (job: OwnedJob, onConflict: string) =>
     db
       .prepare(
@@ -793,17 +857,32 @@ export function d1JobStore(
   };
 
   return {
-    async record(job) {
+    async record(job, budget) {
       // Counted only if it is new: the totals are written before the insert, in one transaction.
-      const results = await db.batch([
-        ...addToMonthTotals(
-          db,
-          `SELECT ?1 AS tenant_id, ?2 AS subject, ${MONTH_OF("?3")} AS month, ?4 AS delta
-           WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE id = ?5)`,
-          [job.tenantId, job.subject, job.createdAt, job.pages, job.id],
-        ),
-        insertJob(job, "ON CONFLICT (id) DO NOTHING RETURNING id"),
-      ]);
+      const ownBudget = job.subject !== null && budget?.endUserPagesPerMonth !== undefined;
+      const results = await writeAndAlert(
+        [
+          ...addToMonthTotals(
+            db,
+            `SELECT ?1 AS tenant_id, ?2 AS subject, ${MONTH_OF("?3")} AS month, ?4 AS delta
+             WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE id = ?5)`,
+            [job.tenantId, job.subject, job.createdAt, job.pages, job.id],
+          ),
+          insertJob(job, "ON CONFLICT (id) DO NOTHING RETURNING id"),
+          // The budget the end user's token carries counts for their month, settled or not.
+          ...(ownBudget
+            ? [
+                db
+                  .prepare(
+                    `UPDATE end_user_month_pages SET pages_per_month = ?
+                     WHERE tenant_id = ? AND subject = ? AND month = ${MONTH_OF("?")}`,
+                  )
+                  .bind(budget.endUserPagesPerMonth, job.tenantId, job.subject, job.createdAt),
+              ]
+            : []),
+        ],
+        [job.id],
+      );
       if ((results[2]?.results.length ?? 0) > 0) return "recorded";
       const owner = await db
         .prepare("SELECT tenant_id, subject FROM jobs WHERE id = ?")
@@ -847,41 +926,49 @@ export function d1JobStore(
         : null;
       const at = now();
       // Its pages leave the previous owner's totals and join the new one's.
-      await db.batch([
-        ...countJob(job.id, -1),
-        insertJob(
-          job,
-          `ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, subject = excluded.subject,
+      await writeAndAlert(
+        [
+          ...countJob(job.id, -1),
+          insertJob(
+            job,
+            `ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, subject = excluded.subject,
              type = excluded.type, file_name = excluded.file_name, created_at = excluded.created_at,
              status = excluded.status, pages = excluded.pages, updated_at = excluded.updated_at`,
-        ),
-        ...countJob(job.id, 1),
-        ...(audit
-          ? auditStatements(
-              db,
-              {
-                at,
-                actor: audit.actor,
-                action: "job.assign",
-                target: { tenantId: job.tenantId, jobId: job.id },
-                before: previous && { tenantId: previous.tenant_id, subject: previous.subject },
-                after: { tenantId: job.tenantId, subject: job.subject },
-              },
-              auditRetentionDays,
-            )
-          : []),
-      ]);
+          ),
+          ...countJob(job.id, 1),
+          ...(audit
+            ? auditStatements(
+                db,
+                {
+                  at,
+                  actor: audit.actor,
+                  action: "job.assign",
+                  target: { tenantId: job.tenantId, jobId: job.id },
+                  before: previous && { tenantId: previous.tenant_id, subject: previous.subject },
+                  after: { tenantId: job.tenantId, subject: job.subject },
+                },
+                auditRetentionDays,
+              )
+            : []),
+        ],
+        [job.id],
+      );
     },
 
     async recordProgress(jobId, status, pages) {
-      return billedBy(await db.batch(progressUpdate(jobId, status, pages)));
+      const statements = progressUpdate(jobId, status, pages);
+      const results = await writeAndAlert(statements, [jobId]);
+      return billedBy(results.slice(0, statements.length));
     },
 
     async recordProgressOf(progress) {
       if (progress.length === 0) return [];
-      return billedBy(
-        await db.batch(progress.flatMap((job) => progressUpdate(job.id, job.status, job.pages))),
+      const statements = progress.flatMap((job) => progressUpdate(job.id, job.status, job.pages));
+      const results = await writeAndAlert(
+        statements,
+        progress.map((job) => job.id),
       );
+      return billedBy(results.slice(0, statements.length));
     },
 
     async unsettledJobs(since, limit) {

@@ -13,6 +13,7 @@ import { billedTallies } from "../../core/metrics/tally";
 import { STORAGE_TIMEOUT_MS } from "../../core/tenancy/guard";
 import { withTimeout } from "../../core/timeout";
 import { createWavelineClient } from "../../waveline/client";
+import { budgetAlertsToOutboxes, resendBudgetAlerts } from "./budget-alerts";
 import { d1JobStore } from "./d1-stores";
 import { isolateLog } from "./log";
 import { recordFromObject } from "./tenant-metrics";
@@ -70,7 +71,7 @@ export class JobSettler extends DurableObject<Env> {
       timeoutMs: upstreamTimeoutMs,
       maxBodyBytes: maxUpstreamBodyBytes,
     });
-    const jobs = d1JobStore(this.env.DB);
+    const jobs = d1JobStore(this.env.DB, undefined, { alerts: budgetAlertsToOutboxes(this.env) });
     try {
       const since = new Date(Date.now() - SETTLE_HORIZON_MS).toISOString();
       const unsettled = await withTimeout(
@@ -81,6 +82,10 @@ export class JobSettler extends DurableObject<Env> {
       this.sql.exec(
         "DELETE FROM missing_jobs WHERE id NOT IN (SELECT value FROM json_each(?))",
         JSON.stringify(unsettled.map((job) => job.id)),
+      );
+      // Budget alerts an outbox did not take when they were claimed.
+      await resendBudgetAlerts(this.env).catch((err: unknown) =>
+        log.warn("budget alert unsent", { error: describeError(err) }),
       );
       const given = this.givenUp();
       const wanted = unsettled.filter((job) => !given.has(job.id));

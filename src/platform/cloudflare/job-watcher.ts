@@ -20,6 +20,7 @@ import {
 import { eventOfStatus, webhookBody } from "../../core/webhooks/payload";
 import { createWavelineClient } from "../../waveline/client";
 import type { Job } from "../../waveline/schema";
+import { budgetAlertsToOutboxes } from "./budget-alerts";
 import { d1JobStore } from "./d1-stores";
 import { kvTier } from "./kv-tier";
 import { isolateLog } from "./log";
@@ -245,7 +246,9 @@ export class JobWatcher extends DurableObject<Env> {
         .put(entry, terminalTtlS * 1000)
         .catch((err: unknown) => log.warn("terminal job not kept in KV", { error: String(err) })),
       withTimeout(
-        d1JobStore(this.env.DB).recordProgress(entry.id, entry.status, entry.pages),
+        d1JobStore(this.env.DB, undefined, {
+          alerts: budgetAlertsToOutboxes(this.env),
+        }).recordProgress(entry.id, entry.status, entry.pages),
         STORAGE_TIMEOUT_MS,
       ).then(
         (billed) => recordFromObject(this.env.TENANT_METRICS, billedTallies(billed), log),

@@ -8,6 +8,7 @@ import { guardStorage } from "../../core/tenancy/guard";
 import { importSigningKeys } from "../../core/tenancy/tokens";
 import { NO_TRACES } from "../../core/traces";
 import { createWavelineClient } from "../../waveline/client";
+import { budgetAlertsToOutboxes } from "./budget-alerts";
 import { cacheApiTier } from "./cache-api-tier";
 import { durableLedgers } from "./creation-ledger";
 import { d1AuditLog, d1JobStore, d1TenantStore } from "./d1-stores";
@@ -45,7 +46,13 @@ export function cloudflareServices(env: Env, config: Config): Services {
   const retention = { auditRetentionDays: config.auditRetentionDays };
   const directory = createDirectory({
     tenants: guardStorage(d1TenantStore(env.DB, undefined, retention), "tenants"),
-    jobs: guardStorage(d1JobStore(env.DB, undefined, retention), "jobs"),
+    jobs: guardStorage(
+      d1JobStore(env.DB, undefined, {
+        ...retention,
+        alerts: env.WEBHOOK_OUTBOX ? budgetAlertsToOutboxes(env) : undefined,
+      }),
+      "jobs",
+    ),
     shared: location && cacheApiLookups(location),
   });
   return {

@@ -13,7 +13,7 @@ import {
   type WebhookEndpointWithSecret,
   type WebhookOutboxes,
 } from "../../core/webhooks/outbox";
-import type { WebhookEvent } from "../../core/webhooks/payload";
+import { endpointDisabledBody, type WebhookEvent } from "../../core/webhooks/payload";
 import { DEFAULT_RETRY_DELAYS_S, retryDelayMs } from "../../core/webhooks/schedule";
 import {
   newEndpointId,
@@ -83,7 +83,8 @@ function deliveryView(row: DeliveryRow): WebhookDelivery {
   return {
     id: row.id,
     event: row.event as WebhookEvent,
-    jobId: row.job_id,
+    // Other events keep their own key there (one delivery per endpoint and alert).
+    jobId: row.event.startsWith("job.") ? row.job_id : null,
     state: row.state as DeliveryState,
     attempts: row.attempts,
     lastResponseCode: row.last_response_code,
@@ -245,13 +246,14 @@ export class WebhookOutbox extends DurableObject<Env> {
   }
 
   /**
-   * One delivery per enabled endpoint subscribed to `event`; a job's event is queued once.
-   * `tenantId` is this outbox's tenant, the job's owner when the event happened.
+   * One delivery per enabled endpoint subscribed to `event`; an event is queued once per `key`
+   * (a job's id for its events, the alert's for a budget's). `tenantId` is this outbox's tenant,
+   * the job's owner when the event happened.
    */
   async enqueue(
     tenantId: string,
     event: WebhookEvent,
-    jobId: string,
+    key: string,
     payload: string,
   ): Promise<number> {
     this.rememberTenant(tenantId);
@@ -264,7 +266,7 @@ export class WebhookOutbox extends DurableObject<Env> {
         newMessageId(),
         endpoint.id,
         event,
-        jobId,
+        key,
         payload,
         now,
         now,
@@ -422,6 +424,7 @@ export class WebhookOutbox extends DurableObject<Env> {
         endpoint.id,
         delivery.id,
       );
+      await this.announceDisabled(endpoint, "the receiver answered 410 Gone");
     } else {
       error ??= `answered ${code}`;
       const delay = retryDelayMs(attempts, delaysS, retryAfter);
@@ -438,6 +441,22 @@ export class WebhookOutbox extends DurableObject<Env> {
       delivery.id,
     );
     return state;
+  }
+
+  /** `webhook.disabled` to the tenant's other enabled endpoints that subscribed to it. */
+  private async announceDisabled(endpoint: EndpointRow, reason: string): Promise<void> {
+    const tenantId = this.sql<{ value: string }>(
+      "SELECT value FROM meta WHERE key = 'tenant_id'",
+    ).toArray()[0]?.value;
+    if (tenantId === undefined) return;
+    const at = new Date();
+    const key = `endpoint:${endpoint.id}:${at.getTime()}`;
+    await this.enqueue(
+      tenantId,
+      "webhook.disabled",
+      key,
+      endpointDisabledBody(endpoint, reason, at),
+    );
   }
 
   /** Finished deliveries beyond the newest `KEEP_DELIVERIES` of an endpoint, or too old, go. */
