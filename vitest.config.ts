@@ -35,6 +35,9 @@ export default defineConfig({
                 // Test receivers listen on 127.0.0.1; retries come in fractions of a second.
                 WEBHOOKS_ALLOW_LOCAL_URLS: "true",
                 WEBHOOK_RETRY_DELAYS_S: "0.3,0.3,0.3",
+                // Metrics flush as soon as the request is done, so tests that wait for a request's
+                // background work see its counts (tests of batching pass a longer window).
+                METRICS_FLUSH_MS: "0",
               },
               ratelimits: {
                 // Suites send many bad credentials on purpose; one test swaps in the strict one.

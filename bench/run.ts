@@ -174,6 +174,7 @@ function printOutputs(stack: BenchStack): void {
     stack.naiveCache,
     stack.proxy,
     stack.proxyNoPending,
+    stack.proxyNoMetrics,
     stack.pair,
   ];
   for (const managed of all) {

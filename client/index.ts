@@ -193,6 +193,7 @@ export type ProxyErrorCode =
   | "live_updates_unavailable"
   | "webhooks_unavailable"
   | "cache_purge_failed"
+  | "metrics_unavailable"
   | "upstream_timeout"
   | (string & {});
 

@@ -10,6 +10,7 @@ import { browserCors } from "./http/cors";
 import { errorResponse, fail, notFound, onError } from "./http/errors";
 import { REQUEST_LIMITS, requestLimits } from "./http/limits";
 import { requestLogger } from "./http/logger";
+import { requestMetrics } from "./http/metrics";
 import { adminAuditRoutes } from "./http/routes/admin/audit";
 import { adminJobsRoutes } from "./http/routes/admin/jobs";
 import { adminTenantsRoutes } from "./http/routes/admin/tenants";
@@ -19,6 +20,7 @@ import { jobCreationRoutes } from "./http/routes/create-job";
 import { demoRoutes } from "./http/routes/demo";
 import { healthRoutes } from "./http/routes/health";
 import { jobRoutes } from "./http/routes/jobs";
+import { adminMetricsRoutes, usageMetricsRoutes } from "./http/routes/metrics";
 import { apiReference } from "./http/routes/reference";
 import { tokensRoutes } from "./http/routes/tokens";
 import { usageRoutes } from "./http/routes/usage";
@@ -55,6 +57,7 @@ export function createApp(services: Services): Hono<AppEnv> {
   // before any authentication (each route authenticates itself).
   app.use(requestId());
   app.use(requestLogger(services.traces));
+  app.use(requestMetrics(services));
   app.use(
     methodNotAllowed({
       app,
@@ -77,6 +80,7 @@ export function createApp(services: Services): Hono<AppEnv> {
     .route("/", adminTenantsRoutes(services))
     .route("/", adminJobsRoutes(services))
     .route("/", adminWebhooksRoutes(services))
+    .route("/", adminMetricsRoutes(services))
     .route("/", adminAuditRoutes(services));
   app.route("/admin", admin);
 
@@ -85,6 +89,7 @@ export function createApp(services: Services): Hono<AppEnv> {
     .route("/", jobCreationRoutes(services))
     .route("/", tokensRoutes(services))
     .route("/", usageRoutes(services))
+    .route("/", usageMetricsRoutes(services))
     .route("/", webhookRoutesOfTenant(services));
   for (const mount of ["/", WAVELINE_BASE_PATH]) app.route(mount, tenantApi);
 

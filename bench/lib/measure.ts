@@ -13,6 +13,7 @@ export type TargetName =
   | "naive"
   | "naive-cache"
   | "hit"
+  | "hit-no-metrics"
   | "miss"
   | "token"
   | DenoTargetName;

@@ -77,6 +77,10 @@ export interface Results {
     hitCpuAboveFloorUs: number | null;
     /** Floor runtime CPU ÷ hit runtime CPU: the req/s ratio if each had the CPU to itself. */
     floorCpuOverHitCpu: number | null;
+    /** Hit req/s with per-tenant metrics ÷ the same bundle with METRICS_ENABLED=false (issue 23). */
+    hitMetricsOnOverOff: number;
+    /** Hit runtime CPU per request with metrics minus without, in microseconds. */
+    hitMetricsCpuUs: number | null;
   };
   goals: Goal[];
   scaling: {
@@ -196,7 +200,13 @@ export function buildResults(input: ResultsInput): Results {
   const hit = byName("hit");
   const miss = byName("miss");
   const token = byName("token");
+  const hitNoMetrics = byName("hit-no-metrics");
   const ratios = {
+    hitMetricsOnOverOff: safeDivide(hit?.reqPerSec, hitNoMetrics?.reqPerSec),
+    hitMetricsCpuUs:
+      hit?.cpuUsPerRequest && hitNoMetrics?.cpuUsPerRequest
+        ? hit.cpuUsPerRequest.runtime - hitNoMetrics.cpuUsPerRequest.runtime
+        : null,
     hitReqPerSecOverFloor: safeDivide(hit?.reqPerSec, floor?.reqPerSec),
     tokenReqPerSecOverFloor: safeDivide(token?.reqPerSec, floor?.reqPerSec),
     hitReqPerSecOverNaiveCacheHit: safeDivide(hit?.reqPerSec, naiveCache?.reqPerSec),
@@ -399,6 +409,13 @@ function goalsOf(results: Results): Goal[] {
       met: ratios.missP50MinusNaiveP50MsUnloaded <= 2,
     },
   ];
+  goals.push({
+    name: "hit req/s, metrics on ÷ metrics off",
+    value: ratios.hitMetricsOnOverOff,
+    unit: "×",
+    target: ">= 0.95",
+    met: ratios.hitMetricsOnOverOff >= 0.95,
+  });
   if (ratios.hitCpuAboveFloorUs !== null) {
     goals.push({
       name: "hit runtime CPU above floor's",
@@ -494,7 +511,14 @@ function problemsOf(results: Results): string[] {
     }
     return t;
   };
-  for (const name of ["hit", "token", "naive-cache", "deno-hit", "deno-token"] as const) {
+  for (const name of [
+    "hit",
+    "hit-no-metrics",
+    "token",
+    "naive-cache",
+    "deno-hit",
+    "deno-token",
+  ] as const) {
     const t = expectCache(name, "HIT");
     if (t && t.upstreamCalls > 0) problems.push(`${name}: ${t.upstreamCalls} upstream calls`);
   }

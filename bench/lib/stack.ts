@@ -32,6 +32,8 @@ export interface BenchStack {
   proxy: WorkerProcess;
   /** The same bundle with PENDING_CACHE_TTL_MS=0: every read of a running job goes upstream. */
   proxyNoPending: WorkerProcess;
+  /** The same bundle with METRICS_ENABLED=false: the hit path without its per-tenant counters. */
+  proxyNoMetrics: WorkerProcess;
   /**
    * The proxy as two Workers of one Miniflare instance (`url` and `twinUrl`) sharing its Durable
    * Objects, D1 and KV, as two Cloudflare locations do: what the job watcher's figures read.
@@ -96,6 +98,10 @@ export async function startBenchStack(
     ...vars,
     PENDING_CACHE_TTL_MS: "0",
   });
+  const noMetricsEnvFile = writeEnvFile(join(workDir, "no-metrics.vars"), {
+    ...vars,
+    METRICS_ENABLED: "false",
+  });
   // The pair's streams of the same tenant outnumber STREAMS_PER_TENANT (100) for a moment: the
   // subscribers' row holds 100 open while the latency samples open theirs.
   const pairEnvFile = writeEnvFile(join(workDir, "pair.vars"), {
@@ -104,10 +110,11 @@ export async function startBenchStack(
   });
   // Other proxy processes get a copy: two workerd processes must not share one SQLite file.
   cpSync(state("proxy"), state("no-pending"), { recursive: true });
+  cpSync(state("proxy"), state("no-metrics"), { recursive: true });
   if (options.pair) cpSync(state("proxy"), state("pair"), { recursive: true });
 
   log(
-    `starting five Workers (${options.runtime === "miniflare" ? "Miniflare" : "wrangler dev"})` +
+    `starting six Workers (${options.runtime === "miniflare" ? "Miniflare" : "wrangler dev"})` +
       (options.pair ? " and the proxy pair (two Workers, one Miniflare)" : ""),
   );
   const worker = async (name: string, script: string, config: string, extra: WorkerExtra) =>
@@ -126,43 +133,51 @@ export async function startBenchStack(
       noAssets: config === "wrangler.toml" && !options.assets,
     });
   const isProxy = (response: Response) => response.headers.has("X-Request-Id");
-  const [floor, naive, naiveCache, proxy, proxyNoPending, pair] = await Promise.all([
-    worker("floor", floorBundle.file, "bench/floor/wrangler.toml", {
-      readyPath: "/jobs/x",
-      ready: (response) => response.ok,
-    }),
-    worker("naive", naiveBundle.file, "bench/naive/wrangler.toml", {
-      envFile,
-      readyPath: "/",
-      ready: (response) => response.status === 404,
-    }),
-    worker("naive-cache", naiveCacheBundle.file, "bench/naive-cache/wrangler.toml", {
-      envFile: naiveCacheEnvFile,
-      readyPath: "/",
-      ready: (response) => response.status === 404,
-    }),
-    worker("proxy", proxyBundle.file, "wrangler.toml", {
-      envFile,
-      persistTo: state("proxy"),
-      readyPath: "/health",
-      ready: isProxy,
-    }),
-    worker("proxy-no-pending", proxyBundle.file, "wrangler.toml", {
-      envFile: noPendingEnvFile,
-      persistTo: state("no-pending"),
-      readyPath: "/health",
-      ready: isProxy,
-    }),
-    options.pair
-      ? worker("proxy-pair", proxyBundle.file, "wrangler.toml", {
-          envFile: pairEnvFile,
-          persistTo: state("pair"),
-          readyPath: "/health",
-          ready: isProxy,
-          twin: true,
-        })
-      : undefined,
-  ]);
+  const [floor, naive, naiveCache, proxy, proxyNoPending, proxyNoMetrics, pair] = await Promise.all(
+    [
+      worker("floor", floorBundle.file, "bench/floor/wrangler.toml", {
+        readyPath: "/jobs/x",
+        ready: (response) => response.ok,
+      }),
+      worker("naive", naiveBundle.file, "bench/naive/wrangler.toml", {
+        envFile,
+        readyPath: "/",
+        ready: (response) => response.status === 404,
+      }),
+      worker("naive-cache", naiveCacheBundle.file, "bench/naive-cache/wrangler.toml", {
+        envFile: naiveCacheEnvFile,
+        readyPath: "/",
+        ready: (response) => response.status === 404,
+      }),
+      worker("proxy", proxyBundle.file, "wrangler.toml", {
+        envFile,
+        persistTo: state("proxy"),
+        readyPath: "/health",
+        ready: isProxy,
+      }),
+      worker("proxy-no-pending", proxyBundle.file, "wrangler.toml", {
+        envFile: noPendingEnvFile,
+        persistTo: state("no-pending"),
+        readyPath: "/health",
+        ready: isProxy,
+      }),
+      worker("proxy-no-metrics", proxyBundle.file, "wrangler.toml", {
+        envFile: noMetricsEnvFile,
+        persistTo: state("no-metrics"),
+        readyPath: "/health",
+        ready: isProxy,
+      }),
+      options.pair
+        ? worker("proxy-pair", proxyBundle.file, "wrangler.toml", {
+            envFile: pairEnvFile,
+            persistTo: state("pair"),
+            readyPath: "/health",
+            ready: isProxy,
+            twin: true,
+          })
+        : undefined,
+    ],
+  );
   if (pair && !pair.twinUrl) throw new Error("proxy-pair: no second Worker");
   return {
     fake,
@@ -171,6 +186,7 @@ export async function startBenchStack(
     naiveCache,
     proxy,
     proxyNoPending,
+    proxyNoMetrics,
     pair: pair?.twinUrl ? { ...pair, twinUrl: pair.twinUrl } : undefined,
     bundles: {
       proxy: proxyBundle,

@@ -1,5 +1,5 @@
 /**
- * The seven targets and the jobs they read. Upstream, naive and miss read the same running jobs,
+ * The eight targets and the jobs they read. Upstream, naive and miss read the same running jobs,
  * one per connection, so no two connections share a job (the proxy coalesces concurrent reads of
  * one job, which would turn misses into cheaper waits). Hit, token and the naive caching proxy
  * read one finished job.
@@ -37,6 +37,7 @@ export async function prepareTargets(
     mintBrowserToken(stack.proxy.url),
     raiseReadLimit(stack.proxy.url, ADMIN_TOKEN),
     raiseReadLimit(stack.proxyNoPending.url, ADMIN_TOKEN),
+    raiseReadLimit(stack.proxyNoMetrics.url, ADMIN_TOKEN),
   ]);
   const targets = defineTargets(stack, jobs, token);
   await fillNaiveCache(targets);
@@ -58,15 +59,17 @@ async function createJobs(
   const fake = stack.fake.origin;
   const proxy = [{ proxyUrl: stack.proxy.url, adminToken: ADMIN_TOKEN }];
   const noPending = [{ proxyUrl: stack.proxyNoPending.url, adminToken: ADMIN_TOKEN }];
+  // The hit job is read through the proxy with its metrics and the one without.
+  const hitOwners = [...proxy, { proxyUrl: stack.proxyNoMetrics.url, adminToken: ADMIN_TOKEN }];
   // Ids with a prefix per group, so the fake's call log can be asked about one group at a time.
   const tag = `bench-${crypto.randomUUID().slice(0, 8)}`;
-  const completed = (idPrefix: string, bytes: number) =>
-    createOwnedJobs(fake, proxy, { idPrefix, status: "COMPLETED", resultBytes: bytes }, 1);
+  const completed = (idPrefix: string, bytes: number, owners = proxy) =>
+    createOwnedJobs(fake, owners, { idPrefix, status: "COMPLETED", resultBytes: bytes }, 1);
   const running = (idPrefix: string, owners: typeof proxy, count: number) =>
     createOwnedJobs(fake, owners, { idPrefix, status: "RUNNING" }, count);
   const [runningIds, [hitId], pollIds, ...sizes] = await Promise.all([
     running(`${tag}-running-`, noPending, options.connections),
-    completed(`${tag}-hit-`, 1024),
+    completed(`${tag}-hit-`, 1024, hitOwners),
     running(`${tag}-poll-`, proxy, options.pollers.length),
     ...SIZES.map((size, index) => completed(`${tag}-size${index}-`, size.bytes)),
   ]);
@@ -121,6 +124,16 @@ function defineTargets(stack: BenchStack, jobs: Jobs, token: string): Target[] {
       paths: jobPaths("", [jobs.hitId]),
       headers: apiKey,
       worker: stack.proxy,
+      jobIds: [jobs.hitId],
+    },
+    {
+      // The same hit, from the same bundle with METRICS_ENABLED=false: what counting costs.
+      name: "hit-no-metrics",
+      title: "proxy, cache hit, metrics off",
+      origin: stack.proxyNoMetrics.url,
+      paths: jobPaths("", [jobs.hitId]),
+      headers: apiKey,
+      worker: stack.proxyNoMetrics,
       jobIds: [jobs.hitId],
     },
     {

@@ -26,6 +26,9 @@ export interface Config {
   terminalCacheTtlS: number;
   /** 0 turns the reuse of CREATED/RUNNING answers off. */
   pendingCacheTtlMs: number;
+  /** Per-tenant metrics on (`METRICS_ENABLED`), and how long an isolate gathers counts before it flushes them. */
+  metricsEnabled: boolean;
+  metricsFlushMs: number;
   /** How long the outcome of a creation is answered again for its Idempotency-Key. */
   idempotencyTtlS: number;
   /** Defaults for tenants without their own limits; 0 means unlimited. */
@@ -146,6 +149,17 @@ const configSchema = z.object({
       ),
     2000,
   ),
+  METRICS_ENABLED: z._default(z.stringbool({ error: "must be true or false" }), true),
+  METRICS_FLUSH_MS: z._default(
+    z.coerce.number({ error: "must be a number of milliseconds" }).check(
+      z.int({ error: "must be a whole number of milliseconds" }),
+      z.minimum(0, { error: "must be 0 (flush at once) or more" }),
+      z.maximum(20_000, {
+        error: "must be at most 20000 (waitUntil ends 30 s after the answer)",
+      }),
+    ),
+    5000,
+  ),
   IDEMPOTENCY_TTL_S: z._default(
     z.coerce.number({ error: "must be a number of seconds" }).check(
       z.int({ error: "must be a whole number of seconds" }),
@@ -251,6 +265,8 @@ function parseConfig(env: object): ConfigResult {
       maxUpstreamBodyBytes: vars.MAX_UPSTREAM_BODY_BYTES,
       terminalCacheTtlS: vars.TERMINAL_CACHE_TTL_S,
       pendingCacheTtlMs: vars.PENDING_CACHE_TTL_MS,
+      metricsEnabled: vars.METRICS_ENABLED,
+      metricsFlushMs: vars.METRICS_FLUSH_MS,
       idempotencyTtlS: vars.IDEMPOTENCY_TTL_S,
       readRateLimitPerMin: vars.READ_RATE_LIMIT_PER_MIN,
       streamsPerTenant: vars.STREAMS_PER_TENANT,

@@ -51,6 +51,7 @@ export type ErrorCode =
   | "live_updates_unavailable"
   | "webhooks_unavailable"
   | "cache_purge_failed"
+  | "metrics_unavailable"
   | "upstream_timeout";
 
 /** A failure of the core that the caller is told about: its code decides the status. */
@@ -116,7 +117,11 @@ export class JobNotFoundError extends CodedError {
 export class ServiceUnavailableError extends CodedError {
   override name = "ServiceUnavailableError";
   constructor(
-    readonly code: "not_configured" | "idempotency_unavailable" | "rate_limiter_unavailable",
+    readonly code:
+      | "not_configured"
+      | "idempotency_unavailable"
+      | "rate_limiter_unavailable"
+      | "metrics_unavailable",
     message: string,
     readonly retryAfterS = 5,
   ) {

@@ -1,3 +1,5 @@
+import type { RequestCounter } from "./metrics/tally";
+
 type Fields = Record<string, unknown>;
 
 export interface Logger {
@@ -17,4 +19,6 @@ export interface Logger {
 export interface RequestScope {
   readonly log: Logger;
   waitUntil(promise: Promise<unknown>): void;
+  /** Adds to this request's metrics (its tenant's, once known); absent where none are kept. */
+  count?(counter: RequestCounter, n?: number): void;
 }

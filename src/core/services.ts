@@ -5,6 +5,8 @@ import type { Config } from "./config";
 import type { Ledgers } from "./creation/idempotency";
 import type { Settlement } from "./creation/settlement";
 import type { Logger } from "./log";
+import type { MetricsRecorder } from "./metrics/recorder";
+import type { MetricsReader } from "./metrics/store";
 import type { RateLimiter } from "./ratelimit/limiter";
 import type { Directory } from "./tenancy/directory";
 import type { JobStore, TenantStore } from "./tenancy/store";
@@ -41,6 +43,10 @@ export interface Services {
   watchers: JobWatchers | undefined;
   /** Each tenant's webhook endpoints and deliveries; undefined where the runtime has none. */
   webhooks: WebhookOutboxes | undefined;
+  /** This isolate's per-tenant counters, flushed in the background (a no-op when metrics are off). */
+  metrics: MetricsRecorder;
+  /** Each tenant's metrics over time; undefined when metrics are off or the runtime has none. */
+  metricsReader: MetricsReader | undefined;
   /** Browser-token keys, imported once (signer first); undefined when none are configured. */
   signingKeys: Promise<SigningKey[]> | undefined;
   /** Counts one failed authentication of `client`; false once it is over its limit. */

@@ -56,6 +56,7 @@ export const ERROR_STATUS = {
   live_updates_unavailable: 503,
   webhooks_unavailable: 503,
   cache_purge_failed: 503,
+  metrics_unavailable: 503,
   upstream_timeout: 504,
 } as const satisfies Record<ErrorCode, ContentfulStatusCode>;
 

@@ -266,6 +266,7 @@ async function createAndRecord(
 
   let created: CreatedJob;
   try {
+    scope.count?.("upstreamCalls");
     created = await waveline.createJob(request.kind, request.body, log);
   } catch (err) {
     if (key !== undefined && createdNothing(err)) {
@@ -296,6 +297,7 @@ async function createAndRecord(
     });
   }
 
+  scope.count?.("jobsCreated");
   const job: OwnedJob = {
     id: created.id,
     tenantId: tenant.id,
@@ -341,6 +343,8 @@ async function createAndRecord(
       };
     }
   }
+  // A job Waveline answered with pages already has them billed as it is recorded.
+  if (recorded === "recorded" && job.pages > 0) scope.count?.("pagesBilled", job.pages);
   if (recorded === "taken") {
     log.alert("job created with an id another tenant owns", { jobId: job.id, tenantId: tenant.id });
     return settled(settle, {

@@ -9,6 +9,7 @@ import {
   UpstreamError,
 } from "../errors";
 import type { RequestScope } from "../log";
+import { billedTallies } from "../metrics/tally";
 import type { Services } from "../services";
 import { mayReadJob, type Principal } from "../tenancy/access";
 import type { OwnedJob } from "../tenancy/store";
@@ -63,15 +64,18 @@ export async function readJob(
     if (!hit || !isTerminal(hit.entry)) {
       throw new StorageUnavailableError("storage is down: only cached finished jobs are served");
     }
-    return { entry: hit.entry, source: hit.tier };
+    return countedHit(scope, { entry: hit.entry, source: hit.tier });
   }
   // This isolate's own copy costs no I/O: nothing to share with other readers.
   const local = options.bypassCache ? null : await jobCache.readLocal(id, options.lastSeen);
-  if (local) return { entry: local.entry, source: local.tier };
+  if (local) return countedHit(scope, { entry: local.entry, source: local.tier });
 
+  let ranHere = false;
   const lookup = async (): Promise<{ entry: CachedJob; source: JobSource }> => {
+    ranHere = true;
     const hit = options.bypassCache ? null : await jobCache.read(id, options.lastSeen, scope);
     if (hit) return { entry: hit.entry, source: hit.tier };
+    if (!options.bypassCache) scope.count?.("cache:miss");
     const fetched = await fetchFresh(services, id, scope, options);
     await jobCache.write(fetched, scope);
     if (options.lastSeen) recordProgress(services, options.lastSeen, fetched, scope);
@@ -81,7 +85,23 @@ export async function readJob(
   // cache just before another's upstream answer landed must not call upstream again.
   const maxWaitMs = services.config.upstreamTimeoutMs + 1000;
   const key = `${options.bypassCache ? "bypass" : "read"}:${id}`;
-  return coalesce(key, lookup, maxWaitMs);
+  const answer = await coalesce(key, lookup, maxWaitMs);
+  if (answer.source !== "fresh") return countedHit(scope, answer);
+  // Another reader's upstream call answered this one too: a call saved.
+  if (!ranHere) scope.count?.("upstreamCallsSaved");
+  return answer;
+}
+
+const TIER_COUNTER = { memory: "cache:memory", cache: "cache:location", kv: "cache:kv" } as const;
+
+/** An answer from a cache tier: a hit of that tier, and an upstream call saved. */
+function countedHit<T extends { source: JobSource }>(scope: RequestScope, answer: T): T {
+  if (answer.source !== "fresh") {
+    scope.count?.("cacheHits");
+    scope.count?.(TIER_COUNTER[answer.source]);
+    scope.count?.("upstreamCallsSaved");
+  }
+  return answer;
 }
 
 /** The watcher's own upstream call may take UPSTREAM_TIMEOUT_MS; this much more, and it is down. */
@@ -118,12 +138,15 @@ async function fetchFresh(
     }
     if (answer) {
       scope.log.annotate({ watcher: true });
+      // The watcher asked Waveline for this reader, or answered from what it had (a poll saved).
+      scope.count?.(answer.polled ? "upstreamCalls" : "upstreamCallsSaved");
       if (answer.ok) return answer.entry;
       if (answer.failure === "unavailable")
         throw new ServiceUnavailableError("not_configured", answer.error);
       throw new UpstreamError(answer.failure, answer.error, { retryAfterS: answer.retryAfterS });
     }
   }
+  scope.count?.("upstreamCalls");
   return toCachedJob(await waveline.getJob(id, scope.log));
 }
 
@@ -136,11 +159,18 @@ function recordProgress(
 ): void {
   if (fresh.status === known.status && fresh.pages === known.pages) return;
   scope.waitUntil(
-    services.jobs.recordProgress(known.id, fresh.status, fresh.pages).catch((err: unknown) => {
-      scope.log.warn("could not record job progress", {
-        jobId: known.id,
-        error: describeError(err),
-      });
-    }),
+    services.jobs.recordProgress(known.id, fresh.status, fresh.pages).then(
+      (billed) => {
+        for (const { tenantId, sub, tally } of billedTallies(billed)) {
+          services.metrics.record(tenantId, sub ?? undefined, tally, (p) => scope.waitUntil(p));
+        }
+      },
+      (err: unknown) => {
+        scope.log.warn("could not record job progress", {
+          jobId: known.id,
+          error: describeError(err),
+        });
+      },
+    ),
   );
 }

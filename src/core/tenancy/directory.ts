@@ -358,8 +358,9 @@ export function createDirectory(options: {
         await forget([`owner/${job.id}`]);
       },
       async recordProgress(jobId, status, pages) {
-        await jobs.recordProgress(jobId, status, pages);
+        const billed = await jobs.recordProgress(jobId, status, pages);
         await forget([`owner/${jobId}`]);
+        return billed;
       },
     },
   };

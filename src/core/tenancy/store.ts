@@ -190,11 +190,11 @@ export interface JobStore {
    * (CREATED, then RUNNING or a status Waveline may add, then COMPLETED or FAILED), pages never
    * shrink, and a finished job's record never changes.
    */
-  recordProgress(jobId: string, status: JobStatus, pages: number): Promise<void>;
+  recordProgress(jobId: string, status: JobStatus, pages: number): Promise<BilledPages[]>;
   /** `recordProgress` for many jobs in one write. */
   recordProgressOf(
     progress: readonly { id: string; status: JobStatus; pages: number }[],
-  ): Promise<void>;
+  ): Promise<BilledPages[]>;
   /**
    * Every tenant's jobs created since `since` and not finished as last seen (newest first, at
    * most `limit`): what settlement looks for in Waveline's listing.
@@ -214,4 +214,11 @@ export interface JobStore {
   ): Promise<{ tenant: number; endUser: number }>;
   /** Jobs created in [from, to) and the pages they billed; only `subject`'s when given. */
   usage(tenantId: string, from: string, to: string, subject?: string): Promise<Usage>;
+}
+
+/** Pages a progress update added to a tenant's (and end user's) billed pages, for metrics. */
+export interface BilledPages {
+  tenantId: string;
+  subject: string | null;
+  pages: number;
 }

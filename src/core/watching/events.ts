@@ -21,9 +21,13 @@ export function sawTerminalEvent(lastEventId: string | undefined): boolean {
 export const STREAM_LIFETIME_MS = 5 * 60_000;
 
 /** What a watcher answers a reader: the job, or the upstream's trouble. */
-export type WatchedJob =
+export type WatchedJob = (
   | { ok: true; entry: CachedJob }
-  | { ok: false; failure: UpstreamFailure | "unavailable"; error: string; retryAfterS?: number };
+  | { ok: false; failure: UpstreamFailure | "unavailable"; error: string; retryAfterS?: number }
+) & {
+  /** This answer cost an upstream call of its own (not a poll shared, nor a kept answer). */
+  polled?: boolean;
+};
 
 /**
  * The one poller of each running job, wherever its readers are (a Durable Object per job on
@@ -49,4 +53,6 @@ export interface StreamLeases {
     share?: EndUserShare,
   ): Promise<string | null>;
   close(tenantId: string, leaseId: string): Promise<void>;
+  /** The tenant's streams open now (leases not closed nor lapsed). */
+  count(tenantId: string): Promise<number>;
 }

@@ -142,6 +142,77 @@ export const usageReport = z.object({
   budget: budgetReport,
 }) satisfies z.ZodMiniType<Usage>;
 
+let metricsSchemas: z.ZodMiniType | undefined;
+
+/**
+ * The metrics routes' answer, built on first use: only the OpenAPI script asks for it (inside
+ * `describeRoute(globalThis.OPENAPI && …)`), so its many descriptions stay out of the Worker.
+ */
+export function metricsReport(): z.ZodMiniType {
+  if (metricsSchemas) return metricsSchemas;
+  const count = (text: string) => z.number().check(z.describe(text));
+
+  /** One window's metrics, or a range's totals (`core/metrics/tally.ts` builds them). */
+  const metricsPoint = z.object({
+    requests: count("authenticated requests"),
+    cacheHits: count("job reads answered from a cache tier"),
+    upstreamCalls: count("calls to Waveline made (creations, job reads)"),
+    upstreamCallsSaved: count(
+      "job reads with no call of their own (cache hits, coalesced); in calls (Waveline prices pages)",
+    ),
+    jobsCreated: count("jobs created"),
+    pagesBilled: count("pages billed ($0.30 each)"),
+    errors: count("answers with status 400 or more"),
+    statusClasses: z
+      .object({ "2xx": z.number(), "3xx": z.number(), "4xx": z.number(), "5xx": z.number() })
+      .check(z.describe("requests by status class")),
+    routes: z
+      .record(z.string(), z.number())
+      .check(z.describe('requests by route, e.g. `"GET /jobs/:id"`')),
+    cacheByTier: z
+      .object({ memory: z.number(), location: z.number(), kv: z.number(), miss: z.number() })
+      .check(z.describe("job reads by cache tier, or miss")),
+    webhooks: z
+      .object({ delivered: z.number(), retrying: z.number(), failed: z.number() })
+      .check(z.describe("webhook delivery attempts by outcome")),
+    streamsOpened: count("event streams opened"),
+    durationMs: z
+      .object({
+        p50: z.nullable(z.number()),
+        p95: z.nullable(z.number()),
+        counts: z.array(z.number()),
+      })
+      .check(z.describe("ms: p50, p95 (bucket bounds); counts per `durationBucketsMs` bucket, +1")),
+  });
+
+  const report = z.object({
+    tenantId: z.string(),
+    sub: z.optional(z.string().check(z.describe("the end user, with `?sub=`"))),
+    step: z.enum(["minute", "hour"]),
+    from: z.string().check(z.describe("first window's start")),
+    to: z.string().check(z.describe("end, exclusive")),
+    durationBucketsMs: z
+      .array(z.number())
+      .check(z.describe("upper bounds of the histogram's buckets")),
+    openStreams: z.nullable(
+      z.number().check(z.describe("streams open now (null: unknown, or `sub`)")),
+    ),
+    series: z
+      .array(
+        z.intersection(
+          z.object({ at: z.string().check(z.describe("the window's start (ISO time)")) }),
+          metricsPoint,
+        ),
+      )
+      .check(z.describe("every window, oldest first")),
+    totals: metricsPoint,
+  });
+  namedResponses.add(metricsPoint, { id: "MetricsPoint" });
+  namedResponses.add(report, { id: "Metrics" });
+  metricsSchemas = report;
+  return report;
+}
+
 const auditTarget = z.object({
   tenantId: z.optional(z.string()),
   keyId: z.optional(z.string()),

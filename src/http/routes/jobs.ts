@@ -141,6 +141,7 @@ export function jobRoutes(services: Services) {
       // No longer than its credential: expired, revoked or disabled ends it as it would a request.
       const { readable, done } = whileCredentialHolds(stream, c.var.credentialLapse);
       scope.waitUntil(done.finally(release));
+      scope.count?.("streamsOpened");
       return c.body(readable, 200, EVENT_STREAM_HEADERS);
     },
   );

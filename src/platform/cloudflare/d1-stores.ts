@@ -10,6 +10,7 @@ import { ALL_SCOPES } from "../../core/tenancy/access";
 import type { KeyScope } from "../../core/tenancy/keys";
 import type {
   ApiKeyRecord,
+  BilledPages,
   Budget,
   Found,
   JobFilter,
@@ -705,6 +706,18 @@ function addToMonthTotals(
   ];
 }
 
+/** The pages each `progressUpdate` of a batch billed (its first statement's rows). */
+function billedBy(results: D1Result[]): BilledPages[] {
+  const billed: BilledPages[] = [];
+  for (let i = 0; i < results.length; i += PROGRESS_STATEMENTS) {
+    for (const row of (results[i]?.results ?? []) as BilledPages[]) {
+      if (row.pages > 0) billed.push(row);
+    }
+  }
+  return billed;
+}
+const PROGRESS_STATEMENTS = 4;
+
 /** The month (`2026-12`) of an ISO creation time, as the totals count it. */
 const MONTH_OF = (createdAt: string) => `substr(${createdAt}, 1, 7)`;
 
@@ -805,6 +818,13 @@ export function d1JobStore(
 
   // Answers from several isolates and the settler may land in any order: a job only moves on.
   const progressUpdate = (jobId: string, status: JobStatus, pages: number) => [
+    // First, what this update bills: the pages it adds, for metrics (read before the update).
+    db
+      .prepare(
+        `SELECT tenant_id AS tenantId, subject, ?2 - pages AS pages
+         FROM jobs WHERE id = ?1 AND status NOT IN ('COMPLETED', 'FAILED') AND ?2 > pages`,
+      )
+      .bind(jobId, pages),
     ...addToMonthTotals(
       db,
       `SELECT tenant_id, subject, ${MONTH_OF("created_at")} AS month, ?2 - pages AS delta
@@ -936,15 +956,19 @@ export function d1JobStore(
     },
 
     async recordProgress(jobId, status, pages) {
-      await writeAndAlert(progressUpdate(jobId, status, pages), [jobId]);
+      const statements = progressUpdate(jobId, status, pages);
+      const results = await writeAndAlert(statements, [jobId]);
+      return billedBy(results.slice(0, statements.length));
     },
 
     async recordProgressOf(progress) {
-      if (progress.length === 0) return;
-      await writeAndAlert(
-        progress.flatMap((job) => progressUpdate(job.id, job.status, job.pages)),
+      if (progress.length === 0) return [];
+      const statements = progress.flatMap((job) => progressUpdate(job.id, job.status, job.pages));
+      const results = await writeAndAlert(
+        statements,
         progress.map((job) => job.id),
       );
+      return billedBy(results.slice(0, statements.length));
     },
 
     async unsettledJobs(since, limit) {

@@ -9,12 +9,14 @@ import {
 } from "../../core/creation/settlement";
 import { describeError } from "../../core/errors";
 import type { Logger } from "../../core/log";
+import { billedTallies } from "../../core/metrics/tally";
 import { STORAGE_TIMEOUT_MS } from "../../core/tenancy/guard";
 import { withTimeout } from "../../core/timeout";
 import { createWavelineClient } from "../../waveline/client";
 import { budgetAlertsToOutboxes, resendBudgetAlerts } from "./budget-alerts";
 import { d1JobStore } from "./d1-stores";
 import { isolateLog } from "./log";
+import { recordFromObject } from "./tenant-metrics";
 
 /**
  * One run looks for at most this many unsettled jobs, the newest first (older ones once those
@@ -94,7 +96,8 @@ export class JobSettler extends DurableObject<Env> {
       const search = await searchListing(wanted, (offset, count) =>
         waveline.listJobs(offset, count, log),
       );
-      await withTimeout(jobs.recordProgressOf(search.progress), STORAGE_TIMEOUT_MS);
+      const billed = await withTimeout(jobs.recordProgressOf(search.progress), STORAGE_TIMEOUT_MS);
+      await recordFromObject(this.env.TENANT_METRICS, billedTallies(billed), log).catch(() => {});
       this.countMisses(search.found, search.missing, log);
       if (search.progress.length > 0) {
         log.info("jobs settled", {

@@ -8,6 +8,7 @@ import {
   type UpstreamFailure,
 } from "../../core/errors";
 import type { Logger } from "../../core/log";
+import { billedTallies } from "../../core/metrics/tally";
 import { STORAGE_TIMEOUT_MS } from "../../core/tenancy/guard";
 import { withTimeout } from "../../core/timeout";
 import {
@@ -23,6 +24,7 @@ import { budgetAlertsToOutboxes } from "./budget-alerts";
 import { d1JobStore } from "./d1-stores";
 import { kvTier } from "./kv-tier";
 import { isolateLog } from "./log";
+import { recordFromObject } from "./tenant-metrics";
 import { outboxOf } from "./webhook-outbox";
 
 const KEEP_ALIVE_MS = 15_000;
@@ -122,7 +124,11 @@ export class JobWatcher extends DurableObject<Env> {
           .get(jobId)
           .catch(() => null)
       : null;
-    return kept ? { ok: true, entry: kept } : this.poll();
+    if (kept) return { ok: true, entry: kept };
+    // A poll under way answers this reader too: only the reader that started it made the call.
+    const joining = this.polling !== undefined;
+    const answer = await this.poll();
+    return { ...answer, polled: !joining };
   }
 
   /** `GET …/events`: a stream of this job for one subscriber. */
@@ -244,7 +250,10 @@ export class JobWatcher extends DurableObject<Env> {
           alerts: budgetAlertsToOutboxes(this.env),
         }).recordProgress(entry.id, entry.status, entry.pages),
         STORAGE_TIMEOUT_MS,
-      ).catch((err: unknown) => log.warn("job progress not recorded", { error: String(err) })),
+      ).then(
+        (billed) => recordFromObject(this.env.TENANT_METRICS, billedTallies(billed), log),
+        (err: unknown) => log.warn("job progress not recorded", { error: String(err) }),
+      ),
     ]);
     const event = eventOfStatus(entry.status);
     if (notify && event) {

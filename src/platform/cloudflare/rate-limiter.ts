@@ -89,6 +89,12 @@ export class TenantRateLimiter extends DurableObject {
     await this.ctx.storage.put(STREAMS, leases);
   }
 
+  async openStreams(): Promise<number> {
+    const leases = (await this.ctx.storage.get<Record<string, StreamLease>>(STREAMS)) ?? {};
+    const now = Date.now();
+    return Object.values(leases).filter((lease) => untilOf(lease) > now).length;
+  }
+
   /** Gives back a token taken for a request that then did nothing billable. */
   async refund(bucket: BucketName, limitPerMinute: number, share?: EndUserShare): Promise<void> {
     const now = Date.now();
@@ -162,5 +168,7 @@ export function durableStreamLeases(
       ),
     close: (tenantId, leaseId) =>
       withTimeout(of(tenantId).closeStream(leaseId) as Promise<void>, LEASE_TIMEOUT_MS),
+    count: (tenantId) =>
+      withTimeout(of(tenantId).openStreams() as Promise<number>, LEASE_TIMEOUT_MS),
   };
 }

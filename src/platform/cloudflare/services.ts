@@ -18,6 +18,7 @@ import { kvTier } from "./kv-tier";
 import { isolateLog } from "./log";
 import { durableRateLimiter, durableStreamLeases } from "./rate-limiter";
 import { cacheApiLookups } from "./shared-lookups";
+import { durableMetricsReader, metricsRecorderFor } from "./tenant-metrics";
 import { durableOutboxes } from "./webhook-outbox";
 
 // One per isolate: every request of this isolate shares its memory tier.
@@ -41,6 +42,7 @@ export function cloudflareServices(env: Env, config: Config): Services {
   // Without a KV namespace bound the proxy still works, with one tier less.
   if (env.JOB_CACHE) tiers.push(kvTier(env.JOB_CACHE, log));
   const { wavelineApiKey, wavelineApiUrl, upstreamTimeoutMs, maxUpstreamBodyBytes } = config;
+  const metricsNamespace = config.metricsEnabled ? env.TENANT_METRICS : undefined;
   const retention = { auditRetentionDays: config.auditRetentionDays };
   const directory = createDirectory({
     tenants: guardStorage(d1TenantStore(env.DB, undefined, retention), "tenants"),
@@ -80,6 +82,8 @@ export function cloudflareServices(env: Env, config: Config): Services {
     settlement: env.JOB_SETTLER ? durableSettlement(env.JOB_SETTLER) : undefined,
     watchers: env.JOB_WATCHER ? durableJobWatchers(env.JOB_WATCHER) : undefined,
     webhooks: env.WEBHOOK_OUTBOX ? durableOutboxes(env.WEBHOOK_OUTBOX) : undefined,
+    metrics: metricsRecorderFor(metricsNamespace, config.metricsFlushMs, log),
+    metricsReader: metricsNamespace && durableMetricsReader(metricsNamespace),
     signingKeys: config.signingKeys && importSigningKeys(config.signingKeys),
     async countAuthFailure(client) {
       return (await env.AUTH_FAILURE_LIMITER.limit({ key: client })).success;

@@ -24,6 +24,7 @@ import {
 import { AddressNotPublicError } from "../../core/webhooks/url";
 import { d1TenantStore } from "./d1-stores";
 import { isolateLog } from "./log";
+import { recordFromObject } from "./tenant-metrics";
 
 const KEEP_DELIVERIES = 100;
 const KEEP_FINISHED_MS = 3 * 24 * 60 * 60 * 1000;
@@ -296,7 +297,8 @@ export class WebhookOutbox extends DurableObject<Env> {
         Date.now(),
         BATCH,
       ).toArray();
-      await Promise.all(due.map((delivery) => this.attempt(delivery)));
+      const states = await Promise.all(due.map((delivery) => this.attempt(delivery)));
+      await this.countDeliveries(states);
     }
     await this.scheduleAlarm();
   }
@@ -333,7 +335,22 @@ export class WebhookOutbox extends DurableObject<Env> {
     }
   }
 
-  private async attempt(delivery: DeliveryRow): Promise<void> {
+  /** Each attempt's outcome, into the tenant's metrics (`pending` after an attempt: retrying). */
+  private async countDeliveries(states: (DeliveryState | undefined)[]): Promise<void> {
+    const tally: Record<string, number> = {};
+    for (const state of states) {
+      const counter = state === "pending" ? "webhooks:retrying" : `webhooks:${state}`;
+      if (state !== undefined && state !== "cancelled") tally[counter] = (tally[counter] ?? 0) + 1;
+    }
+    const tenantId = this.sql<{ value: string }>(
+      "SELECT value FROM meta WHERE key = 'tenant_id'",
+    ).toArray()[0]?.value;
+    if (tenantId === undefined || Object.keys(tally).length === 0) return;
+    const log = isolateLog({ outbox: tenantId });
+    await recordFromObject(this.env.TENANT_METRICS, [{ tenantId, tally }], log).catch(() => {});
+  }
+
+  private async attempt(delivery: DeliveryRow): Promise<DeliveryState | undefined> {
     const endpoint = this.endpointRow(delivery.endpoint_id);
     if (!endpoint || endpoint.disabled) {
       this.sql("UPDATE deliveries SET state = 'cancelled' WHERE id = ?", delivery.id);
@@ -423,6 +440,7 @@ export class WebhookOutbox extends DurableObject<Env> {
       durationMs,
       delivery.id,
     );
+    return state;
   }
 
   /** `webhook.disabled` to the tenant's other enabled endpoints that subscribed to it. */

@@ -8,6 +8,7 @@ export { CreationLedger } from "./creation-ledger";
 export { JobSettler } from "./job-settler";
 export { JobWatcher } from "./job-watcher";
 export { TenantRateLimiter } from "./rate-limiter";
+export { TenantMetrics } from "./tenant-metrics";
 export { WebhookOutbox } from "./webhook-outbox";
 
 /**

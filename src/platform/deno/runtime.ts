@@ -104,6 +104,7 @@ export function openRuntime(
       JobWatcher: worker.JobWatcher,
       WebhookOutbox: worker.WebhookOutbox,
       JobSettler: worker.JobSettler,
+      TenantMetrics: worker.TenantMetrics,
     },
     waitUntil: tracker.waitUntil,
   });
@@ -115,6 +116,7 @@ export function openRuntime(
     JOB_WATCHER: host.namespace("JobWatcher"),
     WEBHOOK_OUTBOX: host.namespace("WebhookOutbox"),
     JOB_SETTLER: host.namespace("JobSettler"),
+    TENANT_METRICS: host.namespace("TenantMetrics"),
     AUTH_FAILURE_LIMITER: fixedWindowLimiter(authFailureLimit()),
     ASSETS: directoryAssets(PUBLIC_DIR),
     WEBHOOK_EGRESS: webhookEgress(options.resolveWebhookHost),

@@ -10,6 +10,7 @@ export interface WorkerModule {
   JobWatcher: DurableObjectClass;
   WebhookOutbox: DurableObjectClass;
   JobSettler: DurableObjectClass;
+  TenantMetrics: DurableObjectClass;
 }
 
 export interface ExecutionContext {
