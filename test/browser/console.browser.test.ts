@@ -349,4 +349,33 @@ describe.skipIf(skip)("the console in headless Chromium", () => {
     expect(await page.locator("#summary").textContent()).toBe("");
     await page.close();
   });
+
+  it("says in its panels when the metrics cannot be read, and still shows the rest", async () => {
+    const off = await startTestStack({ CONSOLE_ENABLED: "true", METRICS_ENABLED: "false" });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${off.proxyUrl}/console`);
+      await page.fill("#credential", off.vars.ADMIN_TOKEN ?? "");
+      await page.press("#credential", "Enter");
+      const row = page.locator('#tenants tr[data-tenant="tnt_demo"]');
+      await expect.poll(() => row.locator("td.requests").textContent()).toBe("unavailable");
+      expect(await row.locator("td.requests").getAttribute("title")).toContain(
+        "metrics_unavailable, HTTP 503",
+      );
+      expect(await row.locator("td.pages").textContent()).toBe("0 (no budget)");
+
+      await page.click('button[aria-label="Open demo"]');
+      await expect
+        .poll(() => page.locator("#metrics-state").textContent())
+        .toContain("Traffic could not be read");
+      expect(await page.locator("#metrics-state").textContent()).toContain(
+        "metrics_unavailable, HTTP 503",
+      );
+      expect(await page.locator("#summary").textContent()).toContain("Pages / budget");
+      await expect.poll(() => page.locator("#keys tbody tr").count()).toBe(1);
+      await page.close();
+    } finally {
+      await off.stop();
+    }
+  });
 });
