@@ -645,3 +645,14 @@ $("#new-key-done").addEventListener("click", () => {
   $("#new-key").hidden = true;
 });
 $("#signout").addEventListener("click", () => signOut());
+// Charts are drawn at a width in pixels: a turned phone or a narrower window redraws them.
+let resizing: ReturnType<typeof setTimeout> | undefined;
+window.addEventListener("resize", () => {
+  clearTimeout(resizing);
+  resizing = setTimeout(() => {
+    for (const chart of [...charts, ...(traffic?.chart ? [traffic.chart] : [])]) {
+      const container = chart.root.parentElement;
+      if (container) chart.setSize({ width: chartWidth(container), height: 220 });
+    }
+  }, 100);
+});

@@ -306,6 +306,20 @@ describe.skipIf(skip)("the console in headless Chromium", () => {
       "for (const box of document.querySelectorAll('.scroll')) box.scrollLeft = 0",
     );
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
+
+    // The operator's page fits a phone too: only the tables and the chart's box scroll sideways.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await madeRow
+      .locator("xpath=..")
+      .locator("tr")
+      .last()
+      .locator("button", { hasText: "Rotate" })
+      .click();
+    expect(await page.locator("#rotate-form").isVisible()).toBe(true);
+    await page.click("#rotate-cancel");
+    await expect
+      .poll(() => page.evaluate("document.documentElement.scrollWidth"))
+      .toBeLessThanOrEqual(390);
     await page.close();
   });
 
