@@ -79,7 +79,7 @@ describe(`the OpenAPI document's contract tests (Portman + Newman) against ${SER
       JSON.parse(readFileSync(report, "utf8")) as {
         run: {
           stats: Record<"requests" | "assertions", { total: number; failed: number }>;
-          failures: unknown[];
+          failures: { source?: { name?: string }; error: { test?: string; message: string } }[];
           executions: { request: { url: { path: string[] } }; response: { code: number } }[];
         };
       }
@@ -88,7 +88,15 @@ describe(`the OpenAPI document's contract tests (Portman + Newman) against ${SER
       `contract tests: ${stats.requests.total} requests, ${stats.assertions.total} assertions, ${stats.assertions.failed} failed\n`,
     );
 
-    expect(failures, output).toEqual([]);
+    // One short line per failure: a schema failure's message repeats itself thousands of times, and
+    // printing the whole report outlasted the test's timeout.
+    expect(
+      failures.map(
+        ({ source, error }) =>
+          `${source?.name ?? "?"} / ${error.test ?? "?"}: ${error.message.slice(0, 300)}`,
+      ),
+      output.slice(-4000),
+    ).toEqual([]);
     // A real redelivery under each base path, its answer checked against the document.
     const redeliveries = executions.filter(
       ({ request }) => request.url.path.at(-1) === "redeliver" && request.url.path[0] !== "admin",

@@ -185,6 +185,12 @@ export function metricsReport(): z.ZodMiniType {
       .check(z.describe("ms: p50, p95 (bucket bounds); counts per `durationBucketsMs` bucket, +1")),
   });
 
+  // One closed object, not an intersection: two closed schemas under allOf admit nothing.
+  const metricsWindow = z.object({
+    at: z.string().check(z.describe("the window's start (ISO time)")),
+    ...metricsPoint.shape,
+  });
+
   const report = z.object({
     tenantId: z.string(),
     sub: z.optional(z.string().check(z.describe("the end user, with `?sub=`"))),
@@ -197,17 +203,11 @@ export function metricsReport(): z.ZodMiniType {
     openStreams: z.nullable(
       z.number().check(z.describe("streams open now (null: unknown, or `sub`)")),
     ),
-    series: z
-      .array(
-        z.intersection(
-          z.object({ at: z.string().check(z.describe("the window's start (ISO time)")) }),
-          metricsPoint,
-        ),
-      )
-      .check(z.describe("every window, oldest first")),
+    series: z.array(metricsWindow).check(z.describe("every window, oldest first")),
     totals: metricsPoint,
   });
   namedResponses.add(metricsPoint, { id: "MetricsPoint" });
+  namedResponses.add(metricsWindow, { id: "MetricsWindow" });
   namedResponses.add(report, { id: "Metrics" });
   metricsSchemas = report;
   return report;
