@@ -1,17 +1,12 @@
 import { DurableObject } from "cloudflare:workers";
-import { LEDGER_TIMEOUT_MS } from "../../core/creation/deadlines";
-import type {
-  CreationOutcome,
-  Ledger,
-  Ledgers,
-  Reservation,
-} from "../../core/creation/idempotency";
+import type { CreationOutcome, Ledgers, Reservation } from "../../core/creation/idempotency";
 import { STORAGE_TIMEOUT_MS } from "../../core/tenancy/guard";
 import type { OwnedJob } from "../../core/tenancy/store";
 import { withTimeout } from "../../core/timeout";
 import { budgetAlertsToOutboxes } from "./budget-alerts";
 import { d1JobStore } from "./d1-stores";
 import { durableSettlement } from "./job-settler";
+import { OBJECT_DEADLINES_MS, objectCalls } from "./object-call";
 
 /** A job the proxy created but could not record in D1 yet: this object retries until it can. */
 const RETRY_MS = { first: 1_000, max: 30_000 };
@@ -285,24 +280,5 @@ function logLine(level: string, msg: string, fields: Record<string, unknown>): v
 
 /** Each tenant's ledger is its own object; every call bounded in time. */
 export function durableLedgers(namespace: DurableObjectNamespace<CreationLedger>): Ledgers {
-  return {
-    of(tenantId: string): Ledger {
-      const stub = namespace.get(namespace.idFromName(tenantId));
-      return {
-        reserve: (scope, fingerprint, claim, lockMs, ttlMs) =>
-          withTimeout(
-            stub.reserve(scope, fingerprint, claim, lockMs, ttlMs) as Promise<Reservation>,
-            LEDGER_TIMEOUT_MS,
-          ),
-        start: (scope, claim) =>
-          withTimeout(stub.start(scope, claim) as Promise<boolean>, LEDGER_TIMEOUT_MS),
-        settle: (scope, outcome, ttlMs) =>
-          withTimeout(stub.settle(scope, outcome, ttlMs) as Promise<void>, LEDGER_TIMEOUT_MS),
-        release: (scope, claim) =>
-          withTimeout(stub.release(scope, claim) as Promise<void>, LEDGER_TIMEOUT_MS),
-        holdUnrecorded: (job, settlement) =>
-          withTimeout(stub.holdUnrecorded(job, settlement) as Promise<void>, LEDGER_TIMEOUT_MS),
-      };
-    },
-  };
+  return { of: objectCalls(namespace, "creation ledger", OBJECT_DEADLINES_MS.ledger) };
 }

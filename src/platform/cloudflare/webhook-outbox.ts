@@ -5,7 +5,6 @@ import { withTimeout } from "../../core/timeout";
 import {
   type DeliveryState,
   MAX_ENDPOINTS,
-  type WebhookOutbox as Outbox,
   REDELIVERIES_PER_HOUR,
   type Redelivery,
   type WebhookDelivery,
@@ -24,6 +23,7 @@ import {
 import { AddressNotPublicError } from "../../core/webhooks/url";
 import { d1TenantStore } from "./d1-stores";
 import { isolateLog } from "./log";
+import { OBJECT_DEADLINES_MS, objectCalls } from "./object-call";
 import { recordFromObject } from "./tenant-metrics";
 
 const KEEP_DELIVERIES = 100;
@@ -240,8 +240,11 @@ export class WebhookOutbox extends DurableObject<Env> {
   async watchJob(jobId: string, self: string): Promise<boolean> {
     const wanted = this.sql("SELECT 1 FROM endpoints WHERE disabled = 0 LIMIT 1").toArray().length;
     if (!wanted) return false;
-    const watchers = this.env.JOB_WATCHER;
-    await watchers.get(watchers.idFromName(jobId)).watch(jobId, self);
+    await objectCalls(
+      this.env.JOB_WATCHER,
+      "job watcher",
+      OBJECT_DEADLINES_MS.watch,
+    )(jobId).watch(jobId, self);
     return true;
   }
 
@@ -479,12 +482,15 @@ export class WebhookOutbox extends DurableObject<Env> {
   }
 }
 
-/** The outbox of one tenant. */
-export function outboxOf(namespace: DurableObjectNamespace<WebhookOutbox>, tenantId: string) {
-  return namespace.get(namespace.idFromName(tenantId));
+/** Each tenant's outbox, every call within `deadlineMs`. */
+export function outboxCalls(
+  namespace: DurableObjectNamespace<WebhookOutbox>,
+  deadlineMs: number = OBJECT_DEADLINES_MS.outbox,
+) {
+  return objectCalls(namespace, "webhook outbox", deadlineMs);
 }
 
 /** The outboxes as the core sees them: one object per tenant. */
 export function durableOutboxes(namespace: DurableObjectNamespace<WebhookOutbox>): WebhookOutboxes {
-  return { of: (tenantId) => outboxOf(namespace, tenantId) as unknown as Outbox };
+  return { of: outboxCalls(namespace) };
 }

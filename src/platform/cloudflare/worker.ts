@@ -6,8 +6,8 @@ import { cloudflareServices } from "./services";
 
 export { CreationLedger } from "./creation-ledger";
 export { JobSettler } from "./job-settler";
-export { JobWatcher } from "./job-watcher";
-export { TenantRateLimiter } from "./rate-limiter";
+export { JobWatcher } from "./objects/job-watcher";
+export { TenantRateLimiter } from "./objects/tenant-rate-limiter";
 export { TenantMetrics } from "./tenant-metrics";
 export { WebhookOutbox } from "./webhook-outbox";
 
