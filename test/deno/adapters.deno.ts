@@ -243,6 +243,7 @@ const counterWorker = {
   JobWatcher: Counter,
   WebhookOutbox: Counter,
   JobSettler: Counter,
+  TenantMetrics: Counter,
 } as unknown as WorkerModule;
 
 /** Every path under `dir` (itself included) with its permission bits. */

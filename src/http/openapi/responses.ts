@@ -156,24 +156,22 @@ export function metricsReport(): z.ZodMiniType {
   const metricsPoint = z.object({
     requests: count("authenticated requests"),
     cacheHits: count("job reads answered from a cache tier"),
-    upstreamCalls: count(
-      "calls to Waveline for the tenant's requests (creations, job reads, the job watcher's polls for them)",
-    ),
+    upstreamCalls: count("calls to Waveline made (creations, job reads)"),
     upstreamCallsSaved: count(
-      "job reads with no call of their own: cache hits and shared (coalesced) calls; in calls, as Waveline prices pages, not calls",
+      "job reads with no call of their own (cache hits, coalesced); in calls (Waveline prices pages)",
     ),
     jobsCreated: count("jobs created"),
-    pagesBilled: count("pages billed ($0.30 each at Waveline's price)"),
+    pagesBilled: count("pages billed ($0.30 each)"),
     errors: count("answers with status 400 or more"),
     statusClasses: z
       .object({ "2xx": z.number(), "3xx": z.number(), "4xx": z.number(), "5xx": z.number() })
       .check(z.describe("requests by status class")),
     routes: z
       .record(z.string(), z.number())
-      .check(z.describe('requests by method and route, e.g. `"GET /jobs/:id"`')),
+      .check(z.describe('requests by route, e.g. `"GET /jobs/:id"`')),
     cacheByTier: z
       .object({ memory: z.number(), location: z.number(), kv: z.number(), miss: z.number() })
-      .check(z.describe("job reads by cache tier (isolate memory, location cache, KV) or miss")),
+      .check(z.describe("job reads by cache tier, or miss")),
     webhooks: z
       .object({ delivered: z.number(), retrying: z.number(), failed: z.number() })
       .check(z.describe("webhook delivery attempts by outcome")),
@@ -184,11 +182,7 @@ export function metricsReport(): z.ZodMiniType {
         p95: z.nullable(z.number()),
         counts: z.array(z.number()),
       })
-      .check(
-        z.describe(
-          "request time: p50 and p95 as their histogram bucket's upper bound (ms), and the counts per `durationBucketsMs` bucket (plus one for the rest), which merge by adding",
-        ),
-      ),
+      .check(z.describe("ms: p50, p95 (bucket bounds); counts per `durationBucketsMs` bucket, +1")),
   });
 
   const report = z.object({
@@ -201,7 +195,7 @@ export function metricsReport(): z.ZodMiniType {
       .array(z.number())
       .check(z.describe("upper bounds of the histogram's buckets")),
     openStreams: z.nullable(
-      z.number().check(z.describe("event streams open now; null with `sub` or if unknown")),
+      z.number().check(z.describe("streams open now (null: unknown, or `sub`)")),
     ),
     series: z
       .array(
@@ -210,7 +204,7 @@ export function metricsReport(): z.ZodMiniType {
           metricsPoint,
         ),
       )
-      .check(z.describe("every window, oldest first, empty ones too")),
+      .check(z.describe("every window, oldest first")),
     totals: metricsPoint,
   });
   namedResponses.add(metricsPoint, { id: "MetricsPoint" });

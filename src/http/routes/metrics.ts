@@ -14,17 +14,9 @@ import { authenticate } from "../tenant-auth";
 import { validate } from "../validate";
 
 const rangeQuery = {
-  from: z.optional(
-    z
-      .string()
-      .check(
-        z.describe(
-          "start (ISO 8601), rounded down to the step; default an hour (minute) or a day (hour) back; at most 24 h (minute) or 90 days (hour) back",
-        ),
-      ),
-  ),
-  to: z.optional(z.string().check(z.describe("end (ISO 8601), exclusive; default: now"))),
-  step: z.optional(z.enum(["minute", "hour"]).check(z.describe("window size; default minute"))),
+  from: z.optional(z.string().check(z.describe("start (ISO 8601); default 1 h or 1 day ago"))),
+  to: z.optional(z.string().check(z.describe("end; default now"))),
+  step: z.optional(z.enum(["minute", "hour"]).check(z.describe("default minute"))),
 };
 const adminQuery = z.object(rangeQuery);
 const usageQuery = z.object({
@@ -32,23 +24,16 @@ const usageQuery = z.object({
   sub: z.optional(
     z
       .string()
-      .check(
-        z.minLength(1),
-        z.maxLength(256),
-        z.describe(
-          "one end user (a browser token's `sub`); past 100 a minute, end users share one row",
-        ),
-      ),
+      .check(z.minLength(1), z.maxLength(256), z.describe("one end user (a token's `sub`)")),
   ),
 });
 
 const METRICS_ERRORS = {
-  invalid_request: "a bad `from`, `to` or `step`, or a range past retention",
-  metrics_unavailable: "metrics are off, or cannot be read now",
+  invalid_request: "bad `from`, `to` or `step`",
+  metrics_unavailable: "metrics off or unreadable",
 } as const;
 
-const METRICS_DESCRIPTION =
-  "Counts per minute (kept 24 h) or hour (kept 90 days), and their totals; a request shows up within about 5 s (`METRICS_FLUSH_MS`).";
+const METRICS_DESCRIPTION = "Per minute (24 h) or hour (90 days); shows within ~5 s.";
 
 /** Reads a tenant's (or one end user's) metrics over a range: the two routes share it. */
 async function answerMetrics<E extends AppEnv>(
@@ -95,8 +80,8 @@ export function usageMetricsRoutes(services: Services) {
     describeRoute(
       globalThis.OPENAPI && {
         operationId: "getOwnMetrics",
-        summary: "Your requests, cache hits, upstream calls saved, jobs and pages over time",
-        description: `${METRICS_DESCRIPTION} With \`sub\`, one end user's (the core counts only).`,
+        summary: "Your metrics over time",
+        description: `${METRICS_DESCRIPTION} \`sub\`: one end user's.`,
         tag: "jobs",
         auth: "api-key",
         responses: { 200: { description: "the metrics", body: metricsReport() } },
@@ -117,7 +102,7 @@ export function adminMetricsRoutes(services: Services) {
     describeRoute(
       globalThis.OPENAPI && {
         operationId: "getTenantMetrics",
-        summary: "A tenant's requests, cache hits, upstream calls saved, jobs and pages over time",
+        summary: "A tenant's metrics over time",
         description: METRICS_DESCRIPTION,
         tag: "admin: tenants",
         auth: "admin",
