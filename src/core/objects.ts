@@ -17,5 +17,16 @@ export interface ObjectStorage {
   deleteAlarm(): Promise<void>;
 }
 
+/** A value SQLite stores. */
+export type SqlValue = string | number | null | ArrayBuffer;
+
+/** An actor's own SQLite database (a SQLite-backed Durable Object's `storage.sql` on Workers). */
+export interface ObjectSql {
+  exec<T extends Record<string, SqlValue>>(
+    query: string,
+    ...bindings: SqlValue[]
+  ): { toArray(): T[]; one(): T; readonly rowsWritten: number };
+}
+
 /** The time, given to actors so that tests can move it. */
 export type Clock = () => number;

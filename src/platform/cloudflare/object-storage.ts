@@ -1,4 +1,4 @@
-import type { ObjectStorage } from "../../core/objects";
+import type { ObjectSql, ObjectStorage } from "../../core/objects";
 
 /** A Durable Object's storage as the core's actors see it. */
 export function durableObjectStorage(storage: DurableObjectStorage): ObjectStorage {
@@ -14,4 +14,9 @@ export function durableObjectStorage(storage: DurableObjectStorage): ObjectStora
     setAlarm: (at) => storage.setAlarm(at),
     deleteAlarm: () => storage.deleteAlarm(),
   };
+}
+
+/** A SQLite-backed Durable Object's database as the core's actors see it. */
+export function durableObjectSql(storage: DurableObjectStorage): ObjectSql {
+  return { exec: (query, ...bindings) => storage.sql.exec(query, ...bindings) };
 }

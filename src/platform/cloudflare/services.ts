@@ -2,6 +2,7 @@ import { tieredJobCache } from "../../core/cache/job-cache";
 import { memoryTier } from "../../core/cache/memory";
 import type { CacheTier } from "../../core/cache/tiers";
 import { type Config, readConfig } from "../../core/config";
+import type { LedgerServices } from "../../core/creation/ledger";
 import { watcherDeadlineMs } from "../../core/jobs/read";
 import type { Services } from "../../core/services";
 import { createDirectory } from "../../core/tenancy/directory";
@@ -131,6 +132,16 @@ export function jobWatcherServices(env: Env): WatcherServices {
     recordTallies: (counts) => recordFromObject(env.TENANT_METRICS, counts, log),
     outbox: env.WEBHOOK_OUTBOX ? outboxCalls(env.WEBHOOK_OUTBOX) : undefined,
     log: isolateLog,
+  };
+}
+
+/** What a tenant's creation ledger needs, over the same bindings: built once per object. */
+export function creationLedgerServices(env: Env): LedgerServices {
+  const jobs = d1JobStore(env.DB, undefined, { alerts: budgetAlertsToOutboxes(env) });
+  return {
+    jobs: guardStorage(jobs, "jobs"),
+    wakeSettler: () => durableSettlement(env.JOB_SETTLER).wake(),
+    log: isolateLog(),
   };
 }
 

@@ -4,8 +4,8 @@ import { readConfig } from "../../core/config";
 import type { AppEnv } from "../../http/context";
 import { cloudflareServices } from "./services";
 
-export { CreationLedger } from "./creation-ledger";
 export { JobSettler } from "./job-settler";
+export { CreationLedger } from "./objects/creation-ledger";
 export { JobWatcher } from "./objects/job-watcher";
 export { TenantRateLimiter } from "./objects/tenant-rate-limiter";
 export { TenantMetrics } from "./tenant-metrics";
