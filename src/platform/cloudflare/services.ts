@@ -10,6 +10,8 @@ import { guardStorage } from "../../core/tenancy/guard";
 import { importSigningKeys } from "../../core/tenancy/tokens";
 import { NO_TRACES } from "../../core/traces";
 import type { WatcherServices } from "../../core/watching/watcher";
+import type { OutboxServices } from "../../core/webhooks/outbox-actor";
+import { DEFAULT_RETRY_DELAYS_S } from "../../core/webhooks/schedule";
 import { createWavelineClient, type WavelineClient } from "../../waveline/client";
 import { budgetAlertsToOutboxes } from "./budget-alerts";
 import { cacheApiTier } from "./cache-api-tier";
@@ -19,6 +21,7 @@ import { durableSettlement } from "./job-settler";
 import { durableJobWatchers } from "./job-watcher";
 import { kvTier } from "./kv-tier";
 import { isolateLog } from "./log";
+import { OBJECT_DEADLINES_MS, objectCalls } from "./object-call";
 import { durableRateLimiter, durableStreamLeases } from "./rate-limiter";
 import { cacheApiLookups } from "./shared-lookups";
 import { durableMetricsReader, metricsRecorderFor, recordFromObject } from "./tenant-metrics";
@@ -142,6 +145,25 @@ export function creationLedgerServices(env: Env): LedgerServices {
     jobs: guardStorage(jobs, "jobs"),
     wakeSettler: () => durableSettlement(env.JOB_SETTLER).wake(),
     log: isolateLog(),
+  };
+}
+
+/** What a tenant's webhook outbox needs, over the same bindings: built once per object. */
+export function webhookOutboxServices(env: Env): OutboxServices {
+  const result = readConfig(env);
+  const config = result.ok ? result.config : undefined;
+  const allowLocal = config?.webhooksAllowLocalUrls ?? false;
+  const egress = env.WEBHOOK_EGRESS;
+  const watchers = objectCalls(env.JOB_WATCHER, "job watcher", OBJECT_DEADLINES_MS.watch);
+  return {
+    tenants: guardStorage(d1TenantStore(env.DB), "tenants"),
+    retryDelaysS: config?.webhookRetryDelaysS ?? DEFAULT_RETRY_DELAYS_S,
+    // Deno checks the addresses a name resolves to itself; Workers' fetch reaches no private one.
+    deliver: (url, request) =>
+      egress ? egress.deliver(url, request, allowLocal) : fetch(url, request),
+    watchJob: (jobId, self) => watchers(jobId).watch(jobId, self),
+    recordTallies: (counts) => recordFromObject(env.TENANT_METRICS, counts, isolateLog()),
+    log: isolateLog,
   };
 }
 
