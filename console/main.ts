@@ -13,7 +13,6 @@ interface Tenant {
   id: string;
   name: string;
   disabled: boolean;
-  budget: { pagesPerMonth: number | null };
 }
 interface Usage {
   jobsCreated: number;
@@ -28,9 +27,9 @@ interface ApiKey {
   prefix: string;
   createdAt: string;
   revokedAt: string | null;
-  expiresAt?: string | null;
-  lastUsedAt?: string | null;
-  scopes?: string[];
+  expiresAt: string | null;
+  lastUsedAt: string | null;
+  scopes: string[];
 }
 interface MetricsPoint {
   at: string;
@@ -41,7 +40,7 @@ interface MetricsPoint {
   jobsCreated: number;
   pagesBilled: number;
   errors: number;
-  webhooks?: { delivered: number; retrying: number; failed: number };
+  webhooks: { delivered: number; retrying: number; failed: number };
 }
 interface Metrics {
   series: MetricsPoint[];
@@ -51,22 +50,28 @@ interface AuditItem {
   at: string;
   actor: string;
   action: string;
-  target: string;
+  target: Record<string, string>;
 }
 
 /** The scopes an API key may have (issue 23's contract). */
 const SCOPES = ["jobs:read", "jobs:create", "tokens:mint", "usage:read", "webhooks:manage"];
+/** How often an open traffic panel asks again: metrics flush every few seconds. */
+const REFRESH_MS = 5_000;
 
 const $ = <T extends HTMLElement>(selector: string) => document.querySelector(selector) as T;
 const notice = $<HTMLParagraphElement>("#notice");
 
 let session: { role: Role; credential: string } | undefined;
+/** The traffic panel on screen: its chart, and how to read its metrics again. */
+let traffic: { chart: uPlot | undefined; reload: () => Promise<void> } | undefined;
+let refresher: ReturnType<typeof setInterval> | undefined;
 const charts: uPlot[] = [];
 
 class ApiError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    readonly code?: string,
   ) {
     super(message);
   }
@@ -84,21 +89,17 @@ async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
     throw new ApiError(401, "unauthorized");
   }
   if (!response.ok) {
-    const body = (await response.json().catch(() => ({}))) as { error?: string };
-    throw new ApiError(response.status, body.error ?? `HTTP ${response.status}`);
+    const body = (await response.json().catch(() => ({}))) as { error?: string; code?: string };
+    throw new ApiError(response.status, body.error ?? `HTTP ${response.status}`, body.code);
   }
   return (response.status === 204 ? undefined : await response.json()) as T;
 }
 
-/** A panel whose API is not on this proxy yet (404) says so instead of failing. */
-async function optional<T>(path: string): Promise<T | "unavailable"> {
-  try {
-    return await api<T>(path);
-  } catch (err) {
-    if (err instanceof ApiError && err.status === 404) return "unavailable";
-    throw err;
-  }
-}
+/** What a failed request said, for a panel that shows it instead of its data. */
+const failure = (err: unknown) =>
+  err instanceof ApiError && err.code
+    ? `${err.message} (${err.code}, HTTP ${err.status})`
+    : (err as Error).message;
 
 function say(message: string, error = false) {
   notice.textContent = message;
@@ -120,43 +121,52 @@ const when = (iso: string | null | undefined) =>
   iso ? new Date(iso).toISOString().slice(0, 16).replace("T", " ") : "—";
 const pagesAgainst = (used: number, budget: number | null) =>
   budget === null ? `${used} (no budget)` : `${used} / ${budget}`;
+const hitRatio = (totals: Metrics["totals"]) =>
+  totals.requests ? `${Math.round((totals.cacheHits / totals.requests) * 100)} %` : "—";
+const webhookHealth = ({ webhooks }: Metrics["totals"]) =>
+  `${webhooks.delivered} delivered · ${webhooks.retrying} retrying · ${webhooks.failed} failed`;
+const hourAgo = () => new Date(Date.now() - 3600_000).toISOString();
+const dayAgo = () => new Date(Date.now() - 24 * 3600_000).toISOString();
+/** A `datetime-local` value (the browser's time zone) as an ISO instant. */
+const instant = (local: string) => new Date(local).toISOString();
 
+/** The overview's charts; the traffic panel's own is `traffic.chart`. */
 function clearCharts() {
   for (const chart of charts.splice(0)) chart.destroy();
 }
 
 function chartWidth(container: HTMLElement): number {
-  return Math.max(280, Math.min(container.clientWidth || 600, 1060));
+  return Math.max(260, Math.min(container.clientWidth || 600, 1060));
 }
 
-/** Requests, cache hits, upstream calls made and saved, one point per window. */
-function trafficChart(container: HTMLElement, series: MetricsPoint[]) {
-  container.replaceChildren();
-  const x = series.map((point) => Date.parse(point.at) / 1000);
-  const data: uPlot.AlignedData = [
-    x,
+function trafficData(series: MetricsPoint[]): uPlot.AlignedData {
+  return [
+    series.map((point) => Date.parse(point.at) / 1000),
     series.map((p) => p.requests),
     series.map((p) => p.cacheHits),
     series.map((p) => p.upstreamCalls),
     series.map((p) => p.upstreamCallsSaved),
   ];
-  charts.push(
-    new uPlot(
-      {
-        width: chartWidth(container),
-        height: 220,
-        series: [
-          {},
-          { label: "Requests", stroke: "#0b5cad", width: 2 },
-          { label: "Cache hits", stroke: "#1a7f37", width: 2 },
-          { label: "Upstream calls", stroke: "#b42318", width: 2 },
-          { label: "Calls saved", stroke: "#8250df", width: 2, dash: [6, 4] },
-        ],
-        axes: [{}, { label: "per window" }],
-      },
-      data,
-      container,
-    ),
+}
+
+/** Requests, cache hits, upstream calls made and saved, one point per minute. */
+function trafficChart(container: HTMLElement, series: MetricsPoint[]): uPlot {
+  container.replaceChildren();
+  return new uPlot(
+    {
+      width: chartWidth(container),
+      height: 220,
+      series: [
+        {},
+        { label: "Requests", stroke: "#0b5cad", width: 2 },
+        { label: "Cache hits", stroke: "#1a7f37", width: 2 },
+        { label: "Upstream calls", stroke: "#b42318", width: 2 },
+        { label: "Calls saved", stroke: "#8250df", width: 2, dash: [6, 4] },
+      ],
+      axes: [{}, { label: "per minute" }],
+    },
+    trafficData(series),
+    container,
   );
 }
 
@@ -211,43 +221,64 @@ function summary(items: [string, string][]) {
   );
 }
 
-/** The traffic panel from the metrics API: a chart, hit ratio and calls saved, or "not available". */
-async function showMetrics(path: string, prefix: [string, string][]) {
+/**
+ * The traffic panel: the last hour per minute as a chart, with hit ratio, calls saved and webhook
+ * health beside what `prefix` brings; asked again every few seconds while it is on screen, so the
+ * chart moves as requests come in. A failed read says what failed, in the panel.
+ */
+async function showTraffic(path: () => string, prefix: [string, string][], endUser = false) {
   const state = $("#metrics-state");
   const container = $("#traffic-chart");
-  const metrics = await optional<Metrics>(path);
-  if (metrics === "unavailable") {
-    state.textContent = "Traffic metrics are not available on this proxy yet.";
-    container.replaceChildren();
-    summary(prefix);
-    return;
-  }
-  const { totals } = metrics;
-  const hitRatio = totals.requests
-    ? `${Math.round((totals.cacheHits / totals.requests) * 100)} %`
-    : "—";
-  const webhooks = totals.webhooks;
-  summary([
-    ...prefix,
-    ["Requests (24 h)", String(totals.requests)],
-    ["Cache hit ratio", hitRatio],
-    ["Upstream calls made", String(totals.upstreamCalls)],
-    ["Upstream calls saved", String(totals.upstreamCallsSaved)],
-    ["Errors", String(totals.errors)],
-    ...(webhooks
-      ? ([
-          [
-            "Webhook deliveries",
-            `${webhooks.delivered} ok · ${webhooks.retrying} retrying · ${webhooks.failed} failed`,
-          ],
-        ] as [string, string][])
-      : []),
-  ]);
-  state.textContent = "The last 24 hours, per hour.";
-  trafficChart(container, metrics.series);
+  stopTraffic();
+  const panel: NonNullable<typeof traffic> = {
+    chart: undefined,
+    async reload() {
+      let metrics: Metrics;
+      try {
+        metrics = await api<Metrics>(path());
+      } catch (err) {
+        if (traffic !== panel) return;
+        state.textContent = `Traffic could not be read: ${failure(err)}.`;
+        state.classList.add("error");
+        if (!panel.chart) summary(prefix);
+        return;
+      }
+      if (traffic !== panel) return;
+      const { totals } = metrics;
+      summary([
+        ...prefix,
+        ["Requests (1 h)", String(totals.requests)],
+        ["Cache hit ratio", hitRatio(totals)],
+        ["Upstream calls made", String(totals.upstreamCalls)],
+        ["Upstream calls saved", String(totals.upstreamCallsSaved)],
+        ["Errors", String(totals.errors)],
+        // Kept per tenant, not per end user.
+        ...(endUser ? [] : ([["Webhook deliveries", webhookHealth(totals)]] as [string, string][])),
+      ]);
+      state.textContent = `The last hour, per minute; updated ${new Date().toLocaleTimeString()}.`;
+      state.classList.remove("error");
+      container.setAttribute(
+        "aria-label",
+        `Traffic in the last hour, per minute: ${totals.requests} requests, ${totals.cacheHits} cache hits, ${totals.upstreamCalls} upstream calls made, ${totals.upstreamCallsSaved} saved`,
+      );
+      if (panel.chart) panel.chart.setData(trafficData(metrics.series));
+      else panel.chart = trafficChart(container, metrics.series);
+    },
+  };
+  traffic = panel;
+  container.replaceChildren();
+  await panel.reload();
+  refresher = setInterval(() => {
+    if (!document.hidden) void panel.reload();
+  }, REFRESH_MS);
 }
 
-const dayAgo = () => new Date(Date.now() - 24 * 3600_000).toISOString();
+function stopTraffic() {
+  if (refresher !== undefined) clearInterval(refresher);
+  refresher = undefined;
+  traffic?.chart?.destroy();
+  traffic = undefined;
+}
 
 // ---- operator ----
 
@@ -257,39 +288,38 @@ async function showOperator() {
   const { items: tenants } = await api<{ items: Tenant[] }>("/admin/tenants");
   const rows = await Promise.all(
     tenants.map(async (tenant) => {
-      const [usage, webhooks] = await Promise.all([
-        api<Usage>(`/admin/tenants/${encodeURIComponent(tenant.id)}/usage`).catch(() => undefined),
-        optional<{ items: { disabled: boolean }[] }>(
-          `/admin/tenants/${encodeURIComponent(tenant.id)}/webhooks`,
-        ).catch(() => "unavailable" as const),
+      const id = encodeURIComponent(tenant.id);
+      const [usage, metrics] = await Promise.all([
+        api<Usage>(`/admin/tenants/${id}/usage`).catch((err: unknown) => failure(err)),
+        api<Metrics>(`/admin/tenants/${id}/metrics?step=hour&from=${dayAgo()}`).catch(
+          (err: unknown) => failure(err),
+        ),
       ]);
-      return { tenant, name: tenant.name, usage, webhooks };
+      return { tenant, name: tenant.name, usage, metrics };
     }),
   );
   const body = $("#tenants tbody");
   body.replaceChildren(
-    ...rows.map(({ tenant, usage, webhooks }) => {
+    ...rows.map(({ tenant, usage, metrics }) => {
       const row = element("tr", undefined, { "data-tenant": tenant.id });
       const open = element("button", "Open", {
         type: "button",
         class: "secondary",
         "aria-label": `Open ${tenant.name}`,
       });
-      open.addEventListener("click", () => void showTenantOfOperator(tenant));
-      const health =
-        webhooks === "unavailable"
-          ? "—"
-          : webhooks.items.length === 0
-            ? "none"
-            : `${webhooks.items.filter((w) => !w.disabled).length} of ${webhooks.items.length} active`;
+      open.addEventListener("click", () => run(() => showTenantOfOperator(tenant)));
+      // A cell whose API failed says so, with what the proxy answered as its title.
+      const cell = <T>(value: T | string, show: (value: T) => string, name = "") =>
+        typeof value === "string"
+          ? element("td", "unavailable", { title: value, class: `error ${name}` })
+          : element("td", show(value), { class: name });
       const cells = [
         element("th", `${tenant.name}${tenant.disabled ? " (disabled)" : ""}`, { scope: "row" }),
-        element("td", usage ? String(usage.jobsCreated) : "—"),
-        element(
-          "td",
-          usage ? pagesAgainst(usage.budget.pagesUsed, usage.budget.pagesPerMonth) : "—",
-        ),
-        element("td", health),
+        cell(metrics, (m) => String(m.totals.requests), "requests"),
+        cell(metrics, (m) => hitRatio(m.totals), "hit-ratio"),
+        cell(metrics, (m) => String(m.totals.upstreamCallsSaved), "saved"),
+        cell(usage, (u) => pagesAgainst(u.budget.pagesUsed, u.budget.pagesPerMonth), "pages"),
+        cell(metrics, (m) => webhookHealth(m.totals), "webhooks"),
       ];
       const last = element("td");
       last.append(open);
@@ -297,7 +327,10 @@ async function showOperator() {
       return row;
     }),
   );
-  budgetChart($("#overview-chart"), rows);
+  budgetChart(
+    $("#overview-chart"),
+    rows.map(({ name, usage }) => ({ name, usage: typeof usage === "string" ? undefined : usage })),
+  );
   await showAudit();
 }
 
@@ -308,12 +341,16 @@ async function showTenantOfOperator(tenant: Tenant) {
   $("#tenant-title").textContent = `Tenant ${tenant.name}`;
   $("#keys-panel").hidden = false;
   $("#sub-form").hidden = true;
+  hideRotation();
   const id = encodeURIComponent(tenant.id);
   const usage = await api<Usage>(`/admin/tenants/${id}/usage`);
-  await showMetrics(`/admin/tenants/${id}/metrics?step=hour&from=${dayAgo()}`, [
-    ["Jobs this month", String(usage.jobsCreated)],
-    ["Pages / budget", pagesAgainst(usage.budget.pagesUsed, usage.budget.pagesPerMonth)],
-  ]);
+  await showTraffic(
+    () => `/admin/tenants/${id}/metrics?step=minute&from=${hourAgo()}`,
+    [
+      ["Jobs this month", String(usage.jobsCreated)],
+      ["Pages / budget", pagesAgainst(usage.budget.pagesUsed, usage.budget.pagesPerMonth)],
+    ],
+  );
   await showKeys(tenant.id);
   await showAudit(tenant.id);
   $("#tenant-title").focus();
@@ -323,34 +360,43 @@ async function showKeys(tenantId: string) {
   const { items } = await api<{ items: ApiKey[] }>(
     `/admin/tenants/${encodeURIComponent(tenantId)}/keys`,
   );
-  // Keys with a lifecycle (expiry, scopes, last use) only where the proxy has them.
-  const lifecycle = items.some((key) => "scopes" in key || "expiresAt" in key);
-  $("#keys-panel").classList.toggle("no-lifecycle", !lifecycle && items.length > 0);
   $("#keys tbody").replaceChildren(
     ...items.map((key) => {
       const row = element("tr", undefined, { "data-key": key.id });
       const state = key.revokedAt
-        ? `revoked ${when(key.revokedAt)}`
+        ? "revoked"
         : key.expiresAt && Date.parse(key.expiresAt) <= Date.now()
           ? "expired"
-          : `live${key.scopes ? ` · ${key.scopes.join(", ")}` : ""}`;
+          : "live";
+      const scopes = key.scopes.length === SCOPES.length ? "all" : key.scopes.join(", ");
+      const name = element("th", key.name, { scope: "row" });
+      name.append(element("span", key.prefix, { class: "prefix" }));
       row.append(
-        element("th", key.name, { scope: "row" }),
-        element("td", key.prefix),
+        name,
         element("td", when(key.createdAt)),
-        element("td", when(key.expiresAt), { class: "lifecycle" }),
-        element("td", when(key.lastUsedAt), { class: "lifecycle" }),
-        element("td", state),
+        element("td", key.expiresAt ? when(key.expiresAt) : "never", { class: "expires" }),
+        element("td", scopes || "none", { class: "scopes" }),
+        element("td", key.lastUsedAt ? when(key.lastUsedAt) : "never", { class: "last-used" }),
+        element("td", state, {
+          class: "state",
+          ...(key.revokedAt ? { title: `revoked ${when(key.revokedAt)} UTC` } : {}),
+        }),
       );
-      const cell = element("td");
-      if (!key.revokedAt) {
+      const cell = element("td", undefined, { class: "actions" });
+      if (state === "live") {
+        const rotate = element("button", "Rotate", {
+          type: "button",
+          class: "secondary",
+          "aria-label": `Rotate key ${key.name}`,
+        });
+        rotate.addEventListener("click", () => askRotation(key));
         const revoke = element("button", "Revoke", {
           type: "button",
           class: "danger",
           "aria-label": `Revoke key ${key.name}`,
         });
-        revoke.addEventListener("click", () => void revokeKey(tenantId, key));
-        cell.append(revoke);
+        revoke.addEventListener("click", () => run(() => revokeKey(tenantId, key)));
+        cell.append(rotate, revoke);
       }
       row.append(cell);
       return row;
@@ -370,6 +416,14 @@ async function revokeKey(tenantId: string, key: ApiKey) {
   await showAudit(tenantId);
 }
 
+/** A key shown this once (creation or rotation): the proxy keeps only its hash. */
+function showNewKey(key: string, about: string) {
+  $("#new-key-about").textContent = about;
+  $("#new-key-value").textContent = key;
+  $("#new-key").hidden = false;
+  $("#new-key-done").focus();
+}
+
 async function createKey(event: SubmitEvent) {
   event.preventDefault();
   const tenantId = $("#tenant").dataset.tenant;
@@ -379,35 +433,88 @@ async function createKey(event: SubmitEvent) {
   const scopes = [
     ...document.querySelectorAll<HTMLInputElement>("#new-key-scopes input:checked"),
   ].map((box) => box.value);
-  const lifecycle = !$("#keys-panel").classList.contains("no-lifecycle");
+  if (scopes.length === 0) return say("A key needs at least one scope.", true);
   const created = await api<ApiKey & { key: string }>(
     `/admin/tenants/${encodeURIComponent(tenantId)}/keys`,
     {
       method: "POST",
       body: JSON.stringify({
         name,
-        ...(lifecycle && expires ? { expiresAt: new Date(expires).toISOString() } : {}),
-        ...(lifecycle && scopes.length < SCOPES.length ? { scopes } : {}),
+        ...(expires ? { expiresAt: instant(expires) } : {}),
+        ...(scopes.length < SCOPES.length ? { scopes } : {}),
       }),
     },
   );
   $<HTMLInputElement>("#new-key-name").value = "";
-  $("#new-key-value").textContent = created.key;
-  $("#new-key").hidden = false;
+  $<HTMLInputElement>("#new-key-expires").value = "";
+  for (const box of document.querySelectorAll<HTMLInputElement>("#new-key-scopes input")) {
+    box.checked = true;
+  }
+  showNewKey(created.key, `The new key ${created.name}, shown this once`);
   say(`Key ${created.name} created.`);
   await showKeys(tenantId);
   await showAudit(tenantId);
 }
 
+/** The rotation form for one key: when its old self stops working (default: in 24 hours). */
+function askRotation(key: ApiKey) {
+  const form = $<HTMLFormElement>("#rotate-form");
+  form.dataset.key = key.id;
+  form.dataset.name = key.name;
+  $("#rotate-title").textContent = `Rotate key ${key.name} (${key.prefix})`;
+  // `datetime-local` wants the browser's local time, without a zone.
+  const inDay = new Date(Date.now() + 24 * 3600_000 - new Date().getTimezoneOffset() * 60_000);
+  $<HTMLInputElement>("#rotate-ends").value = inDay.toISOString().slice(0, 16);
+  form.hidden = false;
+  $<HTMLInputElement>("#rotate-ends").focus();
+}
+
+function hideRotation() {
+  const form = $<HTMLFormElement>("#rotate-form");
+  form.hidden = true;
+  delete form.dataset.key;
+}
+
+async function rotateKey(event: SubmitEvent) {
+  event.preventDefault();
+  const tenantId = $("#tenant").dataset.tenant;
+  const { key: keyId, name } = $<HTMLFormElement>("#rotate-form").dataset;
+  const ends = $<HTMLInputElement>("#rotate-ends").value;
+  if (!tenantId || !keyId) return;
+  if (!ends) return say("Say when the old key stops working.", true);
+  const rotated = await api<ApiKey & { key: string; oldKey: ApiKey }>(
+    `/admin/tenants/${encodeURIComponent(tenantId)}/keys/${encodeURIComponent(keyId)}/rotate`,
+    { method: "POST", body: JSON.stringify({ oldKeyExpiresAt: instant(ends) }) },
+  );
+  hideRotation();
+  showNewKey(
+    rotated.key,
+    `The new key for ${name}, shown this once; the old key works until ${when(rotated.oldKey.expiresAt)} UTC`,
+  );
+  say(`Key ${name} rotated.`);
+  await showKeys(tenantId);
+  await showAudit(tenantId);
+}
+
+/** `{ tenantId, keyId }` as "tenant tnt_…, key key_…". */
+const target = (ids: Record<string, string>) =>
+  Object.entries(ids)
+    .map(([name, id]) => `${name.replace(/Id$/, "")} ${id}`)
+    .join(", ");
+
 async function showAudit(tenantId?: string) {
   const state = $("#audit-state");
   const query = tenantId ? `?tenantId=${encodeURIComponent(tenantId)}` : "";
-  const audit = await optional<{ items: AuditItem[] }>(`/admin/audit${query}`);
-  if (audit === "unavailable") {
-    state.textContent = "The audit log is not available on this proxy yet.";
+  let audit: { items: AuditItem[] };
+  try {
+    audit = await api<{ items: AuditItem[] }>(`/admin/audit${query}`);
+  } catch (err) {
+    state.textContent = `The audit log could not be read: ${failure(err)}.`;
+    state.classList.add("error");
     $("#audit-log tbody").replaceChildren();
     return;
   }
+  state.classList.remove("error");
   state.textContent = tenantId ? "Changes to this tenant, newest first." : "Newest first.";
   $("#audit-log tbody").replaceChildren(
     ...audit.items.slice(0, 100).map((item) => {
@@ -416,7 +523,7 @@ async function showAudit(tenantId?: string) {
         element("td", when(item.at)),
         element("td", item.actor),
         element("td", item.action),
-        element("td", item.target),
+        element("td", target(item.target)),
       );
       return row;
     }),
@@ -430,26 +537,42 @@ async function showTenantSelf(sub?: string) {
   section.hidden = false;
   $("#keys-panel").hidden = true;
   $("#sub-form").hidden = false;
+  $("#all-users").hidden = !sub;
   const usage = await api<Usage & { tenantId: string }>("/usage");
   $("#tenant-title").textContent = sub ? `Your usage: end user ${sub}` : "Your usage";
-  const query = `step=hour&from=${dayAgo()}${sub ? `&sub=${encodeURIComponent(sub)}` : ""}`;
-  await showMetrics(`/usage/metrics?${query}`, [
-    ["Jobs this month", String(usage.jobsCreated)],
-    ["Completed", String(usage.jobsCompleted)],
-    ["Failed", String(usage.jobsFailed)],
-    ["Pages / budget", pagesAgainst(usage.budget.pagesUsed, usage.budget.pagesPerMonth)],
-  ]);
+  const query = sub ? `&sub=${encodeURIComponent(sub)}` : "";
+  await showTraffic(
+    () => `/usage/metrics?step=minute&from=${hourAgo()}${query}`,
+    sub
+      ? [
+          [
+            "Pages / budget (all users)",
+            pagesAgainst(usage.budget.pagesUsed, usage.budget.pagesPerMonth),
+          ],
+        ]
+      : [
+          ["Jobs this month", String(usage.jobsCreated)],
+          ["Completed", String(usage.jobsCompleted)],
+          ["Failed", String(usage.jobsFailed)],
+          ["Pages / budget", pagesAgainst(usage.budget.pagesUsed, usage.budget.pagesPerMonth)],
+        ],
+    sub !== undefined,
+  );
 }
 
 // ---- session ----
 
 function signOut(message = "Signed out.") {
   session = undefined;
+  stopTraffic();
   clearCharts();
-  for (const id of ["#operator", "#tenant", "#audit", "#signout", "#new-key"]) $(id).hidden = true;
+  for (const id of ["#operator", "#tenant", "#audit", "#signout", "#new-key", "#rotate-form"]) {
+    $(id).hidden = true;
+  }
   for (const body of document.querySelectorAll("tbody")) body.replaceChildren();
   $("#summary").replaceChildren();
   $("#new-key-value").textContent = "";
+  $("#metrics-state").textContent = "";
   $("#who").textContent = "";
   $("#signin").hidden = false;
   say(message);
@@ -471,7 +594,7 @@ async function signIn(event: SubmitEvent) {
     if (role === "operator") await showOperator();
     else await showTenantSelf();
   } catch (err) {
-    if (session) signOut(`Could not sign in: ${(err as Error).message}.`);
+    if (session) signOut(`Could not sign in: ${failure(err)}.`);
     notice.classList.add("error");
     return;
   }
@@ -486,7 +609,7 @@ async function signIn(event: SubmitEvent) {
 function run(task: () => Promise<unknown>) {
   task().catch((err: unknown) => {
     if (err instanceof ApiError && err.status === 401) return;
-    say((err as Error).message, true);
+    say(failure(err), true);
   });
 }
 
@@ -504,13 +627,32 @@ $<HTMLFormElement>("#signin").addEventListener("submit", (event) => run(() => si
 $<HTMLFormElement>("#new-key-form").addEventListener("submit", (event) =>
   run(() => createKey(event)),
 );
+$<HTMLFormElement>("#rotate-form").addEventListener("submit", (event) =>
+  run(() => rotateKey(event)),
+);
+$("#rotate-cancel").addEventListener("click", hideRotation);
 $<HTMLFormElement>("#sub-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const sub = $<HTMLInputElement>("#sub").value.trim();
   run(() => showTenantSelf(sub || undefined));
+});
+$("#all-users").addEventListener("click", () => {
+  $<HTMLInputElement>("#sub").value = "";
+  run(() => showTenantSelf());
 });
 $("#new-key-done").addEventListener("click", () => {
   $("#new-key-value").textContent = "";
   $("#new-key").hidden = true;
 });
 $("#signout").addEventListener("click", () => signOut());
+// Charts are drawn at a width in pixels: a turned phone or a narrower window redraws them.
+let resizing: ReturnType<typeof setTimeout> | undefined;
+window.addEventListener("resize", () => {
+  clearTimeout(resizing);
+  resizing = setTimeout(() => {
+    for (const chart of [...charts, ...(traffic?.chart ? [traffic.chart] : [])]) {
+      const container = chart.root.parentElement;
+      if (container) chart.setSize({ width: chartWidth(container), height: 220 });
+    }
+  }, 100);
+});

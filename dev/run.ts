@@ -67,7 +67,8 @@ const demoLine =
     : `The demo page ${url}/demo is off: set DEMO_ENABLED=true in ${varsFile} to serve it.`;
 const consoleLine =
   vars.CONSOLE_ENABLED === "true"
-    ? `The console: ${url}/console (sign in with ADMIN_TOKEN from ${varsFile}, or the tenant's API key)`
+    ? `The console: ${url}/console (sign in with ADMIN_TOKEN from ${varsFile} and open "demo", or with the
+demo API key; its traffic chart shows the lines above within about ${Math.ceil(Number(vars.METRICS_FLUSH_MS ?? 5000) / 1000) + 5} s)`
     : `The console ${url}/console is off: set CONSOLE_ENABLED=true in ${varsFile} to serve it.`;
 
 console.log(`
