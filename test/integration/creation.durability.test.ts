@@ -1,8 +1,11 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
+import { creationLedger } from "../../src/core/creation/ledger";
 import { STORAGE_TIMEOUT_MS } from "../../src/core/tenancy/guard";
-import type { CreationLedger } from "../../src/platform/cloudflare/creation-ledger";
+import { durableObjectSql } from "../../src/platform/cloudflare/object-storage";
+import type { CreationLedger } from "../../src/platform/cloudflare/objects/creation-ledger";
+import { creationLedgerServices } from "../../src/platform/cloudflare/services";
 import {
   asAdmin,
   createTenant,
@@ -135,18 +138,24 @@ describe("D1 failing while a job is created", () => {
 
     const held = await runInDurableObject(
       ledgerOf(acme.id),
-      async (ledger: CreationLedger, state) => {
+      async (_ledger: CreationLedger, state) => {
         // The test drives the retries itself: no alarm may write the job first.
         await state.storage.deleteAlarm();
-        await ledger.recordHeldJobs(jobInsertsFailing("throw"), later());
-        return ledger.unrecordedJobIds();
+        // This object's ledger, over a D1 that still fails.
+        const failing = creationLedger({
+          sql: durableObjectSql(state.storage),
+          alarm: state.storage,
+          services: creationLedgerServices({ ...env, DB: jobInsertsFailing("throw") }),
+        });
+        await failing.recordHeldJobs(later());
+        return failing.unrecordedJobIds();
       },
     );
     expect(held).toContain(id);
     expect(await recordedOwner(id)).toBeNull();
 
     await runInDurableObject(ledgerOf(acme.id), (ledger: CreationLedger) =>
-      ledger.recordHeldJobs(env.DB, later()),
+      ledger.recordHeldJobs(later()),
     );
     expect(await recordedOwner(id)).toEqual({ tenant_id: acme.id });
   });

@@ -2,7 +2,7 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { Decision } from "../../src/core/ratelimit/bucket";
-import type { TenantRateLimiter } from "../../src/platform/cloudflare/rate-limiter";
+import type { TenantRateLimiter } from "../../src/platform/cloudflare/objects/tenant-rate-limiter";
 import { durableRateLimiter } from "../../src/platform/cloudflare/rate-limiter";
 
 /**

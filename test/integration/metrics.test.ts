@@ -212,11 +212,20 @@ describe("the cost of counting", () => {
     const FLUSH_MS = 5_000;
     const calls = new Map<string, number>();
     const real = env.TENANT_METRICS;
+    const tenantOf = new WeakMap<DurableObjectId, string>();
     const counting = new Proxy(real, {
       get(target, name) {
-        if (name !== "getByName") return Reflect.get(target, name);
-        return (tenantId: string) => {
-          const stub = target.getByName(tenantId);
+        if (name === "idFromName") {
+          return (tenantId: string) => {
+            const id = target.idFromName(tenantId);
+            tenantOf.set(id, tenantId);
+            return id;
+          };
+        }
+        if (name !== "get") return Reflect.get(target, name);
+        return (id: DurableObjectId) => {
+          const stub = target.get(id);
+          const tenantId = tenantOf.get(id) ?? "";
           return {
             add: (batch: Parameters<typeof stub.add>[0]) => {
               calls.set(tenantId, (calls.get(tenantId) ?? 0) + 1);

@@ -2,7 +2,10 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { beforeAll, describe, expect, inject, it, vi } from "vitest";
-import type { WebhookOutbox } from "../../src/platform/cloudflare/webhook-outbox";
+import { WebhookOutboxActor } from "../../src/core/webhooks/outbox-actor";
+import { durableObjectSql } from "../../src/platform/cloudflare/object-storage";
+import type { WebhookOutbox } from "../../src/platform/cloudflare/objects/webhook-outbox";
+import { webhookOutboxServices } from "../../src/platform/cloudflare/services";
 import {
   asAdmin,
   createTenant,
@@ -529,18 +532,17 @@ describe("after the fact: redeliveries, disabled tenants, jobs given away", () =
     const endpoint = await register(tenant, name);
     const d1 = failingDatabase(env.DB, (sql) => sql.includes("FROM tenants"));
     const stub = env.WEBHOOK_OUTBOX.get(env.WEBHOOK_OUTBOX.idFromName(tenant.id));
-    const waiting = await runInDurableObject(stub, async (outbox: WebhookOutbox) => {
-      const withEnv = outbox as unknown as { env: Env };
-      const real = withEnv.env;
-      withEnv.env = { ...real, DB: d1.db };
+    const waiting = await runInDurableObject(stub, async (_object: WebhookOutbox, state) => {
+      // This object's outbox, over a D1 that cannot read tenants.
+      const outbox = new WebhookOutboxActor({
+        sql: durableObjectSql(state.storage),
+        alarm: state.storage,
+        services: webhookOutboxServices({ ...env, DB: d1.db }),
+      });
       d1.fail("throw");
-      try {
-        await outbox.enqueue(tenant.id, "job.completed", "job-tenant-unknown", "{}");
-        await outbox.alarm();
-        return outbox.deliveries(endpoint.id);
-      } finally {
-        withEnv.env = real;
-      }
+      await outbox.enqueue(tenant.id, "job.completed", "job-tenant-unknown", "{}");
+      await outbox.alarm();
+      return outbox.deliveries(endpoint.id);
     });
 
     expect(waiting).toMatchObject([{ state: "pending", attempts: 0 }]);

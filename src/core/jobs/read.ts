@@ -104,8 +104,10 @@ function countedHit<T extends { source: JobSource }>(scope: RequestScope, answer
   return answer;
 }
 
-/** The watcher's own upstream call may take UPSTREAM_TIMEOUT_MS; this much more, and it is down. */
-const WATCHER_GRACE_MS = 1_000;
+/** The watcher's own upstream call may take UPSTREAM_TIMEOUT_MS; a second more, and it is down. */
+export function watcherDeadlineMs(upstreamTimeoutMs: number): number {
+  return upstreamTimeoutMs + 1_000;
+}
 
 /**
  * A fresh answer. A job last seen running is asked of its watcher, the one poller of that job
@@ -128,7 +130,7 @@ async function fetchFresh(
     try {
       answer = await withTimeout(
         watchers.read(id, config.pendingCacheTtlMs),
-        config.upstreamTimeoutMs + WATCHER_GRACE_MS,
+        watcherDeadlineMs(config.upstreamTimeoutMs),
       );
     } catch (err) {
       scope.log.warn("job watcher unavailable: asking upstream directly", {

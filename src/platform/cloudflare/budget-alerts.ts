@@ -1,12 +1,10 @@
 import { describeError } from "../../core/errors";
-import { withTimeout } from "../../core/timeout";
 import { budgetAlertBody, budgetAlertKey } from "../../core/webhooks/payload";
 import { ALERT_COLUMNS, alertOf, type BudgetAlertSink } from "./d1-stores";
 import { isolateLog } from "./log";
-import { outboxOf } from "./webhook-outbox";
+import { OBJECT_DEADLINES_MS } from "./object-call";
+import { outboxCalls } from "./webhook-outbox";
 
-/** An outbox slower than this leaves the alert to the settler's next run (a write waits for it). */
-const ENQUEUE_TIMEOUT_MS = 1_000;
 /** Alerts claimed longer ago than this and not yet in their outbox are sent again. */
 const RESEND_AFTER_MS = 30_000;
 const RESEND_BATCH = 50;
@@ -18,17 +16,16 @@ const RESEND_BATCH = 50;
  * that failed) is sent again by `resendBudgetAlerts`.
  */
 export function budgetAlertsToOutboxes(env: Env): BudgetAlertSink {
+  // A slow outbox leaves the alert to the settler's next run (a write waits for it).
+  const outbox = outboxCalls(env.WEBHOOK_OUTBOX, OBJECT_DEADLINES_MS.alert);
   return async (alerts) => {
     for (const alert of alerts) {
       try {
-        await withTimeout(
-          outboxOf(env.WEBHOOK_OUTBOX, alert.tenantId).enqueue(
-            alert.tenantId,
-            "budget.threshold",
-            budgetAlertKey(alert),
-            budgetAlertBody(alert, new Date()),
-          ),
-          ENQUEUE_TIMEOUT_MS,
+        await outbox(alert.tenantId).enqueue(
+          alert.tenantId,
+          "budget.threshold",
+          budgetAlertKey(alert),
+          budgetAlertBody(alert, new Date()),
         );
         await env.DB.prepare(
           "UPDATE budget_alerts SET notified_at = ? WHERE tenant_id = ? AND subject = ? AND month = ? AND percent = ?",

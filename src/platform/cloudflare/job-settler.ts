@@ -16,6 +16,7 @@ import { createWavelineClient } from "../../waveline/client";
 import { budgetAlertsToOutboxes, resendBudgetAlerts } from "./budget-alerts";
 import { d1JobStore } from "./d1-stores";
 import { isolateLog } from "./log";
+import { OBJECT_DEADLINES_MS, objectCalls } from "./object-call";
 import { recordFromObject } from "./tenant-metrics";
 
 /**
@@ -153,12 +154,7 @@ export class JobSettler extends DurableObject<Env> {
   }
 }
 
-/** An object slower than this counts as unavailable: a wake is never worth waiting for. */
-const SETTLER_TIMEOUT_MS = 2_000;
-
 export function durableSettlement(namespace: DurableObjectNamespace<JobSettler>): Settlement {
-  const settler = () => namespace.get(namespace.idFromName(SETTLER_NAME));
-  return {
-    wake: () => withTimeout(settler().wake() as Promise<void>, SETTLER_TIMEOUT_MS),
-  };
+  const settler = objectCalls(namespace, "job settler", OBJECT_DEADLINES_MS.settler);
+  return { wake: () => settler(SETTLER_NAME).wake() };
 }

@@ -1,13 +1,18 @@
 import { tieredJobCache } from "../../core/cache/job-cache";
 import { memoryTier } from "../../core/cache/memory";
 import type { CacheTier } from "../../core/cache/tiers";
-import type { Config } from "../../core/config";
+import { type Config, readConfig } from "../../core/config";
+import type { LedgerServices } from "../../core/creation/ledger";
+import { watcherDeadlineMs } from "../../core/jobs/read";
 import type { Services } from "../../core/services";
 import { createDirectory } from "../../core/tenancy/directory";
 import { guardStorage } from "../../core/tenancy/guard";
 import { importSigningKeys } from "../../core/tenancy/tokens";
 import { NO_TRACES } from "../../core/traces";
-import { createWavelineClient } from "../../waveline/client";
+import type { WatcherServices } from "../../core/watching/watcher";
+import type { OutboxServices } from "../../core/webhooks/outbox-actor";
+import { DEFAULT_RETRY_DELAYS_S } from "../../core/webhooks/schedule";
+import { createWavelineClient, type WavelineClient } from "../../waveline/client";
 import { budgetAlertsToOutboxes } from "./budget-alerts";
 import { cacheApiTier } from "./cache-api-tier";
 import { durableLedgers } from "./creation-ledger";
@@ -16,10 +21,11 @@ import { durableSettlement } from "./job-settler";
 import { durableJobWatchers } from "./job-watcher";
 import { kvTier } from "./kv-tier";
 import { isolateLog } from "./log";
+import { OBJECT_DEADLINES_MS, objectCalls } from "./object-call";
 import { durableRateLimiter, durableStreamLeases } from "./rate-limiter";
 import { cacheApiLookups } from "./shared-lookups";
-import { durableMetricsReader, metricsRecorderFor } from "./tenant-metrics";
-import { durableOutboxes } from "./webhook-outbox";
+import { durableMetricsReader, metricsRecorderFor, recordFromObject } from "./tenant-metrics";
+import { durableOutboxes, outboxCalls } from "./webhook-outbox";
 
 // One per isolate: every request of this isolate shares its memory tier.
 const memory = memoryTier({
@@ -41,7 +47,7 @@ export function cloudflareServices(env: Env, config: Config): Services {
   if (location) tiers.push(cacheApiTier(location, log));
   // Without a KV namespace bound the proxy still works, with one tier less.
   if (env.JOB_CACHE) tiers.push(kvTier(env.JOB_CACHE, log));
-  const { wavelineApiKey, wavelineApiUrl, upstreamTimeoutMs, maxUpstreamBodyBytes } = config;
+  const { upstreamTimeoutMs } = config;
   const metricsNamespace = config.metricsEnabled ? env.TENANT_METRICS : undefined;
   const retention = { auditRetentionDays: config.auditRetentionDays };
   const directory = createDirectory({
@@ -68,19 +74,14 @@ export function cloudflareServices(env: Env, config: Config): Services {
       pendingTtlMs: config.pendingCacheTtlMs,
       readTimeoutMs: CACHE_READ_TIMEOUT_MS,
     }),
-    waveline: wavelineApiKey
-      ? createWavelineClient({
-          baseUrl: wavelineApiUrl,
-          apiKey: wavelineApiKey,
-          timeoutMs: upstreamTimeoutMs,
-          maxBodyBytes: maxUpstreamBodyBytes,
-        })
-      : undefined,
+    waveline: wavelineOf(config),
     rateLimiter: durableRateLimiter(env.RATE_LIMITER),
     streamLeases: durableStreamLeases(env.RATE_LIMITER),
     ledgers: durableLedgers(env.CREATION_LEDGER),
     settlement: env.JOB_SETTLER ? durableSettlement(env.JOB_SETTLER) : undefined,
-    watchers: env.JOB_WATCHER ? durableJobWatchers(env.JOB_WATCHER) : undefined,
+    watchers: env.JOB_WATCHER
+      ? durableJobWatchers(env.JOB_WATCHER, watcherDeadlineMs(upstreamTimeoutMs))
+      : undefined,
     webhooks: env.WEBHOOK_OUTBOX ? durableOutboxes(env.WEBHOOK_OUTBOX) : undefined,
     metrics: metricsRecorderFor(metricsNamespace, config.metricsFlushMs, log),
     metricsReader: metricsNamespace && durableMetricsReader(metricsNamespace),
@@ -98,6 +99,71 @@ export function cloudflareServices(env: Env, config: Config): Services {
           return asset.ok ? asset : null;
         }
       : undefined,
+  };
+}
+
+/** The Waveline client of these settings; none without an API key. */
+function wavelineOf(config: Config): WavelineClient | undefined {
+  const { wavelineApiKey, wavelineApiUrl, upstreamTimeoutMs, maxUpstreamBodyBytes } = config;
+  return wavelineApiKey
+    ? createWavelineClient({
+        baseUrl: wavelineApiUrl,
+        apiKey: wavelineApiKey,
+        timeoutMs: upstreamTimeoutMs,
+        maxBodyBytes: maxUpstreamBodyBytes,
+      })
+    : undefined;
+}
+
+/**
+ * What a job's watcher needs, over the same bindings: built once per object (its constructor).
+ * Unconfigured (settings that do not validate), it has no Waveline and answers so.
+ */
+export function jobWatcherServices(env: Env): WatcherServices {
+  const result = readConfig(env);
+  const config = result.ok ? result.config : undefined;
+  const log = isolateLog();
+  return {
+    waveline: config && wavelineOf(config),
+    pendingCacheTtlMs: config?.pendingCacheTtlMs ?? 0,
+    terminalCacheTtlMs: (config?.terminalCacheTtlS ?? 0) * 1000,
+    finishedJobs: kvTier(env.JOB_CACHE, log),
+    jobs: guardStorage(
+      d1JobStore(env.DB, undefined, { alerts: budgetAlertsToOutboxes(env) }),
+      "jobs",
+    ),
+    recordTallies: (counts) => recordFromObject(env.TENANT_METRICS, counts, log),
+    outbox: env.WEBHOOK_OUTBOX ? outboxCalls(env.WEBHOOK_OUTBOX) : undefined,
+    log: isolateLog,
+  };
+}
+
+/** What a tenant's creation ledger needs, over the same bindings: built once per object. */
+export function creationLedgerServices(env: Env): LedgerServices {
+  const jobs = d1JobStore(env.DB, undefined, { alerts: budgetAlertsToOutboxes(env) });
+  return {
+    jobs: guardStorage(jobs, "jobs"),
+    wakeSettler: () => durableSettlement(env.JOB_SETTLER).wake(),
+    log: isolateLog(),
+  };
+}
+
+/** What a tenant's webhook outbox needs, over the same bindings: built once per object. */
+export function webhookOutboxServices(env: Env): OutboxServices {
+  const result = readConfig(env);
+  const config = result.ok ? result.config : undefined;
+  const allowLocal = config?.webhooksAllowLocalUrls ?? false;
+  const egress = env.WEBHOOK_EGRESS;
+  const watchers = objectCalls(env.JOB_WATCHER, "job watcher", OBJECT_DEADLINES_MS.watch);
+  return {
+    tenants: guardStorage(d1TenantStore(env.DB), "tenants"),
+    retryDelaysS: config?.webhookRetryDelaysS ?? DEFAULT_RETRY_DELAYS_S,
+    // Deno checks the addresses a name resolves to itself; Workers' fetch reaches no private one.
+    deliver: (url, request) =>
+      egress ? egress.deliver(url, request, allowLocal) : fetch(url, request),
+    watchJob: (jobId, self) => watchers(jobId).watch(jobId, self),
+    recordTallies: (counts) => recordFromObject(env.TENANT_METRICS, counts, isolateLog()),
+    log: isolateLog,
   };
 }
 

@@ -15,7 +15,7 @@ import {
   type SeriesQuery,
 } from "../../core/metrics/store";
 import type { Tally } from "../../core/metrics/tally";
-import { withTimeout } from "../../core/timeout";
+import { OBJECT_DEADLINES_MS, objectCalls } from "./object-call";
 
 /**
  * One per tenant (named by tenant id): its metrics, added to by isolates' flushes, read by the
@@ -95,16 +95,11 @@ function sqlRows(sql: SqlStorage): MetricsRows {
   };
 }
 
-/** A flush or a read slower than this is given up (the flush is kept for the next one). */
-const METRICS_TIMEOUT_MS = 5_000;
-
 export function durableMetricsReader(
   namespace: DurableObjectNamespace<TenantMetrics>,
 ): MetricsReader {
-  return {
-    series: (tenantId, query) =>
-      withTimeout(namespace.getByName(tenantId).series(query), METRICS_TIMEOUT_MS),
-  };
+  const of = metricsObjects(namespace);
+  return { series: (tenantId, query) => of(tenantId).series(query) };
 }
 
 /** An isolate's recorder into `namespace` (built once with the services); none without it. */
@@ -114,9 +109,9 @@ export function metricsRecorderFor(
   log: Logger,
 ): MetricsRecorder {
   if (!namespace) return NO_METRICS;
+  const of = metricsObjects(namespace);
   return metricsRecorder({
-    sink: (tenantId, batch) =>
-      withTimeout(namespace.getByName(tenantId).add(batch), METRICS_TIMEOUT_MS),
+    sink: (tenantId, batch) => of(tenantId).add(batch),
     flushDelayMs,
     log,
   });
@@ -132,9 +127,9 @@ export async function recordFromObject(
   log: Logger,
 ): Promise<void> {
   if (!namespace || counts.length === 0) return;
+  const of = metricsObjects(namespace);
   const recorder = metricsRecorder({
-    sink: (tenantId, batch) =>
-      withTimeout(namespace.getByName(tenantId).add(batch), METRICS_TIMEOUT_MS),
+    sink: (tenantId, batch) => of(tenantId).add(batch),
     flushDelayMs: 0,
     log,
   });
@@ -143,3 +138,6 @@ export async function recordFromObject(
   }
   await recorder.flushAll();
 }
+
+const metricsObjects = (namespace: DurableObjectNamespace<TenantMetrics>) =>
+  objectCalls(namespace, "tenant metrics", OBJECT_DEADLINES_MS.metrics);
