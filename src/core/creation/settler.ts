@@ -2,9 +2,9 @@ import type { WavelineClient } from "../../waveline/client";
 import { describeError } from "../errors";
 import type { Logger } from "../log";
 import { billedTallies } from "../metrics/tally";
-import type { Clock, ObjectSql, ObjectStorage, SqlValue } from "../objects";
-import type { JobStore } from "../tenancy/store";
+import type { Clock, ObjectStorage } from "../objects";
 import { STORAGE_TIMEOUT_MS } from "../tenancy/guard";
+import type { JobStore } from "../tenancy/store";
 import { withTimeout } from "../timeout";
 import {
   SETTLE_AT_MOST_EVERY_MS,
@@ -24,10 +24,11 @@ export const MISSES_BEFORE_GIVING_UP = 5;
 /** The one settler of the account. */
 export const SETTLER_NAME = "account";
 
-interface MissRow extends Record<string, SqlValue> {
-  id: string;
-  misses: number;
-}
+/** Keys of its storage: how many runs in a row the listing passed over a job, and failed runs. */
+const MISS = "miss:";
+const FAILURES = "failures";
+/** Entries written or deleted by one storage call (a Durable Object's limit). */
+const STORAGE_BATCH = 128;
 
 /** What the settler needs besides its storage, given by the composition root. */
 export interface SettlerServices {
@@ -43,9 +44,8 @@ export interface SettlerServices {
 }
 
 export interface SettlerPorts {
-  sql: ObjectSql;
-  /** Its alarm: the next read of the listing, while jobs are unsettled. */
-  alarm: Pick<ObjectStorage, "getAlarm" | "setAlarm">;
+  /** Its miss counts and failed runs; its alarm is the next read of the listing. */
+  storage: ObjectStorage;
   services: SettlerServices;
   now?: Clock;
 }
@@ -58,49 +58,45 @@ export type JobSettlerActor = ReturnType<typeof jobSettler>;
  * records their status and pages, so usage and budgets count every billed page, read or not.
  * Woken by each creation.
  */
-export function jobSettler({ sql, alarm, services, now = () => Date.now() }: SettlerPorts) {
-  sql.exec(`
-    CREATE TABLE IF NOT EXISTS missing_jobs (id TEXT PRIMARY KEY, misses INTEGER NOT NULL);
-    CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-  `);
-
-  function failures(): number {
-    return (
-      sql.exec<{ value: number }>("SELECT value FROM state WHERE name = 'failures'").toArray()[0]
-        ?.value ?? 0
-    );
+export function jobSettler({ storage, services, now = () => Date.now() }: SettlerPorts) {
+  async function deleteKeys(keys: string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += STORAGE_BATCH) {
+      await storage.delete(keys.slice(i, i + STORAGE_BATCH));
+    }
   }
 
-  function givenUp(): Set<string> {
-    return new Set(
-      sql
-        .exec<MissRow>("SELECT id FROM missing_jobs WHERE misses >= ?", MISSES_BEFORE_GIVING_UP)
-        .toArray()
-        .map((row) => row.id),
-    );
+  async function putEntries(entries: [string, number][]): Promise<void> {
+    for (let i = 0; i < entries.length; i += STORAGE_BATCH) {
+      await storage.put(Object.fromEntries(entries.slice(i, i + STORAGE_BATCH)));
+    }
   }
 
-  /** Jobs the listing should have shown and did not: after a few runs, an operator's matter. */
-  function countMisses(found: ReadonlySet<string>, missing: ReadonlySet<string>, log: Logger) {
-    for (const id of found) sql.exec("DELETE FROM missing_jobs WHERE id = ?", id);
+  /**
+   * Jobs the listing should have shown and did not: after a few runs, an operator's matter.
+   * `misses` holds the counts of jobs still unsettled.
+   */
+  async function countMisses(
+    misses: ReadonlyMap<string, number>,
+    found: ReadonlySet<string>,
+    missing: ReadonlySet<string>,
+    log: Logger,
+  ): Promise<void> {
+    await deleteKeys([...found].filter((id) => misses.has(id)).map((id) => MISS + id));
+    const counted: [string, number][] = [];
     for (const id of missing) {
-      const { misses } = sql
-        .exec<MissRow>(
-          `INSERT INTO missing_jobs (id, misses) VALUES (?, 1)
-           ON CONFLICT (id) DO UPDATE SET misses = misses + 1 RETURNING id, misses`,
-          id,
-        )
-        .one();
-      if (misses === MISSES_BEFORE_GIVING_UP) {
+      const count = (misses.get(id) ?? 0) + 1;
+      counted.push([MISS + id, count]);
+      if (count === MISSES_BEFORE_GIVING_UP) {
         log.alert("job not in Waveline's listing: its pages are no longer settled", { jobId: id });
       }
     }
+    await putEntries(counted);
   }
 
   return {
     /** A job may need settling: the alarm runs within SETTLE_EVERY_MS (sooner if already set). */
     async wake(): Promise<void> {
-      if ((await alarm.getAlarm()) === null) await alarm.setAlarm(now() + SETTLE_EVERY_MS);
+      if ((await storage.getAlarm()) === null) await storage.setAlarm(now() + SETTLE_EVERY_MS);
     },
 
     async alarm(): Promise<void> {
@@ -114,18 +110,24 @@ export function jobSettler({ sql, alarm, services, now = () => Date.now() }: Set
           STORAGE_TIMEOUT_MS,
         );
         // Misses of jobs settled meanwhile, or past the horizon, are forgotten.
-        sql.exec(
-          "DELETE FROM missing_jobs WHERE id NOT IN (SELECT value FROM json_each(?))",
-          JSON.stringify(unsettled.map((job) => job.id)),
-        );
+        const still = new Set(unsettled.map((job) => job.id));
+        const misses = new Map<string, number>();
+        const forgotten: string[] = [];
+        for (const [key, count] of await storage.list<number>({ prefix: MISS })) {
+          const id = key.slice(MISS.length);
+          if (still.has(id)) misses.set(id, count);
+          else forgotten.push(key);
+        }
+        await deleteKeys(forgotten);
         // Budget alerts an outbox did not take when they were claimed.
         await services
           .resendAlerts()
           .catch((err: unknown) => log.warn("budget alert unsent", { error: describeError(err) }));
-        const given = givenUp();
-        const wanted = unsettled.filter((job) => !given.has(job.id));
+        const wanted = unsettled.filter(
+          (job) => (misses.get(job.id) ?? 0) < MISSES_BEFORE_GIVING_UP,
+        );
         if (wanted.length === 0) {
-          sql.exec("DELETE FROM state");
+          await storage.delete([FAILURES]);
           return;
         }
         const search = await searchListing(wanted, (offset, count) =>
@@ -136,7 +138,7 @@ export function jobSettler({ sql, alarm, services, now = () => Date.now() }: Set
           STORAGE_TIMEOUT_MS,
         );
         await services.recordTallies(billedTallies(billed)).catch(() => {});
-        countMisses(search.found, search.missing, log);
+        await countMisses(misses, search.found, search.missing, log);
         if (search.progress.length > 0) {
           log.info("jobs settled", {
             unsettled: wanted.length,
@@ -144,15 +146,15 @@ export function jobSettler({ sql, alarm, services, now = () => Date.now() }: Set
             listingPages: search.pagesRead,
           });
         }
-        sql.exec("DELETE FROM state WHERE name = 'failures'");
-        await alarm.setAlarm(now() + SETTLE_EVERY_MS);
+        await storage.delete([FAILURES]);
+        await storage.setAlarm(now() + SETTLE_EVERY_MS);
       } catch (err) {
         // Kept: the jobs stay unsettled, and the next run looks for them again, later.
-        const failed = failures() + 1;
-        sql.exec("INSERT OR REPLACE INTO state (name, value) VALUES ('failures', ?)", failed);
+        const failed = ((await storage.get<number>(FAILURES)) ?? 0) + 1;
+        await storage.put({ [FAILURES]: failed });
         const wait = Math.min(SETTLE_AT_MOST_EVERY_MS, SETTLE_EVERY_MS * 2 ** (failed - 1));
         log.warn("jobs not settled: retrying", { error: describeError(err), failures: failed });
-        await alarm.setAlarm(now() + wait);
+        await storage.setAlarm(now() + wait);
       }
     },
   };

@@ -1,18 +1,17 @@
 import { DurableObject } from "cloudflare:workers";
 import { jobSettler } from "../../../core/creation/settler";
-import { durableObjectSql } from "../object-storage";
+import { durableObjectStorage } from "../object-storage";
 import { jobSettlerServices } from "../services";
 
 /**
  * The account's one settler (named `account`): a shell over the core's `jobSettler`
- * (`core/creation/settler.ts`), kept in this object's SQLite storage, its services built once per
+ * (`core/creation/settler.ts`), kept in this object's storage, its services built once per
  * object by the same factory as the Worker's. An alarm runs by itself under `wrangler dev`,
  * Miniflare and the Deno server alike.
  */
 export class JobSettler extends DurableObject<Env> {
   private readonly settler = jobSettler({
-    sql: durableObjectSql(this.ctx.storage),
-    alarm: this.ctx.storage,
+    storage: durableObjectStorage(this.ctx.storage),
     services: jobSettlerServices(this.env),
   });
 
