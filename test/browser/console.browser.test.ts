@@ -1,10 +1,8 @@
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type BrowserContext, chromium, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestStack, type TestStack } from "../e2e/test-stack";
+import { launchChromium, skipWithoutChromium } from "./chromium";
 
 /**
  * The console (/console) in real headless Chromium against `wrangler dev`: the operator signs in
@@ -13,14 +11,7 @@ import { startTestStack, type TestStack } from "../e2e/test-stack";
  * audit log; a tenant signs in with its API key and sees itself alone. The credential never
  * reaches the address bar or the browser's storage.
  */
-const CHROMIUM = "/usr/bin/chromium";
-const hasChromium = existsSync(CHROMIUM);
-const skip = !hasChromium && !process.env.CI;
-if (skip) {
-  process.stderr.write(
-    `Skipping the console browser test: ${CHROMIUM} is missing (apt-get install chromium)\n`,
-  );
-}
+const skip = skipWithoutChromium("the console browser test");
 // README's picture is refreshed on demand (`CONSOLE_SCREENSHOT=1`); otherwise a test artifact.
 const SCREENSHOT = fileURLToPath(
   new URL(
@@ -46,7 +37,7 @@ interface ApiKeyListed {
 describe.skipIf(skip)("the console in headless Chromium", () => {
   let stack: TestStack;
   let browser: BrowserContext;
-  let userDataDir: string;
+  let chromium: Awaited<ReturnType<typeof launchChromium>>;
   const tenants: Record<"a" | "b", { id: string; name: string; key: string }> = {
     a: { id: "", name: "acme-alpha", key: "" },
     b: { id: "", name: "bolt-bravo", key: "" },
@@ -91,7 +82,6 @@ describe.skipIf(skip)("the console in headless Chromium", () => {
   }
 
   beforeAll(async () => {
-    if (!hasChromium) throw new Error(`${CHROMIUM} is missing: .ci/run installs it in CI`);
     // Metrics flush within 200 ms, so the console's traffic shows what the test did at once.
     stack = await startTestStack({ CONSOLE_ENABLED: "true", METRICS_FLUSH_MS: "200" });
     for (const tenant of Object.values(tenants)) {
@@ -104,29 +94,17 @@ describe.skipIf(skip)("the console in headless Chromium", () => {
       ).json()) as { key: string };
       tenant.key = key.key;
     }
-    userDataDir = mkdtempSync(join(tmpdir(), "waveline-chromium-"));
-    browser = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
+    chromium = await launchChromium({
       viewport: { width: 1100, height: 900 },
       // `datetime-local` inputs read in UTC, like the times the console shows.
       timezoneId: "UTC",
     });
+    browser = chromium.browser;
   });
 
   afterAll(async () => {
-    await browser?.close();
+    await chromium?.close();
     await stack?.stop();
-    if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
   });
 
   /** As tenant A: a job created, read until it is done, then read twice more from the cache. */

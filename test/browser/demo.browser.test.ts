@@ -1,14 +1,14 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type BrowserContext, chromium, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mintBrowserToken } from "../../src/core/tenancy/tokens";
 import { JOB_ID_RULE } from "../../src/waveline/schema";
 import { startTestStack, type TestStack } from "../e2e/test-stack";
+import { launchChromium } from "./chromium";
 
 /**
  * The demo page in real headless Chromium, served from other origins than the proxy (two more
@@ -43,7 +43,7 @@ describe.skipIf(skip)(
   () => {
     let stack: TestStack;
     let browser: BrowserContext;
-    let userDataDir: string;
+    let chromium: Awaited<ReturnType<typeof launchChromium>>;
     let allowed: PageServer;
     let blocked: PageServer;
     let tenantId: string;
@@ -73,7 +73,6 @@ describe.skipIf(skip)(
     }
 
     beforeAll(async () => {
-      if (!hasChromium) throw new Error(`${CHROMIUM} is missing: .ci/run installs it in CI`);
       stack = await startTestStack({ DEMO_ENABLED: "true" });
       allowed = await servePage(stack.proxyUrl);
       blocked = await servePage(stack.proxyUrl);
@@ -91,29 +90,17 @@ describe.skipIf(skip)(
         }),
       );
       apiKey = key.key ?? "";
-      userDataDir = mkdtempSync(join(tmpdir(), "waveline-chromium-"));
-      browser = await chromium.launchPersistentContext(userDataDir, {
-        executablePath: CHROMIUM,
-        headless: true,
-        args: [
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-quic",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-        ],
+      chromium = await launchChromium({
         viewport: { width: 1000, height: 900 },
       });
+      browser = chromium.browser;
     }, STACK_START_TIMEOUT_MS);
 
     afterAll(async () => {
-      await browser?.close();
+      await chromium?.close();
       await allowed?.close();
       await blocked?.close();
       await stack?.stop();
-      if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
     });
 
     it("lets a listed origin mint a token, create a job and watch it to COMPLETED", async () => {
