@@ -55,11 +55,8 @@ module.exports = {
       name: "objects-are-thin-shells",
       severity: "error",
       comment:
-        "A Durable Object class builds its actor (src/core) from its storage and the services that src/platform/cloudflare/services.ts builds, and delegates to it: it never builds a store or a client, nor reads the configuration, itself. Issue 24: job-settler.ts still does, and is exempt until it becomes a shell in objects/.",
-      from: {
-        path: "^src/platform/cloudflare/(objects/|job-settler\\.ts$|tenant-metrics\\.ts$)",
-        pathNot: "^src/platform/cloudflare/job-settler\\.ts$",
-      },
+        "A Durable Object class builds its actor (src/core) from its storage and the services that src/platform/cloudflare/services.ts builds, and delegates to it: it never builds a store or a client, nor reads the configuration, itself.",
+      from: { path: "^src/platform/cloudflare/objects/" },
       to: {
         path: "^src/platform/cloudflare/(d1-stores|kv-tier|cache-api-tier)\\.ts$|^src/waveline/client\\.ts$|^src/core/config\\.ts$",
       },

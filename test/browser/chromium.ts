@@ -22,9 +22,10 @@ export function skipWithoutChromium(what: string): boolean {
  * Headless Chromium with a profile of its own, started with the flags this machine's closed
  * network needs (no background connections, no QUIC). `close` ends it and deletes the profile.
  */
-export async function launchChromium(
-  options: { viewport: { width: number; height: number }; timezoneId?: string },
-): Promise<{ browser: BrowserContext; close(): Promise<void> }> {
+export async function launchChromium(options: {
+  viewport: { width: number; height: number };
+  timezoneId?: string;
+}): Promise<{ browser: BrowserContext; close(): Promise<void> }> {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: .ci/run installs it in CI`);
   const userDataDir = mkdtempSync(join(tmpdir(), "waveline-chromium-"));
   const browser = await chromium.launchPersistentContext(userDataDir, {

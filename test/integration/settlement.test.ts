@@ -2,7 +2,7 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { type ListedJob, SETTLE_EVERY_MS, searchListing } from "../../src/core/creation/settlement";
-import type { JobSettler } from "../../src/platform/cloudflare/job-settler";
+import type { JobSettler } from "../../src/platform/cloudflare/objects/job-settler";
 import {
   asAdmin,
   createTenant,

@@ -3,6 +3,7 @@ import { memoryTier } from "../../core/cache/memory";
 import type { CacheTier } from "../../core/cache/tiers";
 import { type Config, readConfig } from "../../core/config";
 import type { LedgerServices } from "../../core/creation/ledger";
+import type { SettlerServices } from "../../core/creation/settler";
 import { watcherDeadlineMs } from "../../core/jobs/read";
 import type { Services } from "../../core/services";
 import { createDirectory } from "../../core/tenancy/directory";
@@ -13,7 +14,7 @@ import type { WatcherServices } from "../../core/watching/watcher";
 import type { OutboxServices } from "../../core/webhooks/outbox-actor";
 import { DEFAULT_RETRY_DELAYS_S } from "../../core/webhooks/schedule";
 import { createWavelineClient, type WavelineClient } from "../../waveline/client";
-import { budgetAlertsToOutboxes } from "./budget-alerts";
+import { budgetAlertsToOutboxes, resendBudgetAlerts } from "./budget-alerts";
 import { cacheApiTier } from "./cache-api-tier";
 import { durableLedgers } from "./creation-ledger";
 import { d1AuditLog, d1JobStore, d1TenantStore } from "./d1-stores";
@@ -145,6 +146,23 @@ export function creationLedgerServices(env: Env): LedgerServices {
     jobs: guardStorage(jobs, "jobs"),
     wakeSettler: () => durableSettlement(env.JOB_SETTLER).wake(),
     log: isolateLog(),
+  };
+}
+
+/**
+ * What the account's settler needs, over the same bindings: built once per object. Unconfigured
+ * (settings that do not validate, or no Waveline API key), it has no Waveline and settles nothing.
+ */
+export function jobSettlerServices(env: Env): SettlerServices {
+  const result = readConfig(env);
+  const config = result.ok ? result.config : undefined;
+  return {
+    waveline: config && wavelineOf(config),
+    // Bounded in time by the settler itself.
+    jobs: d1JobStore(env.DB, undefined, { alerts: budgetAlertsToOutboxes(env) }),
+    resendAlerts: () => resendBudgetAlerts(env),
+    recordTallies: (counts) => recordFromObject(env.TENANT_METRICS, counts, isolateLog()),
+    log: isolateLog,
   };
 }
 

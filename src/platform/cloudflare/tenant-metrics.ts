@@ -1,110 +1,19 @@
-import { DurableObject } from "cloudflare:workers";
 import type { Logger } from "../../core/log";
-import {
-  type MetricsBatch,
-  type MetricsRecorder,
-  metricsRecorder,
-  NO_METRICS,
-} from "../../core/metrics/recorder";
-import {
-  addBatch,
-  type MetricsReader,
-  type MetricsRows,
-  type MetricsSeries,
-  readSeries,
-  type SeriesQuery,
-} from "../../core/metrics/store";
+import { type MetricsRecorder, metricsRecorder, NO_METRICS } from "../../core/metrics/recorder";
+import type { MetricsReader } from "../../core/metrics/store";
 import type { Tally } from "../../core/metrics/tally";
 import { OBJECT_DEADLINES_MS, objectCalls } from "./object-call";
 
-/**
- * One per tenant (named by tenant id): its metrics, added to by isolates' flushes, read by the
- * metrics routes. A thin shell: the rows' logic is `core/metrics/store.ts`.
- */
-export class TenantMetrics extends DurableObject {
-  private readonly rows: MetricsRows;
+type MetricsNamespace = NonNullable<Env["TENANT_METRICS"]>;
 
-  constructor(ctx: DurableObjectState, env: Cloudflare.Env) {
-    super(ctx, env);
-    const sql = ctx.storage.sql;
-    sql.exec(`CREATE TABLE IF NOT EXISTS windows (
-      step TEXT NOT NULL,
-      at INTEGER NOT NULL,
-      row TEXT NOT NULL,
-      tally TEXT NOT NULL,
-      PRIMARY KEY (step, at, row)
-    ) WITHOUT ROWID`);
-    this.rows = sqlRows(sql);
-  }
-
-  async add(batch: MetricsBatch): Promise<void> {
-    addBatch(this.rows, batch, Date.now());
-  }
-
-  async series(query: SeriesQuery): Promise<MetricsSeries> {
-    return readSeries(this.rows, query);
-  }
-}
-
-function sqlRows(sql: SqlStorage): MetricsRows {
-  return {
-    get(step, at, row) {
-      const found = sql
-        .exec<{ tally: string }>(
-          "SELECT tally FROM windows WHERE step = ? AND at = ? AND row = ?",
-          step,
-          at,
-          row,
-        )
-        .toArray()[0];
-      return found && (JSON.parse(found.tally) as Tally);
-    },
-    put(step, at, row, tally) {
-      sql.exec(
-        "INSERT OR REPLACE INTO windows (step, at, row, tally) VALUES (?, ?, ?, ?)",
-        step,
-        at,
-        row,
-        JSON.stringify(tally),
-      );
-    },
-    countSubs(step, at) {
-      return sql
-        .exec<{ n: number }>(
-          "SELECT COUNT(*) AS n FROM windows WHERE step = ? AND at = ? AND row LIKE 'u:%'",
-          step,
-          at,
-        )
-        .one().n;
-    },
-    range(step, from, to, row) {
-      return sql
-        .exec<{ at: number; tally: string }>(
-          "SELECT at, tally FROM windows WHERE step = ? AND at >= ? AND at < ? AND row = ? ORDER BY at",
-          step,
-          from,
-          to,
-          row,
-        )
-        .toArray()
-        .map((found) => ({ at: found.at, tally: JSON.parse(found.tally) as Tally }));
-    },
-    deleteBefore(step, at) {
-      sql.exec("DELETE FROM windows WHERE step = ? AND at < ?", step, at);
-    },
-  };
-}
-
-export function durableMetricsReader(
-  namespace: DurableObjectNamespace<TenantMetrics>,
-): MetricsReader {
+export function durableMetricsReader(namespace: MetricsNamespace): MetricsReader {
   const of = metricsObjects(namespace);
   return { series: (tenantId, query) => of(tenantId).series(query) };
 }
 
 /** An isolate's recorder into `namespace` (built once with the services); none without it. */
 export function metricsRecorderFor(
-  namespace: DurableObjectNamespace<TenantMetrics> | undefined,
+  namespace: MetricsNamespace | undefined,
   flushDelayMs: number,
   log: Logger,
 ): MetricsRecorder {
@@ -122,7 +31,7 @@ export function metricsRecorderFor(
  * which may be evicted at any time: counts sent at once, one call per tenant named.
  */
 export async function recordFromObject(
-  namespace: DurableObjectNamespace<TenantMetrics> | undefined,
+  namespace: MetricsNamespace | undefined,
   counts: readonly { tenantId: string; sub?: string | null; tally: Tally }[],
   log: Logger,
 ): Promise<void> {
@@ -139,5 +48,5 @@ export async function recordFromObject(
   await recorder.flushAll();
 }
 
-const metricsObjects = (namespace: DurableObjectNamespace<TenantMetrics>) =>
+const metricsObjects = (namespace: MetricsNamespace) =>
   objectCalls(namespace, "tenant metrics", OBJECT_DEADLINES_MS.metrics);

@@ -4,12 +4,12 @@ import { readConfig } from "../../core/config";
 import type { AppEnv } from "../../http/context";
 import { cloudflareServices } from "./services";
 
-export { JobSettler } from "./job-settler";
 export { CreationLedger } from "./objects/creation-ledger";
+export { JobSettler } from "./objects/job-settler";
 export { JobWatcher } from "./objects/job-watcher";
+export { TenantMetrics } from "./objects/tenant-metrics";
 export { TenantRateLimiter } from "./objects/tenant-rate-limiter";
 export { WebhookOutbox } from "./objects/webhook-outbox";
-export { TenantMetrics } from "./tenant-metrics";
 
 /**
  * The Workers entry. The app and its services are built once per `env` object: once per isolate
