@@ -1,0 +1,39 @@
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { expect, it } from "vitest";
+import { durableObjectStorage } from "../../src/platform/cloudflare/object-storage";
+import type { Assert, Harness } from "../conformance/harness";
+import { objectStorageConformance } from "../conformance/object-storage";
+
+/** The conformance suites against the Cloudflare adapters, on workerd's own storage. */
+
+const assert: Assert = {
+  equal: (actual, expected, message) => expect(actual, message).toBe(expected),
+  deepEqual: (actual, expected, message) => expect(actual, message).toStrictEqual(expected),
+  ok: (value, message) => expect(value, message).toBeTruthy(),
+  rejects: async (run) => {
+    await expect(run()).rejects.toThrow();
+  },
+};
+
+/** Each case runs inside a Durable Object of its own, whose storage it may use only from there. */
+let storage: DurableObjectStorage | undefined;
+const insideAnObject: Harness = {
+  assert,
+  test: (name, run) =>
+    it(name, () =>
+      runInDurableObject(env.RATE_LIMITER.get(env.RATE_LIMITER.newUniqueId()), async (_, state) => {
+        storage = state.storage;
+        try {
+          await run();
+        } finally {
+          storage = undefined;
+        }
+      }),
+    ),
+};
+
+objectStorageConformance(insideAnObject, async () => {
+  if (!storage) throw new Error("an ObjectStorage case ran outside its Durable Object");
+  return durableObjectStorage(storage);
+});
