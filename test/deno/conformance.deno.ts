@@ -7,12 +7,16 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ObjectStorage } from "../../src/core/objects.ts";
+import type { JobStore, TenantStore } from "../../src/core/tenancy/store.ts";
+import { sqliteD1 } from "../../src/platform/deno/d1.ts";
 import {
   DurableObjectHost,
   type DurableObjectState,
 } from "../../src/platform/deno/durable-objects.ts";
+import { openDatabase } from "../../src/platform/deno/runtime.ts";
 import type { Harness } from "../conformance/harness.ts";
 import { objectStorageConformance } from "../conformance/object-storage.ts";
+import { tenancyConformance } from "../conformance/tenancy.ts";
 
 /** What each case opened, closed when it ends (a host's alarm timers, its files). */
 let opened: (() => void)[] = [];
@@ -39,8 +43,10 @@ class Holder {
   alarm(): void {}
 }
 
+const tempDir = () => mkdtempSync(join(tmpdir(), "waveline-conformance-"));
+
 objectStorageConformance(harness, async () => {
-  const dir = mkdtempSync(join(tmpdir(), "waveline-conformance-"));
+  const dir = tempDir();
   const host = new DurableObjectHost({
     dir,
     env: {},
@@ -57,4 +63,26 @@ objectStorageConformance(harness, async () => {
   // As the actors see it: the shells' `durableObjectStorage` forwards each call unchanged (and is
   // typed against workers-types, which Deno does not check).
   return storage as unknown as ObjectStorage;
+});
+
+/**
+ * The stores the Worker builds over D1, here over the Deno runtime's database (migrated SQLite).
+ * Imported by a computed specifier, as src/platform/deno/worker.ts imports the Worker: they are
+ * typed against workers-types, which `tsc` checks and `deno check` does not.
+ */
+const D1_STORES = new URL("../../src/platform/cloudflare/d1-stores.ts", import.meta.url).href;
+const { d1TenantStore, d1JobStore } = (await import(D1_STORES)) as {
+  d1TenantStore(db: unknown): TenantStore;
+  d1JobStore(db: unknown): JobStore;
+};
+
+tenancyConformance(harness, async () => {
+  const dir = tempDir();
+  const { db } = openDatabase(dir);
+  opened.push(() => {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const d1 = sqliteD1(db);
+  return { tenants: d1TenantStore(d1), jobs: d1JobStore(d1) };
 });

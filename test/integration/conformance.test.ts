@@ -1,9 +1,11 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
+import { d1JobStore, d1TenantStore } from "../../src/platform/cloudflare/d1-stores";
 import { durableObjectStorage } from "../../src/platform/cloudflare/object-storage";
 import type { Assert, Harness } from "../conformance/harness";
 import { objectStorageConformance } from "../conformance/object-storage";
+import { tenancyConformance } from "../conformance/tenancy";
 
 /** The conformance suites against the Cloudflare adapters, on workerd's own storage. */
 
@@ -37,3 +39,8 @@ objectStorageConformance(insideAnObject, async () => {
   if (!storage) throw new Error("an ObjectStorage case ran outside its Durable Object");
   return durableObjectStorage(storage);
 });
+
+tenancyConformance({ test: it, assert }, async () => ({
+  tenants: d1TenantStore(env.DB),
+  jobs: d1JobStore(env.DB),
+}));
