@@ -6,6 +6,9 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import type { CacheTier } from "../../src/core/cache/tiers.ts";
+import type { Logger } from "../../src/core/log.ts";
 import type { ObjectStorage } from "../../src/core/objects.ts";
 import type { JobStore, TenantStore } from "../../src/core/tenancy/store.ts";
 import { sqliteD1 } from "../../src/platform/deno/d1.ts";
@@ -13,7 +16,9 @@ import {
   DurableObjectHost,
   type DurableObjectState,
 } from "../../src/platform/deno/durable-objects.ts";
+import { sqliteKv } from "../../src/platform/deno/kv.ts";
 import { openDatabase } from "../../src/platform/deno/runtime.ts";
+import { cacheTierConformance, quietLog } from "../conformance/cache-tier.ts";
 import type { Harness } from "../conformance/harness.ts";
 import { objectStorageConformance } from "../conformance/object-storage.ts";
 import { tenancyConformance } from "../conformance/tenancy.ts";
@@ -66,14 +71,19 @@ objectStorageConformance(harness, async () => {
 });
 
 /**
- * The stores the Worker builds over D1, here over the Deno runtime's database (migrated SQLite).
+ * The adapters the Worker builds over D1 and KV, here over the Deno runtime's database (migrated SQLite).
  * Imported by a computed specifier, as src/platform/deno/worker.ts imports the Worker: they are
  * typed against workers-types, which `tsc` checks and `deno check` does not.
  */
-const D1_STORES = new URL("../../src/platform/cloudflare/d1-stores.ts", import.meta.url).href;
-const { d1TenantStore, d1JobStore } = (await import(D1_STORES)) as {
+const adapter = (file: string) =>
+  new URL(`../../src/platform/cloudflare/${file}`, import.meta.url).href;
+const { d1TenantStore, d1JobStore } = (await import(adapter("d1-stores.ts"))) as {
   d1TenantStore(db: unknown): TenantStore;
   d1JobStore(db: unknown): JobStore;
+};
+const { kvTier, KV_MAX_VALUE_BYTES } = (await import(adapter("kv-tier.ts"))) as {
+  kvTier(kv: unknown, log: Logger): CacheTier;
+  KV_MAX_VALUE_BYTES: number;
 };
 
 tenancyConformance(harness, async () => {
@@ -86,3 +96,15 @@ tenancyConformance(harness, async () => {
   const d1 = sqliteD1(db);
   return { tenants: d1TenantStore(d1), jobs: d1JobStore(d1) };
 });
+
+/** KV's clock, moved by the expiry case. */
+let now = Date.now();
+cacheTierConformance(
+  harness,
+  async () => {
+    const kv = sqliteKv(new DatabaseSync(":memory:"), { now: () => now });
+    opened.push(() => kv.close());
+    return kvTier(kv, quietLog);
+  },
+  { maxBodyBytes: KV_MAX_VALUE_BYTES, advance: (ms) => (now += ms) },
+);

@@ -1,8 +1,11 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { cacheApiTier } from "../../src/platform/cloudflare/cache-api-tier";
 import { d1JobStore, d1TenantStore } from "../../src/platform/cloudflare/d1-stores";
+import { KV_MAX_VALUE_BYTES, kvTier } from "../../src/platform/cloudflare/kv-tier";
 import { durableObjectStorage } from "../../src/platform/cloudflare/object-storage";
+import { cacheTierConformance, quietLog } from "../conformance/cache-tier";
 import type { Assert, Harness } from "../conformance/harness";
 import { objectStorageConformance } from "../conformance/object-storage";
 import { tenancyConformance } from "../conformance/tenancy";
@@ -35,12 +38,25 @@ const insideAnObject: Harness = {
     ),
 };
 
-objectStorageConformance(insideAnObject, async () => {
-  if (!storage) throw new Error("an ObjectStorage case ran outside its Durable Object");
-  return durableObjectStorage(storage);
+describe("durableObjectStorage", () => {
+  objectStorageConformance(insideAnObject, async () => {
+    if (!storage) throw new Error("an ObjectStorage case ran outside its Durable Object");
+    return durableObjectStorage(storage);
+  });
 });
 
-tenancyConformance({ test: it, assert }, async () => ({
-  tenants: d1TenantStore(env.DB),
-  jobs: d1JobStore(env.DB),
-}));
+describe("d1TenantStore and d1JobStore", () => {
+  tenancyConformance({ test: it, assert }, async () => ({
+    tenants: d1TenantStore(env.DB),
+    jobs: d1JobStore(env.DB),
+  }));
+});
+
+describe("kvTier", () => {
+  cacheTierConformance({ test: it, assert }, async () => kvTier(env.JOB_CACHE, quietLog), {
+    maxBodyBytes: KV_MAX_VALUE_BYTES,
+  });
+});
+describe("cacheApiTier", () => {
+  cacheTierConformance({ test: it, assert }, async () => cacheApiTier(caches.default, quietLog));
+});
