@@ -23,9 +23,13 @@ import {
 import { installWorkersGlobals } from "../../src/platform/deno/globals.ts";
 import { KV_MAX_VALUE_BYTES, sqliteKv } from "../../src/platform/deno/kv.ts";
 import { fixedWindowLimiter } from "../../src/platform/deno/rate-limit.ts";
-import { lockDataDir, MIGRATIONS_DIR, openRuntime } from "../../src/platform/deno/runtime.ts";
+import { lockDataDir, openRuntime } from "../../src/platform/deno/runtime.ts";
 import { waitUntilTracker } from "../../src/platform/deno/wait-until.ts";
-import type { WorkerModule } from "../../src/platform/deno/worker.ts";
+import { loadWorker, type WorkerModule } from "../../src/platform/deno/worker.ts";
+import {
+  parseWranglerConfig,
+  readWranglerConfig,
+} from "../../src/platform/deno/wrangler-config.ts";
 
 const tempDir = () => mkdtempSync(join(tmpdir(), "waveline-deno-test-"));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -64,10 +68,11 @@ Deno.test("D1: results, meta and binding rules as D1 has them", async () => {
 
 Deno.test("D1: migrations apply once, in order, recorded as wrangler records them", () => {
   const db = new DatabaseSync(":memory:");
-  const first = applyMigrations(db, MIGRATIONS_DIR);
+  const migrations = readWranglerConfig().d1.migrationsDir;
+  const first = applyMigrations(db, migrations);
   assert.ok(first.length >= 4);
   assert.deepEqual(first, [...first].sort());
-  assert.deepEqual(applyMigrations(db, MIGRATIONS_DIR), []);
+  assert.deepEqual(applyMigrations(db, migrations), []);
   const recorded = db.prepare("SELECT name FROM d1_migrations ORDER BY id").all();
   assert.deepEqual(
     recorded.map((row) => row.name),
@@ -234,16 +239,91 @@ Deno.test("waitUntil: a shutdown waits for work handed over, and for what that w
   assert.equal(await tracker.drain(50), false);
 });
 
-/** A Worker whose every Durable Object class is `Counter`: enough for the runtime's files. */
-const counterWorker = {
+/** A Worker whose every Durable Object class wrangler.toml binds is `Counter`. */
+const counterWorker: WorkerModule = {
   default: { fetch: () => new Response("ok") },
-  CreationLedger: Counter,
-  TenantRateLimiter: Counter,
-  JobWatcher: Counter,
-  WebhookOutbox: Counter,
-  JobSettler: Counter,
-  TenantMetrics: Counter,
-} as unknown as WorkerModule;
+  ...Object.fromEntries(readWranglerConfig().durableObjects.map((b) => [b.className, Counter])),
+};
+
+Deno.test("wrangler.toml: the runtime hosts every Durable Object and rate limit it declares", async () => {
+  const config = readWranglerConfig();
+  assert.ok(config.durableObjects.length > 0);
+  const dir = tempDir();
+  const runtime = openRuntime(counterWorker, { dataDir: dir, vars: {} });
+  for (const { binding } of config.durableObjects) {
+    const namespace = runtime.env[binding] as ReturnType<DurableObjectHost["namespace"]>;
+    assert.equal(await namespace.getByName("a").increment(), 1, binding);
+  }
+  for (const { binding, limit } of config.rateLimits) {
+    const limiter = runtime.env[binding] as {
+      limit(o: { key: string }): Promise<{ success: boolean }>;
+    };
+    for (let i = 0; i < limit; i++) assert.ok((await limiter.limit({ key: "k" })).success, binding);
+    assert.equal((await limiter.limit({ key: "k" })).success, false, binding);
+  }
+  await runtime.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+Deno.test("wrangler.toml: the Worker entry exports every Durable Object class it binds", async () => {
+  installWorkersGlobals();
+  const worker = await loadWorker();
+  for (const { className } of readWranglerConfig().durableObjects) {
+    assert.equal(typeof worker[className], "function", className);
+  }
+});
+
+Deno.test("wrangler.toml: a class the Worker does not export stops the runtime before it opens anything", () => {
+  const dir = join(tempDir(), "data");
+  const { TenantMetrics: _, ...withoutMetrics } = counterWorker;
+  assert.throws(
+    () => openRuntime(withoutMetrics as WorkerModule, { dataDir: dir, vars: {} }),
+    /binds TENANT_METRICS to the Durable Object class TenantMetrics, which the Worker entry does not export/,
+  );
+  assert.throws(() => statSync(dir), /ENOENT|No such file/);
+});
+
+Deno.test("wrangler.toml: what the Deno runtime needs and does not find is named", () => {
+  const complete = `
+[assets]
+directory = "./public"
+binding = "ASSETS"
+[[d1_databases]]
+binding = "DB"
+migrations_dir = "migrations"
+[[kv_namespaces]]
+binding = "JOB_CACHE"
+[[durable_objects.bindings]]
+name = "RATE_LIMITER"
+class_name = "TenantRateLimiter"
+[[ratelimits]]
+name = "AUTH_FAILURE_LIMITER"
+namespace_id = "1001"
+simple = { limit = 30, period = 60 }
+`;
+  const config = parseWranglerConfig(complete, "/srv/proxy");
+  assert.deepEqual(config.durableObjects, [
+    { binding: "RATE_LIMITER", className: "TenantRateLimiter" },
+  ]);
+  assert.deepEqual(config.rateLimits, [{ binding: "AUTH_FAILURE_LIMITER", limit: 30, period: 60 }]);
+  assert.equal(config.d1.migrationsDir, "/srv/proxy/migrations");
+  assert.equal(config.assets.directory, "/srv/proxy/public");
+
+  const without = (line: string) => complete.replace(`${line}\n`, "");
+  assert.throws(
+    () => parseWranglerConfig(without('class_name = "TenantRateLimiter"'), "/"),
+    /wrangler.toml lacks what the Deno runtime needs: durable_objects.bindings\[0\].class_name: missing/,
+  );
+  assert.throws(
+    () => parseWranglerConfig(without('migrations_dir = "migrations"'), "/"),
+    /d1_databases\[0\].migrations_dir: missing/,
+  );
+  assert.throws(
+    () => parseWranglerConfig(complete.replace("period = 60", "period = 30"), "/"),
+    /ratelimits\[0\].simple.period: must be 10 or 60/,
+  );
+  assert.throws(() => parseWranglerConfig("[assets", "/"), /wrangler.toml is not valid TOML/);
+});
 
 /** Every path under `dir` (itself included) with its permission bits. */
 function modesUnder(dir: string): Map<string, number> {

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { parse } from "smol-toml";
 import type { TestStack } from "../e2e/test-stack";
 import {
   adminClient,
@@ -222,9 +223,10 @@ async function listAll(
 
 /** The failed-auth limit as wrangler.toml configures it for `wrangler dev`. */
 function authFailureLimit(): { limit: number; periodS: number } {
-  const toml = readFileSync("wrangler.toml", "utf8");
-  const match =
-    /name = "AUTH_FAILURE_LIMITER"[\s\S]*?simple = \{ limit = (\d+), period = (\d+) \}/.exec(toml);
-  if (!match) throw new Error("wrangler.toml: no simple limit for AUTH_FAILURE_LIMITER");
-  return { limit: Number(match[1]), periodS: Number(match[2]) };
+  const { ratelimits } = parse(readFileSync("wrangler.toml", "utf8")) as {
+    ratelimits?: { name: string; simple?: { limit: number; period: number } }[];
+  };
+  const simple = ratelimits?.find((r) => r.name === "AUTH_FAILURE_LIMITER")?.simple;
+  if (!simple) throw new Error("wrangler.toml: no simple limit for AUTH_FAILURE_LIMITER");
+  return { limit: simple.limit, periodS: simple.period };
 }

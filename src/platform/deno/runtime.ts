@@ -1,9 +1,9 @@
-import { chmodSync, readdirSync, readFileSync } from "node:fs";
+import { chmodSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { DatabaseSync } from "node:sqlite";
 import { directoryAssets } from "./assets.ts";
 import { applyMigrations, sqliteD1 } from "./d1.ts";
-import { DurableObjectHost } from "./durable-objects.ts";
+import { type DurableObjectClass, DurableObjectHost } from "./durable-objects.ts";
 import { sqliteKv } from "./kv.ts";
 import { fixedWindowLimiter } from "./rate-limit.ts";
 import { openPrivateSqlite, openSqlite, privateDir } from "./sqlite.ts";
@@ -11,10 +11,7 @@ import { activeSpanTraces } from "./traces.ts";
 import { waitUntilTracker } from "./wait-until.ts";
 import { type ResolveAddresses, webhookEgress } from "./webhook-egress.ts";
 import type { ExecutionContext, WorkerModule } from "./worker.ts";
-
-const REPO = new URL("../../../", import.meta.url).pathname;
-export const MIGRATIONS_DIR = join(REPO, "migrations");
-const PUBLIC_DIR = join(REPO, "public");
+import { readWranglerConfig, type WranglerConfig } from "./wrangler-config.ts";
 
 /**
  * Holds `<dir>/instance.lock` exclusively (a SQLite lock, released when the process ends): the
@@ -48,21 +45,37 @@ export function makeDataDirPrivate(dir: string): void {
   }
 }
 
-/** The D1 database under `<dir>/d1.sqlite`, migrated to the latest schema. */
-export function openDatabase(dir: string): { db: DatabaseSync; applied: string[] } {
+/**
+ * The D1 database under `<dir>/d1.sqlite`, migrated to the latest schema (from wrangler.toml's
+ * `migrations_dir`).
+ */
+export function openDatabase(
+  dir: string,
+  migrationsDir = readWranglerConfig().d1.migrationsDir,
+): { db: DatabaseSync; applied: string[] } {
   const db = openSqlite(join(dir, "d1.sqlite"));
-  return { db, applied: applyMigrations(db, MIGRATIONS_DIR) };
+  return { db, applied: applyMigrations(db, migrationsDir) };
 }
 
-/** The failed-auth limit as wrangler.toml declares it, so both runtimes count alike. */
-export function authFailureLimit(): { limit: number; period: number } {
-  const toml = readFileSync(join(REPO, "wrangler.toml"), "utf8");
-  const block = toml
-    .split("[[ratelimits]]")
-    .find((part) => part.includes('"AUTH_FAILURE_LIMITER"'));
-  const match = block?.match(/simple\s*=\s*\{\s*limit\s*=\s*(\d+)\s*,\s*period\s*=\s*(\d+)\s*\}/);
-  if (!match) throw new Error("wrangler.toml: no simple limit for AUTH_FAILURE_LIMITER");
-  return { limit: Number(match[1]), period: Number(match[2]) };
+/**
+ * The Durable Object classes wrangler.toml binds, each looked up by its `class_name` among the
+ * Worker entry's exports; a class it does not export stops the runtime before it opens anything.
+ */
+export function durableObjectClasses(
+  worker: WorkerModule,
+  bindings: WranglerConfig["durableObjects"],
+): Record<string, DurableObjectClass> {
+  const classes: Record<string, DurableObjectClass> = {};
+  for (const { binding, className } of bindings) {
+    const Class = worker[className];
+    if (typeof Class !== "function") {
+      throw new Error(
+        `wrangler.toml binds ${binding} to the Durable Object class ${className}, which the Worker entry does not export`,
+      );
+    }
+    classes[className] = Class as DurableObjectClass;
+  }
+  return classes;
 }
 
 export interface DenoRuntime {
@@ -75,9 +88,10 @@ export interface DenoRuntime {
 }
 
 /**
- * The Worker's bindings on Deno, over files under `dataDir`: D1 and KV as SQLite databases,
- * Durable Objects hosted in this process, the rate-limiting binding in memory, `ASSETS` from
- * `public/`. `vars` are the Worker's vars and secrets, as `.dev.vars` names them.
+ * The Worker's bindings on Deno, as wrangler.toml declares them (its Durable Objects, rate limits,
+ * D1 database, KV namespace and assets), over files under `dataDir`: D1 and KV as SQLite
+ * databases, Durable Objects hosted in this process, rate limits in memory, assets from their
+ * directory. `vars` are the Worker's vars and secrets, as `.dev.vars` names them.
  */
 export function openRuntime(
   worker: WorkerModule,
@@ -88,37 +102,32 @@ export function openRuntime(
     resolveWebhookHost?: ResolveAddresses;
   },
 ): DenoRuntime {
+  const config = readWranglerConfig();
+  const classes = durableObjectClasses(worker, config.durableObjects);
   const lock = lockDataDir(options.dataDir);
   makeDataDirPrivate(options.dataDir);
   const tracker = waitUntilTracker();
-  const { db, applied } = openDatabase(options.dataDir);
+  const { db, applied } = openDatabase(options.dataDir, config.d1.migrationsDir);
   const kvDb = openSqlite(join(options.dataDir, "kv.sqlite"));
   const kv = sqliteKv(kvDb);
   const env: Record<string, unknown> = { ...options.vars };
   const host = new DurableObjectHost({
     dir: join(options.dataDir, "objects"),
     env,
-    classes: {
-      TenantRateLimiter: worker.TenantRateLimiter,
-      CreationLedger: worker.CreationLedger,
-      JobWatcher: worker.JobWatcher,
-      WebhookOutbox: worker.WebhookOutbox,
-      JobSettler: worker.JobSettler,
-      TenantMetrics: worker.TenantMetrics,
-    },
+    classes,
     waitUntil: tracker.waitUntil,
   });
+  env[config.d1.binding] = sqliteD1(db);
+  env[config.kv.binding] = kv;
+  for (const { binding, className } of config.durableObjects) {
+    env[binding] = host.namespace(className);
+  }
+  for (const { binding, limit, period } of config.rateLimits) {
+    env[binding] = fixedWindowLimiter({ limit, period });
+  }
+  env[config.assets.binding] = directoryAssets(config.assets.directory);
+  // Deno's own bindings, which wrangler.toml has no counterpart of.
   Object.assign(env, {
-    DB: sqliteD1(db),
-    JOB_CACHE: kv,
-    RATE_LIMITER: host.namespace("TenantRateLimiter"),
-    CREATION_LEDGER: host.namespace("CreationLedger"),
-    JOB_WATCHER: host.namespace("JobWatcher"),
-    WEBHOOK_OUTBOX: host.namespace("WebhookOutbox"),
-    JOB_SETTLER: host.namespace("JobSettler"),
-    TENANT_METRICS: host.namespace("TenantMetrics"),
-    AUTH_FAILURE_LIMITER: fixedWindowLimiter(authFailureLimit()),
-    ASSETS: directoryAssets(PUBLIC_DIR),
     WEBHOOK_EGRESS: webhookEgress(options.resolveWebhookHost),
     TRACES: activeSpanTraces(),
   });

@@ -1,16 +1,12 @@
-import type { DurableObjectClass } from "./durable-objects.ts";
-
-/** The Workers entry: its default export's `fetch`, and the Durable Object classes it exports. */
+/**
+ * The Workers entry: its default export's `fetch`, and the Durable Object classes it exports
+ * (by the `class_name`s wrangler.toml binds: ./runtime.ts looks each up).
+ */
 export interface WorkerModule {
   default: {
     fetch(request: Request, env: object, ctx: ExecutionContext): Response | Promise<Response>;
   };
-  CreationLedger: DurableObjectClass;
-  TenantRateLimiter: DurableObjectClass;
-  JobWatcher: DurableObjectClass;
-  WebhookOutbox: DurableObjectClass;
-  JobSettler: DurableObjectClass;
-  TenantMetrics: DurableObjectClass;
+  [className: string]: unknown;
 }
 
 export interface ExecutionContext {
