@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import type { CacheTier } from "../../src/core/cache/tiers.ts";
 import type { Logger } from "../../src/core/log.ts";
-import type { ObjectStorage } from "../../src/core/objects.ts";
+import type { ObjectSql, ObjectStorage } from "../../src/core/objects.ts";
 import type { JobStore, TenantStore } from "../../src/core/tenancy/store.ts";
 import { sqliteD1 } from "../../src/platform/deno/d1.ts";
 import {
@@ -20,6 +20,7 @@ import { sqliteKv } from "../../src/platform/deno/kv.ts";
 import { openDatabase } from "../../src/platform/deno/runtime.ts";
 import { cacheTierConformance, quietLog } from "../conformance/cache-tier.ts";
 import type { Harness } from "../conformance/harness.ts";
+import { objectSqlConformance } from "../conformance/object-sql.ts";
 import { objectStorageConformance } from "../conformance/object-storage.ts";
 import { tenancyConformance } from "../conformance/tenancy.ts";
 
@@ -50,7 +51,8 @@ class Holder {
 
 const tempDir = () => mkdtempSync(join(tmpdir(), "waveline-conformance-"));
 
-objectStorageConformance(harness, async () => {
+/** A fresh object of the Deno host, its storage as the shells hand it to the actors. */
+async function hostedStorage(): Promise<DurableObjectState["storage"]> {
   const dir = tempDir();
   const host = new DurableObjectHost({
     dir,
@@ -65,10 +67,13 @@ objectStorageConformance(harness, async () => {
   await host.namespace("Holder").getByName("actor").ready();
   const storage = Holder.last;
   if (!storage) throw new Error("the host built no object");
-  // As the actors see it: the shells' `durableObjectStorage` forwards each call unchanged (and is
-  // typed against workers-types, which Deno does not check).
-  return storage as unknown as ObjectStorage;
-});
+  return storage;
+}
+
+// As the actors see them: the shells' `durableObjectStorage` and `durableObjectSql` forward each
+// call unchanged (and are typed against workers-types, which Deno does not check).
+objectStorageConformance(harness, async () => (await hostedStorage()) as unknown as ObjectStorage);
+objectSqlConformance(harness, async () => (await hostedStorage()).sql as unknown as ObjectSql);
 
 /**
  * The adapters the Worker builds over D1 and KV, here over the Deno runtime's database (migrated SQLite).

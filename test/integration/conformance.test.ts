@@ -4,9 +4,13 @@ import { describe, expect, it } from "vitest";
 import { cacheApiTier } from "../../src/platform/cloudflare/cache-api-tier";
 import { d1JobStore, d1TenantStore } from "../../src/platform/cloudflare/d1-stores";
 import { KV_MAX_VALUE_BYTES, kvTier } from "../../src/platform/cloudflare/kv-tier";
-import { durableObjectStorage } from "../../src/platform/cloudflare/object-storage";
+import {
+  durableObjectSql,
+  durableObjectStorage,
+} from "../../src/platform/cloudflare/object-storage";
 import { cacheTierConformance, quietLog } from "../conformance/cache-tier";
 import type { Assert, Harness } from "../conformance/harness";
+import { objectSqlConformance } from "../conformance/object-sql";
 import { objectStorageConformance } from "../conformance/object-storage";
 import { tenancyConformance } from "../conformance/tenancy";
 
@@ -42,6 +46,13 @@ describe("durableObjectStorage", () => {
   objectStorageConformance(insideAnObject, async () => {
     if (!storage) throw new Error("an ObjectStorage case ran outside its Durable Object");
     return durableObjectStorage(storage);
+  });
+});
+
+describe("durableObjectSql", () => {
+  objectSqlConformance(insideAnObject, async () => {
+    if (!storage) throw new Error("an ObjectSql case ran outside its Durable Object");
+    return durableObjectSql(storage);
   });
 });
 
