@@ -67,7 +67,7 @@ export default defineConfig({
         test: {
           name: "unit",
           environment: "node",
-          include: ["src/**/*.test.ts"],
+          include: ["src/**/*.test.ts", "test/conformance/**/*.test.ts"],
         },
       },
       {

@@ -14,7 +14,9 @@ export function memoryObjectStorage(): ObjectStorage & {
       return structuredClone(entries.get(key)) as T | undefined;
     },
     async put(values) {
-      for (const [key, value] of Object.entries(values)) entries.set(key, structuredClone(value));
+      // Every value cloned before any is stored: a value that cannot be stored stores none.
+      const cloned = structuredClone(Object.entries(values));
+      for (const [key, value] of cloned) entries.set(key, value);
     },
     async delete(keys) {
       for (const key of keys) entries.delete(key);

@@ -25,7 +25,15 @@ export interface ObjectSql {
   exec<T extends Record<string, SqlValue>>(
     query: string,
     ...bindings: SqlValue[]
-  ): { toArray(): T[]; one(): T; readonly rowsWritten: number };
+  ): {
+    toArray(): T[];
+    one(): T;
+    /**
+     * Zero when the statement changed nothing. Otherwise a count that includes index entries on
+     * Workers and not on Deno: compare it with zero only.
+     */
+    readonly rowsWritten: number;
+  };
 }
 
 /** The time, given to actors so that tests can move it. */

@@ -80,19 +80,15 @@ Deno.test("D1: migrations apply once, in order, recorded as wrangler records the
   );
 });
 
-Deno.test("KV: an entry expires after its TTL, with its metadata", async () => {
+// An entry's round trip and expiry, as the cache tier sees them: test/conformance/cache-tier.ts.
+Deno.test("KV: a sweep deletes the entries that have expired", async () => {
   let now = 1_000_000;
   const kv = sqliteKv(new DatabaseSync(":memory:"), { now: () => now });
-  await kv.put("job:1", "body", { expirationTtl: 60, metadata: { status: "COMPLETED" } });
-  assert.deepEqual(await kv.getWithMetadata("job:1", "text"), {
-    value: "body",
-    metadata: { status: "COMPLETED" },
-  });
-  now += 59_999;
-  assert.equal(await kv.get("job:1"), "body");
-  now += 1;
-  assert.deepEqual(await kv.getWithMetadata("job:1", "text"), { value: null, metadata: null });
+  await kv.put("job:1", "body", { expirationTtl: 60 });
+  await kv.put("job:2", "body", { expirationTtl: 120 });
+  now += 60_000;
   assert.equal(kv.sweep(), 1);
+  assert.equal(await kv.get("job:2"), "body");
   kv.close();
 });
 
@@ -104,6 +100,9 @@ Deno.test("KV: refuses what Workers KV refuses (TTL under a minute, values over 
   assert.equal(((await kv.get("k")) as string).length, KV_MAX_VALUE_BYTES);
   kv.close();
 });
+
+// The storage API the actors use (values, atomic puts, listing, the alarm) is checked by
+// test/conformance/object-storage.ts; here, what the host adds around it.
 
 /** A Durable Object of the test's own, built as the Worker's are: (ctx, env). */
 class Counter {
@@ -383,31 +382,6 @@ Deno.test("a write is on disk when its call returns: WAL synced at every commit"
   await runtime.close();
   rmSync(dir, { recursive: true, force: true });
 });
-
-Deno.test("Durable Objects: a put of several keys is all or nothing", async () => {
-  const dir = tempDir();
-  const host = new DurableObjectHost({
-    dir,
-    env: {},
-    classes: { Pair: Pair as never },
-    waitUntil: () => {},
-  });
-  const pair = host.namespace("Pair").getByName("x");
-  await assert.rejects(pair.putWithUnstorable());
-  assert.deepEqual(await pair.keys(), []);
-  host.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-class Pair {
-  constructor(readonly ctx: DurableObjectState) {}
-  async putWithUnstorable(): Promise<void> {
-    await this.ctx.storage.put({ first: 1, second: () => {} });
-  }
-  async keys(): Promise<string[]> {
-    return [...(await this.ctx.storage.list()).keys()];
-  }
-}
 
 class Pragmas {
   constructor(readonly ctx: DurableObjectState) {}

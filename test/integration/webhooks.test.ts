@@ -532,7 +532,7 @@ describe("after the fact: redeliveries, disabled tenants, jobs given away", () =
     const endpoint = await register(tenant, name);
     const d1 = failingDatabase(env.DB, (sql) => sql.includes("FROM tenants"));
     const stub = env.WEBHOOK_OUTBOX.get(env.WEBHOOK_OUTBOX.idFromName(tenant.id));
-    const waiting = await runInDurableObject(stub, async (_object: WebhookOutbox, state) => {
+    const result = await runInDurableObject(stub, async (_object: WebhookOutbox, state) => {
       // This object's outbox, over a D1 that cannot read tenants.
       const outbox = new WebhookOutboxActor({
         sql: durableObjectSql(state.storage),
@@ -540,11 +540,18 @@ describe("after the fact: redeliveries, disabled tenants, jobs given away", () =
         services: webhookOutboxServices({ ...env, DB: d1.db }),
       });
       d1.fail("throw");
-      await outbox.enqueue(tenant.id, "job.completed", "job-tenant-unknown", "{}");
+      const queued = [
+        await outbox.enqueue(tenant.id, "job.completed", "job-tenant-unknown", "{}"),
+        await outbox.enqueue(tenant.id, "job.completed", "job-tenant-unknown", "{}"),
+      ];
       await outbox.alarm();
-      return outbox.deliveries(endpoint.id);
+      return { queued, deliveries: outbox.deliveries(endpoint.id) };
     });
 
+    // One delivery for the one endpoint, counted as one (not as the rows and index entries
+    // SQLite wrote), and none for the same event again.
+    expect(result.queued).toEqual([1, 0]);
+    const waiting = result.deliveries;
     expect(waiting).toMatchObject([{ state: "pending", attempts: 0 }]);
     expect(Date.parse(waiting?.[0]?.nextAttemptAt ?? "")).toBeGreaterThan(Date.now() + 20_000);
     await new Promise((resolve) => setTimeout(resolve, 1_000));

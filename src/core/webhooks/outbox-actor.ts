@@ -285,7 +285,7 @@ export class WebhookOutboxActor {
     let queued = 0;
     for (const endpoint of this.listEndpoints()) {
       if (endpoint.disabled || !endpoint.events.includes(event)) continue;
-      queued += this.sql(
+      const written = this.sql(
         "INSERT OR IGNORE INTO deliveries (id, endpoint_id, event, job_id, payload, next_attempt_at, state, created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?)",
         newMessageId(),
         endpoint.id,
@@ -295,6 +295,7 @@ export class WebhookOutboxActor {
         now,
         now,
       ).rowsWritten;
+      if (written > 0) queued++;
       this.prune(endpoint.id, now);
     }
     await this.scheduleAlarm();
