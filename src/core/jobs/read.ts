@@ -1,6 +1,8 @@
+import type { WavelineClient } from "../../waveline/client";
 import { type CachedJob, isTerminal, toCachedJob } from "../cache/entry";
-import type { CacheTierName } from "../cache/job-cache";
+import type { CacheTierName, JobCache } from "../cache/job-cache";
 import { coalesce } from "../coalesce";
+import type { Config } from "../config";
 import {
   describeError,
   JobNotFoundError,
@@ -9,23 +11,95 @@ import {
   UpstreamError,
 } from "../errors";
 import type { RequestScope } from "../log";
+import type { MetricsRecorder } from "../metrics/recorder";
 import { billedTallies } from "../metrics/tally";
-import type { Services } from "../services";
 import { mayReadJob, type Principal } from "../tenancy/access";
-import type { OwnedJob } from "../tenancy/store";
+import type { Directory } from "../tenancy/directory";
+import type { JobStore, OwnedJob } from "../tenancy/store";
 import { withTimeout } from "../timeout";
+import { type JobWatchers, sawTerminalEvent } from "../watching/events";
+
+/** The ports a read takes: the owner's lookup, the cache tiers, the watchers and Waveline. */
+export interface ReadServices {
+  config: Pick<Config, "upstreamTimeoutMs" | "pendingCacheTtlMs">;
+  directory: Pick<Directory, "owner">;
+  jobCache: JobCache;
+  waveline: Pick<WavelineClient, "getJob"> | undefined;
+  watchers: Pick<JobWatchers, "read"> | undefined;
+  /** Where a fresh answer's progress is recorded (after the answer), and its pages counted. */
+  jobs: Pick<JobStore, "recordProgress">;
+  metrics: Pick<MetricsRecorder, "record">;
+}
+
+/** An operator reads any job, no owner asked; `bypassCache` asks Waveline and refreshes the cache. */
+export interface Operator {
+  operator: true;
+  bypassCache: boolean;
+}
+
+/** Who reads: a tenant's principal (its own jobs only), or an operator (any job). */
+export type Reader = Principal | Operator;
+
+export interface ReadForOptions {
+  /** The client's `Last-Event-ID`: one naming the job's terminal event is answered `seenEnd`. */
+  lastEventId?: string;
+}
+
+/** The job, and where it came from (`fresh` also when an operator bypassed the cache). */
+export interface JobRead {
+  entry: CachedJob;
+  source: JobSource;
+}
+
+/** The caller may read the job and has seen its last event already: nothing was read. */
+export interface SeenEnd {
+  seenEnd: true;
+}
 
 /**
- * The job's record, if the caller may read it; otherwise the same error as for no such job. A
- * stale caller (storage down) gets a stale record too, and only ever a cached finished job.
+ * "This reader reads this job", the one way in for a request. A principal's job is authorised
+ * first, before any cache tier (the cache is keyed by job id alone: a hit must never answer a
+ * caller a miss would refuse); a job of another tenant, end user or token answers exactly as no
+ * such job (`JobNotFoundError`). A stale principal (storage down) gets a cached finished job or
+ * `StorageUnavailableError`, never an upstream call. Then the fastest place that has the job
+ * fresh, else its watcher or Waveline, concurrent readers sharing one call.
  */
-export async function callersJob(
-  services: Pick<Services, "directory">,
+export function readJobFor(
+  services: ReadServices,
+  reader: Reader,
+  id: string,
+  scope: RequestScope,
+): Promise<JobRead>;
+export function readJobFor(
+  services: ReadServices,
+  reader: Reader,
+  id: string,
+  scope: RequestScope,
+  options: ReadForOptions,
+): Promise<JobRead | SeenEnd>;
+export async function readJobFor(
+  services: ReadServices,
+  reader: Reader,
+  id: string,
+  scope: RequestScope,
+  options: ReadForOptions = {},
+): Promise<JobRead | SeenEnd> {
+  if ("operator" in reader)
+    return readJob(services, id, scope, { bypassCache: reader.bypassCache });
+  const owner = await callersJob(services, reader, id, scope);
+  // The client has the job's last event (and may know it is there): nothing more to read.
+  if (sawTerminalEvent(options.lastEventId)) return { seenEnd: true };
+  if (reader.stale) return readJob(services, id, scope, { cachedFinishedOnly: true });
+  return readJob(services, id, scope, { lastSeen: owner });
+}
+
+/** The job's record, if the caller may read it; otherwise the same error as for no such job. */
+async function callersJob(
+  services: Pick<ReadServices, "directory">,
   principal: Principal,
   id: string,
   scope: RequestScope,
 ): Promise<OwnedJob> {
-  // Authorisation before any cache tier: a hit must never answer a caller a miss would refuse.
   const { value: owner } = await services.directory.owner(id, scope, {
     allowStale: principal.stale,
   });
@@ -33,7 +107,7 @@ export async function callersJob(
   return owner;
 }
 
-export interface ReadOptions {
+interface ReadOptions {
   bypassCache?: boolean;
   /**
    * Storage is down and the caller known only from a stale copy: a cached finished job or
@@ -52,12 +126,12 @@ export type JobSource = CacheTierName | "fresh";
  * keyed by job id alone), else from Waveline, concurrent readers sharing one upstream call. A
  * fresh answer that moved the job on is recorded for listings and usage after the answer.
  */
-export async function readJob(
-  services: Services,
+async function readJob(
+  services: ReadServices,
   id: string,
   scope: RequestScope,
   options: ReadOptions = {},
-): Promise<{ entry: CachedJob; source: JobSource }> {
+): Promise<JobRead> {
   const { jobCache } = services;
   if (options.cachedFinishedOnly) {
     const hit = await jobCache.read(id, undefined, scope);
@@ -71,7 +145,7 @@ export async function readJob(
   if (local) return countedHit(scope, { entry: local.entry, source: local.tier });
 
   let ranHere = false;
-  const lookup = async (): Promise<{ entry: CachedJob; source: JobSource }> => {
+  const lookup = async (): Promise<JobRead> => {
     ranHere = true;
     const hit = options.bypassCache ? null : await jobCache.read(id, options.lastSeen, scope);
     if (hit) return { entry: hit.entry, source: hit.tier };
@@ -114,7 +188,7 @@ export function watcherDeadlineMs(upstreamTimeoutMs: number): number {
  * everywhere; if the watcher cannot be reached in time, Waveline is asked directly.
  */
 async function fetchFresh(
-  services: Services,
+  services: ReadServices,
   id: string,
   scope: RequestScope,
   options: ReadOptions,
@@ -154,7 +228,7 @@ async function fetchFresh(
 
 /** What the proxy knows of the job's progress feeds listings and usage. */
 function recordProgress(
-  services: Services,
+  services: Pick<ReadServices, "jobs" | "metrics">,
   known: Pick<OwnedJob, "id" | "status" | "pages">,
   fresh: CachedJob,
   scope: RequestScope,

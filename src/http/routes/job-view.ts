@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import { basePath } from "hono/route";
 import { type CachedJob, etagOf, isTerminal, renderJob } from "../../core/cache/entry";
-import { type JobSource, type ReadOptions, readJob } from "../../core/jobs/read";
+import { type JobSource, type Reader, readJobFor } from "../../core/jobs/read";
 import type { Services } from "../../core/services";
 import type { AppEnv } from "../context";
 
@@ -10,14 +10,15 @@ export function jobAnswers(services: Services) {
   // When polling again is worth it: fresher answers than this interval are not served anyway.
   const retryAfter = String(Math.max(1, Math.ceil(services.config.pendingCacheTtlMs / 1000)));
 
-  /** The job, from the cache or Waveline, as a response with its `X-Cache`. */
+  /** The job as `reader` may read it (one call into the core), as a response with its `X-Cache`. */
   async function serveJob<E extends AppEnv>(
     c: Context<E>,
+    reader: Reader,
     id: string,
-    options: ReadOptions = {},
   ): Promise<Response> {
-    const { entry, source } = await readJob(services, id, c.var.scope, options);
-    return jobResponse(c, entry, xCacheOf(source, options));
+    const { entry, source } = await readJobFor(services, reader, id, c.var.scope);
+    const bypassCache = "operator" in reader && reader.bypassCache;
+    return jobResponse(c, entry, xCacheOf(source, { bypassCache }));
   }
 
   function jobResponse<E extends AppEnv>(
@@ -50,10 +51,7 @@ export function jobAnswers(services: Services) {
 }
 
 /** The `X-Cache` header of an answer from `source`. */
-export function xCacheOf(
-  source: JobSource,
-  options: Pick<ReadOptions, "bypassCache"> = {},
-): string {
+export function xCacheOf(source: JobSource, options: { bypassCache?: boolean } = {}): string {
   if (source !== "fresh") return `HIT; tier=${source}`;
   return options.bypassCache ? "BYPASS" : "MISS";
 }

@@ -2,11 +2,11 @@ import { type Context, Hono } from "hono";
 import * as z from "zod/mini";
 import { isTerminal } from "../../core/cache/entry";
 import { describeError } from "../../core/errors";
-import { callersJob, readJob } from "../../core/jobs/read";
+import { readJobFor } from "../../core/jobs/read";
 import { endUserShare } from "../../core/ratelimit/share";
 import type { Services } from "../../core/services";
 import type { OwnedJob } from "../../core/tenancy/store";
-import { jobEvent, STREAM_LIFETIME_MS, sawTerminalEvent } from "../../core/watching/events";
+import { jobEvent, STREAM_LIFETIME_MS } from "../../core/watching/events";
 import { whileCredentialHolds } from "../../core/watching/while-credential-holds";
 import { jobIdSchema } from "../../waveline/schema";
 import type { AppEnv } from "../context";
@@ -100,11 +100,13 @@ export function jobRoutes(services: Services) {
     async (c) => {
       const { id } = c.req.valid("param");
       const { principal, scope } = c.var;
-      const owner = await callersJob(services, principal, id, scope);
+      const read = await readJobFor(services, principal, id, scope, {
+        lastEventId: c.req.header("Last-Event-ID"),
+      });
       // The client has the job's last event: a 204 is what makes `EventSource` stop reconnecting.
-      if (sawTerminalEvent(c.req.header("Last-Event-ID"))) return c.body(null, 204);
+      if ("seenEnd" in read) return c.body(null, 204);
+      const { entry, source } = read;
       const self = proxyJobUrl(c, id);
-      const { entry, source } = await readJob(services, id, scope, { lastSeen: owner });
       c.var.log.annotate({ cache: xCacheOf(source) });
       // Nothing more will happen to a finished job: one event, and the stream ends.
       if (isTerminal(entry)) return c.body(jobEvent(entry, self), 200, EVENT_STREAM_HEADERS);
@@ -173,10 +175,7 @@ export function jobRoutes(services: Services) {
     withWaveline(services),
     async (c) => {
       const { id } = c.req.valid("param");
-      const { principal, scope } = c.var;
-      const owner = await callersJob(services, principal, id, scope);
-      if (principal.stale) return serveJob(c, id, { cachedFinishedOnly: true });
-      return serveJob(c, id, { lastSeen: owner });
+      return serveJob(c, c.var.principal, id);
     },
   );
 

@@ -55,7 +55,7 @@ export function adminJobsRoutes(services: Services) {
     withWaveline(services),
     async (c) => {
       const bypassCache = /\bno-cache\b/i.test(c.req.header("Cache-Control") ?? "");
-      return serveJob(c, c.req.valid("param").jobId, { bypassCache });
+      return serveJob(c, { operator: true, bypassCache }, c.req.valid("param").jobId);
     },
   );
 
