@@ -44,6 +44,22 @@ describe("API keys and their tags", () => {
     expect(await mayBeLive(checkWith(), `${key.slice(0, 10)}${body}${key.slice(11)}`)).toBe(false);
   });
 
+  it("takes only the tag's own spelling: the other three of its last character fail", async () => {
+    // 11 characters carry 66 bits for the tag's 64: the last one's two low bits are padding.
+    const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    for (let round = 0; round < 8; round++) {
+      const { key } = await generateApiKey(SECRET);
+      const value = ALPHABET.indexOf(key.at(-1) ?? "");
+      expect(await mayBeLive(checkWith(), key)).toBe(true);
+      for (let low = 0; low < 4; low++) {
+        const other = (value & ~3) | low;
+        if (other === value) continue;
+        const respelled = `${key.slice(0, -1)}${ALPHABET[other]}`;
+        expect(await mayBeLive(checkWith(), respelled)).toBe(false);
+      }
+    }
+  });
+
   it("a key tagged under another database's secret fails", async () => {
     const { key } = await generateApiKey("another-secret");
     expect(await mayBeLive(checkWith(), key)).toBe(false);
