@@ -141,11 +141,6 @@ export interface WavelineProxyClient {
 }
 
 /**
- * An answer of the proxy that is not a success: its status, its `{ "error" }` message and the
- * request id to quote to an operator. A request with no answer at all (offline, refused by CORS)
- * rejects with fetch's own TypeError instead.
- */
-/**
  * The proxy's `code` for each cause of an error (README, "Errors"): branch on it, not on the
  * message. A proxy newer than this client may send a code not listed here.
  */
@@ -197,6 +192,11 @@ export type ProxyErrorCode =
   | "upstream_timeout"
   | (string & {});
 
+/**
+ * An answer of the proxy that is not a success: its status, its `{ "error", "code" }` and the
+ * request id to quote to an operator. A request with no answer at all (offline, refused by CORS)
+ * rejects with fetch's own TypeError instead.
+ */
 export class WavelineProxyError extends Error {
   override readonly name = "WavelineProxyError";
   readonly status: number;
