@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
-import { describe, expect, inject, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { monthOf } from "../../src/core/creation/budget";
 import type { OwnedJob } from "../../src/core/tenancy/store";
 import {
@@ -18,6 +18,7 @@ import {
   type TestTenant,
   withBearer,
 } from "./helpers";
+import { received, receiver, register } from "./webhook-receiver";
 
 /**
  * Alerts where the tenant listens: `budget.threshold` when a tenant's or an end user's monthly
@@ -28,28 +29,10 @@ import {
  * job watcher and reads make them, with the outboxes as the Worker wires them.
  */
 
-const receiver = inject("webhookReceiverOrigin");
-
-interface Received {
-  headers: Record<string, string>;
-  body: string;
-}
-
-interface Endpoint {
-  id: string;
-  url: string;
-  secret: string;
-}
-
 interface Event {
   type: string;
   timestamp: string;
   data: Record<string, unknown>;
-}
-
-async function received(name: string): Promise<Received[]> {
-  const response = await fetch(`${receiver}/__control/hooks/${name}`);
-  return ((await response.json()) as { deliveries: Received[] }).deliveries;
 }
 
 /** The events `name` received, each verified with `secret`, once `count` arrived (and a moment more). */
@@ -64,15 +47,6 @@ async function eventsAt(name: string, secret: string, count: number): Promise<Ev
   return (await received(name)).map(
     (delivery) => wh.verify(delivery.body, delivery.headers) as Event,
   );
-}
-
-async function register(tenant: TestTenant, name: string, events?: string[]): Promise<Endpoint> {
-  const response = await proxyFetch(
-    "/webhooks",
-    tenant.auth(jsonBody({ url: `${receiver}/hooks/${name}`, events })),
-  );
-  expect(response.status).toBe(201);
-  return (await response.json()) as Endpoint;
 }
 
 async function setBudget(tenant: TestTenant, budget: unknown): Promise<void> {

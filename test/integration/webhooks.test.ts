@@ -1,7 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
-import { beforeAll, describe, expect, inject, it, vi } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { WebhookOutboxActor } from "../../src/core/webhooks/outbox-actor";
 import { durableObjectSql } from "../../src/platform/cloudflare/object-storage";
 import type { WebhookOutbox } from "../../src/platform/cloudflare/objects/webhook-outbox";
@@ -18,6 +18,7 @@ import {
   type TestTenant,
   withBearer,
 } from "./helpers";
+import { type Endpoint, type Received, received, receiver, register } from "./webhook-receiver";
 
 /**
  * Webhooks end to end inside workerd: jobs created through the proxy, finished by the fake
@@ -26,21 +27,8 @@ import {
  * The pool sets WEBHOOK_RETRY_DELAYS_S to 0.3 s and allows local receiver URLs.
  */
 
-const receiver = inject("webhookReceiverOrigin");
-
-interface Received {
-  at: number;
-  headers: Record<string, string>;
-  body: string;
-}
-
 function hookName(label: string): string {
   return `${label}-${crypto.randomUUID()}`;
-}
-
-async function received(name: string): Promise<Received[]> {
-  const response = await fetch(`${receiver}/__control/hooks/${name}`);
-  return ((await response.json()) as { deliveries: Received[] }).deliveries;
 }
 
 async function script(
@@ -60,23 +48,6 @@ async function waitForDeliveries(name: string, count: number, timeoutMs = 12_000
     if (deliveries.length >= count || Date.now() > deadline) return deliveries;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
-}
-
-interface Endpoint {
-  id: string;
-  url: string;
-  events: string[];
-  secret: string;
-  disabled: boolean;
-}
-
-async function register(tenant: TestTenant, name: string, events?: string[]): Promise<Endpoint> {
-  const response = await proxyFetch(
-    "/webhooks",
-    tenant.auth(jsonBody({ url: `${receiver}/hooks/${name}`, events })),
-  );
-  expect(response.status).toBe(201);
-  return (await response.json()) as Endpoint;
 }
 
 /** A job created through the proxy; the fake ends it in about 3 s ("fail" in the name: FAILED). */
