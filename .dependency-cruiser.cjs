@@ -1,6 +1,7 @@
 /**
  * The direction of dependencies, checked by `npm run check` (see README, "Layout"):
  * platform/<runtime> -> app.ts -> http/ -> core/ and waveline/; nothing points back outwards.
+ * platform/sql/ holds the stores both runtimes build over their SQL database (D1, SQLite).
  */
 module.exports = {
   forbidden: [
@@ -47,9 +48,17 @@ module.exports = {
       name: "one-runtime-at-a-time",
       severity: "error",
       comment:
-        "A runtime's adapters do not import another runtime's. (The Deno server runs the Workers entry itself, loaded at run time by src/platform/deno/worker.ts, over Deno adapters of the Workers bindings: see README, Run on Deno.)",
+        "A runtime's adapters do not import another runtime's: each builds the core's services itself. Both may use the SQL stores of src/platform/sql/.",
       from: { path: "^src/platform/([^/]+)/" },
-      to: { path: "^src/platform/", pathNot: "^src/platform/$1/" },
+      to: { path: "^src/platform/", pathNot: "^src/platform/($1|sql)/" },
+    },
+    {
+      name: "sql-stores-know-no-runtime",
+      severity: "error",
+      comment:
+        "The SQL stores are written against their port (src/platform/sql/database.ts), never a runtime's module or binding types.",
+      from: { path: "^src/platform/sql/" },
+      to: { path: "^(cloudflare|node|bun|deno):|^src/platform/(?!sql/)|^src/(http|app)" },
     },
     {
       name: "objects-are-thin-shells",
@@ -58,7 +67,7 @@ module.exports = {
         "A Durable Object class builds its actor (src/core) from its storage and the services that src/platform/cloudflare/services.ts builds, and delegates to it: it never builds a store or a client, nor reads the configuration, itself.",
       from: { path: "^src/platform/cloudflare/objects/" },
       to: {
-        path: "^src/platform/cloudflare/(d1-stores|kv-tier|cache-api-tier)\\.ts$|^src/waveline/client\\.ts$|^src/core/config\\.ts$",
+        path: "^src/platform/sql/|^src/platform/cloudflare/(kv-tier|cache-api-tier)\\.ts$|^src/waveline/client\\.ts$|^src/core/config\\.ts$",
       },
     },
     {
@@ -68,9 +77,8 @@ module.exports = {
       from: {
         orphan: true,
         path: "^src/",
-        // Entries, type declarations, tests, and the module deno.json maps `cloudflare:workers` to.
-        pathNot:
-          "^src/platform/[^/]+/(worker|server|d1-execute)\\.ts$|\\.d\\.ts$|\\.test\\.ts$|^src/platform/deno/workers-shim\\.ts$",
+        // Entries, type declarations and tests.
+        pathNot: "^src/platform/[^/]+/(worker|server|d1-execute)\\.ts$|\\.d\\.ts$|\\.test\\.ts$",
       },
       to: {},
     },

@@ -22,3 +22,16 @@ export interface RequestScope {
   /** Adds to this request's metrics (its tenant's, once known); absent where none are kept. */
   count?(counter: RequestCounter, n?: number): void;
 }
+
+/** Lines of no particular request (an actor's, a tier's), in the same JSON shape as a request's. */
+export function isolateLog(fields: Fields = {}): Logger {
+  const line = (level: string, msg: string, extra?: Fields) =>
+    console.log(JSON.stringify({ level, msg, ...fields, ...extra }));
+  return {
+    info: (msg, extra) => line("info", msg, extra),
+    warn: (msg, extra) => line("warn", msg, extra),
+    error: (msg, extra) => line("error", msg, extra),
+    alert: (msg, extra) => line("alert", msg, extra),
+    annotate: () => {},
+  };
+}

@@ -1,4 +1,5 @@
 import type * as z from "zod/mini";
+import type { Config } from "../core/config";
 import { UpstreamError } from "../core/errors";
 import type { Logger } from "../core/log";
 import {
@@ -21,7 +22,11 @@ export interface WavelineClient {
    * Creates a job; `body` is the client's JSON, passed through as it is. Never retried. An
    * `UpstreamError` with `createdNothing` is Waveline saying no job was made.
    */
-  createJob(kind: JobKind, body: Uint8Array | string, log: Logger): Promise<CreatedJob>;
+  createJob(
+    kind: JobKind,
+    body: Uint8Array<ArrayBuffer> | string,
+    log: Logger,
+  ): Promise<CreatedJob>;
   /** One page of the account's jobs, newest first (`count` at most 100): for settlement only. */
   listJobs(offset: number, count: number, log: Logger): Promise<JobList["items"]>;
 }
@@ -97,7 +102,7 @@ export function createWavelineClient(options: WavelineClientOptions): WavelineCl
     method: "GET" | "POST",
     path: string,
     log: Logger,
-    body?: Uint8Array | string,
+    body?: Uint8Array<ArrayBuffer> | string,
   ): Promise<UpstreamAnswer> {
     const deadline = Date.now() + options.timeoutMs;
     const started = Date.now();
@@ -243,4 +248,17 @@ export function retryAfterSeconds(header: string | null, now = Date.now()): numb
 
 function errorName(err: unknown): string {
   return err instanceof Error ? err.name : "unknown";
+}
+
+/** The Waveline client of these settings; none without an API key (routes then answer 503). */
+export function wavelineClientFor(config: Config): WavelineClient | undefined {
+  const { wavelineApiKey, wavelineApiUrl, upstreamTimeoutMs, maxUpstreamBodyBytes } = config;
+  return wavelineApiKey
+    ? createWavelineClient({
+        baseUrl: wavelineApiUrl,
+        apiKey: wavelineApiKey,
+        timeoutMs: upstreamTimeoutMs,
+        maxBodyBytes: maxUpstreamBodyBytes,
+      })
+    : undefined;
 }

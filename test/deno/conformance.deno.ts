@@ -7,18 +7,13 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import type { CacheTier } from "../../src/core/cache/tiers.ts";
-import type { Logger } from "../../src/core/log.ts";
 import type { ObjectSql, ObjectStorage } from "../../src/core/objects.ts";
-import type { JobStore, TenantStore } from "../../src/core/tenancy/store.ts";
-import { sqliteD1 } from "../../src/platform/deno/d1.ts";
-import {
-  DurableObjectHost,
-  type DurableObjectState,
-} from "../../src/platform/deno/durable-objects.ts";
-import { sqliteKv } from "../../src/platform/deno/kv.ts";
+import { ActorHost } from "../../src/platform/deno/actors.ts";
+import { DISK_MAX_ENTRY_BYTES, sqliteTier } from "../../src/platform/deno/cache-tier.ts";
 import { openDatabase } from "../../src/platform/deno/runtime.ts";
-import { cacheTierConformance, quietLog } from "../conformance/cache-tier.ts";
+import { sqliteDatabase } from "../../src/platform/deno/sql-database.ts";
+import { sqlJobStore, sqlTenantStore } from "../../src/platform/sql/stores.ts";
+import { cacheTierConformance } from "../conformance/cache-tier.ts";
 import type { Harness } from "../conformance/harness.ts";
 import { objectSqlConformance } from "../conformance/object-sql.ts";
 import { objectStorageConformance } from "../conformance/object-storage.ts";
@@ -39,58 +34,34 @@ const harness: Harness = {
     }),
 };
 
-/** An object that hands its storage out, so that a case can use it as the actor would. */
-class Holder {
-  static last: DurableObjectState["storage"] | undefined;
-  constructor(ctx: DurableObjectState) {
-    Holder.last = ctx.storage;
-  }
-  ready(): void {}
-  alarm(): void {}
-}
-
 const tempDir = () => mkdtempSync(join(tmpdir(), "waveline-conformance-"));
 
-/** A fresh object of the Deno host, its storage as the shells hand it to the actors. */
-async function hostedStorage(): Promise<DurableObjectState["storage"]> {
+/** A fresh actor of the Deno host: the storage and the database it hands the actors. */
+async function hostedParts(): Promise<{ storage: ObjectStorage; sql: ObjectSql }> {
   const dir = tempDir();
-  const host = new DurableObjectHost({
-    dir,
-    env: {},
-    classes: { Holder: Holder as never },
-    waitUntil: () => {},
-  });
+  const host = new ActorHost({ dir, waitUntil: () => {} });
   opened.push(() => {
     host.close();
     rmSync(dir, { recursive: true, force: true });
   });
-  await host.namespace("Holder").getByName("actor").ready();
-  const storage = Holder.last;
-  if (!storage) throw new Error("the host built no object");
-  return storage;
+  let parts: { storage: ObjectStorage; sql: ObjectSql } | undefined;
+  const holders = host.kind(
+    "Holder",
+    (given) => {
+      parts = given;
+      return { ready() {} };
+    },
+    1000,
+  );
+  await holders("actor").ready();
+  if (!parts) throw new Error("the host built no actor");
+  return parts;
 }
 
-// As the actors see them: the shells' `durableObjectStorage` and `durableObjectSql` forward each
-// call unchanged (and are typed against workers-types, which Deno does not check).
-objectStorageConformance(harness, async () => (await hostedStorage()) as unknown as ObjectStorage);
-objectSqlConformance(harness, async () => (await hostedStorage()).sql as unknown as ObjectSql);
+objectStorageConformance(harness, async () => (await hostedParts()).storage);
+objectSqlConformance(harness, async () => (await hostedParts()).sql);
 
-/**
- * The adapters the Worker builds over D1 and KV, here over the Deno runtime's database (migrated SQLite).
- * Imported by a computed specifier, as src/platform/deno/worker.ts imports the Worker: they are
- * typed against workers-types, which `tsc` checks and `deno check` does not.
- */
-const adapter = (file: string) =>
-  new URL(`../../src/platform/cloudflare/${file}`, import.meta.url).href;
-const { d1TenantStore, d1JobStore } = (await import(adapter("d1-stores.ts"))) as {
-  d1TenantStore(db: unknown): TenantStore;
-  d1JobStore(db: unknown): JobStore;
-};
-const { kvTier, KV_MAX_VALUE_BYTES } = (await import(adapter("kv-tier.ts"))) as {
-  kvTier(kv: unknown, log: Logger): CacheTier;
-  KV_MAX_VALUE_BYTES: number;
-};
-
+/** The stores both runtimes build, here over the Deno runtime's database (migrated SQLite). */
 tenancyConformance(harness, async () => {
   const dir = tempDir();
   const { db } = openDatabase(dir);
@@ -98,18 +69,18 @@ tenancyConformance(harness, async () => {
     db.close();
     rmSync(dir, { recursive: true, force: true });
   });
-  const d1 = sqliteD1(db);
-  return { tenants: d1TenantStore(d1), jobs: d1JobStore(d1) };
+  const sql = sqliteDatabase(db);
+  return { tenants: sqlTenantStore(sql), jobs: sqlJobStore(sql) };
 });
 
-/** KV's clock, moved by the expiry case. */
+/** The finished-jobs table's clock, moved by the expiry case. */
 let now = Date.now();
 cacheTierConformance(
   harness,
   async () => {
-    const kv = sqliteKv(new DatabaseSync(":memory:"), { now: () => now });
-    opened.push(() => kv.close());
-    return kvTier(kv, quietLog);
+    const tier = sqliteTier(new DatabaseSync(":memory:"), { now: () => now });
+    opened.push(() => tier.close());
+    return tier;
   },
-  { maxBodyBytes: KV_MAX_VALUE_BYTES, advance: (ms) => (now += ms) },
+  { maxBodyBytes: DISK_MAX_ENTRY_BYTES, advance: (ms) => (now += ms) },
 );

@@ -6,12 +6,11 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { ActorCalls } from "../../src/core/objects.ts";
+import type { WebhookOutboxActor } from "../../src/core/webhooks/outbox-actor.ts";
 import { AddressNotPublicError } from "../../src/core/webhooks/url.ts";
-import type { DurableObjectHost } from "../../src/platform/deno/durable-objects.ts";
-import { installWorkersGlobals } from "../../src/platform/deno/globals.ts";
 import { openRuntime } from "../../src/platform/deno/runtime.ts";
 import { type ResolveAddresses, webhookEgress } from "../../src/platform/deno/webhook-egress.ts";
-import { loadWorker } from "../../src/platform/deno/worker.ts";
 import { TEST_ADMIN_TOKEN, TEST_SIGNING_KEYS, TEST_WAVELINE_KEY } from "../constants.ts";
 
 const post = (signal?: AbortSignal): RequestInit => ({
@@ -146,9 +145,8 @@ Deno.test("a receiver that never answers is cut at the deadline, as a timeout", 
 });
 
 Deno.test("the real resolver: localhost is not public, and the outbox's log says only that", async () => {
-  installWorkersGlobals();
   const dir = mkdtempSync(join(tmpdir(), "waveline-webhooks-"));
-  const runtime = openRuntime(await loadWorker(), {
+  const runtime = openRuntime({
     dataDir: dir,
     vars: {
       WAVELINE_API_URL: "http://127.0.0.1:9",
@@ -157,22 +155,19 @@ Deno.test("the real resolver: localhost is not public, and the outbox's log says
       TOKEN_SIGNING_KEYS: JSON.stringify(TEST_SIGNING_KEYS),
     },
   });
-  const db = runtime.env.DB as { prepare(sql: string): { run(): Promise<unknown> } };
-  await db
-    .prepare(
-      "INSERT INTO tenants (id, name, created_at, updated_at) VALUES ('t1', 'acme', 'now', 'now')",
-    )
-    .run();
-  const outbox = (
-    runtime.env.WEBHOOK_OUTBOX as ReturnType<DurableObjectHost["namespace"]>
-  ).getByName("t1");
+  const services = runtime.services;
+  assert.ok(services, "configured");
+  const tenant = await services.tenants.createTenant({ name: "acme", allowedOrigins: [] });
+  // The actor itself, as the job watchers hand it their events.
+  const outbox = services.webhooks?.of(tenant.id) as ActorCalls<WebhookOutboxActor> | undefined;
+  assert.ok(outbox);
   const endpoints: { id: string }[] = [];
   // A closed port and an open one on this machine: the log must not tell them apart.
   const open = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   for (const url of ["https://localhost:1/hook", `https://localhost:${open.addr.port}/hook`]) {
     endpoints.push((await outbox.createEndpoint(url, ["job.completed"])) as { id: string });
   }
-  await outbox.enqueue("t1", "job.completed", "job-1", "{}");
+  await outbox.enqueue(tenant.id, "job.completed", "job-1", "{}");
   const logs = async () =>
     Promise.all(
       endpoints.map(
@@ -199,20 +194,31 @@ Deno.test("the real resolver: localhost is not public, and the outbox's log says
   rmSync(dir, { recursive: true, force: true });
 });
 
-Deno.test("the runtime resolves with the resolver it is given", async () => {
-  installWorkersGlobals();
+Deno.test("the runtime's outboxes deliver through the resolver it is given", async () => {
   const dir = mkdtempSync(join(tmpdir(), "waveline-webhooks-"));
   const { resolve, asked } = fakeResolver({ "10-0-0-5.sslip.io": ["10.0.0.5"] });
-  const runtime = openRuntime(await loadWorker(), {
+  const runtime = openRuntime({
     dataDir: dir,
-    vars: {},
+    vars: { ADMIN_TOKEN: TEST_ADMIN_TOKEN },
     resolveWebhookHost: resolve,
   });
-  const egress = runtime.env.WEBHOOK_EGRESS as ReturnType<typeof webhookEgress>;
-  await assert.rejects(
-    egress.deliver("https://10-0-0-5.sslip.io:6443/", post(), false),
-    AddressNotPublicError,
-  );
+  const services = runtime.services;
+  assert.ok(services, "configured");
+  const tenant = await services.tenants.createTenant({ name: "acme", allowedOrigins: [] });
+  // The actor itself, as the job watchers hand it their events.
+  const outbox = services.webhooks?.of(tenant.id) as ActorCalls<WebhookOutboxActor> | undefined;
+  assert.ok(outbox);
+  const endpoint = await outbox.createEndpoint("https://10-0-0-5.sslip.io:6443/", [
+    "job.completed",
+  ]);
+  assert.ok(endpoint);
+  await outbox.enqueue(tenant.id, "job.completed", "job-1", "{}");
+  let delivery: { attempts: number; lastError: string | null } | undefined;
+  for (let waited = 0; waited < 5000 && !delivery?.lastError; waited += 50) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    delivery = (await outbox.deliveries(endpoint.id))?.[0];
+  }
+  assert.equal(delivery?.lastError, "address not public");
   assert.deepEqual(asked, ["10-0-0-5.sslip.io"]);
   await runtime.close();
   rmSync(dir, { recursive: true, force: true });

@@ -3,11 +3,9 @@ import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
 import { monthOf } from "../../src/core/creation/budget";
 import type { OwnedJob } from "../../src/core/tenancy/store";
-import {
-  budgetAlertsToOutboxes,
-  resendBudgetAlerts,
-} from "../../src/platform/cloudflare/budget-alerts";
-import { d1JobStore } from "../../src/platform/cloudflare/d1-stores";
+import { budgetAlerts } from "../../src/platform/cloudflare/services";
+import { resendBudgetAlerts } from "../../src/platform/sql/budget-alerts";
+import { sqlJobStore } from "../../src/platform/sql/stores";
 import {
   asAdmin,
   createTenant,
@@ -60,7 +58,7 @@ async function setBudget(tenant: TestTenant, budget: unknown): Promise<void> {
 const hookName = (label: string) => `${label}-${crypto.randomUUID()}`;
 
 /** The job store as the settler, the watcher and the Worker use it: alerts go to the outboxes. */
-const jobStore = () => d1JobStore(env.DB, undefined, { alerts: budgetAlertsToOutboxes(env) });
+const jobStore = () => sqlJobStore(env.DB, undefined, { alerts: budgetAlerts(env) });
 
 const budgetEvents = (events: Event[]) =>
   events
@@ -224,8 +222,8 @@ describe("budget.threshold", () => {
       .bind(tenant.id, month, new Date(Date.now() - 60_000).toISOString())
       .run();
 
-    await resendBudgetAlerts(env);
-    await resendBudgetAlerts(env);
+    await resendBudgetAlerts(env.DB, budgetAlerts(env));
+    await resendBudgetAlerts(env.DB, budgetAlerts(env));
 
     const events = await eventsAt(name, endpoint.secret, 1);
     expect(budgetEvents(events)).toEqual([

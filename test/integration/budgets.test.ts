@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { d1JobStore } from "../../src/platform/cloudflare/d1-stores";
+import { sqlJobStore } from "../../src/platform/sql/stores";
 import {
   asAdmin,
   countingDatabase,
@@ -215,7 +215,7 @@ describe("a refused creation", () => {
         )
       ).status,
     ).toBe(200);
-    await d1JobStore(env.DB).record({
+    await sqlJobStore(env.DB).record({
       id: `spent-${crypto.randomUUID()}`,
       tenantId: tenant.id,
       subject: null,
@@ -272,7 +272,7 @@ describe("a refused creation", () => {
 
 describe("the month's running page totals", () => {
   it("count a job once however often it is recorded, follow its pages, and move with its owner", async () => {
-    const store = d1JobStore(env.DB);
+    const store = sqlJobStore(env.DB);
     const [from, to] = [await createTenant("totals-from"), await createTenant("totals-to")];
     const month = new Date().toISOString().slice(0, 7);
     const job = {

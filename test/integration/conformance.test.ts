@@ -2,12 +2,12 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { cacheApiTier } from "../../src/platform/cloudflare/cache-api-tier";
-import { d1JobStore, d1TenantStore } from "../../src/platform/cloudflare/d1-stores";
 import { KV_MAX_VALUE_BYTES, kvTier } from "../../src/platform/cloudflare/kv-tier";
 import {
   durableObjectSql,
   durableObjectStorage,
 } from "../../src/platform/cloudflare/object-storage";
+import { sqlJobStore, sqlTenantStore } from "../../src/platform/sql/stores";
 import { cacheTierConformance, quietLog } from "../conformance/cache-tier";
 import type { Assert, Harness } from "../conformance/harness";
 import { objectSqlConformance } from "../conformance/object-sql";
@@ -56,10 +56,10 @@ describe("durableObjectSql", () => {
   });
 });
 
-describe("d1TenantStore and d1JobStore", () => {
+describe("sqlTenantStore and sqlJobStore", () => {
   tenancyConformance({ test: it, assert }, async () => ({
-    tenants: d1TenantStore(env.DB),
-    jobs: d1JobStore(env.DB),
+    tenants: sqlTenantStore(env.DB),
+    jobs: sqlJobStore(env.DB),
   }));
 });
 

@@ -1,11 +1,11 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { d1JobStore } from "../../src/platform/cloudflare/d1-stores";
+import { sqlJobStore } from "../../src/platform/sql/stores";
 import { createTenant, ownJob, uniqueJobId } from "./helpers";
 
 /** Answers about one job reach D1 from several isolates and the settler, in any order. */
 describe("a job's recorded progress", () => {
-  const store = d1JobStore(env.DB);
+  const store = sqlJobStore(env.DB);
   const recorded = async (id: string) => {
     const job = await store.ownerOf(id);
     return { status: job?.status, pages: job?.pages };

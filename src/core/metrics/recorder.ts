@@ -140,3 +140,23 @@ export const NO_METRICS: MetricsRecorder = {
   record() {},
   async flushAll() {},
 };
+
+/** Counts of one tenant (and end user) that an actor reports. */
+export type TenantTallies = readonly { tenantId: string; sub?: string | null; tally: Tally }[];
+
+/**
+ * For actors (the settler, a job's watcher, an outbox), whose work is not requests and which
+ * may be evicted at any time: counts sent at once, one sink call per tenant named.
+ */
+export async function recordAtOnce(
+  sink: MetricsSink,
+  counts: TenantTallies,
+  log: Logger,
+): Promise<void> {
+  if (counts.length === 0) return;
+  const recorder = metricsRecorder({ sink, flushDelayMs: 0, log });
+  for (const { tenantId, sub, tally } of counts) {
+    recorder.record(tenantId, sub ?? undefined, tally, () => {});
+  }
+  await recorder.flushAll();
+}

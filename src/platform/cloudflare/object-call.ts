@@ -1,26 +1,7 @@
-import { LEDGER_TIMEOUT_MS, OUTBOX_TIMEOUT_MS } from "../../core/creation/deadlines";
 import { StorageUnavailableError } from "../../core/errors";
 import { withTimeout } from "../../core/timeout";
 
-/**
- * How long each kind of Durable Object may take to answer one call before it counts as
- * unavailable: the one table of object deadlines (a job's watcher, whose deadline follows the
- * upstream timeout, is given its own by the services).
- */
-export const OBJECT_DEADLINES_MS = {
-  /** A tenant's rate limiter: its counters and stream leases; slower, and the request is refused. */
-  limiter: 2_000,
-  ledger: LEDGER_TIMEOUT_MS,
-  /** A wake of the settler is never worth waiting for. */
-  settler: 2_000,
-  /** A metrics flush or read (a flush that fails is kept for the next one). */
-  metrics: 5_000,
-  outbox: OUTBOX_TIMEOUT_MS,
-  /** A job's watcher told to watch it to the end (the outbox's caller waits as long). */
-  watch: OUTBOX_TIMEOUT_MS,
-  /** A budget alert handed to an outbox; slower, and the settler's next run sends it again. */
-  alert: 1_000,
-} as const;
+export { OBJECT_DEADLINES_MS } from "../../core/objects";
 
 /** Members of a Durable Object class that are the runtime's, not calls of the proxy's own. */
 type RuntimeMember = "alarm" | "webSocketMessage" | "webSocketClose" | "webSocketError";

@@ -5,6 +5,7 @@ import { type Config, readConfig } from "../../core/config";
 import type { LedgerServices } from "../../core/creation/ledger";
 import type { SettlerServices } from "../../core/creation/settler";
 import { watcherDeadlineMs } from "../../core/jobs/read";
+import { isolateLog } from "../../core/log";
 import type { Services } from "../../core/services";
 import { createDirectory } from "../../core/tenancy/directory";
 import { guardStorage } from "../../core/tenancy/guard";
@@ -13,15 +14,14 @@ import { NO_TRACES } from "../../core/traces";
 import type { WatcherServices } from "../../core/watching/watcher";
 import type { OutboxServices } from "../../core/webhooks/outbox-actor";
 import { DEFAULT_RETRY_DELAYS_S } from "../../core/webhooks/schedule";
-import { createWavelineClient, type WavelineClient } from "../../waveline/client";
-import { budgetAlertsToOutboxes, resendBudgetAlerts } from "./budget-alerts";
+import { wavelineClientFor } from "../../waveline/client";
+import { budgetAlertsTo, resendBudgetAlerts } from "../sql/budget-alerts";
+import { type BudgetAlertSink, sqlAuditLog, sqlJobStore, sqlTenantStore } from "../sql/stores";
 import { cacheApiTier } from "./cache-api-tier";
 import { durableLedgers } from "./creation-ledger";
-import { d1AuditLog, d1JobStore, d1TenantStore } from "./d1-stores";
 import { durableSettlement } from "./job-settler";
 import { durableJobWatchers } from "./job-watcher";
 import { kvTier } from "./kv-tier";
-import { isolateLog } from "./log";
 import { OBJECT_DEADLINES_MS, objectCalls } from "./object-call";
 import { durableRateLimiter, durableStreamLeases } from "./rate-limiter";
 import { cacheApiLookups } from "./shared-lookups";
@@ -52,11 +52,11 @@ export function cloudflareServices(env: Env, config: Config): Services {
   const metricsNamespace = config.metricsEnabled ? env.TENANT_METRICS : undefined;
   const retention = { auditRetentionDays: config.auditRetentionDays };
   const directory = createDirectory({
-    tenants: guardStorage(d1TenantStore(env.DB, undefined, retention), "tenants"),
+    tenants: guardStorage(sqlTenantStore(env.DB, undefined, retention), "tenants"),
     jobs: guardStorage(
-      d1JobStore(env.DB, undefined, {
+      sqlJobStore(env.DB, undefined, {
         ...retention,
-        alerts: env.WEBHOOK_OUTBOX ? budgetAlertsToOutboxes(env) : undefined,
+        alerts: env.WEBHOOK_OUTBOX ? budgetAlerts(env) : undefined,
       }),
       "jobs",
     ),
@@ -68,14 +68,14 @@ export function cloudflareServices(env: Env, config: Config): Services {
     directory,
     tenants: directory.tenants,
     jobs: directory.jobs,
-    audit: guardStorage(d1AuditLog(env.DB, { retentionDays: config.auditRetentionDays }), "audit"),
+    audit: guardStorage(sqlAuditLog(env.DB, { retentionDays: config.auditRetentionDays }), "audit"),
     jobCache: tieredJobCache({
       tiers,
       terminalTtlMs: config.terminalCacheTtlS * 1000,
       pendingTtlMs: config.pendingCacheTtlMs,
       readTimeoutMs: CACHE_READ_TIMEOUT_MS,
     }),
-    waveline: wavelineOf(config),
+    waveline: wavelineClientFor(config),
     rateLimiter: durableRateLimiter(env.RATE_LIMITER),
     streamLeases: durableStreamLeases(env.RATE_LIMITER),
     ledgers: durableLedgers(env.CREATION_LEDGER),
@@ -92,7 +92,7 @@ export function cloudflareServices(env: Env, config: Config): Services {
     },
     secretsEqual,
     // Workers traces requests itself, with no way in for the Worker (README, "Traces").
-    traces: env.TRACES ?? NO_TRACES,
+    traces: NO_TRACES,
     // Static assets, where they are bound (the benchmark runs the Worker without them).
     page: env.ASSETS
       ? async (path) => {
@@ -103,17 +103,13 @@ export function cloudflareServices(env: Env, config: Config): Services {
   };
 }
 
-/** The Waveline client of these settings; none without an API key. */
-function wavelineOf(config: Config): WavelineClient | undefined {
-  const { wavelineApiKey, wavelineApiUrl, upstreamTimeoutMs, maxUpstreamBodyBytes } = config;
-  return wavelineApiKey
-    ? createWavelineClient({
-        baseUrl: wavelineApiUrl,
-        apiKey: wavelineApiKey,
-        timeoutMs: upstreamTimeoutMs,
-        maxBodyBytes: maxUpstreamBodyBytes,
-      })
-    : undefined;
+/** Budget alerts into the tenants' outboxes; a slow outbox leaves one to the settler's next run. */
+export function budgetAlerts(env: Env): BudgetAlertSink {
+  return budgetAlertsTo(
+    env.DB,
+    outboxCalls(env.WEBHOOK_OUTBOX, OBJECT_DEADLINES_MS.alert),
+    isolateLog,
+  );
 }
 
 /**
@@ -125,14 +121,11 @@ export function jobWatcherServices(env: Env): WatcherServices {
   const config = result.ok ? result.config : undefined;
   const log = isolateLog();
   return {
-    waveline: config && wavelineOf(config),
+    waveline: config && wavelineClientFor(config),
     pendingCacheTtlMs: config?.pendingCacheTtlMs ?? 0,
     terminalCacheTtlMs: (config?.terminalCacheTtlS ?? 0) * 1000,
     finishedJobs: kvTier(env.JOB_CACHE, log),
-    jobs: guardStorage(
-      d1JobStore(env.DB, undefined, { alerts: budgetAlertsToOutboxes(env) }),
-      "jobs",
-    ),
+    jobs: guardStorage(sqlJobStore(env.DB, undefined, { alerts: budgetAlerts(env) }), "jobs"),
     recordTallies: (counts) => recordFromObject(env.TENANT_METRICS, counts, log),
     outbox: env.WEBHOOK_OUTBOX ? outboxCalls(env.WEBHOOK_OUTBOX) : undefined,
     log: isolateLog,
@@ -141,7 +134,7 @@ export function jobWatcherServices(env: Env): WatcherServices {
 
 /** What a tenant's creation ledger needs, over the same bindings: built once per object. */
 export function creationLedgerServices(env: Env): LedgerServices {
-  const jobs = d1JobStore(env.DB, undefined, { alerts: budgetAlertsToOutboxes(env) });
+  const jobs = sqlJobStore(env.DB, undefined, { alerts: budgetAlerts(env) });
   return {
     jobs: guardStorage(jobs, "jobs"),
     wakeSettler: () => durableSettlement(env.JOB_SETTLER).wake(),
@@ -157,10 +150,10 @@ export function jobSettlerServices(env: Env): SettlerServices {
   const result = readConfig(env);
   const config = result.ok ? result.config : undefined;
   return {
-    waveline: config && wavelineOf(config),
+    waveline: config && wavelineClientFor(config),
     // Bounded in time by the settler itself.
-    jobs: d1JobStore(env.DB, undefined, { alerts: budgetAlertsToOutboxes(env) }),
-    resendAlerts: () => resendBudgetAlerts(env),
+    jobs: sqlJobStore(env.DB, undefined, { alerts: budgetAlerts(env) }),
+    resendAlerts: () => resendBudgetAlerts(env.DB, budgetAlerts(env)),
     recordTallies: (counts) => recordFromObject(env.TENANT_METRICS, counts, isolateLog()),
     log: isolateLog,
   };
@@ -170,15 +163,12 @@ export function jobSettlerServices(env: Env): SettlerServices {
 export function webhookOutboxServices(env: Env): OutboxServices {
   const result = readConfig(env);
   const config = result.ok ? result.config : undefined;
-  const allowLocal = config?.webhooksAllowLocalUrls ?? false;
-  const egress = env.WEBHOOK_EGRESS;
   const watchers = objectCalls(env.JOB_WATCHER, "job watcher", OBJECT_DEADLINES_MS.watch);
   return {
-    tenants: guardStorage(d1TenantStore(env.DB), "tenants"),
+    tenants: guardStorage(sqlTenantStore(env.DB), "tenants"),
     retryDelaysS: config?.webhookRetryDelaysS ?? DEFAULT_RETRY_DELAYS_S,
-    // Deno checks the addresses a name resolves to itself; Workers' fetch reaches no private one.
-    deliver: (url, request) =>
-      egress ? egress.deliver(url, request, allowLocal) : fetch(url, request),
+    // Workers' fetch reaches no private address (Deno checks what a name resolves to itself).
+    deliver: (url, request) => fetch(url, request),
     watchJob: (jobId, self) => watchers(jobId).watch(jobId, self),
     recordTallies: (counts) => recordFromObject(env.TENANT_METRICS, counts, isolateLog()),
     log: isolateLog,

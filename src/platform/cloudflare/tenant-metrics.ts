@@ -1,7 +1,12 @@
 import type { Logger } from "../../core/log";
-import { type MetricsRecorder, metricsRecorder, NO_METRICS } from "../../core/metrics/recorder";
+import {
+  type MetricsRecorder,
+  metricsRecorder,
+  NO_METRICS,
+  recordAtOnce,
+  type TenantTallies,
+} from "../../core/metrics/recorder";
 import type { MetricsReader } from "../../core/metrics/store";
-import type { Tally } from "../../core/metrics/tally";
 import { OBJECT_DEADLINES_MS, objectCalls } from "./object-call";
 
 type MetricsNamespace = NonNullable<Env["TENANT_METRICS"]>;
@@ -26,26 +31,15 @@ export function metricsRecorderFor(
   });
 }
 
-/**
- * For Durable Objects (the settler, a job's watcher, an outbox), whose work is not requests and
- * which may be evicted at any time: counts sent at once, one call per tenant named.
- */
+/** For Durable Objects (the settler, a job's watcher, an outbox): counts sent at once. */
 export async function recordFromObject(
   namespace: MetricsNamespace | undefined,
-  counts: readonly { tenantId: string; sub?: string | null; tally: Tally }[],
+  counts: TenantTallies,
   log: Logger,
 ): Promise<void> {
-  if (!namespace || counts.length === 0) return;
+  if (!namespace) return;
   const of = metricsObjects(namespace);
-  const recorder = metricsRecorder({
-    sink: (tenantId, batch) => of(tenantId).add(batch),
-    flushDelayMs: 0,
-    log,
-  });
-  for (const { tenantId, sub, tally } of counts) {
-    recorder.record(tenantId, sub ?? undefined, tally, () => {});
-  }
-  await recorder.flushAll();
+  await recordAtOnce((tenantId, batch) => of(tenantId).add(batch), counts, log);
 }
 
 const metricsObjects = (namespace: MetricsNamespace) =>

@@ -12,27 +12,20 @@ const TYPES: Record<string, string> = {
 };
 
 /**
- * The `ASSETS` binding over a directory (`[assets] directory` in wrangler.toml), with
- * `html_handling = "none"`: a path is a file or a 404, never rewritten.
+ * The static pages of a directory (`[assets] directory` in wrangler.toml), as Workers' assets
+ * serve them with `html_handling = "none"`: a path is a file or null, never rewritten.
  */
-export function directoryAssets(root: string): {
-  fetch(input: RequestInfo | URL): Promise<Response>;
-} {
-  return {
-    async fetch(input) {
-      const url = new URL(input instanceof Request ? input.url : String(input));
-      const path = normalize(decodeURIComponent(url.pathname));
-      if (path.split("/").includes("..")) return new Response("Not Found", { status: 404 });
-      try {
-        const file = await Deno.readFile(join(root, path));
-        return new Response(file, {
-          headers: {
-            "Content-Type": TYPES[extname(path)] ?? "application/octet-stream",
-          },
-        });
-      } catch {
-        return new Response("Not Found", { status: 404 });
-      }
-    },
+export function directoryPages(root: string): (path: string) => Promise<Response | null> {
+  return async (path) => {
+    const clean = normalize(decodeURIComponent(new URL(path, "https://assets.local").pathname));
+    if (clean.split("/").includes("..")) return null;
+    try {
+      const file = await Deno.readFile(join(root, clean));
+      return new Response(file, {
+        headers: { "Content-Type": TYPES[extname(clean)] ?? "application/octet-stream" },
+      });
+    } catch {
+      return null;
+    }
   };
 }

@@ -1,22 +1,23 @@
 import { chmodSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { DatabaseSync } from "node:sqlite";
-import { directoryAssets } from "./assets.ts";
-import { applyMigrations, sqliteD1 } from "./d1.ts";
-import { type DurableObjectClass, DurableObjectHost } from "./durable-objects.ts";
-import { sqliteKv } from "./kv.ts";
-import { fixedWindowLimiter } from "./rate-limit.ts";
+import type { Hono } from "hono";
+import { createApp, unconfiguredApp } from "../../app.ts";
+import { readConfig } from "../../core/config.ts";
+import type { Services } from "../../core/services.ts";
+import type { AppEnv } from "../../http/context.ts";
+import { ActorHost } from "./actors.ts";
+import { denoServices } from "./services.ts";
+import { applyMigrations } from "./sql-database.ts";
 import { openPrivateSqlite, openSqlite, privateDir } from "./sqlite.ts";
-import { activeSpanTraces } from "./traces.ts";
 import { waitUntilTracker } from "./wait-until.ts";
 import { type ResolveAddresses, webhookEgress } from "./webhook-egress.ts";
-import type { ExecutionContext, WorkerModule } from "./worker.ts";
-import { readWranglerConfig, type WranglerConfig } from "./wrangler-config.ts";
+import { readWranglerConfig } from "./wrangler-config.ts";
 
 /**
  * Holds `<dir>/instance.lock` exclusively (a SQLite lock, released when the process ends): the
- * Durable Objects live in this process, so a second process on the same data would run a second
- * copy of each, and their exact counts and idempotency would no longer hold.
+ * actors live in this process, so a second process on the same data would run a second copy of
+ * each, and their exact counts and idempotency would no longer hold.
  */
 export function lockDataDir(dir: string): DatabaseSync {
   privateDir(dir);
@@ -45,103 +46,74 @@ export function makeDataDirPrivate(dir: string): void {
   }
 }
 
-/**
- * The D1 database under `<dir>/d1.sqlite`, migrated to the latest schema (from wrangler.toml's
- * `migrations_dir`).
- */
+/** The proxy's database, `<dir>/d1.sqlite`, migrated to the latest schema (wrangler.toml's). */
 export function openDatabase(
   dir: string,
-  migrationsDir = readWranglerConfig().d1.migrationsDir,
+  migrationsDir = readWranglerConfig().migrationsDir,
 ): { db: DatabaseSync; applied: string[] } {
   const db = openSqlite(join(dir, "d1.sqlite"));
   return { db, applied: applyMigrations(db, migrationsDir) };
 }
 
-/**
- * The Durable Object classes wrangler.toml binds, each looked up by its `class_name` among the
- * Worker entry's exports; a class it does not export stops the runtime before it opens anything.
- */
-export function durableObjectClasses(
-  worker: WorkerModule,
-  bindings: WranglerConfig["durableObjects"],
-): Record<string, DurableObjectClass> {
-  const classes: Record<string, DurableObjectClass> = {};
-  for (const { binding, className } of bindings) {
-    const Class = worker[className];
-    if (typeof Class !== "function") {
-      throw new Error(
-        `wrangler.toml binds ${binding} to the Durable Object class ${className}, which the Worker entry does not export`,
-      );
-    }
-    classes[className] = Class as DurableObjectClass;
-  }
-  return classes;
-}
-
 export interface DenoRuntime {
-  env: Record<string, unknown>;
-  ctx: ExecutionContext;
+  app: Hono<AppEnv>;
+  /** Undefined when the settings do not validate (the app then answers 503 and says why). */
+  services: Services | undefined;
+  host: ActorHost;
+  waitUntil(promise: Promise<unknown>): void;
   appliedMigrations: string[];
   rearmedAlarms: number;
-  /** Waits for `waitUntil` work (at most `timeoutMs`), then closes storage and the lock. */
+  /** Waits for work after answers (at most `timeoutMs`), then closes storage and the lock. */
   close(timeoutMs?: number): Promise<void>;
 }
 
 /**
- * The Worker's bindings on Deno, as wrangler.toml declares them (its Durable Objects, rate limits,
- * D1 database, KV namespace and assets), over files under `dataDir`: D1 and KV as SQLite
- * databases, Durable Objects hosted in this process, rate limits in memory, assets from their
- * directory. `vars` are the Worker's vars and secrets, as `.dev.vars` names them.
+ * The proxy on Deno over files under `dataDir`: its database and finished jobs as SQLite files,
+ * its actors hosted in this process, the rate limits, migrations and pages wrangler.toml declares.
+ * `vars` are the settings and secrets, as `.dev.vars` names them.
  */
-export function openRuntime(
-  worker: WorkerModule,
-  options: {
-    dataDir: string;
-    vars: Record<string, string>;
-    /** How webhook hosts are resolved (DNS unless a test says otherwise). */
-    resolveWebhookHost?: ResolveAddresses;
-  },
-): DenoRuntime {
-  const config = readWranglerConfig();
-  const classes = durableObjectClasses(worker, config.durableObjects);
+export function openRuntime(options: {
+  dataDir: string;
+  vars: Record<string, string>;
+  /** How webhook hosts are resolved (DNS unless a test says otherwise). */
+  resolveWebhookHost?: ResolveAddresses;
+  /** How long an actor stays in memory without a call (30 s unless a test says otherwise). */
+  actorIdleMs?: number;
+}): DenoRuntime {
+  const wrangler = readWranglerConfig();
   const lock = lockDataDir(options.dataDir);
   makeDataDirPrivate(options.dataDir);
   const tracker = waitUntilTracker();
-  const { db, applied } = openDatabase(options.dataDir, config.d1.migrationsDir);
-  const kvDb = openSqlite(join(options.dataDir, "kv.sqlite"));
-  const kv = sqliteKv(kvDb);
-  const env: Record<string, unknown> = { ...options.vars };
-  const host = new DurableObjectHost({
+  const { db, applied } = openDatabase(options.dataDir, wrangler.migrationsDir);
+  const cacheDb = openSqlite(join(options.dataDir, "kv.sqlite"));
+  const host = new ActorHost({
     dir: join(options.dataDir, "objects"),
-    env,
-    classes,
     waitUntil: tracker.waitUntil,
+    idleMs: options.actorIdleMs,
   });
-  env[config.d1.binding] = sqliteD1(db);
-  env[config.kv.binding] = kv;
-  for (const { binding, className } of config.durableObjects) {
-    env[binding] = host.namespace(className);
-  }
-  for (const { binding, limit, period } of config.rateLimits) {
-    env[binding] = fixedWindowLimiter({ limit, period });
-  }
-  env[config.assets.binding] = directoryAssets(config.assets.directory);
-  // Deno's own bindings, which wrangler.toml has no counterpart of.
-  Object.assign(env, {
-    WEBHOOK_EGRESS: webhookEgress(options.resolveWebhookHost),
-    TRACES: activeSpanTraces(),
-  });
+  const config = readConfig(options.vars);
+  const services = config.ok
+    ? denoServices(config.config, {
+        db,
+        cacheDb,
+        host,
+        egress: webhookEgress(options.resolveWebhookHost),
+        wrangler,
+      })
+    : undefined;
   const rearmedAlarms = host.rearmAlarms();
   return {
-    env,
-    ctx: { waitUntil: tracker.waitUntil, passThroughOnException() {}, props: {} },
+    app: services ? createApp(services) : unconfiguredApp(config.ok ? "" : config.problem),
+    services,
+    host,
+    waitUntil: tracker.waitUntil,
     appliedMigrations: applied,
     rearmedAlarms,
     async close(timeoutMs = 30_000) {
       await tracker.drain(timeoutMs);
       host.close();
-      kv.close();
-      kvDb.close();
+      services?.close();
+      cacheDb.close();
       db.close();
       lock.close();
     },

@@ -1,13 +1,12 @@
 /**
  * The proxy on Deno: `deno run … src/platform/deno/server.ts --port N --env-file FILE --data DIR
- * [--host H]` (`npm run start:deno -- …`). The Worker's own code serves every request; this
- * file gives it its bindings (./runtime.ts) and the client's address, and drains on a signal.
+ * [--host H]` (`npm run start:deno -- …`). The same app as the Worker's serves every request,
+ * over this runtime's services (./runtime.ts); this file gives it the client's address, and drains
+ * on a signal.
  */
 import { readFileSync } from "node:fs";
 import { parseArgs, parseEnv } from "node:util";
-import { installWorkersGlobals } from "./globals.ts";
 import { openRuntime } from "./runtime.ts";
-import { loadWorker } from "./worker.ts";
 
 const USAGE = `usage: npm run start:deno -- --port N --data DIR [--env-file FILE] [--host 127.0.0.1]
     [--client-address-header NAME]   behind a reverse proxy: the header it sets to the client's
@@ -34,10 +33,8 @@ const vars = values["env-file"]
   ? (parseEnv(readFileSync(values["env-file"], "utf8")) as Record<string, string>)
   : Deno.env.toObject();
 
-installWorkersGlobals();
-const worker = await loadWorker();
-const runtime = openRuntime(worker, { dataDir: values.data, vars });
-const { env, ctx } = runtime;
+const runtime = openRuntime({ dataDir: values.data, vars });
+const { app, waitUntil } = runtime;
 
 const addressHeader = values["client-address-header"];
 const stopping = new AbortController();
@@ -59,12 +56,11 @@ const server = Deno.serve(
       ),
   },
   (request, info) => {
-    // Workers sets CF-Connecting-IP itself; a client's own would spoof its failed-auth count.
-    const headers = new Headers(request.headers);
-    const peer = (info.remoteAddr as Deno.NetAddr).hostname;
-    const forwarded = addressHeader ? request.headers.get(addressHeader)?.trim() : undefined;
-    headers.set("CF-Connecting-IP", forwarded || peer);
-    return worker.default.fetch(new Request(request, { headers }), env, ctx);
+    // The peer, or what the operator's reverse proxy says it is; never a header the client chose.
+    const clientAddress = () =>
+      (addressHeader ? request.headers.get(addressHeader)?.trim() : undefined) ||
+      (info.remoteAddr as Deno.NetAddr).hostname;
+    return app.fetch(request, { waitUntil, clientAddress });
   },
 );
 

@@ -4,35 +4,21 @@ import { parse } from "smol-toml";
 import * as z from "zod/mini";
 
 /**
- * The parts of wrangler.toml the Deno runtime builds its bindings from, so that a binding declared
- * there (a Durable Object, a rate limit) exists on Deno without a second list to keep in step.
+ * The parts of wrangler.toml the Deno runtime shares with the Worker, so that there is no second
+ * copy to keep in step: its rate limits, its migrations and its static pages.
  */
 export interface WranglerConfig {
-  /** `[[durable_objects.bindings]]`: the env name and the Worker entry's export it hosts. */
-  durableObjects: { binding: string; className: string }[];
   /** `[[ratelimits]]`: each a fixed window of `limit` per `period` seconds. */
   rateLimits: { binding: string; limit: number; period: number }[];
-  /** The one `[[d1_databases]]`, its migrations directory made absolute. */
-  d1: { binding: string; migrationsDir: string };
-  /** The one `[[kv_namespaces]]`. */
-  kv: { binding: string };
-  /** `[assets]`, its directory made absolute. */
-  assets: { binding: string; directory: string };
+  /** The one `[[d1_databases]]`'s migrations directory, made absolute. */
+  migrationsDir: string;
+  /** `[assets]`'s directory, made absolute. */
+  assetsDir: string;
 }
 
 const bindingName = z.string().check(z.regex(/^[A-Z_][A-Z0-9_]*$/, "must be an UPPER_CASE name"));
 
 const schema = z.object({
-  durable_objects: z.object({
-    bindings: z
-      .array(
-        z.object({
-          name: bindingName,
-          class_name: z.string().check(z.minLength(1, "must not be empty")),
-        }),
-      )
-      .check(z.minLength(1, "must list at least one")),
-  }),
   ratelimits: z.array(
     z.object({
       name: bindingName,
@@ -43,20 +29,9 @@ const schema = z.object({
     }),
   ),
   d1_databases: z
-    .array(
-      z.object({
-        binding: bindingName,
-        migrations_dir: z.string().check(z.minLength(1, "must not be empty")),
-      }),
-    )
+    .array(z.object({ migrations_dir: z.string().check(z.minLength(1, "must not be empty")) }))
     .check(z.length(1, "the Deno runtime hosts exactly one D1 database")),
-  kv_namespaces: z
-    .array(z.object({ binding: bindingName }))
-    .check(z.length(1, "the Deno runtime hosts exactly one KV namespace")),
-  assets: z.object({
-    binding: bindingName,
-    directory: z.string().check(z.minLength(1, "must not be empty")),
-  }),
+  assets: z.object({ directory: z.string().check(z.minLength(1, "must not be empty")) }),
 });
 
 /**
@@ -92,16 +67,10 @@ export function parseWranglerConfig(text: string, root: string): WranglerConfig 
   }
   const config = result.data;
   const [d1] = config.d1_databases;
-  const [kv] = config.kv_namespaces;
   return {
-    durableObjects: config.durable_objects.bindings.map((b) => ({
-      binding: b.name,
-      className: b.class_name,
-    })),
     rateLimits: config.ratelimits.map((r) => ({ binding: r.name, ...r.simple })),
-    d1: { binding: d1.binding, migrationsDir: resolve(root, d1.migrations_dir) },
-    kv: { binding: kv.binding },
-    assets: { binding: config.assets.binding, directory: resolve(root, config.assets.directory) },
+    migrationsDir: resolve(root, d1.migrations_dir),
+    assetsDir: resolve(root, config.assets.directory),
   };
 }
 

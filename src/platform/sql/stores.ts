@@ -23,6 +23,7 @@ import type {
 } from "../../core/tenancy/store";
 import { BUDGET_ALERT_PERCENTS, type BudgetAlert } from "../../core/webhooks/payload";
 import type { JobStatus } from "../../waveline/schema";
+import type { SqlDatabase, SqlResult, SqlStatement } from "./database";
 
 /** Prefixed random ids (`tnt_…`, `key_…`): readable in logs, unguessable. */
 export function newId(prefix: string): string {
@@ -147,11 +148,11 @@ const DAY_MS = 86_400_000;
  * entry also removes a few entries past the retention: the log's cost stays bounded.
  */
 function auditStatements(
-  db: D1Database,
+  db: SqlDatabase,
   entry: AuditEntry,
   retentionDays: number,
   onlyIf?: { sql: string; params: unknown[] },
-): D1PreparedStatement[] {
+): SqlStatement[] {
   const cutoff = new Date(Date.parse(entry.at) - retentionDays * DAY_MS).toISOString();
   return [
     db
@@ -188,8 +189,8 @@ interface AuditRow {
   after_state: string | null;
 }
 
-export function d1AuditLog(
-  db: D1Database,
+export function sqlAuditLog(
+  db: SqlDatabase,
   { retentionDays = 365, now = () => new Date().toISOString() } = {},
 ): AuditLog {
   return {
@@ -267,8 +268,8 @@ function patched(tenant: Tenant, patch: Parameters<TenantStore["updateTenant"]>[
   };
 }
 
-export function d1TenantStore(
-  db: D1Database,
+export function sqlTenantStore(
+  db: SqlDatabase,
   now = () => new Date().toISOString(),
   { auditRetentionDays = 365 } = {},
 ): TenantStore {
@@ -596,7 +597,7 @@ export function d1TenantStore(
 
     async find(query) {
       // Every part is an index lookup, and all of them travel in one batch: one round trip.
-      const parts: { name: keyof Found; statements: D1PreparedStatement[] }[] = [];
+      const parts: { name: keyof Found; statements: SqlStatement[] }[] = [];
       if (query.keyHash !== undefined) {
         parts.push({ name: "key", statements: [db.prepare(KEY_SELECT).bind(query.keyHash)] });
       }
@@ -683,11 +684,7 @@ function statusRank(value: string): string {
  * rows `source` selects (`tenant_id`, `subject`, `month`, `delta`; `?1` to `?4` are its own).
  * Sent in the same batch as the write of the job, so totals and jobs change together.
  */
-function addToMonthTotals(
-  db: D1Database,
-  source: string,
-  params: unknown[],
-): D1PreparedStatement[] {
+function addToMonthTotals(db: SqlDatabase, source: string, params: unknown[]): SqlStatement[] {
   return [
     db
       .prepare(
@@ -707,7 +704,7 @@ function addToMonthTotals(
 }
 
 /** The pages each `progressUpdate` of a batch billed (its first statement's rows). */
-function billedBy(results: D1Result[]): BilledPages[] {
+function billedBy(results: SqlResult[]): BilledPages[] {
   const billed: BilledPages[] = [];
   for (let i = 0; i < results.length; i += PROGRESS_STATEMENTS) {
     for (const row of (results[i]?.results ?? []) as BilledPages[]) {
@@ -743,7 +740,7 @@ const THRESHOLDS = BUDGET_ALERT_PERCENTS.map((percent) => `SELECT ${percent} AS 
  * primary keys, so of many writes that pass a threshold at once exactly one gets it back. Sent
  * at the end of the batch that moved the totals, in its transaction.
  */
-function claimBudgetAlerts(db: D1Database, jobIds: readonly string[], at: string) {
+function claimBudgetAlerts(db: SqlDatabase, jobIds: readonly string[], at: string) {
   const claim = (subject: string, totals: string, on: string, budget: string) =>
     db
       .prepare(
@@ -767,15 +764,15 @@ RETURNING ${ALERT_COLUMNS}`,
 }
 
 /** The alerts the last two results of a batch (`claimBudgetAlerts`') claimed. */
-function claimedAlerts(results: D1Result[]): BudgetAlert[] {
+function claimedAlerts(results: SqlResult[]): BudgetAlert[] {
   return results
     .slice(-2)
     .flatMap((result) => result.results as Parameters<typeof alertOf>[0][])
     .map(alertOf);
 }
 
-export function d1JobStore(
-  db: D1Database,
+export function sqlJobStore(
+  db: SqlDatabase,
   now = () => new Date().toISOString(),
   {
     auditRetentionDays = 365,
@@ -783,7 +780,7 @@ export function d1JobStore(
   }: { auditRetentionDays?: number; alerts?: BudgetAlertSink } = {},
 ): JobStore {
   /** A write and the budget alerts it claims, in one batch; the alerts are sent once it is done. */
-  const writeAndAlert = async (statements: D1PreparedStatement[], jobIds: readonly string[]) => {
+  const writeAndAlert = async (statements: SqlStatement[], jobIds: readonly string[]) => {
     const results = await db.batch([...statements, ...claimBudgetAlerts(db, jobIds, now())]);
     const claimed = claimedAlerts(results);
     if (claimed.length > 0) await alerts?.(claimed);
