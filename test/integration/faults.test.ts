@@ -375,3 +375,103 @@ async function recordedJobs(tenantId: string): Promise<string[]> {
     .all<{ id: string }>();
   return results.map((row) => row.id);
 }
+
+describe("an admin change whose batch fails in D1", () => {
+  /**
+   * The real D1 refuses one statement of the batch: a trigger aborts an insert into `audit_log`
+   * (the entry) or the write to `tenants`/`api_keys` (the change) for this tenant only. D1 runs a
+   * batch as one transaction, so neither may remain; an entry written in a batch or call of its
+   * own would.
+   */
+  async function refusing(table: string, event: "INSERT" | "UPDATE", tenantId: string) {
+    const name = `fault_${crypto.randomUUID().replaceAll("-", "")}`;
+    await env.DB.prepare(
+      `CREATE TRIGGER ${name} BEFORE ${event} ON ${table} WHEN NEW.tenant_id = '${tenantId}'
+       BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`,
+    ).run();
+    return { recover: () => env.DB.prepare(`DROP TRIGGER ${name}`).run() };
+  }
+
+  const admin = (path: string, init?: RequestInit) => proxyFetch(path, asAdmin(init));
+  async function entries(tenantId: string, action: string): Promise<unknown[]> {
+    const response = await admin(`/admin/audit?tenantId=${tenantId}`);
+    expect(response.status).toBe(200);
+    const { items } = (await response.json()) as { items: { action: string }[] };
+    return items.filter((entry) => entry.action === action);
+  }
+  const snapshot = async (path: string) => {
+    const response = await admin(path);
+    expect(response.status).toBe(200);
+    return response.json();
+  };
+
+  interface AdminChange {
+    change: string;
+    action: string;
+    /** What the change touches, read back by the operator. */
+    state: (tenantId: string) => string;
+    send: (tenantId: string) => Promise<Response>;
+    status: number;
+    /** The table and event of the change's own write, for the trigger that refuses it. */
+    write: [table: string, event: "INSERT" | "UPDATE"];
+  }
+  const changes: AdminChange[] = [
+    {
+      change: "a tenant update",
+      action: "tenant.update",
+      state: (id) => `/admin/tenants/${id}`,
+      send: (id) =>
+        admin(
+          `/admin/tenants/${id}`,
+          jsonBody({ budget: { pagesPerMonth: 77 } }, { method: "PATCH" }),
+        ),
+      status: 200,
+      write: ["tenants", "UPDATE"],
+    },
+    {
+      change: "a key creation",
+      action: "key.create",
+      state: (id) => `/admin/tenants/${id}/keys`,
+      send: (id) => admin(`/admin/tenants/${id}/keys`, jsonBody({ name: "audited" })),
+      status: 201,
+      write: ["api_keys", "INSERT"],
+    },
+  ];
+  const refusals: { refused: string; refusedWrite: (c: AdminChange) => AdminChange["write"] }[] = [
+    { refused: "its audit entry", refusedWrite: () => ["audit_log", "INSERT"] },
+    { refused: "the change itself", refusedWrite: (c) => c.write },
+  ];
+
+  describe.each(changes)("$change", (c) => {
+    it.each(refusals)(
+      "refused at $refused: 503 storage_unavailable, neither the change nor its entry; both once D1 takes it",
+      async ({ refusedWrite }) => {
+        const tenant = await createTenant(`audit-batch-${c.action}`);
+        const before = await snapshot(c.state(tenant.id));
+        const logged = await entries(tenant.id, c.action);
+        const [table, event] = refusedWrite(c);
+        const fault = await refusing(table, event, tenant.id);
+
+        try {
+          const refused = await c.send(tenant.id);
+          expect(refused.headers.get("Retry-After")).toBe("5");
+          await expectError(
+            refused,
+            503,
+            "storage is unavailable, retry later",
+            "storage_unavailable",
+          );
+          expect(await snapshot(c.state(tenant.id))).toEqual(before);
+          expect(await entries(tenant.id, c.action)).toEqual(logged);
+        } finally {
+          await fault.recover();
+        }
+
+        const retried = await c.send(tenant.id);
+        expect(retried.status).toBe(c.status);
+        expect(await snapshot(c.state(tenant.id))).not.toEqual(before);
+        expect(await entries(tenant.id, c.action)).toHaveLength(logged.length + 1);
+      },
+    );
+  });
+});

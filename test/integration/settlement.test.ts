@@ -157,6 +157,69 @@ describe("the settler", () => {
   });
 });
 
+describe("a settler deployed when its counts were SQL tables", () => {
+  /** A settler of its own, its storage as an older settler left it, then started afresh. */
+  async function restartedWithOldTables(
+    rows: [jobId: string, misses: number][],
+    failures: number,
+    entries: Record<string, number>,
+  ) {
+    const id = env.JOB_SETTLER.idFromName(`carry-over-${crypto.randomUUID()}`);
+    await runInDurableObject(env.JOB_SETTLER.get(id), async (_object, state) => {
+      state.storage.sql.exec(`
+        CREATE TABLE missing_jobs (id TEXT PRIMARY KEY, misses INTEGER NOT NULL);
+        CREATE TABLE state (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+      `);
+      for (const [jobId, misses] of rows) {
+        state.storage.sql.exec(
+          "INSERT INTO missing_jobs (id, misses) VALUES (?, ?)",
+          jobId,
+          misses,
+        );
+      }
+      state.storage.sql.exec("INSERT INTO state (name, value) VALUES ('failures', ?)", failures);
+      await state.storage.put(entries);
+      await state.storage.sync();
+      // The next call starts the object again, as a deployment does: its constructor runs first.
+      state.abort("restarted by the test");
+    }).catch(() => {});
+    return env.JOB_SETTLER.get(id);
+  }
+
+  it("carries the old counts over at its first start: a job missed 4 times is given up on after one more run", async () => {
+    const lines = settlerLines();
+    const tenant = await createTenant("settle-carry-over");
+    const nearlyLost = uniqueJobId("settle-carry-4");
+    const recounted = uniqueJobId("settle-carry-newer");
+    await ownJob(tenant.id, nearlyLost);
+    await ownJob(tenant.id, recounted);
+    // Since the deployment, the listing passed `recounted` over once: that newer count wins.
+    const restarted = await restartedWithOldTables(
+      [
+        [nearlyLost, 4],
+        [recounted, 4],
+      ],
+      3,
+      { [`miss:${recounted}`]: 1 },
+    );
+
+    const carried = await runInDurableObject(restarted, async (object: JobSettler, state) => {
+      await object.wake();
+      return {
+        tables: state.storage.sql
+          .exec("SELECT name FROM sqlite_master WHERE name IN ('missing_jobs', 'state')")
+          .toArray(),
+        failures: await state.storage.get("failures"),
+      };
+    });
+    expect(carried).toEqual({ tables: [], failures: 3 });
+
+    expect(await runDurableObjectAlarm(restarted)).toBe(true);
+    const alerts = lines().filter((line) => line.level === "alert");
+    expect(alerts).toEqual([expect.objectContaining({ jobId: nearlyLost })]);
+  });
+});
+
 describe("a search of the listing", () => {
   // 1,500 jobs a second apart, newest first, all finished upstream.
   const start = Date.parse("2026-12-01T12:00:00.000Z");

@@ -2,7 +2,7 @@ import type { WavelineClient } from "../../waveline/client";
 import { describeError } from "../errors";
 import type { Logger } from "../log";
 import { billedTallies } from "../metrics/tally";
-import type { Clock, ObjectStorage } from "../objects";
+import type { Clock, ObjectSql, ObjectStorage, SqlValue } from "../objects";
 import { STORAGE_TIMEOUT_MS } from "../tenancy/guard";
 import type { JobStore } from "../tenancy/store";
 import { withTimeout } from "../timeout";
@@ -29,6 +29,62 @@ const MISS = "miss:";
 const FAILURES = "failures";
 /** Entries written or deleted by one storage call (a Durable Object's limit). */
 const STORAGE_BATCH = 128;
+
+async function putEntries(storage: ObjectStorage, entries: [string, number][]): Promise<void> {
+  for (let i = 0; i < entries.length; i += STORAGE_BATCH) {
+    await storage.put(Object.fromEntries(entries.slice(i, i + STORAGE_BATCH)));
+  }
+}
+
+/** The settler's tables before its counts moved to key-value entries. */
+const OLD_TABLES = ["missing_jobs", "state"];
+
+/**
+ * Once per start, before any other call: a settler deployed before its counts moved to key-value
+ * entries kept them in two tables of its SQLite database (`missing_jobs (id, misses)` and
+ * `state (name, value)` with the failed runs as `failures`). Their counts become entries (an entry
+ * written since wins), then the tables are dropped, so a job already given up on stays given up
+ * on and is not announced again. With no old table, one read of `sqlite_master`. Safe to run again
+ * after a stop part way: the tables go last.
+ */
+export async function carryOverSettlerTables(
+  sql: ObjectSql,
+  storage: ObjectStorage,
+): Promise<void> {
+  const tables = new Set(
+    sql
+      .exec<{ name: string }>(
+        `SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (${OLD_TABLES.map(() => "?").join(", ")})`,
+        ...OLD_TABLES,
+      )
+      .toArray()
+      .map((row) => row.name),
+  );
+  if (tables.size === 0) return;
+  if (tables.has("missing_jobs")) {
+    const kept = await storage.list<number>({ prefix: MISS });
+    const rows = sql
+      .exec<{ id: string; misses: number } & Record<string, SqlValue>>(
+        "SELECT id, misses FROM missing_jobs",
+      )
+      .toArray();
+    await putEntries(
+      storage,
+      rows
+        .filter((row) => !kept.has(MISS + row.id))
+        .map((row): [string, number] => [MISS + row.id, row.misses]),
+    );
+  }
+  if (tables.has("state")) {
+    const failed = sql
+      .exec<{ value: number }>("SELECT value FROM state WHERE name = 'failures'")
+      .toArray()[0]?.value;
+    if (failed && (await storage.get<number>(FAILURES)) === undefined) {
+      await storage.put({ [FAILURES]: failed });
+    }
+  }
+  sql.exec("DROP TABLE IF EXISTS missing_jobs; DROP TABLE IF EXISTS state;");
+}
 
 /** What the settler needs besides its storage, given by the composition root. */
 export interface SettlerServices {
@@ -65,12 +121,6 @@ export function jobSettler({ storage, services, now = () => Date.now() }: Settle
     }
   }
 
-  async function putEntries(entries: [string, number][]): Promise<void> {
-    for (let i = 0; i < entries.length; i += STORAGE_BATCH) {
-      await storage.put(Object.fromEntries(entries.slice(i, i + STORAGE_BATCH)));
-    }
-  }
-
   /**
    * Jobs the listing should have shown and did not: after a few runs, an operator's matter.
    * `misses` holds the counts of jobs still unsettled.
@@ -90,7 +140,7 @@ export function jobSettler({ storage, services, now = () => Date.now() }: Settle
         log.alert("job not in Waveline's listing: its pages are no longer settled", { jobId: id });
       }
     }
-    await putEntries(counted);
+    await putEntries(storage, counted);
   }
 
   return {

@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
-import { jobSettler } from "../../../core/creation/settler";
-import { durableObjectStorage } from "../object-storage";
+import { carryOverSettlerTables, jobSettler } from "../../../core/creation/settler";
+import { durableObjectSql, durableObjectStorage } from "../object-storage";
 import { jobSettlerServices } from "../services";
 
 /**
@@ -14,6 +14,14 @@ export class JobSettler extends DurableObject<Env> {
     storage: durableObjectStorage(this.ctx.storage),
     services: jobSettlerServices(this.env),
   });
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    // Counts an older settler kept in SQL tables, carried over before its first call or alarm.
+    void ctx.blockConcurrencyWhile(() =>
+      carryOverSettlerTables(durableObjectSql(ctx.storage), durableObjectStorage(ctx.storage)),
+    );
+  }
 
   /** A job may need settling: the alarm runs within SETTLE_EVERY_MS (sooner if already set). */
   wake(): Promise<void> {
