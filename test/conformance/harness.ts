@@ -29,7 +29,9 @@ export type Calls<T> = {
     ? never
     : T[K] extends (...args: never[]) => unknown
       ? K
-      : never]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never;
+      : never]: T[K] extends (...args: infer A) => infer R
+    ? (...args: A) => Promise<Awaited<R>>
+    : never;
 };
 
 /** Opens the actor named `name` (made on first use) as a runtime hosts it. */

@@ -101,7 +101,10 @@ export function ledgerConformance({ test, assert }: Harness, open: Open<Creation
     });
     await tenant.settle("key-1", created("job-2"), TTL_MS);
     await tenant.release("key-1", "claim-2");
-    assert.equal((await tenant.reserve("key-1", "fp-b", "claim-3", LOCK_MS, TTL_MS)).state, "replay");
+    assert.equal(
+      (await tenant.reserve("key-1", "fp-b", "claim-3", LOCK_MS, TTL_MS)).state,
+      "replay",
+    );
   });
 
   test("ledger: a settled key is forgotten once its time to live has passed", async () => {
@@ -165,7 +168,9 @@ export function ledgerConformance({ test, assert }: Harness, open: Open<Creation
   test("ledger: of 20 concurrent claims of one key exactly one is new", async () => {
     const tenant = ledger();
     const answers = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => tenant.reserve("key-1", "fp-a", `claim-${i}`, LOCK_MS, TTL_MS)),
+      Array.from({ length: 20 }, (_, i) =>
+        tenant.reserve("key-1", "fp-a", `claim-${i}`, LOCK_MS, TTL_MS),
+      ),
     );
     assert.equal(answers.filter((answer) => answer.state === "new").length, 1);
     assert.equal(answers.filter((answer) => answer.state === "in-flight").length, 19);
@@ -184,7 +189,8 @@ export function ledgerConformance({ test, assert }: Harness, open: Open<Creation
     if (outcome.kind === "created") outcome.job.id = "changed-after-calling";
     await settling;
     const first = await tenant.reserve("key-1", "fp-a", "claim-2", LOCK_MS, TTL_MS);
-    if (first.state === "replay" && first.outcome.kind === "created") first.outcome.job.id = "changed";
+    if (first.state === "replay" && first.outcome.kind === "created")
+      first.outcome.job.id = "changed";
     assert.deepEqual(await tenant.reserve("key-1", "fp-a", "claim-3", LOCK_MS, TTL_MS), {
       state: "replay",
       outcome: created("job-1"),

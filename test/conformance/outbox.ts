@@ -22,7 +22,11 @@ export function outboxConformance({ test, assert }: Harness, open: Open<WebhookO
   test("outbox: an endpoint is created with its secret, then listed and read without it", async () => {
     const { calls } = outbox();
     assert.deepEqual(await calls.listEndpoints(), []);
-    const created = await calls.createEndpoint(URL, ["job.completed", "job.failed", "job.completed"]);
+    const created = await calls.createEndpoint(URL, [
+      "job.completed",
+      "job.failed",
+      "job.completed",
+    ]);
     assert.ok(created);
     if (!created) return;
     const { secret, ...endpoint } = created;

@@ -3,8 +3,8 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { cacheApiTier } from "../../src/platform/cloudflare/cache-api-tier";
 import { d1JobStore, d1TenantStore } from "../../src/platform/cloudflare/d1-stores";
-import { OBJECT_DEADLINES_MS, objectCalls } from "../../src/platform/cloudflare/object-call";
 import { KV_MAX_VALUE_BYTES, kvTier } from "../../src/platform/cloudflare/kv-tier";
+import { OBJECT_DEADLINES_MS, objectCalls } from "../../src/platform/cloudflare/object-call";
 import {
   durableObjectSql,
   durableObjectStorage,
