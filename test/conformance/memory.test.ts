@@ -3,10 +3,13 @@ import { DatabaseSync } from "node:sqlite";
 import { afterAll, beforeAll, describe, it, vi } from "vitest";
 import { memoryTier } from "../../src/core/cache/memory";
 import { creationLedger } from "../../src/core/creation/ledger";
+import { UpstreamError } from "../../src/core/errors";
 import type { ObjectSql, SqlValue } from "../../src/core/objects";
 import { memoryObjectStorage } from "../../src/core/objects-memory";
 import { tenantLimiter } from "../../src/core/ratelimit/tenant-limiter";
+import { jobWatcher } from "../../src/core/watching/watcher";
 import { WebhookOutboxActor } from "../../src/core/webhooks/outbox-actor";
+import type { Job } from "../../src/waveline/schema";
 import { cacheTierConformance, quietLog } from "./cache-tier";
 import type { Calls, Open } from "./harness";
 import { ledgerConformance } from "./ledger";
@@ -14,6 +17,7 @@ import { limiterConformance } from "./limiter";
 import { objectSqlConformance } from "./object-sql";
 import { objectStorageConformance } from "./object-storage";
 import { outboxConformance } from "./outbox";
+import { watcherConformance } from "./watcher";
 
 /** The in-memory adapters (unit tests' storage, the isolate's cache) behave as the real ones do. */
 const harness = { test: it, assert };
@@ -165,5 +169,61 @@ describe("WebhookOutboxActor in memory", () => {
           },
         }),
     ),
+  );
+});
+
+describe("jobWatcher in memory", () => {
+  /** Waveline's jobs as a stub keeps them: answered as made until updated. */
+  const jobs = new Map<string, Job>();
+  // One tier for every watcher, as KV is on Workers.
+  const finishedJobs = memoryTier({
+    maxBytes: 1 << 20,
+    maxEntryBytes: 1 << 16,
+    maxAgeMs: 3_600_000,
+  });
+  watcherConformance(
+    harness,
+    memoryHost(() =>
+      jobWatcher({
+        storage: memoryObjectStorage(),
+        services: {
+          waveline: {
+            async getJob(id) {
+              // An answer over the network: a poll takes a moment, as Waveline's does.
+              await new Promise((resolve) => setTimeout(resolve, 5));
+              const job = jobs.get(id);
+              if (!job) throw new UpstreamError("not-found", `job ${id} not found`);
+              return structuredClone(job);
+            },
+          },
+          pendingCacheTtlMs: 500,
+          terminalCacheTtlMs: 3_600_000,
+          finishedJobs,
+          jobs: { recordProgress: async () => [], ownerOf: async () => null },
+          recordTallies: async () => {},
+          outbox: undefined,
+          log: () => quietLog,
+        },
+      }),
+    ),
+    {
+      async createJob({ id, status, pages = 0 }) {
+        jobs.set(id, {
+          id,
+          createdAt: new Date().toISOString(),
+          status,
+          type: "invoice",
+          pages,
+          fileName: "a.pdf",
+          result: null,
+          urls: { get: `https://waveline.test/api/v1/jobs/${id}` },
+        });
+      },
+      async updateJob(id, patch) {
+        const job = jobs.get(id);
+        if (!job) throw new Error(`no job ${id}`);
+        jobs.set(id, { ...job, ...patch });
+      },
+    },
   );
 });

@@ -17,6 +17,8 @@ import { objectSqlConformance } from "../conformance/object-sql";
 import { objectStorageConformance } from "../conformance/object-storage";
 import { outboxConformance } from "../conformance/outbox";
 import { tenancyConformance } from "../conformance/tenancy";
+import { watcherConformance } from "../conformance/watcher";
+import { fakeWaveline } from "./helpers";
 
 /** The conformance suites against the Cloudflare adapters, on workerd's own storage. */
 
@@ -96,5 +98,17 @@ describe("WebhookOutbox (Durable Object)", () => {
   outboxConformance(
     { test: it, assert },
     objectCalls(env.WEBHOOK_OUTBOX, "outbox", OBJECT_DEADLINES_MS.outbox),
+  );
+});
+
+// Watchers ask the fake Waveline the pool's Worker is configured with (its control API makes jobs).
+describe("JobWatcher (Durable Object)", () => {
+  watcherConformance(
+    { test: it, assert },
+    objectCalls(env.JOB_WATCHER, "watcher", OBJECT_DEADLINES_MS.watch),
+    {
+      createJob: (job) => fakeWaveline.createJob(job),
+      updateJob: (id, patch) => fakeWaveline.updateJob(id, patch),
+    },
   );
 });
