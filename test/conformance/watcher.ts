@@ -1,4 +1,4 @@
-import type { JobWatcher } from "../../src/core/watching/watcher";
+import type { WatchedJob } from "../../src/core/watching/events";
 import { type Harness, type Open, uniqueName } from "./harness";
 
 /**
@@ -12,8 +12,15 @@ export interface WatcherUpstream {
 
 const FRESH_MS = 60_000;
 
-/** A watcher's calls: its event stream is not one (a `fetch` of the object on Workers). */
-export type WatcherCalls = Pick<JobWatcher, "read" | "watch">;
+/**
+ * A job's watcher's calls (`jobWatcher` in src/core/watching/watcher.ts, spelt out here so that the
+ * suite does not import the Waveline client's types): its event stream is not one (a `fetch` of
+ * the object on Workers).
+ */
+export interface WatcherCalls {
+  read(jobId: string, maxAgeMs: number): Promise<WatchedJob>;
+  watch(jobId: string, self: string): Promise<void>;
+}
 
 /**
  * A job's watcher (`jobWatcher`) as readers of a job call it through a runtime's host (named by
