@@ -18,3 +18,26 @@ export interface Harness {
 
 /** A fresh, empty instance of the port under test, made for each case. */
 export type Fresh<T> = () => Promise<T>;
+
+/**
+ * A per-key actor as its callers see it through a runtime's host: each of its public methods,
+ * answering what the actor's method answers, as a promise (`ObjectHandle` in
+ * src/platform/cloudflare/object-call.ts is Cloudflare's; `alarm` is the runtime's, not a call).
+ */
+export type Calls<T> = {
+  [K in keyof T as K extends "alarm"
+    ? never
+    : T[K] extends (...args: never[]) => unknown
+      ? K
+      : never]: T[K] extends (...args: infer A) => infer R
+    ? (...args: A) => Promise<Awaited<R>>
+    : never;
+};
+
+/** Opens the actor named `name` (made on first use) as a runtime hosts it. */
+export type Open<T> = (name: string) => Calls<T>;
+
+/** A name no other case (nor another run against the same storage) uses. */
+export const uniqueName = (label: string) => `${label}-${crypto.randomUUID()}`;
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -3,6 +3,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { cacheApiTier } from "../../src/platform/cloudflare/cache-api-tier";
 import { KV_MAX_VALUE_BYTES, kvTier } from "../../src/platform/cloudflare/kv-tier";
+import { OBJECT_DEADLINES_MS, objectCalls } from "../../src/platform/cloudflare/object-call";
 import {
   durableObjectSql,
   durableObjectStorage,
@@ -10,9 +11,14 @@ import {
 import { sqlJobStore, sqlTenantStore } from "../../src/platform/sql/stores";
 import { cacheTierConformance, quietLog } from "../conformance/cache-tier";
 import type { Assert, Harness } from "../conformance/harness";
+import { ledgerConformance } from "../conformance/ledger";
+import { limiterConformance } from "../conformance/limiter";
 import { objectSqlConformance } from "../conformance/object-sql";
 import { objectStorageConformance } from "../conformance/object-storage";
+import { outboxConformance } from "../conformance/outbox";
 import { tenancyConformance } from "../conformance/tenancy";
+import { watcherConformance } from "../conformance/watcher";
+import { fakeWaveline } from "./helpers";
 
 /** The conformance suites against the Cloudflare adapters, on workerd's own storage. */
 
@@ -70,4 +76,39 @@ describe("kvTier", () => {
 });
 describe("cacheApiTier", () => {
   cacheTierConformance({ test: it, assert }, async () => cacheApiTier(caches.default, quietLog));
+});
+
+// The per-key actors as their callers reach them: real Durable Objects in miniflare, called through
+// `objectCalls` as the services do (each case names objects of its own).
+describe("TenantRateLimiter (Durable Object)", () => {
+  limiterConformance(
+    { test: it, assert },
+    objectCalls(env.RATE_LIMITER, "limiter", OBJECT_DEADLINES_MS.limiter),
+  );
+});
+
+describe("CreationLedger (Durable Object)", () => {
+  ledgerConformance(
+    { test: it, assert },
+    objectCalls(env.CREATION_LEDGER, "ledger", OBJECT_DEADLINES_MS.ledger),
+  );
+});
+
+describe("WebhookOutbox (Durable Object)", () => {
+  outboxConformance(
+    { test: it, assert },
+    objectCalls(env.WEBHOOK_OUTBOX, "outbox", OBJECT_DEADLINES_MS.outbox),
+  );
+});
+
+// Watchers ask the fake Waveline the pool's Worker is configured with (its control API makes jobs).
+describe("JobWatcher (Durable Object)", () => {
+  watcherConformance(
+    { test: it, assert },
+    objectCalls(env.JOB_WATCHER, "watcher", OBJECT_DEADLINES_MS.watch),
+    {
+      createJob: (job) => fakeWaveline.createJob(job),
+      updateJob: (id, patch) => fakeWaveline.updateJob(id, patch),
+    },
+  );
 });
