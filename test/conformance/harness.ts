@@ -1,3 +1,5 @@
+import type { ActorCalls } from "../../src/core/objects";
+
 /**
  * What a conformance suite needs from the runtime that runs it: a way to register a case and a
  * few assertions. `node:assert/strict` is one (Deno); test/integration/conformance.test.ts makes
@@ -19,20 +21,8 @@ export interface Harness {
 /** A fresh, empty instance of the port under test, made for each case. */
 export type Fresh<T> = () => Promise<T>;
 
-/**
- * A per-key actor as its callers see it through a runtime's host: each of its public methods,
- * answering what the actor's method answers, as a promise (`ObjectHandle` in
- * src/platform/cloudflare/object-call.ts is Cloudflare's; `alarm` is the runtime's, not a call).
- */
-export type Calls<T> = {
-  [K in keyof T as K extends "alarm"
-    ? never
-    : T[K] extends (...args: never[]) => unknown
-      ? K
-      : never]: T[K] extends (...args: infer A) => infer R
-    ? (...args: A) => Promise<Awaited<R>>
-    : never;
-};
+/** A per-key actor as its callers see it through a runtime's host (src/core/objects.ts). */
+export type Calls<T> = ActorCalls<T>;
 
 /** Opens the actor named `name` (made on first use) as a runtime hosts it. */
 export type Open<T> = (name: string) => Calls<T>;

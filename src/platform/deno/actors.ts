@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
+import { setImmediate } from "node:timers";
 import { deserialize, serialize } from "node:v8";
 import { StorageUnavailableError } from "../../core/errors.ts";
 import type { ActorCalls, ObjectSql, ObjectStorage, SqlValue } from "../../core/objects.ts";
@@ -176,7 +177,7 @@ function alarmTable(index: DatabaseSync) {
 
 class HostedActor {
   private instance: Actor | undefined;
-  /** While one is set, no new call starts (workerd's input gate). */
+  /** While one is set, no new call starts (workerd's input gate): until the next task. */
   private gate: Promise<void> | undefined;
   private readonly file: ActorFile;
   private readonly storage: ObjectStorage;
@@ -200,24 +201,22 @@ class HostedActor {
     },
   ) {
     this.file = new ActorFile(at.path);
-    this.storage = this.gated(
-      this.file.storage({
-        get: () => {
-          const next = at.alarms.get(at.kind, at.id);
-          // The alarm being handled is no longer pending, as in workerd.
-          return next === this.firingAt ? null : next;
-        },
-        set: (when) => {
-          at.alarms.set(at.kind, at.id, at.name, when);
-          if (this.firingAt === undefined) this.armAlarm(when);
-        },
-        delete: () => {
-          at.alarms.delete(at.kind, at.id);
-          clearTimeout(this.alarmTimer);
-          this.alarmTimer = undefined;
-        },
-      }),
-    );
+    this.storage = this.file.storage({
+      get: () => {
+        const next = at.alarms.get(at.kind, at.id);
+        // The alarm being handled is no longer pending, as in workerd.
+        return next === this.firingAt ? null : next;
+      },
+      set: (when) => {
+        at.alarms.set(at.kind, at.id, at.name, when);
+        if (this.firingAt === undefined) this.armAlarm(when);
+      },
+      delete: () => {
+        at.alarms.delete(at.kind, at.id);
+        clearTimeout(this.alarmTimer);
+        this.alarmTimer = undefined;
+      },
+    });
     this.settle();
   }
 
@@ -297,51 +296,28 @@ class HostedActor {
     this.instance ??= this.at.build({
       name: this.at.name,
       storage: this.storage,
-      sql: this.gatedSql(),
+      sql: { exec: (query, ...bindings) => this.file.exec(query, bindings) },
     });
     return this.instance;
   }
 
-  /** Runs a call once the gate is open: at once if it is (no await, so no one slips in). */
+  /**
+   * Runs a call once the gate is open, and closes it until the next turn of the event loop: each
+   * call starts in a task of its own and runs alone until it waits on something outside the
+   * process (storage steps are synchronous underneath, so they never let another call in), as
+   * workerd delivers a Durable Object's events through its input gate.
+   */
   private async deliver<T>(event: () => T | Promise<T>): Promise<T> {
     if (this.at.host.isClosed) throw new Error("the actor host is closed");
     while (this.gate) await this.gate;
-    return await event();
-  }
-
-  /**
-   * Each storage step closes the gate until the calls already queued have had their turn: the
-   * caller's continuation runs before any other call starts, as with workerd's input gates.
-   */
-  private closeGate(): void {
-    this.gate ??= new Promise<void>((resolve) =>
-      setTimeout(() => {
+    // node:timers' immediates are tasks too, without the 4 ms that nested timeouts are held to.
+    this.gate = new Promise<void>((resolve) =>
+      setImmediate(() => {
         this.gate = undefined;
         resolve();
-      }, 0),
+      }),
     );
-  }
-
-  private gated(storage: ObjectStorage): ObjectStorage {
-    const step = <R>(run: () => R): R => {
-      this.closeGate();
-      return run();
-    };
-    return {
-      get: <T>(key: string) => step(() => storage.get<T>(key)),
-      put: (entries) => step(() => storage.put(entries)),
-      delete: (keys) => step(() => storage.delete(keys)),
-      deleteAll: () => step(() => storage.deleteAll()),
-      list: <T>(options: { prefix: string }) => step(() => storage.list<T>(options)),
-      getAlarm: () => step(() => storage.getAlarm()),
-      setAlarm: (at) => step(() => storage.setAlarm(at)),
-      deleteAlarm: () => step(() => storage.deleteAlarm()),
-    };
-  }
-
-  /** SQL steps are synchronous: nothing can slip in between them, so no gate is needed. */
-  private gatedSql(): ObjectSql {
-    return { exec: (query, ...bindings) => this.file.exec(query, bindings) };
+    return await event();
   }
 
   /** Counts `work` as activity until it settles. */

@@ -7,7 +7,7 @@ import { readConfig } from "../../core/config.ts";
 import type { Services } from "../../core/services.ts";
 import type { AppEnv } from "../../http/context.ts";
 import { ActorHost } from "./actors.ts";
-import { denoServices } from "./services.ts";
+import { type DenoActors, denoServices } from "./services.ts";
 import { applyMigrations } from "./sql-database.ts";
 import { openPrivateSqlite, openSqlite, privateDir } from "./sqlite.ts";
 import { waitUntilTracker } from "./wait-until.ts";
@@ -59,6 +59,8 @@ export interface DenoRuntime {
   app: Hono<AppEnv>;
   /** Undefined when the settings do not validate (the app then answers 503 and says why). */
   services: Services | undefined;
+  /** The services' actors, undefined with them. */
+  actors: DenoActors | undefined;
   host: ActorHost;
   waitUntil(promise: Promise<unknown>): void;
   appliedMigrations: string[];
@@ -92,7 +94,7 @@ export function openRuntime(options: {
     idleMs: options.actorIdleMs,
   });
   const config = readConfig(options.vars);
-  const services = config.ok
+  const built = config.ok
     ? denoServices(config.config, {
         db,
         cacheDb,
@@ -103,8 +105,9 @@ export function openRuntime(options: {
     : undefined;
   const rearmedAlarms = host.rearmAlarms();
   return {
-    app: services ? createApp(services) : unconfiguredApp(config.ok ? "" : config.problem),
-    services,
+    app: built ? createApp(built.services) : unconfiguredApp(config.ok ? "" : config.problem),
+    services: built?.services,
+    actors: built?.actors,
     host,
     waitUntil: tracker.waitUntil,
     appliedMigrations: applied,
@@ -112,7 +115,7 @@ export function openRuntime(options: {
     async close(timeoutMs = 30_000) {
       await tracker.drain(timeoutMs);
       host.close();
-      services?.close();
+      built?.close();
       cacheDb.close();
       db.close();
       lock.close();

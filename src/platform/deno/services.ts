@@ -3,8 +3,8 @@ import type { DatabaseSync } from "node:sqlite";
 import { tieredJobCache } from "../../core/cache/job-cache.ts";
 import { memoryTier } from "../../core/cache/memory.ts";
 import type { Config } from "../../core/config.ts";
-import { creationLedger } from "../../core/creation/ledger.ts";
-import { jobSettler, SETTLER_NAME } from "../../core/creation/settler.ts";
+import { type CreationLedger, creationLedger } from "../../core/creation/ledger.ts";
+import { carryOverSettlerTables, jobSettler, SETTLER_NAME } from "../../core/creation/settler.ts";
 import { watcherDeadlineMs } from "../../core/jobs/read.ts";
 import { isolateLog } from "../../core/log.ts";
 import { tenantMetrics } from "../../core/metrics/actor.ts";
@@ -16,7 +16,7 @@ import {
 } from "../../core/metrics/recorder.ts";
 import { type ActorCalls, OBJECT_DEADLINES_MS } from "../../core/objects.ts";
 import { leasedRateLimiter, RATE_LIMITER_DEFAULTS } from "../../core/ratelimit/limiter.ts";
-import { tenantLimiter } from "../../core/ratelimit/tenant-limiter.ts";
+import { type TenantLimiter, tenantLimiter } from "../../core/ratelimit/tenant-limiter.ts";
 import type { Services } from "../../core/services.ts";
 import { createDirectory } from "../../core/tenancy/directory.ts";
 import { guardStorage } from "../../core/tenancy/guard.ts";
@@ -53,7 +53,10 @@ export interface DenoParts {
  * same cache, limiter and webhook rules as the Worker's. The counterpart of
  * src/platform/cloudflare/services.ts, built from the same core parts.
  */
-export function denoServices(config: Config, parts: DenoParts): Services & { close(): void } {
+export function denoServices(
+  config: Config,
+  parts: DenoParts,
+): { services: Services; actors: DenoActors; close(): void } {
   const { host, egress, wrangler } = parts;
   const log = isolateLog();
   const sql = sqliteDatabase(parts.db);
@@ -103,8 +106,8 @@ export function denoServices(config: Config, parts: DenoParts): Services & { clo
 
   const settler = host.kind(
     "JobSettler",
-    ({ storage }) =>
-      jobSettler({
+    ({ storage, sql: own }) => {
+      const settler = jobSettler({
         storage,
         services: {
           waveline,
@@ -114,7 +117,14 @@ export function denoServices(config: Config, parts: DenoParts): Services & { clo
           recordTallies,
           log: isolateLog,
         },
-      }),
+      });
+      // Counts an older settler kept in SQL tables, carried over before its first call or alarm.
+      const ready = carryOverSettlerTables(own, storage);
+      return {
+        wake: () => ready.then(settler.wake),
+        alarm: () => ready.then(settler.alarm),
+      };
+    },
     OBJECT_DEADLINES_MS.settler,
   );
   const ledgers = host.kind(
@@ -164,7 +174,7 @@ export function denoServices(config: Config, parts: DenoParts): Services & { clo
   );
   if (!authFailures) throw new Error("wrangler.toml has no AUTH_FAILURE_LIMITER rate limit");
   const failures = fixedWindowLimiter(authFailures);
-  return {
+  const services: Services = {
     config,
     log,
     directory,
@@ -221,8 +231,20 @@ export function denoServices(config: Config, parts: DenoParts): Services & { clo
     secretsEqual: async (given, expected) => timingSafeEqual(sha256(given), sha256(expected)),
     traces: activeSpanTraces(),
     page: directoryPages(wrangler.assetsDir),
+  };
+  return {
+    services,
+    actors: { limiters, ledgers, outboxes, watchers },
     close: () => finishedJobs.close(),
   };
+}
+
+/** The per-key actors as the services call them (the conformance suites call them so too). */
+export interface DenoActors {
+  limiters: Actors<TenantLimiter>;
+  ledgers: Actors<CreationLedger>;
+  outboxes: Actors<WebhookOutboxActor>;
+  watchers: Actors<JobWatcher>;
 }
 
 type Actors<A> = (name: string, deadlineMs?: number) => ActorCalls<A>;
