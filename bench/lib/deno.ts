@@ -162,8 +162,8 @@ export function renderDenoSection(results: Pick<Results, "targets">): string {
   return `
 ## Deno
 
-The same proxy code on Deno (\`npm run start:deno\`: one process, D1/KV/Durable Objects over
-node:sqlite), against a bare \`Deno.serve\` returning the floor's constant job, in the same
+The same proxy code on Deno (\`npm run start:deno\`: one process, its stores, finished jobs and
+actors over node:sqlite), against a bare \`Deno.serve\` returning the floor's constant job, in the same
 interleaved rounds as the Workers targets above (rows "Deno …"). Its memory tier answers hits;
 there is no Cache API tier on Deno.
 

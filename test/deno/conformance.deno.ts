@@ -1,6 +1,6 @@
 /**
- * The conformance suites against the Deno adapters, under Deno (`deno test`, spawned by
- * conformance.test.ts).
+ * The conformance suites against the Deno runtime (its ports and its actors), under Deno
+ * (`deno test`, spawned by conformance.test.ts).
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
