@@ -17,7 +17,7 @@ import { limiterConformance } from "./limiter";
 import { objectSqlConformance } from "./object-sql";
 import { objectStorageConformance } from "./object-storage";
 import { outboxConformance } from "./outbox";
-import { watcherConformance } from "./watcher";
+import { upstreamOver, watcherConformance } from "./watcher";
 
 /** The in-memory adapters (unit tests' storage, the isolate's cache) behave as the real ones do. */
 const harness = { test: it, assert };
@@ -206,24 +206,6 @@ describe("jobWatcher in memory", () => {
         },
       }),
     ),
-    {
-      async createJob({ id, status, pages = 0 }) {
-        jobs.set(id, {
-          id,
-          createdAt: new Date().toISOString(),
-          status,
-          type: "invoice",
-          pages,
-          fileName: "a.pdf",
-          result: null,
-          urls: { get: `https://waveline.test/api/v1/jobs/${id}` },
-        });
-      },
-      async updateJob(id, patch) {
-        const job = jobs.get(id);
-        if (!job) throw new Error(`no job ${id}`);
-        jobs.set(id, { ...job, ...patch });
-      },
-    },
+    upstreamOver(jobs),
   );
 });

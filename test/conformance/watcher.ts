@@ -12,6 +12,29 @@ export interface WatcherUpstream {
 
 const FRESH_MS = 60_000;
 
+/** A Waveline kept in `jobs` (a stub's, by id): jobs as `GET /jobs/{id}` answers them. */
+export function upstreamOver(jobs: Map<string, object>): WatcherUpstream {
+  return {
+    async createJob({ id, status, pages = 0 }) {
+      jobs.set(id, {
+        id,
+        createdAt: new Date().toISOString(),
+        status,
+        type: "invoice",
+        pages,
+        fileName: "a.pdf",
+        result: null,
+        urls: { get: `https://waveline.test/api/v1/jobs/${id}` },
+      });
+    },
+    async updateJob(id, patch) {
+      const job = jobs.get(id);
+      if (!job) throw new Error(`no job ${id}`);
+      jobs.set(id, { ...job, ...patch });
+    },
+  };
+}
+
 /**
  * A job's watcher's calls (`jobWatcher` in src/core/watching/watcher.ts, spelt out here so that the
  * suite does not import the Waveline client's types): its event stream is not one (a `fetch` of

@@ -21,7 +21,7 @@ import { objectSqlConformance } from "../conformance/object-sql.ts";
 import { objectStorageConformance } from "../conformance/object-storage.ts";
 import { outboxConformance } from "../conformance/outbox.ts";
 import { tenancyConformance } from "../conformance/tenancy.ts";
-import { watcherConformance } from "../conformance/watcher.ts";
+import { upstreamOver, watcherConformance } from "../conformance/watcher.ts";
 import { TEST_ADMIN_TOKEN, TEST_WAVELINE_KEY } from "../constants.ts";
 
 /** What each case opened, closed when it ends (a host's alarm timers, its files). */
@@ -95,7 +95,7 @@ cacheTierConformance(
  * its own, its watchers asking a Waveline of the test's (a job made there answers as made until
  * updated).
  */
-const waveline = new Map<string, Record<string, unknown>>();
+const waveline = new Map<string, object>();
 const upstream = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
   const id = decodeURIComponent(new URL(request.url).pathname.split("/").pop() ?? "");
   const job = waveline.get(id);
@@ -123,24 +123,7 @@ const actorHarness: Harness = {
 limiterConformance(actorHarness, (name) => actors.limiters(name));
 ledgerConformance(actorHarness, (name) => actors.ledgers(name));
 outboxConformance(actorHarness, (name) => actors.outboxes(name));
-watcherConformance(actorHarness, (name) => actors.watchers(name), {
-  async createJob({ id, status, pages = 0 }) {
-    waveline.set(id, {
-      id,
-      createdAt: new Date().toISOString(),
-      status,
-      type: "invoice",
-      pages,
-      fileName: "a.pdf",
-      result: null,
-      urls: { get: `https://waveline.test/api/v1/jobs/${id}` },
-    });
-  },
-  async updateJob(id, patch) {
-    const job = waveline.get(id);
-    if (job) waveline.set(id, { ...job, ...patch });
-  },
-});
+watcherConformance(actorHarness, (name) => actors.watchers(name), upstreamOver(waveline));
 globalThis.addEventListener("unload", () => {
   void runtime.close(0);
   void upstream.shutdown();

@@ -1,24 +1,17 @@
 import { StorageUnavailableError } from "../../core/errors";
+import type { ActorCalls } from "../../core/objects";
 import { withTimeout } from "../../core/timeout";
 
 export { OBJECT_DEADLINES_MS } from "../../core/objects";
 
 /** Members of a Durable Object class that are the runtime's, not calls of the proxy's own. */
-type RuntimeMember = "alarm" | "webSocketMessage" | "webSocketClose" | "webSocketError";
+type WebSocketMember = "webSocketMessage" | "webSocketClose" | "webSocketError";
 
 /**
- * A Durable Object as its callers see it: each of its public methods, answering what the class's
- * method answers (as a promise), within the object's deadline.
+ * A Durable Object as its callers see it, as any actor is (`ActorCalls`): each of its public
+ * methods, answering what the class's method answers (as a promise), within its deadline.
  */
-export type ObjectHandle<T> = {
-  [K in keyof T as K extends RuntimeMember
-    ? never
-    : T[K] extends (...args: never[]) => unknown
-      ? K
-      : never]: T[K] extends (...args: infer A) => infer R
-    ? (...args: A) => Promise<Awaited<R>>
-    : never;
-};
+export type ObjectHandle<T> = ActorCalls<Omit<T, WebSocketMember>>;
 
 type AnyStub = Record<string | symbol, (...args: unknown[]) => Promise<unknown>>;
 
