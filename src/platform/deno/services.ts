@@ -85,7 +85,7 @@ export function denoServices(
         alarm: storage,
         name,
         services: {
-          tenants: guardStorage(sqlTenantStore(sql), "tenants"),
+          tenants: guardStorage(tenants, "tenants"),
           retryDelaysS: config.webhookRetryDelaysS,
           // Only to the public addresses a name resolves to (./webhook-egress.ts).
           deliver: (url, request) => egress.deliver(url, request, config.webhooksAllowLocalUrls),
