@@ -1,5 +1,5 @@
-import type { WatchedJob } from "../../src/core/watching/events";
-import { type Harness, type Open, uniqueName } from "./harness";
+import type { JobWatcher } from "../../src/core/watching/watcher";
+import { type Calls, type Harness, type Open, uniqueName } from "./harness";
 
 /**
  * The Waveline the host's watchers ask (the fake's control API over HTTP, or a stub in memory): a
@@ -36,14 +36,10 @@ export function upstreamOver(jobs: Map<string, object>): WatcherUpstream {
 }
 
 /**
- * A job's watcher's calls (`jobWatcher` in src/core/watching/watcher.ts, spelt out here so that the
- * suite does not import the Waveline client's types): its event stream is not one (a `fetch` of
- * the object on Workers).
+ * A job's watcher's calls (`jobWatcher` in src/core/watching/watcher.ts) but its event stream,
+ * which is not one on Workers (a `fetch` of the object).
  */
-export interface WatcherCalls {
-  read(jobId: string, maxAgeMs: number): Promise<WatchedJob>;
-  watch(jobId: string, self: string): Promise<void>;
-}
+export type WatcherCalls = Pick<Calls<JobWatcher>, "read" | "watch">;
 
 /**
  * A job's watcher (`jobWatcher`) as readers of a job call it through a runtime's host (named by
