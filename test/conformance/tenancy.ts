@@ -1,5 +1,11 @@
-import type { JobStore, OwnedJob, TenantStore } from "../../src/core/tenancy/store";
-import type { Fresh, Harness } from "./harness";
+import type {
+  JobStore,
+  OwnedJob,
+  Tenant,
+  TenantCursor,
+  TenantStore,
+} from "../../src/core/tenancy/store";
+import { type Fresh, type Harness, sleep } from "./harness";
 
 /** A tenant store and the job store over the same storage (jobs belong to its tenants). */
 export interface TenancyStores {
@@ -124,6 +130,42 @@ export function tenancyConformance({ test, assert }: Harness, fresh: Fresh<Tenan
     const secret = await tenants.keyTagSecret();
     assert.ok(secret.length >= 32);
     assert.equal(await tenants.keyTagSecret(), secret);
+  });
+
+  test("TenantStore: pages of tenants hold each once, oldest first, the last with no next", async () => {
+    const { tenants } = await fresh();
+    const mine = new Set<string>();
+    for (const name of ["a", "b", "c", "d", "e"]) {
+      mine.add((await tenants.createTenant({ name, allowedOrigins: [] })).id);
+    }
+    const listed: Tenant[] = [];
+    let cursor: TenantCursor | undefined;
+    let added: Tenant | undefined;
+    for (let pages = 0; pages < 1000; pages++) {
+      const { items, next } = await tenants.listTenants({ limit: 2, cursor });
+      assert.ok(items.length <= 2);
+      listed.push(...items);
+      if (!next) break;
+      assert.equal(items.length, 2);
+      assert.deepEqual(next, { createdAt: items[1]?.createdAt, id: items[1]?.id });
+      cursor = next;
+      if (!added && items.some((tenant) => mine.has(tenant.id))) {
+        // Made while paging, after the page's last tenant: a later page brings it, once.
+        await sleep(2);
+        added = await tenants.createTenant({ name: "late", allowedOrigins: [] });
+        mine.add(added.id);
+      }
+    }
+    const ids = listed.map((tenant) => tenant.id);
+    assert.equal(new Set(ids).size, ids.length);
+    assert.deepEqual(
+      ids.filter((id) => mine.has(id)),
+      [...mine],
+    );
+    const order = listed.map((tenant) => [tenant.createdAt, tenant.id].join("|"));
+    assert.deepEqual(order, [...order].sort());
+    const last = await tenants.listTenants({ limit: 2, cursor });
+    assert.equal(last.next, null);
   });
 
   test("JobStore: the first owner of a job keeps it (duplicate for a retry, taken for others)", async () => {

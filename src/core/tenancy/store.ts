@@ -58,6 +58,12 @@ export interface LiveKey {
   lastUsedAt: string | null;
 }
 
+/** Where a page of tenants ended: they come by creation time, ties by id. */
+export interface TenantCursor {
+  createdAt: string;
+  id: string;
+}
+
 export interface TenantStore {
   /** Changes take an `audit` note: its entry is written in the same transaction as the change. */
   createTenant(
@@ -69,7 +75,12 @@ export interface TenantStore {
     },
     audit?: AuditNote,
   ): Promise<Tenant>;
-  listTenants(): Promise<Tenant[]>;
+  /** A page of tenants, oldest first (then by id), disabled ones included: `limit` + 1 rows read. */
+  listTenants(page: {
+    limit: number;
+    /** `next` of the previous page. */
+    cursor?: TenantCursor;
+  }): Promise<{ items: Tenant[]; next: TenantCursor | null }>;
   getTenant(id: string): Promise<Tenant | null>;
   updateTenant(
     id: string,

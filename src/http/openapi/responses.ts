@@ -95,7 +95,12 @@ export const tenantRecord = z.object({
   updatedAt: z.string(),
 }) satisfies z.ZodMiniType<Tenant>;
 
-export const tenantList = z.object({ items: z.array(tenantRecord) });
+export const tenantList = z.object({
+  items: z.array(tenantRecord).check(z.describe("oldest first, then by id")),
+  nextCursor: z.nullable(
+    z.string().check(z.describe("pass as `cursor` for the next page; null: no more")),
+  ),
+});
 
 export const apiKeyRecord = z.object({
   id: z.string(),

@@ -354,11 +354,20 @@ export function sqlTenantStore(
       return tenant;
     },
 
-    async listTenants() {
+    async listTenants({ limit, cursor }) {
+      // A row value: the index on (created_at, id) seeks straight to the page's first tenant.
+      const after = cursor ? "WHERE (t.created_at, t.id) > (?, ?)" : "";
+      // One more than asked: whether a next page exists, without counting.
       const { results } = await db
-        .prepare(`${TENANT_SELECT} ORDER BY t.created_at, t.id`)
+        .prepare(`${TENANT_SELECT} ${after} ORDER BY t.created_at, t.id LIMIT ?`)
+        .bind(...(cursor ? [cursor.createdAt, cursor.id] : []), limit + 1)
         .all<TenantRow>();
-      return results.map(toTenant);
+      const page = results.slice(0, limit).map(toTenant);
+      const last = page.at(-1);
+      return {
+        items: page,
+        next: results.length > limit && last ? { createdAt: last.createdAt, id: last.id } : null,
+      };
     },
 
     getTenant,

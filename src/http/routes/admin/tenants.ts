@@ -3,6 +3,11 @@ import * as z from "zod/mini";
 import { monthOf, monthReport } from "../../../core/creation/budget";
 import type { Services } from "../../../core/services";
 import { generateApiKey, KEY_SCOPES } from "../../../core/tenancy/keys";
+import {
+  decodeTenantCursor,
+  encodeTenantCursor,
+  TENANT_PAGE,
+} from "../../../core/tenancy/listing";
 import { adminActorOf } from "../../admin-auth";
 import type { AppEnv } from "../../context";
 import { fail } from "../../errors";
@@ -124,14 +129,42 @@ export function adminTenantsRoutes(services: Services) {
       globalThis.OPENAPI && {
         operationId: "listTenants",
         summary: "List tenants",
-        description: "Every tenant, disabled ones included.",
+        description: `Every tenant, disabled ones included, oldest first, in pages of \`limit\` (default ${TENANT_PAGE.default}, at most ${TENANT_PAGE.max}); \`nextCursor\` fetches the next page, null on the last. A tenant created while you page comes on a later page.`,
         tag: "admin: tenants",
         auth: "admin",
-        responses: { 200: { description: "every tenant", body: tenantList } },
-        errors: STORAGE_UNAVAILABLE,
+        responses: { 200: { description: "a page of tenants, oldest first", body: tenantList } },
+        errors: {
+          invalid_request: "`limit` is out of range, or `cursor` is not one this route gave",
+          ...STORAGE_UNAVAILABLE,
+        },
       },
     ),
-    async (c) => c.json({ items: await services.tenants.listTenants() }),
+    validate(
+      "query",
+      z.object({
+        limit: z._default(
+          z.coerce
+            .number()
+            .check(
+              z.int(),
+              z.minimum(1),
+              z.maximum(TENANT_PAGE.max),
+              z.describe("tenants per page"),
+            ),
+          TENANT_PAGE.default,
+        ),
+        cursor: z.optional(
+          z.string().check(z.maxLength(200), z.describe("`nextCursor` of the previous page")),
+        ),
+      }),
+    ),
+    async (c) => {
+      const { limit, cursor } = c.req.valid("query");
+      const position = cursor === undefined ? undefined : decodeTenantCursor(cursor);
+      if (position === null) fail("invalid_request", "cursor is not one this route gave");
+      const { items, next } = await services.tenants.listTenants({ limit, cursor: position });
+      return c.json({ items, nextCursor: next && encodeTenantCursor(next) });
+    },
   );
 
   adminTenants.get(
