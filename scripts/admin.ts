@@ -13,7 +13,7 @@ const USAGE = `Operator CLI for the Waveline edge proxy's admin API.
 Usage: npm run admin -- <command> [arguments] [--url URL] [--json]
 
 Tenants
-  tenants list                                      all tenants
+  tenants list                                      all tenants, oldest first (fetched 50 at a time)
   tenants create <name> [--origin URL]...           new tenant; --origin once per browser origin
   tenants show <tenantId>                           one tenant
   tenants update <tenantId> [--name N] [--origin URL]... [--clear-origins]
@@ -160,6 +160,11 @@ interface Command {
   request(args: string[], flags: Flags): ApiRequest;
   /** The human format of a successful answer (`null` for a 204). */
   show(answer: unknown, args: string[]): string;
+  /**
+   * For a paged listing: follows `nextCursor` to the end, printing each page as it arrives
+   * (`show` then formats the first; this, the rows of each later one, without a header).
+   */
+  more?(answer: unknown, first: unknown): string;
 }
 
 interface Tenant {
@@ -364,6 +369,8 @@ const COMMANDS: Command[] = [
     flags: [],
     request: () => ({ method: "GET", path: "/admin/tenants" }),
     show: (answer) => formatTenantTable((answer as { items: Tenant[] }).items),
+    more: (answer, first) =>
+      formatTenantTable((answer as { items: Tenant[] }).items, (first as { items: Tenant[] }).items),
   },
   {
     words: ["tenants", "create"],
@@ -819,18 +826,22 @@ function formatShare(share: number | null | undefined): string {
   return share === 0 ? "no share (the tenant's limit)" : String(share);
 }
 
-function formatTenantTable(tenants: Tenant[]): string {
-  if (tenants.length === 0) return "no tenants yet: npm run admin -- tenants create <name>";
-  return formatTable(
-    ["ID", "NAME", "STATUS", "CREATED", "ORIGINS"],
-    tenants.map((t) => [
-      t.id,
-      t.name,
-      t.disabled ? "DISABLED" : "enabled",
-      t.createdAt,
-      t.allowedOrigins.join(", ") || "-",
-    ]),
-  );
+/** With `firstPage`: a later page's rows, lined up with the first page's table, no header. */
+function formatTenantTable(tenants: Tenant[], firstPage?: Tenant[]): string {
+  if (tenants.length === 0 && !firstPage) {
+    return "no tenants yet: npm run admin -- tenants create <name>";
+  }
+  const header = ["ID", "NAME", "STATUS", "CREATED", "ORIGINS"];
+  const row = (t: Tenant) => [
+    t.id,
+    t.name,
+    t.disabled ? "DISABLED" : "enabled",
+    t.createdAt,
+    t.allowedOrigins.join(", ") || "-",
+  ];
+  if (!firstPage) return formatTable(header, tenants.map(row));
+  const lines = formatTable(header, [...firstPage, ...tenants].map(row)).split("\n");
+  return lines.slice(1 + firstPage.length).join("\n");
 }
 
 function formatKeyTable(keys: ApiKey[]): string {
@@ -915,13 +926,37 @@ async function main(argv: string[]): Promise<number> {
   checkUsage(command, args, flags);
   const request = command.request(args, flags);
   const baseUrl = proxyBaseUrl(flags.url);
-  const answer = await callProxy(baseUrl, adminToken(), request);
+  const token = adminToken();
+  const answer = await callProxy(baseUrl, token, request);
   console.log(
     flags.json
       ? JSON.stringify(jsonOf(answer, command, args), null, 2)
       : command.show(answer, args),
   );
+  if (command.more) await printLaterPages(command.more, answer, baseUrl, token, request, flags);
   return 0;
+}
+
+/** The pages after `first`, each printed as it arrives: a long listing never waits or piles up. */
+async function printLaterPages(
+  more: NonNullable<Command["more"]>,
+  first: unknown,
+  baseUrl: string,
+  token: string,
+  request: ApiRequest,
+  flags: Flags,
+): Promise<void> {
+  let cursor = (first as { nextCursor?: string | null }).nextCursor;
+  while (cursor) {
+    const separator = request.path.includes("?") ? "&" : "?";
+    const path = `${request.path}${separator}cursor=${encodeURIComponent(cursor)}`;
+    const answer = await callProxy(baseUrl, token, { ...request, path });
+    const { items, nextCursor } = answer as { items: unknown[]; nextCursor?: string | null };
+    // With --json, one document per page: `jq '.items[]'` reads them all as one stream.
+    if (flags.json) console.log(JSON.stringify(answer, null, 2));
+    else if (items.length > 0) console.log(more(answer, first));
+    cursor = nextCursor;
+  }
 }
 
 try {

@@ -318,6 +318,27 @@ describe("npm run admin", () => {
     expect(gone.stderr).toContain("error: 404 webhook not found");
   });
 
+  it("tenants list prints every tenant, page after page, under one header", async () => {
+    const created: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      const response = await fetch(`${stack.proxyUrl}/admin/tenants`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${adminToken}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ name: `listed ${i}` }),
+      });
+      created.push(((await response.json()) as { id: string }).id);
+    }
+
+    const run = await admin(["tenants", "list"]);
+
+    expect(run).toMatchObject({ code: 0, stderr: "" });
+    const ids = run.stdout.match(/^tnt_[0-9a-f]+/gm) ?? [];
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids).toEqual(expect.arrayContaining([tenantId, ...created]));
+    expect(ids.slice(-60)).toEqual(created);
+    expect(run.stdout.match(/^ID\s+NAME/gm)).toHaveLength(1);
+  });
+
   it("a wrong ADMIN_TOKEN exits 1 with the proxy's 401", async () => {
     const run = await admin(["tenants", "list"], { ADMIN_TOKEN: "not-the-admin-token" });
 
