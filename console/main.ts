@@ -282,12 +282,34 @@ function stopTraffic() {
 
 // ---- operator ----
 
+/** Tenants a page at a time: sign-in reads one page, and usage and metrics only of its rows. */
+const TENANT_PAGE = 50;
+/** The overview's rows so far (for the budget chart), and where the next page starts. */
+let operatorRows: { name: string; usage: Usage | string }[] = [];
+let nextTenants: string | null = null;
+
 async function showOperator() {
   $("#operator").hidden = false;
   $("#audit").hidden = false;
-  const { items: tenants } = await api<{ items: Tenant[] }>("/admin/tenants");
+  operatorRows = [];
+  $("#tenants tbody").replaceChildren();
+  await showMoreTenants();
+  await showAudit();
+}
+
+/** Appends the next page of tenants (the first without a cursor) to the table. */
+async function showMoreTenants(cursor?: string) {
+  const more = $<HTMLButtonElement>("#more-tenants");
+  more.disabled = true;
+  const after = cursor ? `&cursor=${encodeURIComponent(cursor)}` : "";
+  let page: { items: Tenant[]; nextCursor: string | null };
+  try {
+    page = await api(`/admin/tenants?limit=${TENANT_PAGE}${after}`);
+  } finally {
+    more.disabled = false;
+  }
   const rows = await Promise.all(
-    tenants.map(async (tenant) => {
+    page.items.map(async (tenant) => {
       const id = encodeURIComponent(tenant.id);
       const [usage, metrics] = await Promise.all([
         api<Usage>(`/admin/tenants/${id}/usage`).catch((err: unknown) => failure(err)),
@@ -298,8 +320,7 @@ async function showOperator() {
       return { tenant, name: tenant.name, usage, metrics };
     }),
   );
-  const body = $("#tenants tbody");
-  body.replaceChildren(
+  $("#tenants tbody").append(
     ...rows.map(({ tenant, usage, metrics }) => {
       const row = element("tr", undefined, { "data-tenant": tenant.id });
       const open = element("button", "Open", {
@@ -327,11 +348,17 @@ async function showOperator() {
       return row;
     }),
   );
+  operatorRows.push(...rows.map(({ name, usage }) => ({ name, usage })));
+  nextTenants = page.nextCursor;
+  more.hidden = nextTenants === null;
+  clearCharts();
   budgetChart(
     $("#overview-chart"),
-    rows.map(({ name, usage }) => ({ name, usage: typeof usage === "string" ? undefined : usage })),
+    operatorRows.map(({ name, usage }) => ({
+      name,
+      usage: typeof usage === "string" ? undefined : usage,
+    })),
   );
-  await showAudit();
 }
 
 async function showTenantOfOperator(tenant: Tenant) {
@@ -645,6 +672,9 @@ $("#new-key-done").addEventListener("click", () => {
   $("#new-key").hidden = true;
 });
 $("#signout").addEventListener("click", () => signOut());
+$("#more-tenants").addEventListener("click", () => {
+  if (nextTenants) run(() => showMoreTenants(nextTenants ?? undefined));
+});
 // Charts are drawn at a width in pixels: a turned phone or a narrower window redraws them.
 let resizing: ReturnType<typeof setTimeout> | undefined;
 window.addEventListener("resize", () => {

@@ -6,7 +6,7 @@ import { launchChromium, skipWithoutChromium } from "./chromium";
 
 /**
  * The console (/console) in real headless Chromium against `wrangler dev`: the operator signs in
- * with the admin token, sees every tenant's traffic as the metrics API has it (and a new request
+ * with the admin token, sees the tenants (50 at a time) with their traffic as the metrics API has it (and a new request
  * move it), creates a key with an expiry and scopes, rotates and revokes it and reads that in the
  * audit log; a tenant signs in with its API key and sees itself alone. The credential never
  * reaches the address bar or the browser's storage.
@@ -369,5 +369,35 @@ describe.skipIf(skip)("the console in headless Chromium", () => {
     } finally {
       await off.stop();
     }
+  });
+  it("lists tenants 50 at a time, reading usage and traffic only of the rows it shows", async () => {
+    for (let i = 0; i < 50; i++) {
+      expect((await admin("/admin/tenants", { name: `paged-${i}` })).status).toBe(201);
+    }
+    const total = ((await (await admin("/admin/tenants?limit=200")).json()) as { items: unknown[] })
+      .items.length;
+    expect(total).toBeGreaterThan(50);
+
+    const { page, urls } = await openConsole();
+    await page.fill("#credential", stack.vars.ADMIN_TOKEN ?? "");
+    await page.press("#credential", "Enter");
+    const rows = page.locator("#tenants tbody tr");
+    // A hundred API calls (usage and traffic of each row) before the table fills.
+    await expect.poll(() => rows.count(), { timeout: 20_000 }).toBe(50);
+    const more = page.locator("#more-tenants");
+    await expect.poll(() => more.isVisible()).toBe(true);
+    const read = (part: string) => urls.filter((url) => url.includes(part)).length;
+    expect(read("/usage")).toBe(50);
+    expect(read("/metrics?step=hour")).toBe(50);
+
+    await more.click();
+    await expect.poll(() => rows.count(), { timeout: 20_000 }).toBe(total);
+    await expect.poll(() => more.isVisible()).toBe(false);
+    const ids = await page.evaluate(
+      '[...document.querySelectorAll("#tenants tbody tr")].map((row) => row.dataset.tenant)',
+    );
+    expect(new Set(ids as string[]).size).toBe(total);
+    expect(read("/usage")).toBe(total);
+    await page.close();
   });
 });
