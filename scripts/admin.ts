@@ -370,7 +370,10 @@ const COMMANDS: Command[] = [
     request: () => ({ method: "GET", path: "/admin/tenants" }),
     show: (answer) => formatTenantTable((answer as { items: Tenant[] }).items),
     more: (answer, first) =>
-      formatTenantTable((answer as { items: Tenant[] }).items, (first as { items: Tenant[] }).items),
+      formatTenantTable(
+        (answer as { items: Tenant[] }).items,
+        (first as { items: Tenant[] }).items,
+      ),
   },
   {
     words: ["tenants", "create"],

@@ -55,7 +55,8 @@ describe(`GET /admin/tenants among ${POPULATION} tenants`, () => {
     } while (next !== null);
 
     expect(new Set(seen).size).toBe(seen.length);
-    const total = (await env.DB.prepare("SELECT count(*) AS n FROM tenants").first<number>("n")) ?? 0;
+    const total =
+      (await env.DB.prepare("SELECT count(*) AS n FROM tenants").first<number>("n")) ?? 0;
     expect(seen).toHaveLength(total);
     expect(total).toBeGreaterThan(POPULATION);
     expect(seen.at(-1)).toBe(newcomer);

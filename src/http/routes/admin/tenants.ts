@@ -3,11 +3,7 @@ import * as z from "zod/mini";
 import { monthOf, monthReport } from "../../../core/creation/budget";
 import type { Services } from "../../../core/services";
 import { generateApiKey, KEY_SCOPES } from "../../../core/tenancy/keys";
-import {
-  decodeTenantCursor,
-  encodeTenantCursor,
-  TENANT_PAGE,
-} from "../../../core/tenancy/listing";
+import { decodeTenantCursor, encodeTenantCursor, TENANT_PAGE } from "../../../core/tenancy/listing";
 import { adminActorOf } from "../../admin-auth";
 import type { AppEnv } from "../../context";
 import { fail } from "../../errors";
