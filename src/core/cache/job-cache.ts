@@ -1,7 +1,9 @@
+import type { Config } from "../config";
 import { describeError } from "../errors";
 import type { RequestScope } from "../log";
 import { withTimeout } from "../timeout";
 import { type CachedJob, isTerminal } from "./entry";
+import { memoryTier } from "./memory";
 import type { CacheTier } from "./tiers";
 
 export type CacheTierName = CacheTier["name"];
@@ -113,4 +115,22 @@ export function tieredJobCache(options: JobCacheOptions): JobCache {
       await Promise.all(tiers.map((tier) => tier.delete(id)));
     },
   };
+}
+
+/** A shared tier that does not answer in this long is skipped for the read (the cache fails open). */
+const SHARED_TIER_READ_TIMEOUT_MS = 300;
+
+/** The memory tier of an isolate (of a process, on Deno): every request of it shares this one. */
+export function isolateMemoryTier(): CacheTier {
+  return memoryTier({ maxBytes: 16 * 1024 * 1024, maxEntryBytes: 1024 * 1024, maxAgeMs: 60_000 });
+}
+
+/** The job cache as both runtimes build it: `memory`, then the runtime's shared tiers in order. */
+export function jobCacheFor(config: Config, memory: CacheTier, shared: CacheTier[]): JobCache {
+  return tieredJobCache({
+    tiers: [memory, ...shared],
+    terminalTtlMs: config.terminalCacheTtlS * 1000,
+    pendingTtlMs: config.pendingCacheTtlMs,
+    readTimeoutMs: SHARED_TIER_READ_TIMEOUT_MS,
+  });
 }

@@ -1,5 +1,4 @@
-import { tieredJobCache } from "../../core/cache/job-cache";
-import { memoryTier } from "../../core/cache/memory";
+import { isolateMemoryTier, jobCacheFor } from "../../core/cache/job-cache";
 import type { CacheTier } from "../../core/cache/tiers";
 import { type Config, readConfig } from "../../core/config";
 import type { LedgerServices } from "../../core/creation/ledger";
@@ -29,12 +28,7 @@ import { durableMetricsReader, metricsRecorderFor, recordFromObject } from "./te
 import { durableOutboxes, outboxCalls } from "./webhook-outbox";
 
 // One per isolate: every request of this isolate shares its memory tier.
-const memory = memoryTier({
-  maxBytes: 16 * 1024 * 1024,
-  maxEntryBytes: 1024 * 1024,
-  maxAgeMs: 60_000,
-});
-const CACHE_READ_TIMEOUT_MS = 300;
+const memory = isolateMemoryTier();
 
 /**
  * The proxy's services over this Worker's bindings. Built once per `env` object (once per
@@ -42,12 +36,12 @@ const CACHE_READ_TIMEOUT_MS = 300;
  */
 export function cloudflareServices(env: Env, config: Config): Services {
   const log = isolateLog();
-  const tiers: CacheTier[] = [memory];
-  // Every Workers location has one; a runtime without it (Deno) has one tier less.
+  const shared: CacheTier[] = [];
+  // Every Workers location has one; a test's runtime may not.
   const location = (globalThis as { caches?: { default?: Cache } }).caches?.default;
-  if (location) tiers.push(cacheApiTier(location, log));
+  if (location) shared.push(cacheApiTier(location, log));
   // Without a KV namespace bound the proxy still works, with one tier less.
-  if (env.JOB_CACHE) tiers.push(kvTier(env.JOB_CACHE, log));
+  if (env.JOB_CACHE) shared.push(kvTier(env.JOB_CACHE, log));
   const { upstreamTimeoutMs } = config;
   const metricsNamespace = config.metricsEnabled ? env.TENANT_METRICS : undefined;
   const retention = { auditRetentionDays: config.auditRetentionDays };
@@ -69,12 +63,7 @@ export function cloudflareServices(env: Env, config: Config): Services {
     tenants: directory.tenants,
     jobs: directory.jobs,
     audit: guardStorage(sqlAuditLog(env.DB, { retentionDays: config.auditRetentionDays }), "audit"),
-    jobCache: tieredJobCache({
-      tiers,
-      terminalTtlMs: config.terminalCacheTtlS * 1000,
-      pendingTtlMs: config.pendingCacheTtlMs,
-      readTimeoutMs: CACHE_READ_TIMEOUT_MS,
-    }),
+    jobCache: jobCacheFor(config, memory, shared),
     waveline: wavelineClientFor(config),
     rateLimiter: durableRateLimiter(env.RATE_LIMITER),
     streamLeases: durableStreamLeases(env.RATE_LIMITER),

@@ -1,7 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { DatabaseSync } from "node:sqlite";
-import { tieredJobCache } from "../../core/cache/job-cache.ts";
-import { memoryTier } from "../../core/cache/memory.ts";
+import { isolateMemoryTier, jobCacheFor } from "../../core/cache/job-cache.ts";
 import type { Config } from "../../core/config.ts";
 import { type CreationLedger, creationLedger } from "../../core/creation/ledger.ts";
 import { carryOverSettlerTables, jobSettler, SETTLER_NAME } from "../../core/creation/settler.ts";
@@ -181,15 +180,8 @@ export function denoServices(
     tenants: directory.tenants,
     jobs: directory.jobs,
     audit: guardStorage(sqlAuditLog(sql, { retentionDays: config.auditRetentionDays }), "audit"),
-    jobCache: tieredJobCache({
-      tiers: [
-        memoryTier({ maxBytes: 16 * 1024 * 1024, maxEntryBytes: 1024 * 1024, maxAgeMs: 60_000 }),
-        finishedJobs,
-      ],
-      terminalTtlMs: config.terminalCacheTtlS * 1000,
-      pendingTtlMs: config.pendingCacheTtlMs,
-      readTimeoutMs: 300,
-    }),
+    // No Cache API on Deno: the process's memory is what a location's cache adds on Workers.
+    jobCache: jobCacheFor(config, isolateMemoryTier(), [finishedJobs]),
     waveline,
     rateLimiter: leasedRateLimiter({
       take: (tenantId, bucket, count, limit, partial, share) =>
