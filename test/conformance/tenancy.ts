@@ -134,10 +134,12 @@ export function tenancyConformance({ test, assert }: Harness, fresh: Fresh<Tenan
 
   test("TenantStore: pages of tenants hold each once, oldest first, the last with no next", async () => {
     const { tenants } = await fresh();
-    const mine = new Set<string>();
+    const mine = new Map<string, Tenant>();
     for (const name of ["a", "b", "c", "d", "e"]) {
-      mine.add((await tenants.createTenant({ name, allowedOrigins: [] })).id);
+      const tenant = await tenants.createTenant({ name, allowedOrigins: [] });
+      mine.set(tenant.id, tenant);
     }
+    const position = (tenant: Tenant) => `${tenant.createdAt}|${tenant.id}`;
     const listed: Tenant[] = [];
     let cursor: TenantCursor | undefined;
     let added: Tenant | undefined;
@@ -153,16 +155,19 @@ export function tenancyConformance({ test, assert }: Harness, fresh: Fresh<Tenan
         // Made while paging, after the page's last tenant: a later page brings it, once.
         await sleep(2);
         added = await tenants.createTenant({ name: "late", allowedOrigins: [] });
-        mine.add(added.id);
+        mine.set(added.id, added);
       }
     }
     const ids = listed.map((tenant) => tenant.id);
     assert.equal(new Set(ids).size, ids.length);
+    // Oldest first; tenants made in the same millisecond, by id.
+    const expected = [...mine.values()].sort((a, b) => (position(a) < position(b) ? -1 : 1));
     assert.deepEqual(
       ids.filter((id) => mine.has(id)),
-      [...mine],
+      expected.map((tenant) => tenant.id),
     );
-    const order = listed.map((tenant) => [tenant.createdAt, tenant.id].join("|"));
+    assert.ok(added);
+    const order = listed.map(position);
     assert.deepEqual(order, [...order].sort());
     const last = await tenants.listTenants({ limit: 2, cursor });
     assert.equal(last.next, null);
