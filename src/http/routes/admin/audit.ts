@@ -6,6 +6,7 @@ import type { AppEnv } from "../../context";
 import { fail } from "../../errors";
 import { describeRoute, STORAGE_UNAVAILABLE } from "../../openapi/describe";
 import { auditList } from "../../openapi/responses";
+import { pageQuery } from "../../paging";
 import { validate } from "../../validate";
 
 /** `2026-11-01` (midnight UTC) or a full date-time with its zone. */
@@ -42,20 +43,7 @@ export function adminAuditRoutes(services: Services) {
         ),
         from: z.optional(instant.check(z.describe("start, inclusive"))),
         to: z.optional(instant.check(z.describe("end, exclusive"))),
-        limit: z._default(
-          z.coerce
-            .number()
-            .check(
-              z.int(),
-              z.minimum(1),
-              z.maximum(AUDIT_PAGE.max),
-              z.describe("entries per page"),
-            ),
-          AUDIT_PAGE.default,
-        ),
-        cursor: z.optional(
-          z.string().check(z.maxLength(200), z.describe("`nextCursor` of the previous page")),
-        ),
+        ...pageQuery(AUDIT_PAGE, "entries"),
       }),
     ),
     async (c) => {

@@ -16,6 +16,7 @@ import {
   tenantRecord,
   usageReport,
 } from "../../openapi/responses";
+import { pageQuery } from "../../paging";
 import { validate } from "../../validate";
 
 const DAY_MS = 86_400_000;
@@ -138,20 +139,7 @@ export function adminTenantsRoutes(services: Services) {
     validate(
       "query",
       z.object({
-        limit: z._default(
-          z.coerce
-            .number()
-            .check(
-              z.int(),
-              z.minimum(1),
-              z.maximum(TENANT_PAGE.max),
-              z.describe("tenants per page"),
-            ),
-          TENANT_PAGE.default,
-        ),
-        cursor: z.optional(
-          z.string().check(z.maxLength(200), z.describe("`nextCursor` of the previous page")),
-        ),
+        ...pageQuery(TENANT_PAGE, "tenants"),
       }),
     ),
     async (c) => {
