@@ -4,6 +4,7 @@
  * the runtime they are written for.
  */
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import {
   chmodSync,
   mkdirSync,
@@ -368,5 +369,36 @@ Deno.test("a write is on disk when its call returns: WAL synced at every commit"
   const { host, counters } = counterHost(join(dir, "objects"));
   assert.deepEqual(await counters("x").pragmas(), ["wal", full]);
   host.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+Deno.test("the settler carries an older version's SQL counts over before its first call", async () => {
+  const dir = tempDir();
+  // As a settler from before its counts moved to key-value entries left its file.
+  const id = createHash("sha256").update("JobSettler\0account").digest("hex");
+  mkdirSync(join(dir, "objects", "JobSettler"), { recursive: true });
+  const path = join(dir, "objects", "JobSettler", `${id}.sqlite`);
+  const old = new DatabaseSync(path);
+  old.exec(`CREATE TABLE missing_jobs (id TEXT PRIMARY KEY, misses INTEGER NOT NULL);
+    CREATE TABLE state (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    INSERT INTO missing_jobs VALUES ('job-a', 4); INSERT INTO state VALUES ('failures', 3);`);
+  old.close();
+
+  const runtime = openRuntime({ dataDir: dir, vars: { ADMIN_TOKEN: TEST_ADMIN_TOKEN } });
+  await runtime.services?.settlement?.wake();
+  await runtime.close();
+
+  const after = new DatabaseSync(path);
+  const tables = after
+    .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+    .all()
+    .map((row) => row.name);
+  const keys = after
+    .prepare("SELECT key FROM _cf_KV ORDER BY key")
+    .all()
+    .map((row) => row.key);
+  after.close();
+  assert.deepEqual(tables, ["_cf_KV"]);
+  assert.deepEqual(keys, ["failures", "miss:job-a"]);
   rmSync(dir, { recursive: true, force: true });
 });
