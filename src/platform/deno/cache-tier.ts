@@ -1,6 +1,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import { type CachedJob, isTerminal } from "../../core/cache/entry.ts";
 import type { CacheTier } from "../../core/cache/tiers.ts";
+import type { Logger } from "../../core/log.ts";
 import { statementCache } from "./sqlite.ts";
 
 /** Entries larger than this stay in memory only (KV's own limit on Workers). */
@@ -16,7 +17,7 @@ type Metadata = Omit<CachedJob, "id" | "body">;
  */
 export function sqliteTier(
   db: DatabaseSync,
-  options: { now?: () => number; sweepMs?: number } = {},
+  options: { now?: () => number; sweepMs?: number; log?: Logger } = {},
 ): CacheTier & { close(): void } {
   const now = options.now ?? Date.now;
   db.exec(`CREATE TABLE IF NOT EXISTS kv (
@@ -38,10 +39,18 @@ export function sqliteTier(
     name: "kv",
     local: false,
     keepsPending: false,
-    keeps: (entry) =>
-      isTerminal(entry) &&
-      (entry.body.length * 3 <= DISK_MAX_ENTRY_BYTES ||
-        encoder.encode(entry.body).length <= DISK_MAX_ENTRY_BYTES),
+    keeps(entry) {
+      if (!isTerminal(entry)) return false;
+      // UTF-8 takes at most 3 bytes per UTF-16 unit: only long bodies need counting.
+      if (entry.body.length * 3 <= DISK_MAX_ENTRY_BYTES) return true;
+      const bytes = encoder.encode(entry.body).length;
+      if (bytes <= DISK_MAX_ENTRY_BYTES) return true;
+      options.log?.warn("job too large for the finished-jobs table: not kept there", {
+        jobId: entry.id,
+        bytes,
+      });
+      return false;
+    },
     async get(id) {
       const row = sql(
         "SELECT value, metadata FROM kv WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)",

@@ -59,7 +59,7 @@ export function denoServices(
   const { host, egress, wrangler } = parts;
   const log = isolateLog();
   const sql = sqliteDatabase(parts.db);
-  const finishedJobs = sqliteTier(parts.cacheDb);
+  const finishedJobs = sqliteTier(parts.cacheDb, { log });
   const waveline = wavelineClientFor(config);
   const retention = { auditRetentionDays: config.auditRetentionDays };
 
